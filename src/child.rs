@@ -1,0 +1,483 @@
+//! The code that runs in the sandbox's first process, between `clone3` and `execve`.
+//!
+//! # Rules for this module
+//!
+//! The child is created with `CLONE_VM`: it runs on its own small stack but shares the parent's
+//! memory, including the thread-local storage of the thread that called `clone3`, while other
+//! threads of the parent keep running. So everything here is **async-signal-safe**:
+//!
+//! - no allocation or deallocation, no locks, no panics (no indexing that can fail, no
+//!   `unwrap`), no formatting, logging or tracing;
+//! - only raw system calls from [`crate::sys`], which never write `errno`;
+//! - only memory prepared by the parent in a [`ChildPlan`], which the parent keeps alive and does
+//!   not touch until the child has exec'd or exited (the report pipe reaches EOF).
+//!
+//! [`child_main`] is one linear function; a failing step writes `(stage, index, errno)` to the
+//! close-on-exec report pipe and exits.
+
+use core::ffi::{c_char, c_int};
+use std::ffi::CString;
+
+use crate::error::Stage;
+use crate::sys::{self, Errno};
+
+/// A filesystem operation with every path already a C string (see [`crate::policy::FsOp`]).
+#[derive(Debug)]
+pub(crate) enum ChildOp {
+    Mkdir {
+        path: CString,
+        mode: u32,
+    },
+    Symlink {
+        target: CString,
+        path: CString,
+    },
+    Bind {
+        /// Host path below the old root (`/.oldroot/...`), canonical: resolved with
+        /// `RESOLVE_NO_SYMLINKS` so a path swapped for a symlink fails instead of redirecting.
+        src: CString,
+        dst: CString,
+        dir: bool,
+        /// `MOUNT_ATTR_*` bits to set on the whole bound tree (never cleared: locked flags stay).
+        attr_set: u64,
+    },
+    Tmpfs {
+        dst: CString,
+        flags: u64,
+        data: CString,
+    },
+    Proc {
+        dst: CString,
+    },
+    Devpts {
+        dst: CString,
+        data: CString,
+    },
+    File {
+        path: CString,
+        contents: Vec<u8>,
+    },
+}
+
+/// One Landlock path-beneath rule, added in the child on a path of the new root.
+#[derive(Debug)]
+pub(crate) struct LandlockRule {
+    pub path: CString,
+    pub access: u64,
+}
+
+/// The Landlock part of the plan.
+#[derive(Debug)]
+pub(crate) struct LandlockPlan {
+    pub attr: sys::LandlockRulesetAttr,
+    pub rules: Vec<LandlockRule>,
+    pub restrict_flags: u32,
+}
+
+/// The id maps an unprivileged child writes for itself (user_namespaces(7)).
+#[derive(Debug)]
+pub(crate) struct SelfMaps {
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
+}
+
+/// Everything the child needs, prepared by the parent before `clone3`.
+#[derive(Debug)]
+pub(crate) struct ChildPlan {
+    /// Write end of the close-on-exec report pipe.
+    pub report_fd: c_int,
+    /// Read end of the pipe on which a root caller's parent says the maps are written, or -1.
+    pub sync_fd: c_int,
+    /// For an unprivileged caller: the maps to write.
+    pub self_maps: Option<SelfMaps>,
+    /// For a root caller: the (uid, gid) to switch to after the parent wrote the maps.
+    pub switch_ids: Option<(u32, u32)>,
+    /// Host directory the tmpfs root is mounted on before `pivot_root`.
+    pub staging: CString,
+    pub root_data: CString,
+    pub ops: Vec<ChildOp>,
+    pub hostname: Vec<u8>,
+    pub loopback: bool,
+    pub cwd: CString,
+    pub new_session: bool,
+    /// (source fd in the parent's table, target fd in the program).
+    pub fds: Vec<(c_int, c_int)>,
+    /// Scratch space: one slot per `fds` entry, written only by the child.
+    pub fd_scratch: std::cell::UnsafeCell<Vec<c_int>>,
+    /// Lowest fd number above every source and target: temporaries go there.
+    pub fd_floor: c_int,
+    /// Ranges `[first, last]` of fds to mark close-on-exec (everything >= 3 but the targets).
+    pub cloexec_ranges: Vec<(u32, u32)>,
+    pub landlock: Option<LandlockPlan>,
+    /// seccomp BPF programs, installed in order.
+    pub seccomp: Vec<&'static [seccompiler::sock_filter]>,
+    pub program: CString,
+    /// NULL-terminated; points into `_argv`.
+    pub argv: Vec<*const c_char>,
+    pub envp: Vec<*const c_char>,
+    pub _argv: Vec<CString>,
+    pub _envp: Vec<CString>,
+}
+
+/// The report the child sends on failure: stage, op index, errno (native endian u32s).
+pub(crate) const REPORT_LEN: usize = 12;
+
+/// Location of the old root after `pivot_root`.
+pub(crate) const OLD_ROOT: &str = "/.oldroot";
+
+type Step = Result<(), (Stage, u32, Errno)>;
+
+#[inline(always)]
+fn at(stage: Stage, index: usize) -> impl Fn(Errno) -> (Stage, u32, Errno) {
+    move |e| (stage, index as u32, e)
+}
+
+#[inline(always)]
+fn ok_if_exists(r: sys::SysResult) -> sys::SysResult {
+    match r {
+        Err(libc::EEXIST) => Ok(0),
+        other => other,
+    }
+}
+
+/// Writes `data` to the file at `path` (used for /proc/self/{setgroups,uid_map,gid_map}).
+fn write_file(path: &core::ffi::CStr, data: &[u8], flags: c_int) -> sys::SysResult {
+    let fd = sys::openat(libc::AT_FDCWD, path, flags | libc::O_CLOEXEC, 0o644)? as c_int;
+    let r = sys::write(fd, data);
+    let _ = sys::close(fd);
+    match r {
+        Ok(n) if n == data.len() => Ok(n),
+        Ok(_) => Err(libc::EIO),
+        Err(e) => Err(e),
+    }
+}
+
+/// The child's entry point, called on the child's own stack by the `clone3` trampoline.
+///
+/// # Safety
+/// `plan` must point to a [`ChildPlan`] that stays alive and unmodified until this process
+/// execs or exits.
+pub(crate) unsafe extern "C" fn child_main(plan: *const ChildPlan) -> ! {
+    // SAFETY: guaranteed by the caller.
+    let plan = unsafe { &*plan };
+    let err = match run(plan) {
+        Ok(()) => (Stage::Exec, 0, libc::EINVAL),
+        Err(e) => e,
+    };
+    let mut buf = [0u8; REPORT_LEN];
+    let words = [err.0.code(), err.1, err.2 as u32];
+    for (chunk, w) in buf.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&w.to_ne_bytes());
+    }
+    let _ = sys::write(plan.report_fd, &buf);
+    sys::exit_group(127)
+}
+
+/// The setup sequence. Each step's comment says why it is where it is.
+fn run(plan: &ChildPlan) -> Step {
+    // 1. Signals: CLONE_CLEAR_SIGHAND reset every handler; ignored signals stay ignored across
+    //    exec, so put those back to the default too (the mask is cleared right before exec).
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        match sys::signal_default(sig) {
+            Ok(_) | Err(libc::EINVAL) => {}
+            Err(e) => return Err((Stage::Signals, sig as u32, e)),
+        }
+    }
+
+    // 2. Identity. An unprivileged caller's child maps its own ids (a process may map its own
+    //    euid once setgroups is denied). A root caller's parent writes the maps; we wait for it,
+    //    then switch to the sandbox ids before creating any file (an unmapped fsuid cannot
+    //    create files: EOVERFLOW).
+    if let Some(maps) = &plan.self_maps {
+        write_file(c"/proc/self/setgroups", b"deny", libc::O_WRONLY)
+            .map_err(at(Stage::IdMap, 0))?;
+        write_file(c"/proc/self/gid_map", &maps.gid_map, libc::O_WRONLY)
+            .map_err(at(Stage::IdMap, 1))?;
+        write_file(c"/proc/self/uid_map", &maps.uid_map, libc::O_WRONLY)
+            .map_err(at(Stage::IdMap, 2))?;
+    }
+    if plan.sync_fd >= 0 {
+        let mut b = [0u8; 1];
+        match sys::read(plan.sync_fd, &mut b) {
+            Ok(1) => {}
+            Ok(_) => return Err((Stage::IdMap, 3, libc::EPIPE)),
+            Err(e) => return Err((Stage::IdMap, 3, e)),
+        }
+        let _ = sys::close(plan.sync_fd);
+    }
+    if let Some((uid, gid)) = plan.switch_ids {
+        sys::setgroups_empty().map_err(at(Stage::Identity, 0))?;
+        sys::setresgid(gid).map_err(at(Stage::Identity, 1))?;
+        sys::setresuid(uid).map_err(at(Stage::Identity, 2))?;
+    }
+
+    // 3. The new root: stop propagation to the host, mount a tmpfs on the staging directory,
+    //    pivot into it and keep the host's tree at /.oldroot until the binds are done.
+    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .map_err(at(Stage::RootTmpfs, 0))?;
+    sys::mount(
+        Some(c"tmpfs"),
+        &plan.staging,
+        Some(c"tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some(&plan.root_data),
+    )
+    .map_err(at(Stage::RootTmpfs, 1))?;
+    sys::chdir(&plan.staging).map_err(at(Stage::PivotRoot, 0))?;
+    sys::mkdirat(libc::AT_FDCWD, c".oldroot", 0o700).map_err(at(Stage::PivotRoot, 0))?;
+    sys::pivot_root(c".", c".oldroot").map_err(at(Stage::PivotRoot, 0))?;
+    sys::chdir(c"/").map_err(at(Stage::PivotRoot, 0))?;
+
+    // 4. The filesystem operations, parents before children. /proc is mounted while the host's
+    //    procfs is still in this mount namespace (the kernel refuses a new procfs in a user
+    //    namespace unless an uncovered one is visible).
+    for (i, op) in plan.ops.iter().enumerate() {
+        run_op(i, op)?;
+    }
+
+    // 5. Detach the host's tree and make the root itself read-only.
+    sys::umount2(c"/.oldroot", libc::MNT_DETACH).map_err(at(Stage::PivotRoot, 1))?;
+    sys::unlinkat(libc::AT_FDCWD, c"/.oldroot", libc::AT_REMOVEDIR)
+        .map_err(at(Stage::PivotRoot, 1))?;
+    let ro = sys::MountAttr {
+        attr_set: sys::MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
+    sys::mount_setattr(libc::AT_FDCWD, c"/", 0, &ro).map_err(at(Stage::RootReadOnly, 0))?;
+
+    // 6. Host name, loopback, working directory, limits, session: all need this process's
+    //    capabilities in its namespaces or must happen before the program starts.
+    sys::sethostname(&plan.hostname).map_err(at(Stage::Hostname, 0))?;
+    if plan.loopback {
+        loopback_up().map_err(at(Stage::Loopback, 0))?;
+    }
+    sys::chdir(&plan.cwd).map_err(at(Stage::Chdir, 0))?;
+    sys::setrlimit(libc::RLIMIT_CORE, 0, 0).map_err(at(Stage::Rlimit, 0))?;
+    if plan.new_session {
+        sys::setsid().map_err(at(Stage::Session, 0))?;
+    }
+
+    // 7. File descriptors: stdio and passed fds at their numbers, every other fd close-on-exec.
+    place_fds(plan)?;
+
+    // 8. Capabilities: lock securebits (no root privilege regained by a uid change or exec),
+    //    empty the bounding and ambient sets, then drop what this process holds.
+    // SECBIT_NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE, each with its lock, and
+    // KEEP_CAPS_LOCKED (capabilities(7)).
+    let securebits = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
+    sys::prctl(libc::PR_SET_SECUREBITS, securebits, 0, 0, 0).map_err(at(Stage::Capabilities, 0))?;
+    for cap in 0..64 {
+        match sys::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) {
+            Ok(_) | Err(libc::EINVAL) => {}
+            Err(e) => return Err((Stage::Capabilities, 1, e)),
+        }
+    }
+    sys::prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as usize,
+        0,
+        0,
+        0,
+    )
+    .map_err(at(Stage::Capabilities, 2))?;
+    sys::capset_empty().map_err(at(Stage::Capabilities, 3))?;
+
+    // 9. no_new_privs, needed for Landlock and seccomp without privilege.
+    sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).map_err(at(Stage::NoNewPrivs, 0))?;
+
+    // 10. Landlock, after the last mount (a Landlock-restricted process cannot mount).
+    if let Some(ll) = &plan.landlock {
+        landlock(ll)?;
+    }
+
+    // 11. seccomp last, so the filter need not allow the setup calls.
+    for (i, prog) in plan.seccomp.iter().enumerate() {
+        let fprog = sys::SockFprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr(),
+        };
+        sys::seccomp_set_filter(&fprog).map_err(at(Stage::Seccomp, i))?;
+    }
+
+    // 12. Unblock every signal and exec.
+    sys::sigprocmask_set(0).map_err(at(Stage::Signals, 0))?;
+    // SAFETY: argv/envp are NULL-terminated arrays into CStrings owned by the plan.
+    let e = unsafe { sys::execve(&plan.program, plan.argv.as_ptr(), plan.envp.as_ptr()) };
+    match e {
+        Ok(_) => Ok(()),
+        Err(e) => Err((Stage::Exec, 0, e)),
+    }
+}
+
+fn run_op(i: usize, op: &ChildOp) -> Step {
+    match op {
+        ChildOp::Mkdir { path, mode } => {
+            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, path, *mode)).map_err(at(Stage::Mkdir, i))?;
+        }
+        ChildOp::Symlink { target, path } => {
+            ok_if_exists(sys::symlinkat(target, libc::AT_FDCWD, path))
+                .map_err(at(Stage::Symlink, i))?;
+        }
+        ChildOp::Bind {
+            src,
+            dst,
+            dir,
+            attr_set,
+        } => {
+            if *dir {
+                ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755))
+                    .map_err(at(Stage::Bind, i))?;
+            } else {
+                let fd = ok_if_exists(sys::openat(
+                    libc::AT_FDCWD,
+                    dst,
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                    0o644,
+                ))
+                .map_err(at(Stage::Bind, i))?;
+                if fd > 0 {
+                    let _ = sys::close(fd as c_int);
+                }
+            }
+            let how = sys::OpenHow {
+                flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+                mode: 0,
+                resolve: sys::RESOLVE_NO_SYMLINKS,
+            };
+            let src_fd =
+                sys::openat2(libc::AT_FDCWD, src, &how).map_err(at(Stage::Bind, i))? as c_int;
+            let tree = sys::open_tree(
+                src_fd,
+                c"",
+                sys::OPEN_TREE_CLONE
+                    | sys::OPEN_TREE_CLOEXEC
+                    | sys::AT_RECURSIVE
+                    | libc::AT_EMPTY_PATH as u32,
+            );
+            let _ = sys::close(src_fd);
+            let tree = tree.map_err(at(Stage::Bind, i))? as c_int;
+            let attr = sys::MountAttr {
+                attr_set: *attr_set,
+                ..Default::default()
+            };
+            let r = sys::mount_setattr(
+                tree,
+                c"",
+                libc::AT_EMPTY_PATH as u32 | sys::AT_RECURSIVE,
+                &attr,
+            )
+            .and_then(|_| {
+                sys::move_mount(tree, c"", libc::AT_FDCWD, dst, sys::MOVE_MOUNT_F_EMPTY_PATH)
+            });
+            let _ = sys::close(tree);
+            r.map_err(at(Stage::Bind, i))?;
+        }
+        ChildOp::Tmpfs { dst, flags, data } => {
+            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755)).map_err(at(Stage::Tmpfs, i))?;
+            sys::mount(Some(c"tmpfs"), dst, Some(c"tmpfs"), *flags, Some(data))
+                .map_err(at(Stage::Tmpfs, i))?;
+        }
+        ChildOp::Proc { dst } => {
+            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o555)).map_err(at(Stage::Proc, i))?;
+            sys::mount(
+                Some(c"proc"),
+                dst,
+                Some(c"proc"),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                None,
+            )
+            .map_err(at(Stage::Proc, i))?;
+        }
+        ChildOp::Devpts { dst, data } => {
+            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755)).map_err(at(Stage::Devpts, i))?;
+            sys::mount(
+                Some(c"devpts"),
+                dst,
+                Some(c"devpts"),
+                libc::MS_NOSUID | libc::MS_NOEXEC,
+                Some(data),
+            )
+            .map_err(at(Stage::Devpts, i))?;
+        }
+        ChildOp::File { path, contents } => {
+            write_file(
+                path,
+                contents,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            )
+            .map_err(at(Stage::File, i))?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings `lo` up in the new network namespace; the kernel then adds 127.0.0.1 and ::1.
+fn loopback_up() -> sys::SysResult {
+    let fd = sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)? as c_int;
+    let mut ifr = sys::IfreqFlags {
+        name: [0; 16],
+        flags: (libc::IFF_UP | libc::IFF_RUNNING) as i16,
+        _pad: [0; 22],
+    };
+    ifr.name[0] = b'l';
+    ifr.name[1] = b'o';
+    // SAFETY: ifr has the layout SIOCSIFFLAGS reads (name, then the flags member of the union).
+    let r = unsafe { sys::ioctl(fd, libc::SIOCSIFFLAGS, &mut ifr as *mut _ as *mut _) };
+    let _ = sys::close(fd);
+    r
+}
+
+/// Puts each `(source, target)` fd in place. Sources are first copied above every source and
+/// target (close-on-exec), so one move cannot clobber another source; `dup3` then clears
+/// close-on-exec on the target. Every other fd from 3 up is marked close-on-exec.
+fn place_fds(plan: &ChildPlan) -> Step {
+    // SAFETY: only the child touches the scratch vector, and the parent sized it to `fds`.
+    let scratch = unsafe { &mut *plan.fd_scratch.get() };
+    for (i, ((src, _), slot)) in plan.fds.iter().zip(scratch.iter_mut()).enumerate() {
+        *slot = sys::fcntl(*src, libc::F_DUPFD_CLOEXEC, plan.fd_floor as usize)
+            .map_err(at(Stage::Fds, i))? as c_int;
+    }
+    for (i, ((_, dst), tmp)) in plan.fds.iter().zip(scratch.iter()).enumerate() {
+        sys::dup3(*tmp, *dst, 0).map_err(at(Stage::Fds, i))?;
+        let _ = sys::close(*tmp);
+    }
+    for (first, last) in &plan.cloexec_ranges {
+        sys::close_range(*first, *last, libc::CLOSE_RANGE_CLOEXEC)
+            .map_err(at(Stage::Fds, plan.fds.len()))?;
+    }
+    Ok(())
+}
+
+fn landlock(ll: &LandlockPlan) -> Step {
+    let rs = sys::landlock_create_ruleset(&ll.attr).map_err(at(Stage::Landlock, 0))? as c_int;
+    for (i, rule) in ll.rules.iter().enumerate() {
+        let fd = match sys::openat(
+            libc::AT_FDCWD,
+            &rule.path,
+            libc::O_PATH | libc::O_CLOEXEC,
+            0,
+        ) {
+            Ok(fd) => fd as c_int,
+            Err(e) => return Err((Stage::Landlock, i as u32 + 1, e)),
+        };
+        let attr = sys::LandlockPathBeneathAttr {
+            allowed_access: rule.access,
+            parent_fd: fd,
+        };
+        let r = sys::landlock_add_path_rule(rs, &attr);
+        let _ = sys::close(fd);
+        r.map_err(at(Stage::Landlock, i + 1))?;
+    }
+    let r = sys::landlock_restrict_self(rs, ll.restrict_flags);
+    let _ = sys::close(rs);
+    r.map_err(at(Stage::Landlock, ll.rules.len() + 1))?;
+    Ok(())
+}
+
+// SAFETY: the raw pointers in `argv`/`envp` point into the CStrings this plan owns, which move
+// with it; the scratch cell is written only by the child process, never concurrently by two
+// threads of the parent.
+unsafe impl Send for ChildPlan {}

@@ -1,0 +1,304 @@
+//! The async handle to a running sandbox.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Output};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::AsyncReadExt;
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+
+/// Which isolation layers were applied to a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Enforcement {
+    /// The namespaces the sandbox runs in (`"user"`, `"mount"`, `"pid"`, `"ipc"`, `"uts"`,
+    /// `"cgroup"`, `"network"`).
+    pub namespaces: Vec<&'static str>,
+    /// The Landlock ABI version whose rules were enforced, or `None` if Landlock was not applied.
+    pub landlock_abi: Option<u32>,
+    /// Whether the default seccomp filter was installed.
+    pub seccomp: bool,
+    /// Whether `PR_SET_NO_NEW_PRIVS` was set.
+    pub no_new_privs: bool,
+    /// Whether every capability was dropped (bounding, ambient, permitted, effective, inheritable).
+    pub capabilities_dropped: bool,
+}
+
+/// A running (or finished) sandboxed program, like [`tokio::process::Child`].
+///
+/// Waiting uses the pidfd from `clone3(CLONE_PIDFD)` on tokio's reactor: no `SIGCHLD` handler
+/// is involved, so a caller that ignores `SIGCHLD` or reaps with `waitpid(-1)` elsewhere does not
+/// steal the exit status (the child is created with exit signal 0, which neither does).
+///
+/// A `Child` dropped before the program ended does not leave a zombie: the program keeps
+/// running (or is killed, with [`Command::kill_on_drop`](crate::Command::kill_on_drop)) and is
+/// reaped in the background when it ends.
+#[derive(Debug)]
+pub struct Child {
+    pid: u32,
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    status: Option<ExitStatus>,
+    kill_on_drop: bool,
+    enforcement: Enforcement,
+    /// The caller's end of the program's stdin, if it was [`Stdio::piped`](crate::Stdio::piped).
+    pub stdin: Option<ChildStdin>,
+    /// The caller's end of the program's stdout, if piped.
+    pub stdout: Option<ChildStdout>,
+    /// The caller's end of the program's stderr, if piped.
+    pub stderr: Option<ChildStderr>,
+}
+
+/// `waitid(P_PIDFD, fd, WEXITED | WNOHANG | __WALL)` (waitid(2)); `None` while running.
+fn waitid_nohang(fd: BorrowedFd<'_>) -> io::Result<Option<ExitStatus>> {
+    // SAFETY: siginfo_t is plain data; zeroed is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waitid writes into `info`, which is a live siginfo_t.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                fd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::__WALL,
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    // SAFETY: waitid filled `info` for a CLD_* event, or left it zeroed (si_pid 0).
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    let raw = match info.si_code {
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        libc::CLD_KILLED => status & 0x7f,
+        libc::CLD_DUMPED => (status & 0x7f) | 0x80,
+        _ => return Ok(None),
+    };
+    Ok(Some(ExitStatus::from_raw(raw)))
+}
+
+/// Reaps the process behind `pidfd` once it ends, without blocking the caller.
+fn reap_in_background(pidfd: AsyncFd<OwnedFd>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(async move {
+                loop {
+                    let Ok(mut guard) = pidfd.readable().await else {
+                        return;
+                    };
+                    match waitid_nohang(pidfd.as_fd()) {
+                        Ok(None) => guard.clear_ready(),
+                        _ => return,
+                    }
+                }
+            });
+        }
+        Err(_) => {
+            let fd = pidfd.into_inner();
+            std::thread::spawn(move || {
+                // SAFETY: siginfo_t is plain data; waitid writes into it.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                // SAFETY: blocking waitid on a pidfd we own.
+                unsafe {
+                    libc::waitid(
+                        libc::P_PIDFD,
+                        fd.as_raw_fd() as libc::id_t,
+                        &mut info,
+                        libc::WEXITED | libc::__WALL,
+                    )
+                };
+            });
+        }
+    }
+}
+
+/// Registers an owned fd (pidfd or pipe end) with tokio's reactor for readability.
+pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: the OwnedFd is a valid descriptor that the AsyncFd owns from now on; nothing else
+    // closes or replaces it while registered.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(io::Error::from)
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)` (pidfd_send_signal(2)).
+pub(crate) fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: no pointer arguments besides the NULL siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl Child {
+    pub(crate) fn new(
+        pid: u32,
+        pidfd: OwnedFd,
+        kill_on_drop: bool,
+        enforcement: Enforcement,
+        stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
+    ) -> io::Result<Child> {
+        Ok(Child {
+            pid,
+            pidfd: Some(async_fd(pidfd)?),
+            status: None,
+            kill_on_drop,
+            enforcement,
+            stdin: stdio.0,
+            stdout: stdio.1,
+            stderr: stdio.2,
+        })
+    }
+
+    /// The host pid of the sandbox's first process, or `None` once it has been reaped.
+    pub fn id(&self) -> Option<u32> {
+        self.status.is_none().then_some(self.pid)
+    }
+
+    /// The pidfd of the sandbox's first process (pidfd_open(2) semantics), usable with
+    /// `pidfd_send_signal(2)`, `waitid(P_PIDFD)` or `poll(2)`.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd
+            .as_ref()
+            .expect("the pidfd is only taken on drop")
+            .as_fd()
+    }
+
+    /// Which isolation layers this sandbox runs under.
+    pub fn enforcement(&self) -> &Enforcement {
+        &self.enforcement
+    }
+
+    /// Sends signal `sig` (e.g. `libc::SIGTERM`) to the program (pidfd_send_signal(2)).
+    ///
+    /// Errors: `InvalidInput` once the program has been reaped; the errno of
+    /// pidfd_send_signal(2) otherwise (EINVAL for an invalid signal).
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        if self.status.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "invalid argument: can't signal an exited process",
+            ));
+        }
+        pidfd_send_signal(self.pidfd(), sig)
+    }
+
+    /// Sends `SIGKILL` without waiting. Killing the sandbox's first process ends every process
+    /// in the sandbox (it is pid 1 of its pid namespace).
+    ///
+    /// Errors: as [`Child::signal`].
+    pub fn start_kill(&mut self) -> io::Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Sends `SIGKILL` and waits for the program to end.
+    ///
+    /// Cancel-safe: if the future is dropped, the signal has been sent and [`Child::wait`] can
+    /// be called again.
+    pub async fn kill(&mut self) -> io::Result<()> {
+        self.start_kill()?;
+        self.wait().await?;
+        Ok(())
+    }
+
+    /// Returns the exit status if the program has ended, without waiting. Does not close stdin.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let status = waitid_nohang(self.pidfd())?;
+        self.status = status;
+        Ok(status)
+    }
+
+    /// Waits for the program to end and returns its status. Closes the caller's end of stdin
+    /// first, so a program reading stdin sees EOF.
+    ///
+    /// Idempotent: later calls return the same status. Cancel-safe.
+    ///
+    /// Do not wait on a program whose piped stdout or stderr nobody reads: once the pipe is full
+    /// (64 KiB by default) the program blocks writing and never ends. Use
+    /// [`Child::wait_with_output`] to read and wait at once.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        loop {
+            if let Some(s) = self.try_wait()? {
+                return Ok(s);
+            }
+            let pidfd = self.pidfd.as_ref().expect("present until drop");
+            let mut guard = pidfd.readable().await?;
+            match waitid_nohang(pidfd.as_fd())? {
+                Some(s) => {
+                    self.status = Some(s);
+                    return Ok(s);
+                }
+                None => guard.clear_ready(),
+            }
+        }
+    }
+
+    /// Closes stdin, reads stdout and stderr to the end (those that are piped) while waiting,
+    /// and returns everything. Not cancel-safe: output read so far is lost if the future is
+    /// dropped.
+    pub async fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let mut out_pipe = self.stdout.take();
+        let mut err_pipe = self.stderr.take();
+        let read_out = async {
+            let mut v = Vec::new();
+            if let Some(p) = out_pipe.as_mut() {
+                p.read_to_end(&mut v).await?;
+            }
+            Ok::<_, io::Error>(v)
+        };
+        let read_err = async {
+            let mut v = Vec::new();
+            if let Some(p) = err_pipe.as_mut() {
+                p.read_to_end(&mut v).await?;
+            }
+            Ok::<_, io::Error>(v)
+        };
+        let (status, stdout, stderr) = tokio::try_join!(self.wait(), read_out, read_err)?;
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        let Some(pidfd) = self.pidfd.take() else {
+            return;
+        };
+        if self.kill_on_drop {
+            let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        }
+        if let Ok(Some(_)) = waitid_nohang(pidfd.as_fd()) {
+            return;
+        }
+        reap_in_background(pidfd);
+    }
+}

@@ -1,0 +1,286 @@
+//! The sandboxed `Command` builder, mirroring [`tokio::process::Command`].
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output};
+
+use crate::child_handle::Child;
+use crate::error::SpawnError;
+use crate::policy::{Network, Policy};
+use crate::stdio::Stdio;
+
+#[derive(Debug, Clone)]
+pub(crate) enum EnvOp {
+    Set(OsString, OsString),
+    Remove(OsString),
+    Clear,
+    Inherit(OsString),
+}
+
+/// A program to run in a sandbox, built like [`tokio::process::Command`].
+///
+/// The program sees only what its [`Policy`] allows; by default that is a read-only system
+/// runtime, private `/tmp` and home, no network and no capability. Its environment starts from
+/// `PATH`, `HOME`, `TMPDIR`, `USER` and `LOGNAME` with sandbox values; nothing of the caller's
+/// environment is passed unless asked for with [`Command::env_inherit`].
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use tokio_sandbox::Command;
+/// let out = Command::new("python3")
+///     .args(["-c", "import os; print(sorted(os.listdir('/')))"])
+///     .output()
+///     .await?;
+/// println!("{}", String::from_utf8_lossy(&out.stdout));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Command {
+    pub(crate) program: OsString,
+    pub(crate) arg0: Option<OsString>,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) env_ops: Vec<EnvOp>,
+    pub(crate) cwd: Option<PathBuf>,
+    pub(crate) stdin: Option<Stdio>,
+    pub(crate) stdout: Option<Stdio>,
+    pub(crate) stderr: Option<Stdio>,
+    pub(crate) extra_fds: Vec<(RawFd, OwnedFd)>,
+    pub(crate) kill_on_drop: bool,
+    pub(crate) policy: Policy,
+}
+
+impl Command {
+    /// A command for `program`: a path inside the sandbox, or a name looked up in the
+    /// sandbox's `PATH` against what the sandbox can see (never in the caller's `PATH`).
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command {
+            program: program.as_ref().to_os_string(),
+            arg0: None,
+            args: Vec::new(),
+            env_ops: Vec::new(),
+            cwd: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            extra_fds: Vec::new(),
+            kill_on_drop: false,
+            policy: Policy::default(),
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// Sets `argv[0]` (default: the program as given).
+    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Command {
+        self.arg0 = Some(arg0.as_ref().to_os_string());
+        self
+    }
+
+    /// Sets an environment variable for the program.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
+        self.env_ops.push(EnvOp::Set(
+            key.as_ref().to_os_string(),
+            val.as_ref().to_os_string(),
+        ));
+        self
+    }
+
+    /// Sets several environment variables.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self.env(k, v);
+        }
+        self
+    }
+
+    /// Removes a variable (also one of the sandbox defaults).
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.env_ops
+            .push(EnvOp::Remove(key.as_ref().to_os_string()));
+        self
+    }
+
+    /// Clears the environment, including the sandbox defaults (`PATH`, `HOME`, ...).
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.env_ops.push(EnvOp::Clear);
+        self
+    }
+
+    /// Passes the caller's value of `key`, if it has one.
+    pub fn env_inherit(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.env_ops
+            .push(EnvOp::Inherit(key.as_ref().to_os_string()));
+        self
+    }
+
+    /// The working directory inside the sandbox (relative paths resolve against the caller's
+    /// working directory). Default: the caller's working directory when the sandbox sees it at
+    /// the same path, else `/`.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.cwd = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// The program's stdin (default: inherited for `spawn`/`status`, null for `output`).
+    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdin = Some(cfg.into());
+        self
+    }
+
+    /// The program's stdout (default: inherited for `spawn`/`status`, piped for `output`).
+    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdout = Some(cfg.into());
+        self
+    }
+
+    /// The program's stderr (default: inherited for `spawn`/`status`, piped for `output`).
+    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stderr = Some(cfg.into());
+        self
+    }
+
+    /// Passes `fd` to the program as fd number `target` (>= 3). Only 0, 1, 2 and fds passed this
+    /// way reach the program.
+    pub fn pass_fd(&mut self, target: RawFd, fd: OwnedFd) -> &mut Command {
+        self.extra_fds.push((target, fd));
+        self
+    }
+
+    /// Kill the whole sandbox when the [`Child`] is dropped before it ended (default `false`).
+    pub fn kill_on_drop(&mut self, kill: bool) -> &mut Command {
+        self.kill_on_drop = kill;
+        self
+    }
+
+    /// Whether [`Command::kill_on_drop`] is set.
+    pub fn get_kill_on_drop(&self) -> bool {
+        self.kill_on_drop
+    }
+
+    /// Replaces the whole policy.
+    pub fn policy(&mut self, policy: Policy) -> &mut Command {
+        self.policy = policy;
+        self
+    }
+
+    /// The policy, to change it in place.
+    pub fn policy_mut(&mut self) -> &mut Policy {
+        &mut self.policy
+    }
+
+    /// See [`Policy::read_only`].
+    pub fn read_only(&mut self, path: impl AsRef<Path>) -> &mut Command {
+        self.policy.read_only(path);
+        self
+    }
+
+    /// See [`Policy::read_write`].
+    pub fn read_write(&mut self, path: impl AsRef<Path>) -> &mut Command {
+        self.policy.read_write(path);
+        self
+    }
+
+    /// See [`Policy::bind`].
+    pub fn bind(
+        &mut self,
+        src: impl AsRef<Path>,
+        dst: impl AsRef<Path>,
+        writable: bool,
+    ) -> &mut Command {
+        self.policy.bind(src, dst, writable);
+        self
+    }
+
+    /// See [`Policy::tmpfs`].
+    pub fn tmpfs(&mut self, dst: impl AsRef<Path>) -> &mut Command {
+        self.policy.tmpfs(dst);
+        self
+    }
+
+    /// See [`Policy::network`].
+    pub fn network(&mut self, network: Network) -> &mut Command {
+        self.policy.network(network);
+        self
+    }
+
+    /// See [`Policy::uid`].
+    pub fn uid(&mut self, uid: u32) -> &mut Command {
+        self.policy.uid(uid);
+        self
+    }
+
+    /// See [`Policy::gid`].
+    pub fn gid(&mut self, gid: u32) -> &mut Command {
+        self.policy.gid(gid);
+        self
+    }
+
+    /// Starts the program in a new sandbox and returns once it has been exec'd.
+    ///
+    /// Stdio settings and passed fds are consumed. Streams left unset are inherited.
+    ///
+    /// Cancel-safe: dropping the future at any point kills a half-built sandbox and releases
+    /// its memory and fds.
+    ///
+    /// # Errors
+    /// [`SpawnError::Policy`] for an invalid policy or command (missing path, NUL byte, program
+    /// not found, retained groups); [`SpawnError::Unsupported`] when Landlock is missing;
+    /// [`SpawnError::Setup`] naming the step, the path and the errno when the sandbox could not
+    /// be built; [`SpawnError::NotFound`], [`SpawnError::NotExecutable`] and
+    /// [`SpawnError::InterpreterNotFound`] when execve(2) fails; [`SpawnError::Os`] when a
+    /// parent-side call (pipe2, mmap, clone3) fails.
+    pub async fn spawn(&mut self) -> Result<Child, SpawnError> {
+        crate::spawn::spawn(self, || {
+            [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
+        })
+        .await
+    }
+
+    /// Runs the program with inherited stdio (unless set) and waits for its exit status.
+    ///
+    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`]
+    /// (see [`Command::kill_on_drop`]).
+    ///
+    /// # Errors
+    /// As [`Command::spawn`], converted to `io::Error`, or an error waiting.
+    pub async fn status(&mut self) -> io::Result<ExitStatus> {
+        let mut child = crate::spawn::spawn(self, || {
+            [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
+        })
+        .await?;
+        child.wait().await
+    }
+
+    /// Runs the program with stdin from `/dev/null` and stdout/stderr captured (unless set) and
+    /// returns everything once it exits.
+    ///
+    /// # Errors
+    /// As [`Command::status`].
+    pub async fn output(&mut self) -> io::Result<Output> {
+        let child =
+            crate::spawn::spawn(self, || [Stdio::null(), Stdio::piped(), Stdio::piped()]).await?;
+        child.wait_with_output().await
+    }
+}

@@ -1,0 +1,319 @@
+//! Typed errors: policy errors found in the parent and setup failures reported by the child.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// The setup step in the sandbox's first process that failed.
+///
+/// The child reports `(stage, index, errno)` over a close-on-exec pipe; [`SpawnError::Setup`]
+/// carries the stage together with the path the failing step worked on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Writing `setgroups`, `gid_map` or `uid_map` of the new user namespace
+    /// (user_namespaces(7)), or waiting for the parent to write them.
+    IdMap,
+    /// Making the inherited mounts private and mounting the tmpfs root (mount(2)).
+    RootTmpfs,
+    /// `pivot_root(2)` into the new root or detaching the old one (umount2(2)).
+    PivotRoot,
+    /// Creating a directory or mount point in the new root (mkdirat(2)).
+    Mkdir,
+    /// Recreating a symlink in the new root (symlinkat(2)).
+    Symlink,
+    /// Bind-mounting a policy path (openat2(2), open_tree(2), mount_setattr(2), move_mount(2)).
+    Bind,
+    /// Mounting a tmpfs (mount(2), tmpfs(5)).
+    Tmpfs,
+    /// Mounting a fresh procfs (proc(5)).
+    Proc,
+    /// Mounting devpts for `/dev/pts` (mount(2)).
+    Devpts,
+    /// Writing a generated file such as `/etc/passwd`.
+    File,
+    /// Making the root read-only (mount_setattr(2)).
+    RootReadOnly,
+    /// Setting the hostname (sethostname(2)).
+    Hostname,
+    /// Bringing the loopback interface up (netdevice(7), `SIOCSIFFLAGS`).
+    Loopback,
+    /// Changing to the working directory (chdir(2)).
+    Chdir,
+    /// Setting a resource limit (prlimit(2)).
+    Rlimit,
+    /// Starting a new session (setsid(2)).
+    Session,
+    /// Placing stdio and passed file descriptors (dup3(2), close_range(2)).
+    Fds,
+    /// Switching to the sandbox's uid/gid and dropping supplementary groups (setresuid(2)).
+    Identity,
+    /// Dropping capabilities and locking securebits (capabilities(7), prctl(2)).
+    Capabilities,
+    /// Setting `PR_SET_NO_NEW_PRIVS` (prctl(2)).
+    NoNewPrivs,
+    /// Creating or enforcing the Landlock ruleset (landlock(7)).
+    Landlock,
+    /// Installing the seccomp filter (seccomp(2)).
+    Seccomp,
+    /// Resetting signal dispositions and the mask (sigaction(2)).
+    Signals,
+    /// `execve(2)` of the program.
+    Exec,
+}
+
+impl Stage {
+    pub(crate) const ALL: [Stage; 24] = [
+        Stage::IdMap,
+        Stage::RootTmpfs,
+        Stage::PivotRoot,
+        Stage::Mkdir,
+        Stage::Symlink,
+        Stage::Bind,
+        Stage::Tmpfs,
+        Stage::Proc,
+        Stage::Devpts,
+        Stage::File,
+        Stage::RootReadOnly,
+        Stage::Hostname,
+        Stage::Loopback,
+        Stage::Chdir,
+        Stage::Rlimit,
+        Stage::Session,
+        Stage::Fds,
+        Stage::Identity,
+        Stage::Capabilities,
+        Stage::NoNewPrivs,
+        Stage::Landlock,
+        Stage::Seccomp,
+        Stage::Signals,
+        Stage::Exec,
+    ];
+
+    pub(crate) fn code(self) -> u32 {
+        Stage::ALL.iter().position(|s| *s == self).unwrap_or(0) as u32
+    }
+
+    pub(crate) fn from_code(code: u32) -> Option<Stage> {
+        Stage::ALL.get(code as usize).copied()
+    }
+
+    /// A short lowercase name of the step, as used in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::IdMap => "uid/gid map",
+            Stage::RootTmpfs => "tmpfs root",
+            Stage::PivotRoot => "pivot_root",
+            Stage::Mkdir => "mkdir",
+            Stage::Symlink => "symlink",
+            Stage::Bind => "bind mount",
+            Stage::Tmpfs => "tmpfs mount",
+            Stage::Proc => "proc mount",
+            Stage::Devpts => "devpts mount",
+            Stage::File => "generated file",
+            Stage::RootReadOnly => "read-only root",
+            Stage::Hostname => "hostname",
+            Stage::Loopback => "loopback",
+            Stage::Chdir => "working directory",
+            Stage::Rlimit => "rlimit",
+            Stage::Session => "setsid",
+            Stage::Fds => "file descriptors",
+            Stage::Identity => "uid/gid switch",
+            Stage::Capabilities => "capability drop",
+            Stage::NoNewPrivs => "no_new_privs",
+            Stage::Landlock => "Landlock ruleset",
+            Stage::Seccomp => "seccomp filter",
+            Stage::Signals => "signal reset",
+            Stage::Exec => "execve",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A problem with the policy or the command, found in the parent before anything is spawned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A path contains a NUL byte and cannot be passed to the kernel.
+    #[error("path {0:?} contains a NUL byte")]
+    NulByte(PathBuf),
+    /// An argument or environment entry contains a NUL byte.
+    #[error("{what} contains a NUL byte: {value:?}")]
+    NulInString {
+        /// What the string is (argument, environment variable, program).
+        what: &'static str,
+        /// The offending string, lossily converted.
+        value: String,
+    },
+    /// A policy path does not exist on the host (or a symlink on it dangles).
+    #[error("policy path {path:?} cannot be resolved: {source}")]
+    MissingPath {
+        /// The path as given (made absolute against the working directory).
+        path: PathBuf,
+        /// The error from lstat(2) or readlink(2).
+        #[source]
+        source: io::Error,
+    },
+    /// A path inside the sandbox must be absolute.
+    #[error("sandbox path {0:?} must be absolute")]
+    RelativeDestination(PathBuf),
+    /// Resolving a path took more than 40 symlinks.
+    #[error("too many levels of symbolic links resolving {0:?}")]
+    SymlinkLoop(PathBuf),
+    /// A read-write path is not writable by the sandbox's host uid/gid.
+    #[error(
+        "read-write path {path:?} is not writable by the sandbox's host uid {uid}/gid {gid}; \
+         make it writable for that id (e.g. chown {uid}:{gid} or chmod o+w) or pick the id with --uid"
+    )]
+    NotWritable {
+        /// The canonical host path.
+        path: PathBuf,
+        /// The host uid the sandbox runs as.
+        uid: u32,
+        /// The host gid the sandbox runs as.
+        gid: u32,
+    },
+    /// The caller holds supplementary groups that an unprivileged user namespace cannot drop.
+    #[error(
+        "the caller's supplementary groups {groups:?} stay in force inside the sandbox \
+         (setgroups is denied in an unprivileged user namespace) and would grant access to \
+         group-readable files; drop them (e.g. setpriv --clear-groups) or allow them explicitly \
+         with Command::allow_retained_groups(true) / --keep-groups"
+    )]
+    RetainedGroups {
+        /// The supplementary group ids other than the primary gid.
+        groups: Vec<u32>,
+    },
+    /// The program was not found in the sandbox's `PATH` or at the given path.
+    #[error("program {program:?} not found in the sandbox (searched {searched})")]
+    ProgramNotFound {
+        /// The program as given.
+        program: String,
+        /// The directories or the path that were searched.
+        searched: String,
+    },
+}
+
+/// Why [`Command::spawn`](crate::Command::spawn) failed.
+///
+/// Converts into [`std::io::Error`] (keeping the errno where there is one), so `?` works in
+/// functions returning `io::Result`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The policy or command is invalid; nothing was spawned.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A kernel feature the policy requires is missing.
+    #[error("{mechanism} is required by the policy but unavailable: {reason}")]
+    Unsupported {
+        /// The missing mechanism (e.g. "Landlock").
+        mechanism: &'static str,
+        /// Why it is unavailable (e.g. "not built into the kernel (ENOSYS)").
+        reason: String,
+    },
+    /// A parent-side system call failed (pipe2, mmap, clone3, writing id maps, ...).
+    #[error("{what}: {source}")]
+    Os {
+        /// The call that failed.
+        what: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A setup step in the sandbox failed before the program could be executed.
+    #[error("sandbox setup failed at {stage}{}: {source}", path_suffix(path))]
+    Setup {
+        /// The step that failed.
+        stage: Stage,
+        /// The path that step worked on (inside the sandbox, or the host source of a bind).
+        path: Option<PathBuf>,
+        /// The errno of the failing system call.
+        #[source]
+        source: io::Error,
+    },
+    /// The program exists but could not be executed: no execute permission, or not an
+    /// executable format (`execve` gave EACCES or ENOEXEC).
+    #[error("cannot execute {path:?}: {source}")]
+    NotExecutable {
+        /// The program path inside the sandbox.
+        path: PathBuf,
+        /// The errno from execve(2).
+        #[source]
+        source: io::Error,
+    },
+    /// The program exists but its interpreter (`#!` line or ELF `PT_INTERP`) is missing in the
+    /// sandbox.
+    #[error(
+        "cannot execute {path:?}: its interpreter {interpreter:?} is not visible in the sandbox"
+    )]
+    InterpreterNotFound {
+        /// The program path inside the sandbox.
+        path: PathBuf,
+        /// The interpreter it names.
+        interpreter: PathBuf,
+    },
+    /// The program was not found when the sandbox tried to execute it.
+    #[error("program {path:?} not found in the sandbox")]
+    NotFound {
+        /// The program path inside the sandbox.
+        path: PathBuf,
+    },
+}
+
+fn path_suffix(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => format!(" ({})", p.display()),
+        None => String::new(),
+    }
+}
+
+impl SpawnError {
+    /// The errno behind this error, if there is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            SpawnError::Os { source, .. }
+            | SpawnError::Setup { source, .. }
+            | SpawnError::NotExecutable { source, .. } => source.raw_os_error(),
+            SpawnError::NotFound { .. } | SpawnError::InterpreterNotFound { .. } => {
+                Some(libc::ENOENT)
+            }
+            SpawnError::Policy(PolicyError::ProgramNotFound { .. }) => Some(libc::ENOENT),
+            SpawnError::Policy(PolicyError::MissingPath { source, .. }) => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// The exit code the CLI uses for this error: 127 not found, 126 not executable, 125 for
+    /// any other setup failure (the convention of env(1), chroot(1) and container runtimes).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SpawnError::NotFound { .. }
+            | SpawnError::InterpreterNotFound { .. }
+            | SpawnError::Policy(PolicyError::ProgramNotFound { .. }) => 127,
+            SpawnError::NotExecutable { .. } => 126,
+            _ => 125,
+        }
+    }
+}
+
+impl From<SpawnError> for io::Error {
+    fn from(e: SpawnError) -> io::Error {
+        let kind = match &e {
+            SpawnError::Policy(PolicyError::ProgramNotFound { .. })
+            | SpawnError::NotFound { .. }
+            | SpawnError::InterpreterNotFound { .. } => io::ErrorKind::NotFound,
+            SpawnError::Policy(PolicyError::MissingPath { source, .. }) => source.kind(),
+            SpawnError::Policy(_) => io::ErrorKind::InvalidInput,
+            SpawnError::Unsupported { .. } => io::ErrorKind::Unsupported,
+            SpawnError::NotExecutable { .. } => io::ErrorKind::PermissionDenied,
+            SpawnError::Os { source, .. } | SpawnError::Setup { source, .. } => source.kind(),
+        };
+        io::Error::new(kind, e)
+    }
+}

@@ -1,0 +1,165 @@
+//! `tokio-sandbox`: run a program in a sandbox from the command line.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_sandbox::{Command, Network, SpawnError};
+
+/// Run PROGRAM in a sandbox: new user, mount, pid, ipc, uts, cgroup and network namespaces,
+/// a read-only system runtime, no capabilities, Landlock and a seccomp filter.
+///
+/// Exit status: the program's own; 128+N when it was killed by signal N; 125 when the sandbox
+/// could not be set up, 126 when the program is not executable, 127 when it was not found.
+#[derive(Parser, Debug)]
+#[command(
+    name = "tokio-sandbox",
+    version,
+    after_help = "Examples:\n  \
+        tokio-sandbox -- python3 -c 'import os; print(sorted(os.listdir(\"/\")))'\n  \
+        tokio-sandbox --rw ./out -- sh -c 'echo hi > out/f'\n  \
+        tokio-sandbox --network host --env TERM -- curl https://example.org"
+)]
+struct Cli {
+    /// Bind PATH read-only at the same place (repeatable).
+    #[arg(long = "ro", value_name = "PATH", help_heading = "Filesystem")]
+    ro: Vec<PathBuf>,
+    /// Bind PATH read-write at the same place (repeatable).
+    #[arg(long = "rw", value_name = "PATH", help_heading = "Filesystem")]
+    rw: Vec<PathBuf>,
+    /// Bind host SRC read-only at sandbox path DST.
+    #[arg(long = "bind-ro", num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    bind_ro: Vec<PathBuf>,
+    /// Bind host SRC read-write at sandbox path DST.
+    #[arg(long = "bind-rw", num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
+    bind_rw: Vec<PathBuf>,
+    /// Mount an empty tmpfs at PATH.
+    #[arg(long = "tmpfs", value_name = "PATH", help_heading = "Filesystem")]
+    tmpfs: Vec<PathBuf>,
+    /// Start from an empty root instead of the read-only system runtime.
+    #[arg(long = "no-system", help_heading = "Filesystem")]
+    no_system: bool,
+
+    /// none: own network namespace with loopback only; host: the host's network.
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none", "host"], help_heading = "Network")]
+    network: String,
+
+    /// NAME passes the caller's variable; NAME=VALUE sets one (repeatable).
+    #[arg(long = "env", value_name = "NAME[=VALUE]", help_heading = "Process")]
+    env: Vec<OsString>,
+    /// Working directory inside (default: the current one when visible, else /).
+    #[arg(long, value_name = "DIR", help_heading = "Process")]
+    cwd: Option<PathBuf>,
+    /// uid inside (unprivileged caller) or host uid (root caller; default 65534).
+    #[arg(long, value_name = "ID", help_heading = "Process")]
+    uid: Option<u32>,
+    /// gid, like --uid.
+    #[arg(long, value_name = "ID", help_heading = "Process")]
+    gid: Option<u32>,
+    /// Run even though the caller's supplementary groups stay in force inside.
+    #[arg(long = "keep-groups", help_heading = "Process")]
+    keep_groups: bool,
+    /// Stay in the caller's session (for interactive programs).
+    #[arg(long = "no-new-session", help_heading = "Process")]
+    no_new_session: bool,
+
+    /// The program and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "PROGRAM [ARGS]..."
+    )]
+    command: Vec<OsString>,
+}
+
+fn build(cli: &Cli) -> Command {
+    let mut cmd = Command::new(&cli.command[0]);
+    cmd.args(&cli.command[1..]);
+    let policy = cmd.policy_mut();
+    policy.system(!cli.no_system);
+    for p in &cli.ro {
+        policy.read_only(p);
+    }
+    for p in &cli.rw {
+        policy.read_write(p);
+    }
+    for pair in cli.bind_ro.chunks(2) {
+        policy.bind(&pair[0], &pair[1], false);
+    }
+    for pair in cli.bind_rw.chunks(2) {
+        policy.bind(&pair[0], &pair[1], true);
+    }
+    for p in &cli.tmpfs {
+        policy.tmpfs(p);
+    }
+    policy.network(if cli.network == "host" {
+        Network::Host
+    } else {
+        Network::None
+    });
+    if let Some(u) = cli.uid {
+        policy.uid(u);
+    }
+    if let Some(g) = cli.gid {
+        policy.gid(g);
+    }
+    policy.allow_retained_groups(cli.keep_groups);
+    policy.new_session(!cli.no_new_session);
+    for e in &cli.env {
+        let bytes = e.as_encoded_bytes();
+        match bytes.iter().position(|b| *b == b'=') {
+            Some(i) => {
+                let s = e.to_string_lossy();
+                let (k, v) = s.split_at(i);
+                cmd.env(k, &v[1..]);
+            }
+            None => {
+                cmd.env_inherit(e);
+            }
+        }
+    }
+    if let Some(d) = &cli.cwd {
+        cmd.current_dir(d);
+    }
+    cmd
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut cmd = build(&cli);
+    let mut child = match cmd.spawn().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tokio-sandbox: {e}");
+            return ExitCode::from(SpawnError::exit_code(&e) as u8);
+        }
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    let status = loop {
+        let sig = tokio::select! {
+            s = child.wait() => break s,
+            _ = async { term.as_mut().ok()?.recv().await } => libc::SIGTERM,
+            _ = async { int.as_mut().ok()?.recv().await } => libc::SIGINT,
+            _ = async { hup.as_mut().ok()?.recv().await } => libc::SIGHUP,
+        };
+        let _ = child.signal(sig);
+    };
+    match status {
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (s.code(), s.signal()) {
+                (Some(c), _) => ExitCode::from(c as u8),
+                (None, Some(sig)) => ExitCode::from((128 + sig) as u8),
+                _ => ExitCode::from(125),
+            }
+        }
+        Err(e) => {
+            eprintln!("tokio-sandbox: waiting for the program: {e}");
+            ExitCode::from(125)
+        }
+    }
+}

@@ -1,0 +1,850 @@
+//! What the sandbox may see and do, and how that becomes a mount plan.
+//!
+//! A [`Policy`] is a set of rules: paths bound read-only or read-write, tmpfs mounts, the network
+//! mode and the identity. [`Policy::mount_plan`] resolves it against the host (canonical paths,
+//! symlinks recreated, parents before children, duplicates merged) into the list of operations the
+//! sandbox's first process runs. All of this happens in the parent; nothing here runs after
+//! `clone3`.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::PolicyError;
+
+/// The sandbox's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// A new, empty network namespace (network_namespaces(7)) with only the loopback interface,
+    /// brought up with `127.0.0.1` and `::1`. Nothing outside the sandbox is reachable.
+    #[default]
+    None,
+    /// The host's network namespace: the program can reach whatever the caller can.
+    Host,
+}
+
+/// Default size limit of each tmpfs the sandbox gets (`/tmp`, `/dev/shm`, `$HOME`, and the
+/// ones added with [`Policy::tmpfs`]): 256 MiB.
+pub const DEFAULT_TMPFS_SIZE: u64 = 256 * 1024 * 1024;
+
+/// One rule of the filesystem view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rule {
+    /// Bind `src` at `dst` (`None`: the same place).
+    Bind {
+        src: PathBuf,
+        dst: Option<PathBuf>,
+        writable: bool,
+    },
+    /// A fresh tmpfs at `dst`.
+    Tmpfs { dst: PathBuf },
+}
+
+/// A sandbox policy: what the program can see and do.
+///
+/// The default policy is the secure default: a read-only system runtime (see [`Policy::system`]),
+/// a private `/tmp`, `/dev/shm` and home directory, a fresh `/proc`, a minimal `/dev`, no network,
+/// nothing of the caller's environment and no capability.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub(crate) system: bool,
+    rules: Vec<Rule>,
+    pub(crate) network: Network,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+    pub(crate) tmpfs_size: u64,
+    pub(crate) allow_retained_groups: bool,
+    pub(crate) new_session: bool,
+    pub(crate) hostname: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            system: true,
+            rules: Vec::new(),
+            network: Network::None,
+            uid: None,
+            gid: None,
+            tmpfs_size: DEFAULT_TMPFS_SIZE,
+            allow_retained_groups: false,
+            new_session: true,
+            hostname: "sandbox".into(),
+        }
+    }
+}
+
+impl Policy {
+    /// The default policy (see the type's docs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the read-only system runtime is visible (default `true`): `/usr`, the host's
+    /// `/bin`, `/sbin`, `/lib*` (recreated as symlinks on merged-/usr hosts), and from `/etc`
+    /// `ld.so.cache`, `ld.so.conf[.d]`, `alternatives`, `localtime` and `nsswitch.conf`; with
+    /// [`Network::Host`] also `resolv.conf`, `hosts`, `ssl` and `ca-certificates`.
+    /// `false` starts from an empty root (only `/proc`, `/dev`, `/tmp`, home and generated
+    /// `/etc` files).
+    pub fn system(&mut self, enabled: bool) -> &mut Self {
+        self.system = enabled;
+        self
+    }
+
+    /// Makes `path` visible read-only at the same place. A relative path resolves against the
+    /// caller's working directory; symlinks on the way are recreated inside.
+    pub fn read_only(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.rules.push(Rule::Bind {
+            src: path.as_ref().to_path_buf(),
+            dst: None,
+            writable: false,
+        });
+        self
+    }
+
+    /// Makes `path` visible read-write at the same place; writes reach the host.
+    pub fn read_write(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.rules.push(Rule::Bind {
+            src: path.as_ref().to_path_buf(),
+            dst: None,
+            writable: true,
+        });
+        self
+    }
+
+    /// Bind-mounts host path `src` at the absolute sandbox path `dst`.
+    pub fn bind(
+        &mut self,
+        src: impl AsRef<Path>,
+        dst: impl AsRef<Path>,
+        writable: bool,
+    ) -> &mut Self {
+        self.rules.push(Rule::Bind {
+            src: src.as_ref().to_path_buf(),
+            dst: Some(dst.as_ref().to_path_buf()),
+            writable,
+        });
+        self
+    }
+
+    /// Mounts a fresh, empty tmpfs (tmpfs(5)) at the absolute sandbox path `dst`, limited to
+    /// [`Policy::tmpfs_size`] bytes.
+    pub fn tmpfs(&mut self, dst: impl AsRef<Path>) -> &mut Self {
+        self.rules.push(Rule::Tmpfs {
+            dst: dst.as_ref().to_path_buf(),
+        });
+        self
+    }
+
+    /// The network mode (default [`Network::None`]).
+    pub fn network(&mut self, network: Network) -> &mut Self {
+        self.network = network;
+        self
+    }
+
+    /// The uid the program runs as. For an unprivileged caller this is the id *inside* the
+    /// sandbox (mapped to the caller's own uid on the host, default: the caller's uid). For a
+    /// root caller it is the host uid the sandbox runs as, shown unchanged inside (default
+    /// 65534, `nobody`; 0 runs as host root and must be asked for explicitly).
+    pub fn uid(&mut self, uid: u32) -> &mut Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// The gid, with the same meaning as [`Policy::uid`] (default: the caller's gid, or 65534
+    /// for a root caller).
+    pub fn gid(&mut self, gid: u32) -> &mut Self {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// Size limit in bytes of each tmpfs (default [`DEFAULT_TMPFS_SIZE`]).
+    pub fn tmpfs_size(&mut self, bytes: u64) -> &mut Self {
+        self.tmpfs_size = bytes;
+        self
+    }
+
+    /// Allows spawning although the (unprivileged) caller has supplementary groups, which stay
+    /// in force inside the sandbox because an unprivileged user namespace must deny
+    /// `setgroups(2)` (user_namespaces(7)). Default `false`: spawning fails with
+    /// [`PolicyError::RetainedGroups`].
+    pub fn allow_retained_groups(&mut self, allow: bool) -> &mut Self {
+        self.allow_retained_groups = allow;
+        self
+    }
+
+    /// Whether the program runs in a new session (setsid(2)), detached from the caller's
+    /// controlling terminal (default `true`; this stops `TIOCSTI` on an inherited terminal).
+    /// `false` is for interactive use.
+    pub fn new_session(&mut self, enabled: bool) -> &mut Self {
+        self.new_session = enabled;
+        self
+    }
+
+    /// The hostname inside (default `sandbox`).
+    pub fn hostname(&mut self, name: impl Into<String>) -> &mut Self {
+        self.hostname = name.into();
+        self
+    }
+
+    /// All bind and tmpfs rules in order of addition, as `(host source or None for tmpfs,
+    /// sandbox destination, writable)`.
+    pub(crate) fn user_rules(&self) -> impl Iterator<Item = (Option<&Path>, Option<&Path>, bool)> {
+        self.rules.iter().map(|r| match r {
+            Rule::Bind { src, dst, writable } => (Some(src.as_path()), dst.as_deref(), *writable),
+            Rule::Tmpfs { dst } => (None, Some(dst.as_path()), true),
+        })
+    }
+}
+
+/// The kind of host object a bind mounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    Dir,
+    File,
+    Device,
+}
+
+/// One filesystem operation of the plan, on paths inside the new root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FsOp {
+    Mkdir {
+        path: PathBuf,
+        mode: u32,
+    },
+    Symlink {
+        target: OsString,
+        path: PathBuf,
+    },
+    Bind {
+        src: PathBuf,
+        dst: PathBuf,
+        kind: NodeKind,
+        writable: bool,
+    },
+    Tmpfs {
+        dst: PathBuf,
+        mode: u32,
+        size: u64,
+    },
+    Proc {
+        dst: PathBuf,
+    },
+    Devpts {
+        dst: PathBuf,
+    },
+    File {
+        path: PathBuf,
+        contents: Vec<u8>,
+    },
+}
+
+impl FsOp {
+    pub(crate) fn path(&self) -> &Path {
+        match self {
+            FsOp::Mkdir { path, .. } | FsOp::Symlink { path, .. } | FsOp::File { path, .. } => path,
+            FsOp::Bind { dst, .. }
+            | FsOp::Tmpfs { dst, .. }
+            | FsOp::Proc { dst }
+            | FsOp::Devpts { dst } => dst,
+        }
+    }
+}
+
+/// The identity the sandbox runs as, decided in the parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// uid inside the user namespace.
+    pub inside_uid: u32,
+    pub inside_gid: u32,
+    /// uid/gid on the host.
+    pub host_uid: u32,
+    pub host_gid: u32,
+    /// The caller is root: the parent writes the maps and the child switches ids.
+    pub privileged: bool,
+}
+
+impl Identity {
+    pub(crate) fn for_caller(policy: &Policy) -> Identity {
+        let euid = rustix::process::geteuid().as_raw();
+        let egid = rustix::process::getegid().as_raw();
+        if euid == 0 {
+            let host_uid = policy.uid.unwrap_or(65534);
+            let host_gid = policy.gid.unwrap_or(if host_uid == 0 { 0 } else { 65534 });
+            Identity {
+                inside_uid: host_uid,
+                inside_gid: host_gid,
+                host_uid,
+                host_gid,
+                privileged: true,
+            }
+        } else {
+            Identity {
+                inside_uid: policy.uid.unwrap_or(euid),
+                inside_gid: policy.gid.unwrap_or(egid),
+                host_uid: euid,
+                host_gid: egid,
+                privileged: false,
+            }
+        }
+    }
+
+    /// The user name of the generated passwd entry.
+    pub(crate) fn user_name(&self) -> &'static str {
+        if self.inside_uid == 0 {
+            "root"
+        } else {
+            "sandbox"
+        }
+    }
+
+    pub(crate) fn home(&self) -> &'static str {
+        if self.inside_uid == 0 {
+            "/root"
+        } else {
+            "/home/sandbox"
+        }
+    }
+}
+
+/// Makes `p` absolute against the caller's working directory (no symlink resolution).
+pub(crate) fn absolute(p: &Path) -> io::Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+/// Removes `.` and resolves `..` lexically in an absolute path (for sandbox destinations, which
+/// are built from scratch and have no symlinks of their own).
+pub(crate) fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A host path resolved component by component.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    /// The canonical path: no symlink, `.` or `..` left.
+    pub canonical: PathBuf,
+    /// Every symlink met on the way, as (link path, link text), so they can be recreated.
+    pub links: Vec<(PathBuf, OsString)>,
+}
+
+/// Resolves an absolute host path like the kernel would, recording each symlink met.
+///
+/// Errors: [`PolicyError::MissingPath`] when a component does not exist,
+/// [`PolicyError::SymlinkLoop`] after 40 symlinks.
+pub(crate) fn resolve(path: &Path) -> Result<Resolved, PolicyError> {
+    let mut links = Vec::new();
+    let mut current = PathBuf::from("/");
+    // Components still to walk, last one on top.
+    let mut todo: Vec<OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect();
+    let mut followed = 0;
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            current.pop();
+            continue;
+        }
+        if c == "." {
+            continue;
+        }
+        let candidate = current.join(&c);
+        let meta = std::fs::symlink_metadata(&candidate).map_err(|e| PolicyError::MissingPath {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        if meta.file_type().is_symlink() {
+            followed += 1;
+            if followed > 40 {
+                return Err(PolicyError::SymlinkLoop(path.to_path_buf()));
+            }
+            let target = std::fs::read_link(&candidate).map_err(|e| PolicyError::MissingPath {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+            links.push((candidate, target.clone().into_os_string()));
+            if target.is_absolute() {
+                current = PathBuf::from("/");
+            }
+            for tc in target.components().rev() {
+                match tc {
+                    Component::Normal(n) => todo.push(n.to_os_string()),
+                    Component::ParentDir => todo.push(OsString::from("..")),
+                    _ => {}
+                }
+            }
+        } else {
+            current = candidate;
+        }
+    }
+    Ok(Resolved {
+        canonical: current,
+        links,
+    })
+}
+
+fn node_kind(path: &Path) -> Result<NodeKind, PolicyError> {
+    let meta = std::fs::metadata(path).map_err(|e| PolicyError::MissingPath {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let ft = meta.file_type();
+    Ok(if ft.is_dir() {
+        NodeKind::Dir
+    } else if ft.is_char_device() || ft.is_block_device() {
+        NodeKind::Device
+    } else {
+        NodeKind::File
+    })
+}
+
+/// Checks that `path` exists without a NUL byte; every policy path goes through this.
+pub(crate) fn check_nul(path: &Path) -> Result<(), PolicyError> {
+    if path.as_os_str().as_bytes().contains(&0) {
+        Err(PolicyError::NulByte(path.to_path_buf()))
+    } else {
+        Ok(())
+    }
+}
+
+/// `p` is `base` or lies below it.
+pub(crate) fn is_under(p: &Path, base: &Path) -> bool {
+    p.starts_with(base)
+}
+
+/// Checks that the sandbox's host id could write `path` (mode bits, as the kernel does for an
+/// unprivileged process without capabilities).
+fn writable_by(meta: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
+    let mode = meta.mode();
+    if meta.uid() == uid {
+        mode & 0o200 != 0
+    } else if meta.gid() == gid {
+        mode & 0o020 != 0
+    } else {
+        mode & 0o002 != 0
+    }
+}
+
+/// The system runtime paths bound read-only by default.
+const SYSTEM_PATHS: &[&str] = &[
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+];
+
+/// Extra system paths with the host network.
+const HOST_NETWORK_PATHS: &[&str] = &[
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+];
+
+/// Device nodes bound from the host into the sandbox's `/dev`.
+const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// The mount plan: filesystem operations in execution order, plus what spawning needs to know.
+#[derive(Debug, Clone)]
+pub(crate) struct MountPlan {
+    pub ops: Vec<FsOp>,
+    /// Same-place and relocated binds as (sandbox path, host path), for program lookup and the
+    /// working directory.
+    pub visible: Vec<(PathBuf, PathBuf)>,
+    /// Recreated symlinks (sandbox path -> link text).
+    pub links: BTreeMap<PathBuf, OsString>,
+}
+
+impl MountPlan {
+    /// Maps a sandbox path to the host path it shows, if it is visible through a bind
+    /// (following the recreated symlinks).
+    pub(crate) fn host_path(&self, inside: &Path) -> Option<PathBuf> {
+        let mut path = normalize(inside);
+        for _ in 0..40 {
+            // A recreated symlink on the way?
+            let mut redirected = None;
+            for (link, target) in self.links.range(..=path.clone()).rev() {
+                if is_under(&path, link) {
+                    let rest = path.strip_prefix(link).ok()?;
+                    let base = if Path::new(target).is_absolute() {
+                        PathBuf::from(target)
+                    } else {
+                        link.parent().unwrap_or(Path::new("/")).join(target)
+                    };
+                    redirected = Some(normalize(&base.join(rest)));
+                    break;
+                }
+            }
+            match redirected {
+                Some(p) => path = p,
+                None => break,
+            }
+        }
+        self.visible
+            .iter()
+            .filter(|(dst, _)| is_under(&path, dst))
+            .max_by_key(|(dst, _)| dst.components().count())
+            .map(|(dst, src)| src.join(path.strip_prefix(dst).unwrap_or(Path::new(""))))
+    }
+}
+
+impl Policy {
+    /// Resolves the policy against the host into the operations the child runs.
+    pub(crate) fn mount_plan(&self, id: &Identity) -> Result<MountPlan, PolicyError> {
+        // dst -> (src, kind, writable)
+        let mut binds: BTreeMap<PathBuf, (PathBuf, NodeKind, bool)> = BTreeMap::new();
+        let mut links: BTreeMap<PathBuf, OsString> = BTreeMap::new();
+        let mut tmpfs: Vec<PathBuf> = Vec::new();
+
+        let add_same_place = |p: &Path,
+                              writable: bool,
+                              optional: bool,
+                              binds: &mut BTreeMap<PathBuf, (PathBuf, NodeKind, bool)>,
+                              links: &mut BTreeMap<PathBuf, OsString>|
+         -> Result<(), PolicyError> {
+            check_nul(p)?;
+            let abs = absolute(p).map_err(|e| PolicyError::MissingPath {
+                path: p.to_path_buf(),
+                source: e,
+            })?;
+            let r = match resolve(&abs) {
+                Ok(r) => r,
+                Err(PolicyError::MissingPath { .. }) if optional => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let kind = node_kind(&r.canonical)?;
+            for (l, t) in r.links {
+                links.insert(l, t);
+            }
+            let entry = binds
+                .entry(r.canonical.clone())
+                .or_insert((r.canonical, kind, writable));
+            // A policy is a set: read-write wins over read-only for the same path.
+            entry.2 |= writable;
+            Ok(())
+        };
+
+        if self.system {
+            for p in SYSTEM_PATHS {
+                add_same_place(Path::new(p), false, true, &mut binds, &mut links)?;
+            }
+            if self.network == Network::Host {
+                for p in HOST_NETWORK_PATHS {
+                    add_same_place(Path::new(p), false, true, &mut binds, &mut links)?;
+                }
+            }
+        }
+        for (src, dst, writable) in self.user_rules() {
+            match (src, dst) {
+                (Some(src), None) => {
+                    add_same_place(src, writable, false, &mut binds, &mut links)?;
+                }
+                (Some(src), Some(dst)) => {
+                    check_nul(src)?;
+                    check_nul(dst)?;
+                    if !dst.is_absolute() {
+                        return Err(PolicyError::RelativeDestination(dst.to_path_buf()));
+                    }
+                    let abs = absolute(src).map_err(|e| PolicyError::MissingPath {
+                        path: src.to_path_buf(),
+                        source: e,
+                    })?;
+                    let r = resolve(&abs)?;
+                    let kind = node_kind(&r.canonical)?;
+                    let entry = binds.entry(normalize(dst)).or_insert((
+                        r.canonical.clone(),
+                        kind,
+                        writable,
+                    ));
+                    *entry = (r.canonical, kind, entry.2 | writable);
+                }
+                (None, Some(dst)) => {
+                    check_nul(dst)?;
+                    if !dst.is_absolute() {
+                        return Err(PolicyError::RelativeDestination(dst.to_path_buf()));
+                    }
+                    tmpfs.push(normalize(dst));
+                }
+                (None, None) => {}
+            }
+        }
+
+        // Writable binds must be writable by the sandbox's host id.
+        for (src, _, writable) in binds.values() {
+            if *writable {
+                let meta = std::fs::metadata(src).map_err(|e| PolicyError::MissingPath {
+                    path: src.clone(),
+                    source: e,
+                })?;
+                let ok = if id.privileged {
+                    id.host_uid == 0 || writable_by(&meta, id.host_uid, id.host_gid)
+                } else {
+                    rustix::fs::access(src, rustix::fs::Access::WRITE_OK).is_ok()
+                };
+                if !ok {
+                    return Err(PolicyError::NotWritable {
+                        path: src.clone(),
+                        uid: id.host_uid,
+                        gid: id.host_gid,
+                    });
+                }
+            }
+        }
+
+        // Drop same-place binds already covered by a same-place parent bind of the same mode.
+        let same_place: Vec<(PathBuf, bool)> = binds
+            .iter()
+            .filter(|(dst, (src, _, _))| dst == &src)
+            .map(|(d, (_, _, w))| (d.clone(), *w))
+            .collect();
+        binds.retain(|dst, (src, _, writable)| {
+            if dst != src {
+                return true;
+            }
+            !same_place
+                .iter()
+                .any(|(d, w)| d != dst && is_under(dst, d) && *w == *writable)
+        });
+        // Symlinks that lie inside a bind are already there.
+        links.retain(|l, _| !binds.keys().any(|d| is_under(l, d)));
+
+        let mut ops: Vec<FsOp> = Vec::new();
+        for (dst, (src, kind, writable)) in &binds {
+            ops.push(FsOp::Bind {
+                src: src.clone(),
+                dst: dst.clone(),
+                kind: *kind,
+                writable: *writable,
+            });
+        }
+        for (l, t) in &links {
+            ops.push(FsOp::Symlink {
+                target: t.clone(),
+                path: l.clone(),
+            });
+        }
+        let covered = |p: &Path| binds.keys().any(|d| is_under(p, d));
+        for t in &tmpfs {
+            ops.push(FsOp::Tmpfs {
+                dst: t.clone(),
+                mode: 0o755,
+                size: self.tmpfs_size,
+            });
+        }
+        // Private, writable /tmp and home, unless the policy binds something there.
+        let home = PathBuf::from(id.home());
+        for (p, mode) in [(PathBuf::from("/tmp"), 0o1777), (home.clone(), 0o700)] {
+            if !covered(&p) && !tmpfs.contains(&p) {
+                ops.push(FsOp::Tmpfs {
+                    dst: p,
+                    mode,
+                    size: self.tmpfs_size,
+                });
+            }
+        }
+        // /proc, always fresh.
+        ops.push(FsOp::Proc {
+            dst: PathBuf::from("/proc"),
+        });
+        // A minimal /dev.
+        if !covered(Path::new("/dev")) {
+            ops.push(FsOp::Tmpfs {
+                dst: PathBuf::from("/dev"),
+                mode: 0o755,
+                size: 64 * 1024,
+            });
+            for n in DEV_NODES {
+                let host = Path::new("/dev").join(n);
+                if std::fs::metadata(&host).is_ok() {
+                    ops.push(FsOp::Bind {
+                        src: host.clone(),
+                        dst: host,
+                        kind: NodeKind::Device,
+                        writable: true,
+                    });
+                }
+            }
+            ops.push(FsOp::Devpts {
+                dst: PathBuf::from("/dev/pts"),
+            });
+            ops.push(FsOp::Tmpfs {
+                dst: PathBuf::from("/dev/shm"),
+                mode: 0o1777,
+                size: self.tmpfs_size,
+            });
+            for (l, t) in [
+                ("/dev/ptmx", "pts/ptmx"),
+                ("/dev/fd", "/proc/self/fd"),
+                ("/dev/stdin", "/proc/self/fd/0"),
+                ("/dev/stdout", "/proc/self/fd/1"),
+                ("/dev/stderr", "/proc/self/fd/2"),
+            ] {
+                ops.push(FsOp::Symlink {
+                    target: OsString::from(t),
+                    path: PathBuf::from(l),
+                });
+            }
+        }
+        // Generated /etc files, unless bound.
+        let generated: [(&str, String); 4] = [
+            (
+                "/etc/passwd",
+                format!(
+                    "root:x:0:0:root:/root:/bin/sh\n{}\
+                     nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                    if id.inside_uid != 0 && id.inside_uid != 65534 {
+                        format!(
+                            "{}:x:{}:{}:{}:{}:/bin/sh\n",
+                            id.user_name(),
+                            id.inside_uid,
+                            id.inside_gid,
+                            id.user_name(),
+                            id.home()
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            (
+                "/etc/group",
+                format!(
+                    "root:x:0:\n{}nogroup:x:65534:\n",
+                    if id.inside_gid != 0 && id.inside_gid != 65534 {
+                        format!("sandbox:x:{}:\n", id.inside_gid)
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            (
+                "/etc/hosts",
+                format!(
+                    "127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
+                    h = self.hostname
+                ),
+            ),
+            ("/etc/hostname", format!("{}\n", self.hostname)),
+        ];
+        for (p, contents) in generated {
+            let p = PathBuf::from(p);
+            if !covered(&p) && !links.contains_key(&p) {
+                ops.push(FsOp::File {
+                    path: p,
+                    contents: contents.into_bytes(),
+                });
+            }
+        }
+
+        // Parents before children; mount points' missing ancestors become mkdir operations.
+        let mut dirs: BTreeMap<PathBuf, ()> = BTreeMap::new();
+        for op in &ops {
+            let mut a = op.path().parent();
+            while let Some(d) = a {
+                if d == Path::new("/") {
+                    break;
+                }
+                dirs.insert(d.to_path_buf(), ());
+                a = d.parent();
+            }
+        }
+        for d in dirs.keys() {
+            let exists_as_op = ops.iter().any(|o| o.path() == d);
+            if !exists_as_op && !links.contains_key(d) {
+                ops.push(FsOp::Mkdir {
+                    path: d.clone(),
+                    mode: 0o755,
+                });
+            }
+        }
+        ops.sort_by(|a, b| {
+            a.path()
+                .components()
+                .cmp(b.path().components())
+                .then(op_rank(a).cmp(&op_rank(b)))
+        });
+
+        let mut visible: Vec<(PathBuf, PathBuf)> = binds
+            .iter()
+            .map(|(d, (s, _, _))| (d.clone(), s.clone()))
+            .collect();
+        visible.sort();
+        Ok(MountPlan {
+            ops,
+            visible,
+            links,
+        })
+    }
+}
+
+/// At one path, the mount goes before anything that refers to it.
+fn op_rank(op: &FsOp) -> u8 {
+    match op {
+        FsOp::Mkdir { .. } => 0,
+        FsOp::Bind { .. } | FsOp::Tmpfs { .. } | FsOp::Proc { .. } | FsOp::Devpts { .. } => 1,
+        FsOp::Symlink { .. } | FsOp::File { .. } => 2,
+    }
+}
+
+/// Converts a path into a `CString` for the child.
+pub(crate) fn cstring(p: impl AsRef<OsStr>) -> Result<CString, PolicyError> {
+    CString::new(p.as_ref().as_bytes()).map_err(|_| PolicyError::NulByte(PathBuf::from(p.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_records_merged_usr_links() {
+        // /bin is a symlink to usr/bin on merged-/usr hosts, a directory elsewhere.
+        let r = resolve(Path::new("/bin/sh")).unwrap();
+        let canonical_bin = std::fs::canonicalize("/bin/sh").unwrap();
+        assert_eq!(r.canonical, canonical_bin);
+        if std::fs::symlink_metadata("/bin")
+            .unwrap()
+            .file_type()
+            .is_symlink()
+        {
+            assert!(r.links.iter().any(|(l, _)| l == Path::new("/bin")));
+        }
+    }
+
+    #[test]
+    fn normalize_is_lexical() {
+        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(normalize(Path::new("/../x")), PathBuf::from("/x"));
+    }
+}

@@ -1,0 +1,382 @@
+//! The default seccomp filter (seccomp(2), `Documentation/userspace-api/seccomp_filter.rst`).
+//!
+//! Two BPF programs are installed, both built once per process in the parent:
+//!
+//! 1. **Gate** (hand-written, 12 instructions): any architecture but the native one kills the
+//!    process (an `int 0x80` i386 call on x86_64 carries `AUDIT_ARCH_I386`); x32 numbers
+//!    (bit 30) and numbers above the newest system call this filter knows return `ENOSYS`, so a
+//!    C library probing a newer call falls back as it would on an older kernel; `clone3` and the
+//!    `io_uring_*` calls return `ENOSYS` (glibc then uses `clone`, whose flags the second filter
+//!    can check; io_uring would perform I/O the filter never sees).
+//! 2. **Denials** (built with seccompiler): calls that let a process leave or weaken the
+//!    sandbox, or reach kernel surface it has no use for, return `EPERM`. Each is listed in
+//!    [`DENIED`] with the reason.
+//!
+//! When several filters match, the kernel applies the most restrictive action; the two
+//! programs never disagree on a call, so the errno is always the one documented here.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH_NATIVE: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH_NATIVE: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+
+#[cfg(target_arch = "x86_64")]
+const TARGET: TargetArch = TargetArch::x86_64;
+#[cfg(target_arch = "aarch64")]
+const TARGET: TargetArch = TargetArch::aarch64;
+
+/// The newest system call number the filter knows (`file_setattr`, Linux 6.17, the same number
+/// on x86_64 and aarch64). Anything above returns `ENOSYS`.
+pub const NEWEST_KNOWN_SYSCALL: u32 = 469;
+
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
+const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const BPF_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const BPF_JGT_K: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K
+const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
+
+const OFFSET_NR: u32 = 0; // struct seccomp_data.nr
+const OFFSET_ARCH: u32 = 4; // struct seccomp_data.arch
+
+fn ins(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// System calls answered with `ENOSYS` by the gate.
+pub const ENOSYS_CALLS: &[(&str, i64)] = &[
+    ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("io_uring_enter", libc::SYS_io_uring_enter),
+    ("io_uring_register", libc::SYS_io_uring_register),
+    ("clone3", libc::SYS_clone3),
+];
+
+fn gate() -> BpfProgram {
+    let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    let n = ENOSYS_CALLS.len() as u8;
+    let mut p = vec![
+        ins(BPF_LD_W_ABS, OFFSET_ARCH, 0, 0),
+        ins(BPF_JEQ_K, AUDIT_ARCH_NATIVE, 1, 0),
+        ins(BPF_RET_K, SECCOMP_RET_KILL_PROCESS, 0, 0),
+        ins(BPF_LD_W_ABS, OFFSET_NR, 0, 0),
+        // Jump offsets count from the next instruction; the ENOSYS return is last.
+        ins(BPF_JGE_K, X32_SYSCALL_BIT, n + 2, 0),
+        ins(BPF_JGT_K, NEWEST_KNOWN_SYSCALL, n + 1, 0),
+    ];
+    for (i, (_, nr)) in ENOSYS_CALLS.iter().enumerate() {
+        p.push(ins(BPF_JEQ_K, *nr as u32, n - i as u8, 0));
+    }
+    p.push(ins(BPF_RET_K, SECCOMP_RET_ALLOW, 0, 0));
+    p.push(ins(BPF_RET_K, enosys, 0, 0));
+    p
+}
+
+/// How a denied call is matched.
+#[derive(Debug, Clone, Copy)]
+pub enum Match {
+    /// Every call.
+    Always,
+    /// `CLONE_NEWUSER` set in the flags argument at this index (nested user namespaces are the
+    /// way back to capabilities).
+    NewUserFlag(u8),
+    /// The `ioctl` request (32-bit compare, as the kernel truncates it) is `TIOCSTI` or
+    /// `TIOCLINUX`, which inject input into a terminal.
+    TerminalInjection,
+    /// A `personality` other than the safe set Docker also allows
+    /// (`PER_LINUX`, `PER_LINUX32`, `UNAME26`, `UNAME26|PER_LINUX32`, the query `0xffffffff`).
+    UnsafePersonality,
+}
+
+/// System calls denied with `EPERM`, with the reason.
+pub const DENIED: &[(&str, i64, Match, &str)] = &[
+    (
+        "unshare",
+        libc::SYS_unshare,
+        Match::NewUserFlag(0),
+        "a nested user namespace regains capabilities",
+    ),
+    (
+        "clone",
+        libc::SYS_clone,
+        Match::NewUserFlag(0),
+        "a nested user namespace regains capabilities",
+    ),
+    (
+        "setns",
+        libc::SYS_setns,
+        Match::Always,
+        "joining another namespace",
+    ),
+    (
+        "mount",
+        libc::SYS_mount,
+        Match::Always,
+        "changing the filesystem view",
+    ),
+    (
+        "umount2",
+        libc::SYS_umount2,
+        Match::Always,
+        "uncovering what a mount hides",
+    ),
+    (
+        "pivot_root",
+        libc::SYS_pivot_root,
+        Match::Always,
+        "changing the root",
+    ),
+    (
+        "chroot",
+        libc::SYS_chroot,
+        Match::Always,
+        "changing the root",
+    ),
+    (
+        "open_tree",
+        libc::SYS_open_tree,
+        Match::Always,
+        "new mount API",
+    ),
+    (
+        "move_mount",
+        libc::SYS_move_mount,
+        Match::Always,
+        "new mount API",
+    ),
+    ("fsopen", libc::SYS_fsopen, Match::Always, "new mount API"),
+    (
+        "fsconfig",
+        libc::SYS_fsconfig,
+        Match::Always,
+        "new mount API",
+    ),
+    ("fsmount", libc::SYS_fsmount, Match::Always, "new mount API"),
+    ("fspick", libc::SYS_fspick, Match::Always, "new mount API"),
+    (
+        "mount_setattr",
+        libc::SYS_mount_setattr,
+        Match::Always,
+        "changing mount flags",
+    ),
+    ("open_tree_attr", 467, Match::Always, "new mount API"),
+    (
+        "keyctl",
+        libc::SYS_keyctl,
+        Match::Always,
+        "kernel keyrings are not namespaced",
+    ),
+    (
+        "add_key",
+        libc::SYS_add_key,
+        Match::Always,
+        "kernel keyrings are not namespaced",
+    ),
+    (
+        "request_key",
+        libc::SYS_request_key,
+        Match::Always,
+        "kernel keyrings are not namespaced",
+    ),
+    (
+        "bpf",
+        libc::SYS_bpf,
+        Match::Always,
+        "large kernel attack surface",
+    ),
+    (
+        "perf_event_open",
+        libc::SYS_perf_event_open,
+        Match::Always,
+        "side channels and kernel attack surface",
+    ),
+    (
+        "userfaultfd",
+        libc::SYS_userfaultfd,
+        Match::Always,
+        "used to widen kernel race windows",
+    ),
+    (
+        "ptrace",
+        libc::SYS_ptrace,
+        Match::Always,
+        "tracing other processes",
+    ),
+    (
+        "process_vm_readv",
+        libc::SYS_process_vm_readv,
+        Match::Always,
+        "reading other processes' memory",
+    ),
+    (
+        "process_vm_writev",
+        libc::SYS_process_vm_writev,
+        Match::Always,
+        "writing other processes' memory",
+    ),
+    (
+        "pidfd_getfd",
+        libc::SYS_pidfd_getfd,
+        Match::Always,
+        "taking other processes' fds",
+    ),
+    (
+        "kexec_load",
+        libc::SYS_kexec_load,
+        Match::Always,
+        "loading a new kernel",
+    ),
+    (
+        "kexec_file_load",
+        libc::SYS_kexec_file_load,
+        Match::Always,
+        "loading a new kernel",
+    ),
+    (
+        "init_module",
+        libc::SYS_init_module,
+        Match::Always,
+        "loading kernel modules",
+    ),
+    (
+        "finit_module",
+        libc::SYS_finit_module,
+        Match::Always,
+        "loading kernel modules",
+    ),
+    (
+        "delete_module",
+        libc::SYS_delete_module,
+        Match::Always,
+        "unloading kernel modules",
+    ),
+    (
+        "acct",
+        libc::SYS_acct,
+        Match::Always,
+        "process accounting is host-wide",
+    ),
+    ("swapon", libc::SYS_swapon, Match::Always, "host-wide swap"),
+    (
+        "swapoff",
+        libc::SYS_swapoff,
+        Match::Always,
+        "host-wide swap",
+    ),
+    ("reboot", libc::SYS_reboot, Match::Always, "host-wide"),
+    (
+        "syslog",
+        libc::SYS_syslog,
+        Match::Always,
+        "the kernel log is host-wide",
+    ),
+    (
+        "quotactl",
+        libc::SYS_quotactl,
+        Match::Always,
+        "host-wide quotas",
+    ),
+    (
+        "open_by_handle_at",
+        libc::SYS_open_by_handle_at,
+        Match::Always,
+        "opens files by handle, past the mount view",
+    ),
+    (
+        "fanotify_init",
+        libc::SYS_fanotify_init,
+        Match::Always,
+        "watching host filesystems",
+    ),
+    (
+        "ioctl",
+        libc::SYS_ioctl,
+        Match::TerminalInjection,
+        "injecting input into the caller's terminal",
+    ),
+    (
+        "personality",
+        libc::SYS_personality,
+        Match::UnsafePersonality,
+        "flags that weaken ASLR or enable legacy behaviour",
+    ),
+];
+
+fn rules_for(m: Match) -> Vec<SeccompRule> {
+    let cond = |idx: u8, op: SeccompCmpOp, v: u64| {
+        SeccompCondition::new(idx, SeccompCmpArgLen::Dword, op, v).expect("valid condition")
+    };
+    match m {
+        Match::Always => vec![],
+        Match::NewUserFlag(idx) => vec![SeccompRule::new(vec![cond(
+            idx,
+            SeccompCmpOp::MaskedEq(libc::CLONE_NEWUSER as u64),
+            libc::CLONE_NEWUSER as u64,
+        )])
+        .expect("valid rule")],
+        Match::TerminalInjection => [libc::TIOCSTI, libc::TIOCLINUX]
+            .into_iter()
+            .map(|req| SeccompRule::new(vec![cond(1, SeccompCmpOp::Eq, req)]).expect("valid rule"))
+            .collect(),
+        Match::UnsafePersonality => vec![SeccompRule::new(
+            [0u64, 0x0008, 0x20000, 0x20008, 0xffff_ffff]
+                .into_iter()
+                .map(|v| cond(0, SeccompCmpOp::Ne, v))
+                .collect(),
+        )
+        .expect("valid rule")],
+    }
+}
+
+fn denials() -> BpfProgram {
+    let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for (_, nr, m, _) in DENIED {
+        map.entry(*nr).or_default().extend(rules_for(*m));
+    }
+    let filter = SeccompFilter::new(
+        map,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        TARGET,
+    )
+    .expect("the default seccomp filter is well-formed");
+    BpfProgram::try_from(filter).expect("the default seccomp filter compiles")
+}
+
+/// The default filter's programs, compiled on first use and kept for the process's lifetime.
+pub(crate) fn default_programs() -> [&'static [sock_filter]; 2] {
+    static PROGRAMS: OnceLock<(BpfProgram, BpfProgram)> = OnceLock::new();
+    let (g, d) = PROGRAMS.get_or_init(|| (gate(), denials()));
+    [g.as_slice(), d.as_slice()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_jumps_land_on_the_enosys_return() {
+        let g = gate();
+        let last = g.len() - 1;
+        for (i, insn) in g.iter().enumerate() {
+            if (insn.code == BPF_JEQ_K || insn.code == BPF_JGE_K || insn.code == BPF_JGT_K)
+                && i >= 4
+            {
+                assert_eq!(i + 1 + insn.jt as usize, last, "instruction {i}");
+            }
+        }
+        assert_eq!(g[last].k, SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+    }
+}

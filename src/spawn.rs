@@ -1,0 +1,858 @@
+//! Spawning: prepare the child plan, `clone3` a `CLONE_VM` child on its own stack, write a root
+//! caller's id maps, and await the child's exec report without blocking the runtime.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tokio::io::unix::AsyncFd;
+
+use crate::child::{self, ChildOp, ChildPlan, LandlockPlan, LandlockRule, SelfMaps, REPORT_LEN};
+use crate::child_handle::{async_fd, pidfd_send_signal, Child, Enforcement};
+use crate::command::{Command, EnvOp};
+use crate::error::{PolicyError, SpawnError, Stage};
+use crate::landlock::Masks;
+use crate::policy::{cstring, normalize, FsOp, Identity, MountPlan, Network, NodeKind};
+use crate::stdio::{Stdio, StdioKind};
+use crate::sys;
+
+/// The sandbox's default `PATH`.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+
+/// Size of the child's stack. The setup code uses a few KiB.
+const STACK_SIZE: usize = 128 * 1024;
+const GUARD_SIZE: usize = 4096;
+
+fn os_err(what: &'static str) -> impl FnOnce(io::Error) -> SpawnError {
+    move |source| SpawnError::Os { what, source }
+}
+
+fn last_os(what: &'static str) -> SpawnError {
+    SpawnError::Os {
+        what,
+        source: io::Error::last_os_error(),
+    }
+}
+
+/// An mmap'd stack with a guard page below it (mmap(2)).
+struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value.
+unsafe impl Send for Stack {}
+// SAFETY: the parent never reads or writes the mapping; only the child uses it.
+unsafe impl Sync for Stack {}
+
+impl Stack {
+    fn new() -> Result<Stack, SpawnError> {
+        let len = STACK_SIZE + GUARD_SIZE;
+        // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(last_os("mmap of the child stack"));
+        }
+        // SAFETY: the first page of our own mapping becomes the guard page.
+        if unsafe { libc::mprotect(base, GUARD_SIZE, libc::PROT_NONE) } != 0 {
+            let e = last_os("mprotect of the stack guard page");
+            // SAFETY: unmapping what we just mapped.
+            unsafe { libc::munmap(base, len) };
+            return Err(e);
+        }
+        Ok(Stack { base, len })
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer used by any child (see InFlight).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// Starts `child::child_main(plan)` in a new process on `stack` with `clone3(2)`.
+///
+/// # Safety
+/// `args` must request `CLONE_VM` with `stack` set to a live mapping; `plan` must stay alive and
+/// untouched until the child has exec'd or exited.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3_vm(args: &sys::CloneArgs, plan: *const ChildPlan) -> isize {
+    let ret: isize;
+    let entry: unsafe extern "C" fn(*const ChildPlan) -> ! = child::child_main;
+    // SAFETY: in the parent, `syscall` returns the pid (or -errno) in rax and clobbers rcx and
+    // r11. In the child, rax is 0 and rsp is the top of the new stack (16-byte aligned); it
+    // clears the frame pointer and calls `child_main(plan)` (r12, r13 hold the argument and the
+    // entry point, preserved across the system call), which never returns.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 as isize => ret,
+            in("rdi") args as *const sys::CloneArgs,
+            in("rsi") std::mem::size_of::<sys::CloneArgs>(),
+            in("r12") plan,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    ret
+}
+
+/// Keeps the child's stack and plan alive until the child has exec'd or exited.
+///
+/// Dropped before that (the spawn future was cancelled), it kills the child and hands the memory
+/// to a thread that frees it once the report pipe reaches EOF (the child no longer runs on it),
+/// then reaps the child.
+struct InFlight {
+    plan: Option<Box<ChildPlan>>,
+    stack: Option<Stack>,
+    pidfd: Option<OwnedFd>,
+    report: Option<AsyncFd<OwnedFd>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let (Some(plan), Some(stack)) = (self.plan.take(), self.stack.take()) else {
+            return;
+        };
+        let pidfd = self.pidfd.take();
+        let report = self.report.take().map(|r| r.into_inner());
+        if let Some(p) = &pidfd {
+            let _ = pidfd_send_signal(p.as_fd(), libc::SIGKILL);
+        }
+        std::thread::spawn(move || {
+            if let Some(r) = &report {
+                let mut buf = [0u8; 64];
+                loop {
+                    let mut pfd = libc::pollfd {
+                        fd: r.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one live pollfd.
+                    unsafe { libc::poll(&mut pfd, 1, -1) };
+                    // SAFETY: reading into a live buffer.
+                    let n =
+                        unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                    if n == 0
+                        || (n < 0
+                            && io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
+                            && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
+                    {
+                        break;
+                    }
+                }
+            }
+            if let Some(p) = &pidfd {
+                // SAFETY: siginfo_t is plain data; blocking waitid on our pidfd.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                // SAFETY: as above.
+                unsafe {
+                    libc::waitid(
+                        libc::P_PIDFD,
+                        p.as_raw_fd() as libc::id_t,
+                        &mut info,
+                        libc::WEXITED | libc::__WALL,
+                    )
+                };
+            }
+            drop(plan);
+            drop(stack);
+        });
+    }
+}
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| os_err("pipe2")(e.into()))
+}
+
+/// Moves `fd` to a number at or above `min` (close-on-exec).
+fn fd_at_least(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, SpawnError> {
+    if fd.as_raw_fd() >= min {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on an fd we own.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if n < 0 {
+        return Err(last_os("fcntl(F_DUPFD_CLOEXEC)"));
+    }
+    // SAFETY: n is a new fd we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// The parent's ends of piped stdio.
+type ParentEnds = (
+    Option<tokio::process::ChildStdin>,
+    Option<tokio::process::ChildStdout>,
+    Option<tokio::process::ChildStderr>,
+);
+
+/// Turns the three stdio settings into (child-side fd, target) pairs and the caller's ends.
+fn stdio_fds(
+    stdio: [Stdio; 3],
+    keep: &mut Vec<OwnedFd>,
+    fds: &mut Vec<(RawFd, RawFd)>,
+) -> Result<ParentEnds, SpawnError> {
+    let mut ends: ParentEnds = (None, None, None);
+    for (target, s) in stdio.into_iter().enumerate() {
+        let target = target as RawFd;
+        match s.0 {
+            StdioKind::Inherit => fds.push((target, target)),
+            StdioKind::Null => {
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")
+                    .map_err(os_err("open /dev/null"))?;
+                let fd: OwnedFd = f.into();
+                fds.push((fd.as_raw_fd(), target));
+                keep.push(fd);
+            }
+            StdioKind::Fd(fd) => {
+                fds.push((fd.as_raw_fd(), target));
+                keep.push(fd);
+            }
+            StdioKind::Piped => {
+                let (r, w) = pipe()?;
+                let (child_end, parent_end) = if target == 0 { (r, w) } else { (w, r) };
+                fds.push((child_end.as_raw_fd(), target));
+                keep.push(child_end);
+                match target {
+                    0 => {
+                        ends.0 = Some(
+                            tokio::process::ChildStdin::from_std(parent_end.into())
+                                .map_err(os_err("registering stdin"))?,
+                        )
+                    }
+                    1 => {
+                        ends.1 = Some(
+                            tokio::process::ChildStdout::from_std(parent_end.into())
+                                .map_err(os_err("registering stdout"))?,
+                        )
+                    }
+                    _ => {
+                        ends.2 = Some(
+                            tokio::process::ChildStderr::from_std(parent_end.into())
+                                .map_err(os_err("registering stderr"))?,
+                        )
+                    }
+                }
+            }
+        }
+    }
+    Ok(ends)
+}
+
+/// The environment the program gets: sandbox defaults, then the command's operations in order.
+fn environment(ops: &[EnvOp], id: &Identity) -> BTreeMap<OsString, OsString> {
+    let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
+    env.insert("PATH".into(), DEFAULT_PATH.into());
+    env.insert("HOME".into(), id.home().into());
+    env.insert("TMPDIR".into(), "/tmp".into());
+    env.insert("USER".into(), id.user_name().into());
+    env.insert("LOGNAME".into(), id.user_name().into());
+    for op in ops {
+        match op {
+            EnvOp::Set(k, v) => {
+                env.insert(k.clone(), v.clone());
+            }
+            EnvOp::Remove(k) => {
+                env.remove(k);
+            }
+            EnvOp::Clear => env.clear(),
+            EnvOp::Inherit(k) => {
+                if let Some(v) = std::env::var_os(k) {
+                    env.insert(k.clone(), v);
+                }
+            }
+        }
+    }
+    env
+}
+
+fn is_executable_file(p: &Path) -> bool {
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Finds the program inside the sandbox: a name without `/` is searched in the sandbox's `PATH`
+/// against what the sandbox will see; a path is taken relative to the sandbox's cwd.
+fn resolve_program(
+    program: &OsStr,
+    path_var: Option<&OsStr>,
+    cwd: &Path,
+    plan: &MountPlan,
+) -> Result<PathBuf, PolicyError> {
+    let bytes = program.as_bytes();
+    if bytes.contains(&b'/') {
+        // execve reports a missing or non-executable path itself, with the exact errno.
+        return Ok(normalize(&cwd.join(program)));
+    }
+    let path_var = path_var.unwrap_or(OsStr::new(DEFAULT_PATH));
+    for dir in std::env::split_paths(path_var) {
+        if !dir.is_absolute() {
+            continue;
+        }
+        let inside = dir.join(program);
+        if let Some(host) = plan.host_path(&inside) {
+            if is_executable_file(&host) {
+                return Ok(inside);
+            }
+        }
+    }
+    Err(PolicyError::ProgramNotFound {
+        program: program.to_string_lossy().into_owned(),
+        searched: path_var.to_string_lossy().into_owned(),
+    })
+}
+
+/// The interpreter a program names (`#!` line or ELF `PT_INTERP`), read from the host file.
+fn interpreter_of(host: &Path) -> Option<PathBuf> {
+    let data = std::fs::read(host).ok()?;
+    if let Some(rest) = data.strip_prefix(b"#!") {
+        let line = rest.split(|b| *b == b'\n').next()?;
+        let line = std::str::from_utf8(line).ok()?.trim();
+        let interp = line.split_whitespace().next()?;
+        return Some(PathBuf::from(interp));
+    }
+    // ELF64 little-endian: find PT_INTERP (type 3) in the program headers.
+    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 {
+        return None;
+    }
+    let u64_at = |o: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?))
+    };
+    let u16_at = |o: usize| -> Option<u16> {
+        Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?))
+    };
+    let phoff = u64_at(32)? as usize;
+    let phentsize = u16_at(54)? as usize;
+    let phnum = u16_at(56)? as usize;
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        let ty = u32::from_le_bytes(data.get(ph..ph + 4)?.try_into().ok()?);
+        if ty == 3 {
+            let off = u64_at(ph + 8)? as usize;
+            let size = u64_at(ph + 32)? as usize;
+            let s = data.get(off..off + size)?;
+            let s = s.split(|b| *b == 0).next()?;
+            return Some(PathBuf::from(OsStr::from_bytes(s)));
+        }
+    }
+    None
+}
+
+fn old_root_path(p: &Path) -> Result<CString, PolicyError> {
+    let mut v = child::OLD_ROOT.as_bytes().to_vec();
+    v.extend_from_slice(p.as_os_str().as_bytes());
+    CString::new(v).map_err(|_| PolicyError::NulByte(p.to_path_buf()))
+}
+
+/// Converts the mount plan into child operations and the Landlock rules that go with them.
+fn child_ops(
+    plan: &MountPlan,
+    masks: &Masks,
+) -> Result<(Vec<ChildOp>, Vec<LandlockRule>), PolicyError> {
+    let mut ops = Vec::with_capacity(plan.ops.len());
+    let mut rules = vec![LandlockRule {
+        path: c"/".to_owned(),
+        access: masks.read_dir | masks.read_file,
+    }];
+    let rule = |path: &Path, access: u64| -> Result<LandlockRule, PolicyError> {
+        Ok(LandlockRule {
+            path: cstring(path)?,
+            access,
+        })
+    };
+    for op in &plan.ops {
+        match op {
+            FsOp::Mkdir { path, mode } => ops.push(ChildOp::Mkdir {
+                path: cstring(path)?,
+                mode: *mode,
+            }),
+            FsOp::Symlink { target, path } => ops.push(ChildOp::Symlink {
+                target: cstring(target)?,
+                path: cstring(path)?,
+            }),
+            FsOp::Bind {
+                src,
+                dst,
+                kind,
+                writable,
+            } => {
+                let mut attr = sys::MOUNT_ATTR_NOSUID;
+                if *kind != NodeKind::Device {
+                    attr |= sys::MOUNT_ATTR_NODEV;
+                }
+                if !*writable {
+                    attr |= sys::MOUNT_ATTR_RDONLY;
+                }
+                ops.push(ChildOp::Bind {
+                    src: old_root_path(src)?,
+                    dst: cstring(dst)?,
+                    dir: *kind == NodeKind::Dir,
+                    attr_set: attr,
+                });
+                let access = match (kind, writable) {
+                    (NodeKind::Dir, false) => masks.read_dir,
+                    (NodeKind::Dir, true) => masks.write_dir,
+                    (NodeKind::File, false) => masks.read_file,
+                    (NodeKind::File, true) => masks.write_file,
+                    (NodeKind::Device, _) => {
+                        let tty = dst == Path::new("/dev/tty");
+                        (masks.write_file & !masks.file)
+                            | (masks.read_file | masks.write_file)
+                                & masks.file
+                                & if tty { u64::MAX } else { !masks.ioctl_dev }
+                            | if tty { masks.ioctl_dev } else { 0 }
+                    }
+                };
+                rules.push(rule(dst, access)?);
+            }
+            FsOp::Tmpfs { dst, mode, size } => {
+                let data = format!("mode={mode:o},size={size}");
+                let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
+                if dst == Path::new("/dev") {
+                    flags |= libc::MS_NOEXEC;
+                    rules.push(rule(dst, masks.read_dir)?);
+                } else {
+                    rules.push(rule(dst, masks.write_dir)?);
+                }
+                ops.push(ChildOp::Tmpfs {
+                    dst: cstring(dst)?,
+                    flags,
+                    data: CString::new(data).expect("no NUL in tmpfs options"),
+                });
+            }
+            FsOp::Proc { dst } => {
+                ops.push(ChildOp::Proc { dst: cstring(dst)? });
+                rules.push(rule(
+                    dst,
+                    masks.read_dir
+                        | masks.read_file
+                        | (masks.write_file & masks.file & !masks.ioctl_dev),
+                )?);
+            }
+            FsOp::Devpts { dst } => {
+                ops.push(ChildOp::Devpts {
+                    dst: cstring(dst)?,
+                    data: c"newinstance,ptmxmode=0666,mode=0620".to_owned(),
+                });
+                rules.push(rule(
+                    dst,
+                    masks.read_dir | ((masks.read_file | masks.write_file) & masks.file),
+                )?);
+            }
+            FsOp::File { path, contents } => ops.push(ChildOp::File {
+                path: cstring(path)?,
+                contents: contents.clone(),
+            }),
+        }
+    }
+    Ok((ops, rules))
+}
+
+/// Spawns `cmd` with `default_stdio` used for streams the command leaves unset.
+pub(crate) async fn spawn(
+    cmd: &mut Command,
+    default_stdio: fn() -> [Stdio; 3],
+) -> Result<Child, SpawnError> {
+    let policy = cmd.policy.clone();
+    let id = Identity::for_caller(&policy);
+
+    if !id.privileged && !policy.allow_retained_groups {
+        let egid = rustix::process::getegid().as_raw();
+        let groups: Vec<u32> = rustix::process::getgroups()
+            .map_err(|e| os_err("getgroups")(e.into()))?
+            .into_iter()
+            .map(|g| g.as_raw())
+            .filter(|g| *g != egid)
+            .collect();
+        if !groups.is_empty() {
+            return Err(PolicyError::RetainedGroups { groups }.into());
+        }
+    }
+
+    let abi = crate::landlock::abi_version().map_err(|why| SpawnError::Unsupported {
+        mechanism: "Landlock",
+        reason: why.to_string(),
+    })?;
+    let masks = Masks::for_abi(abi);
+
+    let mount_plan = policy.mount_plan(&id)?;
+
+    // Working directory: as asked, else the caller's when visible at the same place, else /.
+    let caller_cwd = std::env::current_dir().ok();
+    let cwd = match &cmd.cwd {
+        Some(d) => normalize(&crate::policy::absolute(d).map_err(os_err("current_dir"))?),
+        None => caller_cwd
+            .as_ref()
+            .filter(|c| mount_plan.host_path(c).as_deref() == Some(c.as_path()))
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("/")),
+    };
+
+    let env = environment(&cmd.env_ops, &id);
+    let program_inside = resolve_program(
+        &cmd.program,
+        env.get(OsStr::new("PATH")).map(|v| v.as_os_str()),
+        &cwd,
+        &mount_plan,
+    )?;
+
+    let cstr = |what: &'static str, s: &OsStr| {
+        CString::new(s.as_bytes()).map_err(|_| PolicyError::NulInString {
+            what,
+            value: s.to_string_lossy().into_owned(),
+        })
+    };
+    let mut argv_c = Vec::with_capacity(cmd.args.len() + 1);
+    argv_c.push(cstr(
+        "program",
+        cmd.arg0.as_deref().unwrap_or(cmd.program.as_os_str()),
+    )?);
+    for a in &cmd.args {
+        argv_c.push(cstr("argument", a)?);
+    }
+    let mut envp_c = Vec::with_capacity(env.len());
+    for (k, v) in &env {
+        if k.as_bytes().contains(&b'=') || k.is_empty() {
+            return Err(PolicyError::NulInString {
+                what: "environment variable name",
+                value: k.to_string_lossy().into_owned(),
+            }
+            .into());
+        }
+        let mut kv = k.clone();
+        kv.push("=");
+        kv.push(v);
+        envp_c.push(cstr("environment variable", &kv)?);
+    }
+
+    let (ops, rules) = child_ops(&mount_plan, &masks)?;
+
+    // File descriptors.
+    let mut keep: Vec<OwnedFd> = Vec::new();
+    let mut fds: Vec<(RawFd, RawFd)> = Vec::new();
+    let stdio = {
+        let d = default_stdio();
+        let [d0, d1, d2] = d;
+        [
+            cmd.stdin.take().unwrap_or(d0),
+            cmd.stdout.take().unwrap_or(d1),
+            cmd.stderr.take().unwrap_or(d2),
+        ]
+    };
+    let parent_ends = stdio_fds(stdio, &mut keep, &mut fds)?;
+    for (target, fd) in std::mem::take(&mut cmd.extra_fds) {
+        fds.push((fd.as_raw_fd(), target));
+        keep.push(fd);
+    }
+    let max_fd = fds.iter().map(|(s, d)| (*s).max(*d)).max().unwrap_or(2);
+    let mut targets: Vec<RawFd> = fds.iter().map(|(_, d)| *d).filter(|d| *d >= 3).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let mut cloexec_ranges = Vec::new();
+    let mut next = 3u32;
+    for t in &targets {
+        if (*t as u32) > next {
+            cloexec_ranges.push((next, *t as u32 - 1));
+        }
+        next = *t as u32 + 1;
+    }
+    cloexec_ranges.push((next, u32::MAX));
+
+    let max_target = targets.last().copied().unwrap_or(2);
+    let (report_rd, report_wr) = pipe()?;
+    let report_wr = fd_at_least(report_wr, max_target + 1)?;
+    let (sync_rd, sync_wr) = if id.privileged {
+        let (r, w) = pipe()?;
+        (Some(fd_at_least(r, max_target + 1)?), Some(w))
+    } else {
+        (None, None)
+    };
+
+    let fd_floor = max_fd
+        .max(report_wr.as_raw_fd())
+        .max(sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(0))
+        + 1;
+
+    let mut argv: Vec<*const libc::c_char> = argv_c.iter().map(|c| c.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = envp_c.iter().map(|c| c.as_ptr()).collect();
+    envp.push(std::ptr::null());
+
+    let plan = Box::new(ChildPlan {
+        report_fd: report_wr.as_raw_fd(),
+        sync_fd: sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
+        self_maps: (!id.privileged).then(|| SelfMaps {
+            uid_map: format!("{} {} 1\n", id.inside_uid, id.host_uid).into_bytes(),
+            gid_map: format!("{} {} 1\n", id.inside_gid, id.host_gid).into_bytes(),
+        }),
+        switch_ids: id.privileged.then_some((id.host_uid, id.host_gid)),
+        staging: c"/tmp".to_owned(),
+        root_data: c"mode=0755,size=1048576".to_owned(),
+        ops,
+        hostname: policy.hostname.as_bytes().to_vec(),
+        loopback: policy.network == Network::None,
+        cwd: cstring(&cwd)?,
+        new_session: policy.new_session,
+        fd_scratch: std::cell::UnsafeCell::new(vec![-1; fds.len()]),
+        fds,
+        fd_floor,
+        cloexec_ranges,
+        landlock: Some(LandlockPlan {
+            attr: sys::LandlockRulesetAttr {
+                handled_access_fs: masks.handled,
+                handled_access_net: 0,
+                scoped: masks.scoped,
+            },
+            rules,
+            restrict_flags: masks.restrict_flags,
+        }),
+        seccomp: crate::seccomp::default_programs().to_vec(),
+        program: cstring(&program_inside)?,
+        argv,
+        envp,
+        _argv: argv_c,
+        _envp: envp_c,
+    });
+
+    let mut ns_flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWCGROUP;
+    let mut namespaces = vec!["user", "mount", "pid", "ipc", "uts", "cgroup"];
+    if policy.network == Network::None {
+        ns_flags |= libc::CLONE_NEWNET;
+        namespaces.push("network");
+    }
+
+    let stack = Stack::new()?;
+    let mut pidfd_raw: libc::c_int = -1;
+    let args = sys::CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_PIDFD | ns_flags) as u64 | sys::CLONE_CLEAR_SIGHAND,
+        pidfd: &mut pidfd_raw as *mut libc::c_int as u64,
+        exit_signal: 0,
+        stack: stack.base as u64,
+        stack_size: stack.len as u64,
+        ..Default::default()
+    };
+    // SAFETY: CLONE_VM with a live stack; the plan and stack are kept alive by `InFlight` until
+    // the report pipe reaches EOF, i.e. until the child has exec'd or exited.
+    let ret = unsafe { clone3_vm(&args, &*plan as *const ChildPlan) };
+    if ret < 0 {
+        return Err(SpawnError::Os {
+            what: "clone3",
+            source: io::Error::from_raw_os_error(-ret as i32),
+        });
+    }
+    let pid = ret as u32;
+    // SAFETY: clone3 stored a new pidfd that we now own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd_raw) };
+
+    // The child has its own copy of the fd table: drop the parent's copies of its ends.
+    drop(report_wr);
+    drop(sync_rd);
+    drop(keep);
+
+    // SAFETY: F_SETFL O_NONBLOCK on our own pipe end.
+    unsafe {
+        let fl = libc::fcntl(report_rd.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(report_rd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    let mut inflight = InFlight {
+        plan: Some(plan),
+        stack: Some(stack),
+        pidfd: Some(pidfd),
+        report: None,
+    };
+    inflight.report = Some(async_fd(report_rd).map_err(os_err("registering the report pipe"))?);
+
+    if let Some(w) = sync_wr {
+        let maps = [
+            ("uid_map", format!("{} {} 1\n", id.inside_uid, id.host_uid)),
+            ("gid_map", format!("{} {} 1\n", id.inside_gid, id.host_gid)),
+        ];
+        for (file, line) in maps {
+            std::fs::write(format!("/proc/{pid}/{file}"), line).map_err(|e| SpawnError::Setup {
+                stage: Stage::IdMap,
+                path: Some(PathBuf::from(format!("/proc/{pid}/{file}"))),
+                source: e,
+            })?;
+        }
+        rustix::io::write(&w, b"1").map_err(|e| os_err("writing the sync pipe")(e.into()))?;
+    }
+
+    // Await the report: EOF alone means the exec succeeded.
+    let mut report = [0u8; REPORT_LEN];
+    let mut got = 0usize;
+    loop {
+        let r = inflight.report.as_ref().expect("set above");
+        let mut guard = r.readable().await.map_err(os_err("waiting for exec"))?;
+        match rustix::io::read(r.get_ref(), &mut report[got..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                got += n;
+                if got == REPORT_LEN {
+                    // The child exits right after; EOF follows.
+                    continue;
+                }
+            }
+            Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(os_err("reading the exec report")(e.into())),
+        }
+    }
+
+    // The child has exec'd or exited: its stack and plan are no longer in use.
+    let plan = inflight.plan.take().expect("plan present");
+    drop(inflight.stack.take());
+    let pidfd = inflight.pidfd.take().expect("pidfd present");
+    drop(inflight);
+
+    if got == 0 {
+        return Child::new(
+            pid,
+            pidfd,
+            cmd.kill_on_drop,
+            Enforcement {
+                namespaces,
+                landlock_abi: Some(abi),
+                seccomp: true,
+                no_new_privs: true,
+                capabilities_dropped: true,
+            },
+            parent_ends,
+        )
+        .map_err(os_err("registering the pidfd"));
+    }
+
+    // Reap the failed child (it exits right after writing the report).
+    let pidfd = async_fd(pidfd).map_err(os_err("registering the pidfd"))?;
+    let _ = pidfd.readable().await;
+    // SAFETY: siginfo_t is plain data; waitid writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own pidfd, which is readable (the child has exited).
+    unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::__WALL,
+        )
+    };
+
+    if got != REPORT_LEN {
+        return Err(SpawnError::Os {
+            what: "reading the exec report",
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, "short report"),
+        });
+    }
+    let word = |i: usize| u32::from_ne_bytes(report[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+    let stage = Stage::from_code(word(0)).unwrap_or(Stage::Exec);
+    let index = word(1) as usize;
+    let errno = word(2) as i32;
+    Err(setup_error(
+        stage,
+        index,
+        errno,
+        &plan,
+        &mount_plan,
+        &program_inside,
+    ))
+}
+
+/// Turns a child report into a typed error naming the step and the path.
+fn setup_error(
+    stage: Stage,
+    index: usize,
+    errno: i32,
+    plan: &ChildPlan,
+    mount_plan: &MountPlan,
+    program: &Path,
+) -> SpawnError {
+    let source = io::Error::from_raw_os_error(errno);
+    if stage == Stage::Exec {
+        let host = mount_plan.host_path(program);
+        return match errno {
+            libc::ENOENT => {
+                let exists = host.as_deref().map(|h| h.exists()).unwrap_or(false);
+                match host.as_deref().filter(|_| exists).and_then(interpreter_of) {
+                    Some(interpreter) => SpawnError::InterpreterNotFound {
+                        path: program.to_path_buf(),
+                        interpreter,
+                    },
+                    None => SpawnError::NotFound {
+                        path: program.to_path_buf(),
+                    },
+                }
+            }
+            libc::EACCES | libc::ENOEXEC | libc::EISDIR => SpawnError::NotExecutable {
+                path: program.to_path_buf(),
+                source,
+            },
+            _ => SpawnError::Setup {
+                stage,
+                path: Some(program.to_path_buf()),
+                source,
+            },
+        };
+    }
+    let path = match stage {
+        Stage::Mkdir
+        | Stage::Symlink
+        | Stage::Bind
+        | Stage::Tmpfs
+        | Stage::Proc
+        | Stage::Devpts
+        | Stage::File => mount_plan.ops.get(index).map(|op| match op {
+            FsOp::Bind { src, .. } => src.clone(),
+            other => other.path().to_path_buf(),
+        }),
+        Stage::IdMap => Some(PathBuf::from(match index {
+            0 => "/proc/self/setgroups",
+            1 => "/proc/self/gid_map",
+            _ => "/proc/self/uid_map",
+        })),
+        Stage::Landlock => index
+            .checked_sub(1)
+            .and_then(|i| plan.landlock.as_ref()?.rules.get(i))
+            .map(|r| PathBuf::from(OsStr::from_bytes(r.path.as_bytes()))),
+        Stage::Chdir => Some(PathBuf::from(OsStr::from_bytes(plan.cwd.as_bytes()))),
+        Stage::RootTmpfs | Stage::PivotRoot => {
+            Some(PathBuf::from(OsStr::from_bytes(plan.staging.as_bytes())))
+        }
+        _ => None,
+    };
+    SpawnError::Setup {
+        stage,
+        path,
+        source,
+    }
+}
