@@ -1,0 +1,68 @@
+//! Helpers shared by the integration tests. Every test spawns real sandboxed processes.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+
+use tokio_sandbox::Command;
+
+/// Whether the tests run as root (CI runs them as root and again as uid 65534).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The host uid/gid a default sandbox runs as: 65534 for a root caller, the caller otherwise.
+pub fn sandbox_host_ids() -> (u32, u32) {
+    if is_root() {
+        (65534, 65534)
+    } else {
+        (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        )
+    }
+}
+
+/// A temporary directory the sandbox's host id can read and write (under /tmp, which every
+/// uid can traverse).
+pub fn rw_dir() -> tempfile::TempDir {
+    let d = tempfile::Builder::new()
+        .prefix("tsb-test-")
+        .tempdir_in("/tmp")
+        .expect("tempdir");
+    let (uid, gid) = sandbox_host_ids();
+    if is_root() {
+        std::os::unix::fs::chown(d.path(), Some(uid), Some(gid)).expect("chown tempdir");
+    }
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    d
+}
+
+/// Runs `sh -c script` in a default sandbox (plus `extra` policy) and returns its output.
+pub async fn sh(script: &str, extra: impl FnOnce(&mut Command)) -> Output {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", script]);
+    extra(&mut cmd);
+    cmd.output().await.expect("spawn")
+}
+
+/// stdout as a String.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as a String.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Prints why a test is skipped; the caller returns right after.
+pub fn skip(reason: &str) {
+    eprintln!("SKIPPED: {reason}");
+}
+
+/// Whether `path` exists on the host (for tests that need a program such as python3).
+pub fn has(path: &str) -> bool {
+    Path::new(path).exists()
+}
