@@ -111,8 +111,12 @@ pub(crate) struct ChildPlan {
     pub landlock: Option<LandlockPlan>,
     /// seccomp BPF programs, installed in order.
     pub seccomp: Vec<&'static [seccompiler::sock_filter]>,
-    pub program: CString,
-    /// NULL-terminated; points into `_argv`.
+    /// The sealed memfd of the init program (see `src/init/main.rs`).
+    pub init_fd: c_int,
+    /// Write end of the pipe on which init reports the program's wait status.
+    pub status_fd: c_int,
+    /// The init's argv: `init REPORT_FD STATUS_FD PROGRAM ARGV0 [ARGS...]`, NULL-terminated;
+    /// points into `_argv`.
     pub argv: Vec<*const c_char>,
     pub envp: Vec<*const c_char>,
     pub _argv: Vec<CString>,
@@ -302,13 +306,16 @@ fn run(plan: &ChildPlan) -> Step {
         sys::seccomp_set_filter(&fprog).map_err(at(Stage::Seccomp, i))?;
     }
 
-    // 12. Unblock every signal and exec.
-    sys::sigprocmask_set(0).map_err(at(Stage::Signals, 0))?;
+    // 12. Exec the init from its memfd. The report and status pipes stay open across this
+    //     exec: init execs the program and keeps the status pipe; the report pipe reaches EOF
+    //     once the program itself has been exec'd. Init unblocks signals in the program.
+    sys::fcntl(plan.report_fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, 1))?;
+    sys::fcntl(plan.status_fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, 1))?;
     // SAFETY: argv/envp are NULL-terminated arrays into CStrings owned by the plan.
-    let e = unsafe { sys::execve(&plan.program, plan.argv.as_ptr(), plan.envp.as_ptr()) };
+    let e = unsafe { sys::execveat_fd(plan.init_fd, plan.argv.as_ptr(), plan.envp.as_ptr()) };
     match e {
         Ok(_) => Ok(()),
-        Err(e) => Err((Stage::Exec, 0, e)),
+        Err(e) => Err((Stage::Exec, 1, e)),
     }
 }
 

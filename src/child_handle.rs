@@ -42,6 +42,8 @@ pub struct Child {
     status: Option<ExitStatus>,
     kill_on_drop: bool,
     enforcement: Enforcement,
+    /// Read end of the pipe on which the sandbox's init reports the program's wait status.
+    status_pipe: OwnedFd,
     /// The caller's end of the program's stdin, if it was [`Stdio::piped`](crate::Stdio::piped).
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the program's stdout, if piped.
@@ -155,6 +157,7 @@ impl Child {
         kill_on_drop: bool,
         enforcement: Enforcement,
         stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
+        status_pipe: OwnedFd,
     ) -> io::Result<Child> {
         Ok(Child {
             pid,
@@ -165,6 +168,7 @@ impl Child {
             stdin: stdio.0,
             stdout: stdio.1,
             stderr: stdio.2,
+            status_pipe,
         })
     }
 
@@ -224,9 +228,19 @@ impl Child {
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
-        let status = waitid_nohang(self.pidfd())?;
+        let status = waitid_nohang(self.pidfd())?.map(|init| self.program_status(init));
         self.status = status;
         Ok(status)
+    }
+
+    /// The program's exact wait status as init reported it; the init's own status when init
+    /// was killed before it could report (e.g. by [`Child::start_kill`]).
+    fn program_status(&self, init: ExitStatus) -> ExitStatus {
+        let mut buf = [0u8; 4];
+        match rustix::io::read(&self.status_pipe, &mut buf) {
+            Ok(4) => ExitStatus::from_raw(i32::from_ne_bytes(buf)),
+            _ => init,
+        }
     }
 
     /// Waits for the program to end and returns its status. Closes the caller's end of stdin
@@ -246,7 +260,8 @@ impl Child {
             let pidfd = self.pidfd.as_ref().expect("present until drop");
             let mut guard = pidfd.readable().await?;
             match waitid_nohang(pidfd.as_fd())? {
-                Some(s) => {
+                Some(init) => {
+                    let s = self.program_status(init);
                     self.status = Some(s);
                     return Ok(s);
                 }

@@ -23,6 +23,36 @@ use crate::sys;
 /// The sandbox's default `PATH`.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
+/// The init program built by `build.rs` from `src/init/main.rs`.
+static INIT_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/init"));
+
+/// A sealed memfd holding the init program, created once per process (memfd_create(2),
+/// `F_ADD_SEALS` in fcntl(2)): it cannot be written, grown or shrunk, so a sandboxed program
+/// cannot change what pid 1 of another sandbox runs.
+fn init_memfd() -> Result<std::os::fd::BorrowedFd<'static>, SpawnError> {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    static INIT: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = INIT.get() {
+        return Ok(fd.as_fd());
+    }
+    let fd = rustix::fs::memfd_create(
+        "tokio-sandbox-init",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )
+    .map_err(|e| os_err("memfd_create")(e.into()))?;
+    let mut written = 0;
+    while written < INIT_BINARY.len() {
+        written += rustix::io::write(&fd, &INIT_BINARY[written..])
+            .map_err(|e| os_err("writing the init memfd")(e.into()))?;
+    }
+    rustix::fs::fcntl_add_seals(
+        &fd,
+        SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
+    )
+    .map_err(|e| os_err("sealing the init memfd")(e.into()))?;
+    Ok(INIT.get_or_init(|| fd).as_fd())
+}
+
 /// Size of the child's stack. The setup code uses a few KiB.
 const STACK_SIZE: usize = 128 * 1024;
 const GUARD_SIZE: usize = 4096;
@@ -529,7 +559,11 @@ pub(crate) async fn spawn(
             value: s.to_string_lossy().into_owned(),
         })
     };
-    let mut argv_c = Vec::with_capacity(cmd.args.len() + 1);
+    let mut argv_c = Vec::with_capacity(cmd.args.len() + 5);
+    argv_c.push(c"tokio-sandbox-init".to_owned());
+    argv_c.push(c"0".to_owned()); // report fd, set below
+    argv_c.push(c"0".to_owned()); // status fd, set below
+    argv_c.push(cstring(&program_inside)?);
     argv_c.push(cstr(
         "program",
         cmd.arg0.as_deref().unwrap_or(cmd.program.as_os_str()),
@@ -588,6 +622,11 @@ pub(crate) async fn spawn(
     let max_target = targets.last().copied().unwrap_or(2);
     let (report_rd, report_wr) = pipe()?;
     let report_wr = fd_at_least(report_wr, max_target + 1)?;
+    let (status_rd, status_wr) = pipe()?;
+    let status_wr = fd_at_least(status_wr, max_target + 1)?;
+    argv_c[1] = CString::new(report_wr.as_raw_fd().to_string()).expect("digits");
+    argv_c[2] = CString::new(status_wr.as_raw_fd().to_string()).expect("digits");
+    let init_fd = init_memfd()?;
     let (sync_rd, sync_wr) = if id.privileged {
         let (r, w) = pipe()?;
         (Some(fd_at_least(r, max_target + 1)?), Some(w))
@@ -597,6 +636,8 @@ pub(crate) async fn spawn(
 
     let fd_floor = max_fd
         .max(report_wr.as_raw_fd())
+        .max(status_wr.as_raw_fd())
+        .max(init_fd.as_raw_fd())
         .max(sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(0))
         + 1;
 
@@ -634,7 +675,8 @@ pub(crate) async fn spawn(
             restrict_flags: masks.restrict_flags,
         }),
         seccomp: crate::seccomp::default_programs().to_vec(),
-        program: cstring(&program_inside)?,
+        init_fd: init_fd.as_raw_fd(),
+        status_fd: status_wr.as_raw_fd(),
         argv,
         envp,
         _argv: argv_c,
@@ -678,6 +720,7 @@ pub(crate) async fn spawn(
 
     // The child has its own copy of the fd table: drop the parent's copies of its ends.
     drop(report_wr);
+    drop(status_wr);
     drop(sync_rd);
     drop(keep);
 
@@ -749,6 +792,7 @@ pub(crate) async fn spawn(
                 capabilities_dropped: true,
             },
             parent_ends,
+            status_rd,
         )
         .map_err(os_err("registering the pidfd"));
     }
@@ -798,7 +842,7 @@ fn setup_error(
     program: &Path,
 ) -> SpawnError {
     let source = io::Error::from_raw_os_error(errno);
-    if stage == Stage::Exec {
+    if stage == Stage::Exec && index == 0 {
         let host = mount_plan.host_path(program);
         return match errno {
             libc::ENOENT => {
@@ -845,6 +889,7 @@ fn setup_error(
             .and_then(|i| plan.landlock.as_ref()?.rules.get(i))
             .map(|r| PathBuf::from(OsStr::from_bytes(r.path.as_bytes()))),
         Stage::Chdir => Some(PathBuf::from(OsStr::from_bytes(plan.cwd.as_bytes()))),
+        Stage::Exec => Some(PathBuf::from("memfd:tokio-sandbox-init")),
         Stage::RootTmpfs | Stage::PivotRoot => {
             Some(PathBuf::from(OsStr::from_bytes(plan.staging.as_bytes())))
         }

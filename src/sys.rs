@@ -488,17 +488,6 @@ pub fn signal_default(sig: c_int) -> SysResult {
     }
 }
 
-/// `rt_sigprocmask(SIG_SETMASK, &mask, NULL, 8)`
-pub fn sigprocmask_set(mask: u64) -> SysResult {
-    // SAFETY: mask is a live 8-byte kernel sigset.
-    unsafe {
-        syscall(
-            libc::SYS_rt_sigprocmask,
-            &[libc::SIG_SETMASK as usize, p(&mask), 0, 8],
-        )
-    }
-}
-
 /// `landlock_create_ruleset(&attr, sizeof attr, 0)`
 pub fn landlock_create_ruleset(attr: &LandlockRulesetAttr) -> SysResult {
     // SAFETY: attr points to a live ruleset attribute.
@@ -554,17 +543,28 @@ pub fn seccomp_set_filter(prog: &SockFprog) -> SysResult {
     unsafe { syscall(libc::SYS_seccomp, &[1, 0, p(prog)]) }
 }
 
-/// `execve(path, argv, envp)`
+/// `execveat(dirfd, "", argv, envp, AT_EMPTY_PATH)`: executes the file behind `fd`.
 ///
 /// # Safety
 /// `argv` and `envp` must be NULL-terminated arrays of pointers to NUL-terminated strings.
-pub unsafe fn execve(
-    path: &CStr,
+pub unsafe fn execveat_fd(
+    fd: c_int,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
 ) -> SysResult {
-    // SAFETY: forwarded from the caller.
-    unsafe { syscall(libc::SYS_execve, &[s(path), argv as usize, envp as usize]) }
+    // SAFETY: forwarded from the caller; the path is the empty string.
+    unsafe {
+        syscall(
+            libc::SYS_execveat,
+            &[
+                fd as usize,
+                s(c""),
+                argv as usize,
+                envp as usize,
+                libc::AT_EMPTY_PATH as usize,
+            ],
+        )
+    }
 }
 
 /// `exit_group(code)`: never returns.

@@ -1,0 +1,253 @@
+//! The sandbox's pid 1: a tiny static program with no standard library, built by `build.rs`
+//! and executed from a sealed memfd, so nothing of the spawning process is mapped in it and no
+//! host file backs it.
+//!
+//! Usage (set up by the spawning code): `init REPORT_FD STATUS_FD PROGRAM ARGV0 [ARGS...]`.
+//!
+//! It makes itself non-dumpable (its `/proc/1/{mem,fd,environ}` are closed to the payload),
+//! blocks every signal, forks the payload and execs PROGRAM in it (an exec failure goes to
+//! REPORT_FD as `(stage, index, errno)`, like every other setup failure), then waits for signals
+//! with `rt_sigtimedwait`: `SIGCHLD` reaps every exited process (orphans included); any other
+//! signal is forwarded to the payload. When the payload ends, its exact wait status goes to
+//! STATUS_FD (4 bytes, native endian) and init exits, which ends every process left in the pid
+//! namespace.
+
+#![no_std]
+#![no_main]
+
+use core::arch::{asm, global_asm};
+
+global_asm!(
+    ".globl _start",
+    "_start:",
+    "xor ebp, ebp",
+    "mov rdi, rsp",
+    "and rsp, -16",
+    "call {entry}",
+    "ud2",
+    entry = sym entry,
+);
+
+const SYS_WRITE: usize = 1;
+const SYS_RT_SIGPROCMASK: usize = 14;
+const SYS_CLONE: usize = 56;
+const SYS_EXECVE: usize = 59;
+const SYS_WAIT4: usize = 61;
+const SYS_KILL: usize = 62;
+const SYS_FCNTL: usize = 72;
+const SYS_PRCTL: usize = 157;
+const SYS_RT_SIGTIMEDWAIT: usize = 128;
+const SYS_EXIT_GROUP: usize = 231;
+const SYS_CLOSE_RANGE: usize = 436;
+
+const SIGCHLD: usize = 17;
+const F_SETFD: usize = 2;
+const FD_CLOEXEC: usize = 1;
+const PR_SET_DUMPABLE: usize = 4;
+const WNOHANG: usize = 1;
+const EINTR: isize = 4;
+const EAGAIN: isize = 11;
+/// Stage code of `execve` in the library's report protocol (`Stage::Exec`).
+const STAGE_EXEC: u32 = 23;
+
+#[inline(always)]
+unsafe fn syscall(nr: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the caller passes arguments valid for `nr`; `syscall` clobbers rcx and r11.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr as isize => ret, in("rdi") a, in("rsi") b,
+             in("rdx") c, in("r10") d, lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
+fn exit(code: i32) -> ! {
+    loop {
+        // SAFETY: exit_group takes an integer.
+        unsafe { syscall(SYS_EXIT_GROUP, code as usize, 0, 0, 0) };
+    }
+}
+
+/// Parses a decimal fd number.
+fn parse_fd(s: *const u8) -> Option<usize> {
+    if s.is_null() {
+        return None;
+    }
+    let mut n = 0usize;
+    let mut i = 0;
+    loop {
+        // SAFETY: argv strings are NUL-terminated.
+        let c = unsafe { *s.add(i) };
+        if c == 0 {
+            return if i > 0 { Some(n) } else { None };
+        }
+        if !c.is_ascii_digit() || i > 9 {
+            return None;
+        }
+        n = n * 10 + (c - b'0') as usize;
+        i += 1;
+    }
+}
+
+unsafe extern "C" fn entry(sp: *const usize) -> ! {
+    // SAFETY: the kernel lays out argc, argv[], NULL, envp[], NULL at the initial stack pointer.
+    let (argc, argv) = unsafe { (*sp, sp.add(1) as *const *const u8) };
+    if argc < 5 {
+        exit(125);
+    }
+    // SAFETY: argc >= 5, so these argv entries exist; envp follows argv's NULL.
+    let (report, status, program, payload_argv, envp) = unsafe {
+        (
+            parse_fd(*argv.add(1)),
+            parse_fd(*argv.add(2)),
+            *argv.add(3),
+            argv.add(4),
+            argv.add(argc + 1),
+        )
+    };
+    let (Some(report), Some(status)) = (report, status) else {
+        exit(125);
+    };
+    // SAFETY: plain integer-argument system calls from here on, pointers into argv/envp and
+    // locals.
+    unsafe {
+        syscall(SYS_PRCTL, PR_SET_DUMPABLE, 0, 0, 0);
+        syscall(SYS_FCNTL, report, F_SETFD, FD_CLOEXEC, 0);
+        syscall(SYS_FCNTL, status, F_SETFD, FD_CLOEXEC, 0);
+        let all: u64 = !0;
+        syscall(
+            SYS_RT_SIGPROCMASK,
+            2, /* SIG_SETMASK */
+            &all as *const u64 as usize,
+            0,
+            8,
+        );
+
+        let pid = syscall(SYS_CLONE, SIGCHLD, 0, 0, 0);
+        if pid == 0 {
+            let none: u64 = 0;
+            syscall(SYS_RT_SIGPROCMASK, 2, &none as *const u64 as usize, 0, 8);
+            let err = syscall(
+                SYS_EXECVE,
+                program as usize,
+                payload_argv as usize,
+                envp as usize,
+                0,
+            );
+            let words = [STAGE_EXEC, 0, (-err) as u32];
+            syscall(SYS_WRITE, report, words.as_ptr() as usize, 12, 0);
+            exit(127);
+        }
+        if pid < 0 {
+            let words = [STAGE_EXEC, 1, (-pid) as u32];
+            syscall(SYS_WRITE, report, words.as_ptr() as usize, 12, 0);
+            exit(125);
+        }
+        // Keep only the status channel: the payload's stdio and passed fds are not init's.
+        if status > 0 {
+            syscall(SYS_CLOSE_RANGE, 0, status - 1, 0, 0);
+        }
+        syscall(SYS_CLOSE_RANGE, status + 1, !0u32 as usize, 0, 0);
+
+        let mut info = [0u64; 16];
+        loop {
+            let sig = syscall(
+                SYS_RT_SIGTIMEDWAIT,
+                &all as *const u64 as usize,
+                info.as_mut_ptr() as usize,
+                0,
+                8,
+            );
+            if sig == -EINTR || sig == -EAGAIN || sig < 0 {
+                continue;
+            }
+            if sig as usize != SIGCHLD {
+                syscall(SYS_KILL, pid as usize, sig as usize, 0, 0);
+                continue;
+            }
+            loop {
+                let mut wstatus: i32 = 0;
+                let r = syscall(
+                    SYS_WAIT4,
+                    usize::MAX,
+                    &mut wstatus as *mut i32 as usize,
+                    WNOHANG,
+                    0,
+                );
+                if r <= 0 {
+                    break;
+                }
+                if r == pid {
+                    let bytes = wstatus.to_ne_bytes();
+                    syscall(SYS_WRITE, status, bytes.as_ptr() as usize, 4, 0);
+                    let code = if wstatus & 0x7f == 0 {
+                        (wstatus >> 8) & 0xff
+                    } else {
+                        128 + (wstatus & 0x7f)
+                    };
+                    exit(code);
+                }
+            }
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    exit(125)
+}
+
+// The compiler may emit calls to these; there is no libc to provide them.
+
+/// # Safety
+/// Standard `memcpy` contract.
+#[no_mangle]
+pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // SAFETY: `rep movsb` copies n bytes from rsi to rdi; the caller guarantees both ranges.
+    unsafe {
+        asm!("rep movsb", inout("rcx") n => _, inout("rdi") dst => _, inout("rsi") src => _,
+             options(nostack, preserves_flags));
+    }
+    dst
+}
+
+/// # Safety
+/// Standard `memset` contract.
+#[no_mangle]
+pub unsafe extern "C" fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8 {
+    // SAFETY: `rep stosb` stores al n times at rdi; the caller guarantees the range.
+    unsafe {
+        asm!("rep stosb", inout("rcx") n => _, inout("rdi") dst => _, in("al") c as u8,
+             options(nostack, preserves_flags));
+    }
+    dst
+}
+
+/// # Safety
+/// Standard `memcmp` contract.
+#[no_mangle]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    let mut i = 0;
+    while i < n {
+        // SAFETY: the caller guarantees n readable bytes at a and b.
+        let (x, y) = unsafe {
+            (
+                core::ptr::read_volatile(a.add(i)),
+                core::ptr::read_volatile(b.add(i)),
+            )
+        };
+        if x != y {
+            return x as i32 - y as i32;
+        }
+        i += 1;
+    }
+    0
+}
+
+/// # Safety
+/// Standard `bcmp` contract.
+#[no_mangle]
+pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: forwarded.
+    unsafe { memcmp(a, b, n) }
+}
