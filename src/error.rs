@@ -227,7 +227,11 @@ pub enum SpawnError {
         source: io::Error,
     },
     /// A setup step in the sandbox failed before the program could be executed.
-    #[error("sandbox setup failed at {stage}{}: {source}", path_suffix(path))]
+    #[error(
+        "sandbox setup failed at {stage}{}: {source}{}",
+        path_suffix(path),
+        hint(*stage, source)
+    )]
     Setup {
         /// The step that failed.
         stage: Stage,
@@ -270,6 +274,20 @@ fn path_suffix(path: &Option<PathBuf>) -> String {
     match path {
         Some(p) => format!(" ({})", p.display()),
         None => String::new(),
+    }
+}
+
+/// The likely cause of a setup failure where it is known.
+fn hint(stage: Stage, source: &io::Error) -> &'static str {
+    match (stage, source.raw_os_error()) {
+        (Stage::Proc, Some(libc::EPERM)) => {
+            " (the host's /proc has covered entries, as in containers, and the kernel refuses a \
+             new procfs in a user namespace then; the host /proc is never bound instead)"
+        }
+        (Stage::IdMap, Some(libc::EPERM)) => {
+            " (user namespaces are restricted on this host, e.g. by AppArmor or a sysctl)"
+        }
+        _ => "",
     }
 }
 

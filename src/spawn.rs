@@ -114,13 +114,21 @@ impl Drop for Stack {
     }
 }
 
-/// Starts `child::child_main(plan)` in a new process on `stack` with `clone3(2)`.
+/// Issues `clone3(2)` (`nr` = `SYS_clone3`, `a0` = `&clone_args`, `a1` = its size) or `clone(2)`
+/// (`SYS_clone`, `a0` = flags, `a1` = stack top, `a2` = where the pidfd goes) for a `CLONE_VM`
+/// child that starts in `child::child_main(plan)` on its own stack.
 ///
 /// # Safety
-/// `args` must request `CLONE_VM` with `stack` set to a live mapping; `plan` must stay alive and
-/// untouched until the child has exec'd or exited.
+/// The flags must include `CLONE_VM` with a live, 16-byte aligned stack; `plan` must stay alive
+/// and untouched until the child has exec'd or exited.
 #[cfg(target_arch = "x86_64")]
-unsafe fn clone3_vm(args: &sys::CloneArgs, plan: *const ChildPlan) -> isize {
+unsafe fn clone_vm(
+    nr: libc::c_long,
+    a0: usize,
+    a1: usize,
+    a2: usize,
+    plan: *const ChildPlan,
+) -> isize {
     let ret: isize;
     let entry: unsafe extern "C" fn(*const ChildPlan) -> ! = child::child_main;
     // SAFETY: in the parent, `syscall` returns the pid (or -errno) in rax and clobbers rcx and
@@ -137,9 +145,12 @@ unsafe fn clone3_vm(args: &sys::CloneArgs, plan: *const ChildPlan) -> isize {
             "call r13",
             "ud2",
             "2:",
-            inlateout("rax") libc::SYS_clone3 as isize => ret,
-            in("rdi") args as *const sys::CloneArgs,
-            in("rsi") std::mem::size_of::<sys::CloneArgs>(),
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a0,
+            in("rsi") a1,
+            in("rdx") a2,
+            in("r10") 0usize,
+            in("r8") 0usize,
             in("r12") plan,
             in("r13") entry,
             lateout("rcx") _,
@@ -147,6 +158,29 @@ unsafe fn clone3_vm(args: &sys::CloneArgs, plan: *const ChildPlan) -> isize {
         );
     }
     ret
+}
+
+/// Blocks every signal in the calling thread until dropped (pthread_sigmask(3)).
+struct SignalsBlocked(libc::sigset_t);
+
+impl SignalsBlocked {
+    fn new() -> SignalsBlocked {
+        // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write into locals.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            SignalsBlocked(old)
+        }
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `new`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 /// Keeps the child's stack and plan alive until the child has exec'd or exited.
@@ -705,9 +739,33 @@ pub(crate) async fn spawn(
         stack_size: stack.len as u64,
         ..Default::default()
     };
+    let plan_ptr = &*plan as *const ChildPlan;
     // SAFETY: CLONE_VM with a live stack; the plan and stack are kept alive by `InFlight` until
     // the report pipe reaches EOF, i.e. until the child has exec'd or exited.
-    let ret = unsafe { clone3_vm(&args, &*plan as *const ChildPlan) };
+    let mut ret = unsafe {
+        clone_vm(
+            libc::SYS_clone3,
+            &args as *const sys::CloneArgs as usize,
+            std::mem::size_of::<sys::CloneArgs>(),
+            0,
+            plan_ptr,
+        )
+    };
+    if ret == -(libc::ENOSYS as isize) {
+        // clone(2) has no CLONE_CLEAR_SIGHAND: block signals around it so no handler of the
+        // caller runs in the child before it resets every disposition (its first step).
+        let _blocked = SignalsBlocked::new();
+        // SAFETY: as for clone3 above; clone(2) stores the pidfd through its third argument.
+        ret = unsafe {
+            clone_vm(
+                libc::SYS_clone,
+                (args.flags & !sys::CLONE_CLEAR_SIGHAND) as usize,
+                stack.base as usize + stack.len,
+                &mut pidfd_raw as *mut libc::c_int as usize,
+                plan_ptr,
+            )
+        };
+    }
     if ret < 0 {
         return Err(SpawnError::Os {
             what: "clone3",

@@ -66,3 +66,12 @@ pub fn skip(reason: &str) {
 pub fn has(path: &str) -> bool {
     Path::new(path).exists()
 }
+
+/// Reports a missing host tool: a failure on CI (whose `.ci/run` installs what the tests need),
+/// a printed skip elsewhere. The caller returns right after.
+pub fn missing(tool: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{tool} is missing on CI, where .ci/run installs it");
+    }
+    skip(&format!("{tool} is not installed"));
+}

@@ -1,0 +1,177 @@
+//! Spawning under simulated hosts: each test re-runs this test binary as a helper process in a
+//! hostile environment (a seccomp filter like Docker's default profile, a partly covered
+//! `/proc`) and checks what the library does there.
+
+mod common;
+
+use std::process::Command as StdCommand;
+
+use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use tokio_sandbox::{Command, SpawnError, Stage};
+
+const ROLE: &str = "TOKIO_SANDBOX_TEST_ROLE";
+
+/// Runs test `name` of this binary again as a helper with `ROLE=role`, optionally behind a
+/// wrapper command, and returns its stdout and whether it succeeded.
+fn run_helper(name: &str, role: &str, wrapper: &[&str]) -> (String, bool) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut argv: Vec<String> = wrapper.iter().map(|s| s.to_string()).collect();
+    argv.push(exe.to_string_lossy().into_owned());
+    argv.extend(
+        ["--exact", name, "--nocapture", "--test-threads=1"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let out = StdCommand::new(&argv[0])
+        .args(&argv[1..])
+        .env(ROLE, role)
+        .output()
+        .expect("run helper");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!(
+        "helper {role}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (stdout, out.status.success())
+}
+
+/// In the helper: installs a filter that answers `nr` with `errno` (thread-local, before the
+/// runtime exists, so the runtime's threads inherit it).
+fn deny_syscall(nr: i64, errno: i32) {
+    let filter = SeccompFilter::new(
+        [(nr, vec![])].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(errno as u32),
+        TargetArch::x86_64,
+    )
+    .expect("filter");
+    let prog: BpfProgram = filter.try_into().expect("compile");
+    seccompiler::apply_filter(&prog).expect("apply filter");
+}
+
+fn current_thread_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Docker's default seccomp profile answers clone3 with ENOSYS: spawning falls back to clone(2).
+#[test]
+fn clone3_enosys_falls_back_to_clone() {
+    if std::env::var(ROLE).as_deref() == Ok("clone3_enosys") {
+        deny_syscall(libc::SYS_clone3, libc::ENOSYS);
+        let out = current_thread_rt().block_on(async {
+            Command::new("/bin/sh")
+                .args(["-c", "echo fallback ok; exit 5"])
+                .output()
+                .await
+                .expect("spawn with clone(2)")
+        });
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        println!("code={:?}", out.status.code());
+        return;
+    }
+    let (stdout, ok) = run_helper("clone3_enosys_falls_back_to_clone", "clone3_enosys", &[]);
+    assert!(ok);
+    assert!(stdout.contains("fallback ok\ncode=Some(5)\n"), "{stdout}");
+}
+
+fn landlock_missing(role: &str, errno: i32, expected_reason: &str) {
+    if std::env::var(ROLE).as_deref() == Ok(role) {
+        deny_syscall(libc::SYS_landlock_create_ruleset, errno);
+        let err = current_thread_rt()
+            .block_on(Command::new("/bin/true").spawn())
+            .expect_err("Landlock is required by default");
+        match &err {
+            SpawnError::Unsupported { mechanism, reason } => {
+                println!("unsupported {mechanism}: {reason}")
+            }
+            other => println!("unexpected: {other}"),
+        }
+        return;
+    }
+    let name = format!("c16_landlock_missing_{role}");
+    let (stdout, ok) = run_helper(&name, role, &[]);
+    assert!(ok);
+    assert!(
+        stdout.contains(&format!("unsupported Landlock: {expected_reason}")),
+        "{stdout}"
+    );
+}
+
+/// C16: without Landlock (not built: ENOSYS) spawning fails with an error naming the reason.
+#[test]
+fn c16_landlock_missing_enosys() {
+    landlock_missing("enosys", libc::ENOSYS, "not built into the kernel (ENOSYS)");
+}
+
+/// C16: Landlock disabled at boot (EOPNOTSUPP).
+#[test]
+fn c16_landlock_missing_eopnotsupp() {
+    landlock_missing(
+        "eopnotsupp",
+        libc::EOPNOTSUPP,
+        "disabled at boot (EOPNOTSUPP",
+    );
+}
+
+/// C06: a host /proc with covered entries (as in containers) makes the kernel refuse a new
+/// procfs in a user namespace: spawning fails naming the /proc mount, never binding the host's.
+#[test]
+fn c06_proc_covered_is_a_clear_error() {
+    if std::env::var(ROLE).as_deref() == Ok("proc_covered") {
+        let err = current_thread_rt()
+            .block_on(Command::new("/bin/true").spawn())
+            .expect_err("a covered /proc must fail");
+        match &err {
+            SpawnError::Setup {
+                stage: Stage::Proc,
+                path,
+                source,
+            } => println!(
+                "proc error path={:?} errno={:?} msg={err}",
+                path,
+                source.raw_os_error()
+            ),
+            other => println!("unexpected: {other}"),
+        }
+        return;
+    }
+    if !common::has("/usr/bin/unshare") {
+        common::missing("unshare (util-linux)");
+        return;
+    }
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
+    // As root: a private mount namespace. Unprivileged: a user namespace where we are root for
+    // the mount, then a nested one that maps our own ids back, so the library sees the caller's
+    // ids as on the host.
+    let cover = if common::is_root() {
+        "mount --bind /dev/null /proc/kmsg && exec \"$0\" \"$@\"".to_string()
+    } else {
+        format!(
+            "mount --bind /dev/null /proc/kmsg && \
+             exec unshare --user --map-user={uid} --map-group={gid} \"$0\" \"$@\""
+        )
+    };
+    let mut wrapper = vec!["unshare", "--mount", "--propagation", "private"];
+    if !common::is_root() {
+        wrapper.extend(["--user", "--map-root-user"]);
+    }
+    wrapper.extend(["sh", "-c", &cover]);
+    let (stdout, ok) = run_helper(
+        "c06_proc_covered_is_a_clear_error",
+        "proc_covered",
+        &wrapper,
+    );
+    assert!(ok);
+    assert!(
+        stdout.contains("proc error path=Some(\"/proc\") errno=Some(1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("covered"),
+        "the message names the likely cause: {stdout}"
+    );
+}
