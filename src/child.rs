@@ -95,7 +95,8 @@ pub(crate) struct ChildPlan {
     /// Host directory the tmpfs root is mounted on before `pivot_root`.
     pub staging: CString,
     pub root_data: CString,
-    pub ops: Vec<ChildOp>,
+    /// The compiled policy: filesystem operations and Landlock rules.
+    pub policy: std::sync::Arc<crate::spawn::Compiled>,
     pub hostname: Vec<u8>,
     pub loopback: bool,
     pub cwd: CString,
@@ -108,7 +109,8 @@ pub(crate) struct ChildPlan {
     pub fd_floor: c_int,
     /// Ranges `[first, last]` of fds to mark close-on-exec (everything >= 3 but the targets).
     pub cloexec_ranges: Vec<(u32, u32)>,
-    pub landlock: Option<LandlockPlan>,
+    /// Whether to build the new root (a mount namespace was requested).
+    pub mount_ns: bool,
     /// seccomp BPF programs, installed in order.
     pub seccomp: Vec<&'static [seccompiler::sock_filter]>,
     /// The sealed memfd of the init program (see `src/init/main.rs`).
@@ -218,41 +220,12 @@ fn run(plan: &ChildPlan) -> Step {
         sys::setresuid(uid).map_err(at(Stage::Identity, 2))?;
     }
 
-    // 3. The new root: stop propagation to the host, mount a tmpfs on the staging directory,
-    //    pivot into it and keep the host's tree at /.oldroot until the binds are done.
-    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
-        .map_err(at(Stage::RootTmpfs, 0))?;
-    sys::mount(
-        Some(c"tmpfs"),
-        &plan.staging,
-        Some(c"tmpfs"),
-        libc::MS_NOSUID | libc::MS_NODEV,
-        Some(&plan.root_data),
-    )
-    .map_err(at(Stage::RootTmpfs, 1))?;
-    sys::chdir(&plan.staging).map_err(at(Stage::PivotRoot, 0))?;
-    sys::mkdirat(libc::AT_FDCWD, c".oldroot", 0o700).map_err(at(Stage::PivotRoot, 0))?;
-    sys::pivot_root(c".", c".oldroot").map_err(at(Stage::PivotRoot, 0))?;
-    sys::chdir(c"/").map_err(at(Stage::PivotRoot, 0))?;
-
-    // 4. The filesystem operations, parents before children. /proc is mounted while the host's
-    //    procfs is still in this mount namespace (the kernel refuses a new procfs in a user
-    //    namespace unless an uncovered one is visible).
-    for (i, op) in plan.ops.iter().enumerate() {
-        run_op(i, op)?;
+    // 3. The new root (see `new_root`).
+    if plan.mount_ns {
+        new_root(plan)?;
     }
 
-    // 5. Detach the host's tree and make the root itself read-only.
-    sys::umount2(c"/.oldroot", libc::MNT_DETACH).map_err(at(Stage::PivotRoot, 1))?;
-    sys::unlinkat(libc::AT_FDCWD, c"/.oldroot", libc::AT_REMOVEDIR)
-        .map_err(at(Stage::PivotRoot, 1))?;
-    let ro = sys::MountAttr {
-        attr_set: sys::MOUNT_ATTR_RDONLY,
-        ..Default::default()
-    };
-    sys::mount_setattr(libc::AT_FDCWD, c"/", 0, &ro).map_err(at(Stage::RootReadOnly, 0))?;
-
-    // 6. Host name, loopback, working directory, limits, session: all need this process's
+    // 4. Host name, loopback, working directory, limits, session: all need this process's
     //    capabilities in its namespaces or must happen before the program starts.
     sys::sethostname(&plan.hostname).map_err(at(Stage::Hostname, 0))?;
     if plan.loopback {
@@ -264,10 +237,10 @@ fn run(plan: &ChildPlan) -> Step {
         sys::setsid().map_err(at(Stage::Session, 0))?;
     }
 
-    // 7. File descriptors: stdio and passed fds at their numbers, every other fd close-on-exec.
+    // 5. File descriptors: stdio and passed fds at their numbers, every other fd close-on-exec.
     place_fds(plan)?;
 
-    // 8. Capabilities: lock securebits (no root privilege regained by a uid change or exec),
+    // 6. Capabilities: lock securebits (no root privilege regained by a uid change or exec),
     //    empty the bounding and ambient sets, then drop what this process holds.
     // SECBIT_NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE, each with its lock, and
     // KEEP_CAPS_LOCKED (capabilities(7)).
@@ -289,15 +262,15 @@ fn run(plan: &ChildPlan) -> Step {
     .map_err(at(Stage::Capabilities, 2))?;
     sys::capset_empty().map_err(at(Stage::Capabilities, 3))?;
 
-    // 9. no_new_privs, needed for Landlock and seccomp without privilege.
+    // 7. no_new_privs, needed for Landlock and seccomp without privilege.
     sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).map_err(at(Stage::NoNewPrivs, 0))?;
 
-    // 10. Landlock, after the last mount (a Landlock-restricted process cannot mount).
-    if let Some(ll) = &plan.landlock {
+    // 8. Landlock, after the last mount (a Landlock-restricted process cannot mount).
+    if let Some(ll) = &plan.policy.landlock {
         landlock(ll)?;
     }
 
-    // 11. seccomp last, so the filter need not allow the setup calls.
+    // 9. seccomp last, so the filter need not allow the setup calls.
     for (i, prog) in plan.seccomp.iter().enumerate() {
         let fprog = sys::SockFprog {
             len: prog.len() as u16,
@@ -306,7 +279,7 @@ fn run(plan: &ChildPlan) -> Step {
         sys::seccomp_set_filter(&fprog).map_err(at(Stage::Seccomp, i))?;
     }
 
-    // 12. Exec the init from its memfd. The report and status pipes stay open across this
+    // 10. Exec the init from its memfd. The report and status pipes stay open across this
     //     exec: init execs the program and keeps the status pipe; the report pipe reaches EOF
     //     once the program itself has been exec'd. Init unblocks signals in the program.
     sys::fcntl(plan.report_fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, 1))?;
@@ -317,6 +290,44 @@ fn run(plan: &ChildPlan) -> Step {
         Ok(_) => Ok(()),
         Err(e) => Err((Stage::Exec, 1, e)),
     }
+}
+
+/// Builds the sandbox's root in its mount namespace and `pivot_root`s into it.
+fn new_root(plan: &ChildPlan) -> Step {
+    // The new root: stop propagation to the host, mount a tmpfs on the staging directory,
+    // pivot into it and keep the host's tree at /.oldroot until the binds are done.
+    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .map_err(at(Stage::RootTmpfs, 0))?;
+    sys::mount(
+        Some(c"tmpfs"),
+        &plan.staging,
+        Some(c"tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some(&plan.root_data),
+    )
+    .map_err(at(Stage::RootTmpfs, 1))?;
+    sys::chdir(&plan.staging).map_err(at(Stage::PivotRoot, 0))?;
+    sys::mkdirat(libc::AT_FDCWD, c".oldroot", 0o700).map_err(at(Stage::PivotRoot, 0))?;
+    sys::pivot_root(c".", c".oldroot").map_err(at(Stage::PivotRoot, 0))?;
+    sys::chdir(c"/").map_err(at(Stage::PivotRoot, 0))?;
+
+    // The filesystem operations, parents before children. /proc is mounted while the host's
+    // procfs is still in this mount namespace (the kernel refuses a new procfs in a user
+    // namespace unless an uncovered one is visible).
+    for (i, op) in plan.policy.ops.iter().enumerate() {
+        run_op(i, op)?;
+    }
+
+    // Detach the host's tree and make the root itself read-only.
+    sys::umount2(c"/.oldroot", libc::MNT_DETACH).map_err(at(Stage::PivotRoot, 1))?;
+    sys::unlinkat(libc::AT_FDCWD, c"/.oldroot", libc::AT_REMOVEDIR)
+        .map_err(at(Stage::PivotRoot, 1))?;
+    let ro = sys::MountAttr {
+        attr_set: sys::MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
+    sys::mount_setattr(libc::AT_FDCWD, c"/", 0, &ro).map_err(at(Stage::RootReadOnly, 0))?;
+    Ok(())
 }
 
 fn run_op(i: usize, op: &ChildOp) -> Step {

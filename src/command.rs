@@ -9,6 +9,7 @@ use std::process::{ExitStatus, Output};
 use crate::child_handle::Child;
 use crate::error::SpawnError;
 use crate::policy::{Network, Policy};
+use crate::spawn::CompiledPolicy;
 use crate::stdio::Stdio;
 
 #[derive(Debug, Clone)]
@@ -49,6 +50,8 @@ pub struct Command {
     pub(crate) extra_fds: Vec<(RawFd, OwnedFd)>,
     pub(crate) kill_on_drop: bool,
     pub(crate) policy: Policy,
+    /// `policy` compiled by the last spawn (or given compiled), reused until the policy changes.
+    pub(crate) compiled: Option<CompiledPolicy>,
 }
 
 impl Command {
@@ -67,6 +70,7 @@ impl Command {
             extra_fds: Vec::new(),
             kill_on_drop: false,
             policy: Policy::default(),
+            compiled: None,
         }
     }
 
@@ -182,23 +186,33 @@ impl Command {
     /// Replaces the whole policy.
     pub fn policy(&mut self, policy: Policy) -> &mut Command {
         self.policy = policy;
+        self.compiled = None;
+        self
+    }
+
+    /// Uses a policy compiled once with [`CompiledPolicy::new`], so that spawns of many commands
+    /// share the resolved paths, mount plan and Landlock rules.
+    pub fn compiled_policy(&mut self, policy: &CompiledPolicy) -> &mut Command {
+        self.policy = policy.policy().clone();
+        self.compiled = Some(policy.clone());
         self
     }
 
     /// The policy, to change it in place.
     pub fn policy_mut(&mut self) -> &mut Policy {
+        self.compiled = None;
         &mut self.policy
     }
 
     /// See [`Policy::read_only`].
     pub fn read_only(&mut self, path: impl AsRef<Path>) -> &mut Command {
-        self.policy.read_only(path);
+        self.policy_mut().read_only(path);
         self
     }
 
     /// See [`Policy::read_write`].
     pub fn read_write(&mut self, path: impl AsRef<Path>) -> &mut Command {
-        self.policy.read_write(path);
+        self.policy_mut().read_write(path);
         self
     }
 
@@ -209,31 +223,31 @@ impl Command {
         dst: impl AsRef<Path>,
         writable: bool,
     ) -> &mut Command {
-        self.policy.bind(src, dst, writable);
+        self.policy_mut().bind(src, dst, writable);
         self
     }
 
     /// See [`Policy::tmpfs`].
     pub fn tmpfs(&mut self, dst: impl AsRef<Path>) -> &mut Command {
-        self.policy.tmpfs(dst);
+        self.policy_mut().tmpfs(dst);
         self
     }
 
     /// See [`Policy::network`].
     pub fn network(&mut self, network: Network) -> &mut Command {
-        self.policy.network(network);
+        self.policy_mut().network(network);
         self
     }
 
     /// See [`Policy::uid`].
     pub fn uid(&mut self, uid: u32) -> &mut Command {
-        self.policy.uid(uid);
+        self.policy_mut().uid(uid);
         self
     }
 
     /// See [`Policy::gid`].
     pub fn gid(&mut self, gid: u32) -> &mut Command {
-        self.policy.gid(gid);
+        self.policy_mut().gid(gid);
         self
     }
 

@@ -64,6 +64,6 @@ mod sys;
 pub use child_handle::{Child, Enforcement};
 pub use command::Command;
 pub use error::{PolicyError, SpawnError, Stage};
-pub use policy::{Network, Policy, DEFAULT_TMPFS_SIZE};
-pub use spawn::DEFAULT_PATH;
+pub use policy::{Layers, Network, Policy, DEFAULT_TMPFS_SIZE};
+pub use spawn::{CompiledPolicy, DEFAULT_PATH};
 pub use stdio::Stdio;

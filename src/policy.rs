@@ -59,6 +59,35 @@ pub struct Policy {
     pub(crate) allow_retained_groups: bool,
     pub(crate) new_session: bool,
     pub(crate) hostname: String,
+    pub(crate) layers: Layers,
+}
+
+/// Which isolation layers a sandbox uses. All are on by default; switching one off weakens the
+/// sandbox and exists to measure each layer's cost (see `benches/`) and for hosts that lack a
+/// mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layers {
+    /// A mount namespace with the tmpfs root, binds, `/proc`, `/dev` and `pivot_root`. When off
+    /// the program sees the host's filesystem (and Landlock, which is added to the new root's
+    /// paths, must be off too).
+    pub mount: bool,
+    /// A pid namespace: the sandbox's processes see only each other and die with its init.
+    pub pid: bool,
+    /// The Landlock ruleset built from the policy.
+    pub landlock: bool,
+    /// The default seccomp filter.
+    pub seccomp: bool,
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        Layers {
+            mount: true,
+            pid: true,
+            landlock: true,
+            seccomp: true,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -73,6 +102,7 @@ impl Default for Policy {
             allow_retained_groups: false,
             new_session: true,
             hostname: "sandbox".into(),
+            layers: Layers::default(),
         }
     }
 }
@@ -188,6 +218,20 @@ impl Policy {
     pub fn hostname(&mut self, name: impl Into<String>) -> &mut Self {
         self.hostname = name.into();
         self
+    }
+
+    /// Which isolation layers are used (default: all). See [`Layers`].
+    pub fn layers(&mut self, layers: Layers) -> &mut Self {
+        self.layers = layers;
+        self
+    }
+
+    /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`]).
+    ///
+    /// # Errors
+    /// As [`CompiledPolicy::new`].
+    pub fn compile(&self) -> Result<crate::CompiledPolicy, crate::SpawnError> {
+        crate::CompiledPolicy::new(self)
     }
 
     /// All bind and tmpfs rules in order of addition, as `(host source or None for tmpfs,
@@ -488,6 +532,15 @@ pub(crate) struct MountPlan {
 }
 
 impl MountPlan {
+    /// Without a mount namespace the sandbox sees the host's filesystem as it is.
+    pub(crate) fn host() -> MountPlan {
+        MountPlan {
+            ops: Vec::new(),
+            visible: vec![(PathBuf::from("/"), PathBuf::from("/"))],
+            links: BTreeMap::new(),
+        }
+    }
+
     /// Maps a sandbox path to the host path it shows, if it is visible through a bind
     /// (following the recreated symlinks).
     pub(crate) fn host_path(&self, inside: &Path) -> Option<PathBuf> {

@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
 
@@ -16,7 +17,7 @@ use crate::child_handle::{async_fd, pidfd_send_signal, Child, Enforcement};
 use crate::command::{Command, EnvOp};
 use crate::error::{PolicyError, SpawnError, Stage};
 use crate::landlock::Masks;
-use crate::policy::{cstring, normalize, FsOp, Identity, MountPlan, Network, NodeKind};
+use crate::policy::{cstring, normalize, FsOp, Identity, MountPlan, Network, NodeKind, Policy};
 use crate::stdio::{Stdio, StdioKind};
 use crate::sys;
 
@@ -539,13 +540,103 @@ fn child_ops(
     Ok((ops, rules))
 }
 
+/// A [`Policy`] resolved against this host once and reused by every spawn that uses it:
+/// canonical paths, the mount plan, the Landlock rules and the ABI masks, as C strings ready for
+/// the child. Cheap to clone (an `Arc`).
+///
+/// The paths are re-resolved by the child without following symlinks, so a path swapped for a
+/// symlink after compiling fails the spawn instead of redirecting a bind.
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy(pub(crate) Arc<Compiled>);
+
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub policy: Policy,
+    pub id: Identity,
+    pub euid: u32,
+    pub abi: Option<u32>,
+    pub mount_plan: MountPlan,
+    pub ops: Vec<ChildOp>,
+    pub landlock: Option<LandlockPlan>,
+}
+
+impl CompiledPolicy {
+    /// Resolves `policy` for the calling process (its uid decides the sandbox's identity).
+    ///
+    /// # Errors
+    /// [`SpawnError::Policy`] for a missing path, a NUL byte, a read-write path the sandbox's
+    /// host id cannot write; [`SpawnError::Unsupported`] when a required layer is missing.
+    pub fn new(policy: &Policy) -> Result<CompiledPolicy, SpawnError> {
+        let id = Identity::for_caller(policy);
+        let layers = policy.layers;
+        if layers.landlock && !layers.mount {
+            return Err(SpawnError::Unsupported {
+                mechanism: "Landlock",
+                reason: "its rules are added to the sandbox's own root, which needs the mount \
+                         layer"
+                    .into(),
+            });
+        }
+        let abi = if layers.landlock {
+            Some(
+                crate::landlock::abi_version().map_err(|why| SpawnError::Unsupported {
+                    mechanism: "Landlock",
+                    reason: why.to_string(),
+                })?,
+            )
+        } else {
+            None
+        };
+        let masks = Masks::for_abi(abi.unwrap_or(1));
+        let mount_plan = if layers.mount {
+            policy.mount_plan(&id)?
+        } else {
+            MountPlan::host()
+        };
+        let (ops, rules) = child_ops(&mount_plan, &masks)?;
+        let landlock = abi.map(|_| LandlockPlan {
+            attr: sys::LandlockRulesetAttr {
+                handled_access_fs: masks.handled,
+                handled_access_net: 0,
+                scoped: masks.scoped,
+            },
+            rules,
+            restrict_flags: masks.restrict_flags,
+        });
+        Ok(CompiledPolicy(Arc::new(Compiled {
+            policy: policy.clone(),
+            id,
+            euid: rustix::process::geteuid().as_raw(),
+            abi,
+            mount_plan,
+            ops,
+            landlock,
+        })))
+    }
+
+    /// The policy this was compiled from.
+    pub fn policy(&self) -> &Policy {
+        &self.0.policy
+    }
+}
+
 /// Spawns `cmd` with `default_stdio` used for streams the command leaves unset.
 pub(crate) async fn spawn(
     cmd: &mut Command,
     default_stdio: fn() -> [Stdio; 3],
 ) -> Result<Child, SpawnError> {
-    let policy = cmd.policy.clone();
-    let id = Identity::for_caller(&policy);
+    let euid = rustix::process::geteuid().as_raw();
+    let compiled = match &cmd.compiled {
+        Some(c) if c.0.euid == euid => c.clone(),
+        _ => {
+            let c = CompiledPolicy::new(&cmd.policy)?;
+            cmd.compiled = Some(c.clone());
+            c
+        }
+    };
+    let c = &compiled.0;
+    let (policy, id, abi, layers, mount_plan) =
+        (&c.policy, c.id, c.abi, c.policy.layers, &c.mount_plan);
 
     if !id.privileged && !policy.allow_retained_groups {
         let egid = rustix::process::getegid().as_raw();
@@ -559,14 +650,6 @@ pub(crate) async fn spawn(
             return Err(PolicyError::RetainedGroups { groups }.into());
         }
     }
-
-    let abi = crate::landlock::abi_version().map_err(|why| SpawnError::Unsupported {
-        mechanism: "Landlock",
-        reason: why.to_string(),
-    })?;
-    let masks = Masks::for_abi(abi);
-
-    let mount_plan = policy.mount_plan(&id)?;
 
     // Working directory: as asked, else the caller's when visible at the same place, else /.
     let caller_cwd = std::env::current_dir().ok();
@@ -584,7 +667,7 @@ pub(crate) async fn spawn(
         &cmd.program,
         env.get(OsStr::new("PATH")).map(|v| v.as_os_str()),
         &cwd,
-        &mount_plan,
+        mount_plan,
     )?;
 
     let cstr = |what: &'static str, s: &OsStr| {
@@ -619,8 +702,6 @@ pub(crate) async fn spawn(
         kv.push(v);
         envp_c.push(cstr("environment variable", &kv)?);
     }
-
-    let (ops, rules) = child_ops(&mount_plan, &masks)?;
 
     // File descriptors.
     let mut keep: Vec<OwnedFd> = Vec::new();
@@ -690,7 +771,7 @@ pub(crate) async fn spawn(
         switch_ids: id.privileged.then_some((id.host_uid, id.host_gid)),
         staging: c"/tmp".to_owned(),
         root_data: c"mode=0755,size=1048576".to_owned(),
-        ops,
+        policy: compiled.0.clone(),
         hostname: policy.hostname.as_bytes().to_vec(),
         loopback: policy.network == Network::None,
         cwd: cstring(&cwd)?,
@@ -699,16 +780,12 @@ pub(crate) async fn spawn(
         fds,
         fd_floor,
         cloexec_ranges,
-        landlock: Some(LandlockPlan {
-            attr: sys::LandlockRulesetAttr {
-                handled_access_fs: masks.handled,
-                handled_access_net: 0,
-                scoped: masks.scoped,
-            },
-            rules,
-            restrict_flags: masks.restrict_flags,
-        }),
-        seccomp: crate::seccomp::default_programs().to_vec(),
+        mount_ns: layers.mount,
+        seccomp: if layers.seccomp {
+            crate::seccomp::default_programs().to_vec()
+        } else {
+            Vec::new()
+        },
         init_fd: init_fd.as_raw_fd(),
         status_fd: status_wr.as_raw_fd(),
         argv,
@@ -717,13 +794,17 @@ pub(crate) async fn spawn(
         _envp: envp_c,
     });
 
-    let mut ns_flags = libc::CLONE_NEWUSER
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWPID
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWCGROUP;
-    let mut namespaces = vec!["user", "mount", "pid", "ipc", "uts", "cgroup"];
+    let mut ns_flags =
+        libc::CLONE_NEWUSER | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
+    let mut namespaces = vec!["user", "ipc", "uts", "cgroup"];
+    if layers.mount {
+        ns_flags |= libc::CLONE_NEWNS;
+        namespaces.push("mount");
+    }
+    if layers.pid {
+        ns_flags |= libc::CLONE_NEWPID;
+        namespaces.push("pid");
+    }
     if policy.network == Network::None {
         ns_flags |= libc::CLONE_NEWNET;
         namespaces.push("network");
@@ -844,8 +925,8 @@ pub(crate) async fn spawn(
             cmd.kill_on_drop,
             Enforcement {
                 namespaces,
-                landlock_abi: Some(abi),
-                seccomp: true,
+                landlock_abi: abi,
+                seccomp: layers.seccomp,
                 no_new_privs: true,
                 capabilities_dropped: true,
             },
@@ -885,7 +966,7 @@ pub(crate) async fn spawn(
         index,
         errno,
         &plan,
-        &mount_plan,
+        mount_plan,
         &program_inside,
     ))
 }
@@ -944,7 +1025,7 @@ fn setup_error(
         })),
         Stage::Landlock => index
             .checked_sub(1)
-            .and_then(|i| plan.landlock.as_ref()?.rules.get(i))
+            .and_then(|i| plan.policy.landlock.as_ref()?.rules.get(i))
             .map(|r| PathBuf::from(OsStr::from_bytes(r.path.as_bytes()))),
         Stage::Chdir => Some(PathBuf::from(OsStr::from_bytes(plan.cwd.as_bytes()))),
         Stage::Exec => Some(PathBuf::from("memfd:tokio-sandbox-init")),
