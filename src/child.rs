@@ -119,11 +119,38 @@ pub(crate) struct ChildPlan {
     pub status_fd: c_int,
     /// The init's argv: `init REPORT_FD STATUS_FD PROGRAM ARGV0 [ARGS...]`, NULL-terminated;
     /// points into `_argv`.
-    pub argv: Vec<*const c_char>,
-    pub envp: Vec<*const c_char>,
-    pub _argv: Vec<CString>,
-    pub _envp: Vec<CString>,
+    pub argv: CStrArray,
+    /// The program's environment, NULL-terminated.
+    pub envp: CStrArray,
 }
+
+/// A NULL-terminated array of pointers to C strings it owns, as execve(2) takes it.
+#[derive(Debug)]
+pub(crate) struct CStrArray {
+    ptrs: Vec<*const c_char>,
+    _strings: Vec<CString>,
+}
+
+impl CStrArray {
+    pub(crate) fn new(strings: Vec<CString>) -> CStrArray {
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(core::ptr::null());
+        CStrArray {
+            ptrs,
+            _strings: strings,
+        }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+// SAFETY: the pointers point into the CStrings owned by the same value (their heap buffers do
+// not move when the value moves) and are only read.
+unsafe impl Send for CStrArray {}
+// SAFETY: as above; shared access only reads.
+unsafe impl Sync for CStrArray {}
 
 /// The report the child sends on failure: stage, op index, errno (native endian u32s).
 pub(crate) const REPORT_LEN: usize = 12;
@@ -495,7 +522,6 @@ fn landlock(ll: &LandlockPlan) -> Step {
     Ok(())
 }
 
-// SAFETY: the raw pointers in `argv`/`envp` point into the CStrings this plan owns, which move
-// with it; the scratch cell is written only by the child process, never concurrently by two
-// threads of the parent.
+// SAFETY: the scratch cell is written only by the child process, never by the parent's
+// threads; everything else is owned data or `Send` already.
 unsafe impl Send for ChildPlan {}

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
 
-use crate::child::{self, ChildOp, ChildPlan, LandlockPlan, LandlockRule, SelfMaps, REPORT_LEN};
+use crate::child::{
+    self, CStrArray, ChildOp, ChildPlan, LandlockPlan, LandlockRule, SelfMaps, REPORT_LEN,
+};
 use crate::child_handle::{async_fd, pidfd_send_signal, Child, Enforcement};
 use crate::command::{Command, EnvOp};
 use crate::error::{PolicyError, SpawnError, Stage};
@@ -756,11 +758,6 @@ pub(crate) async fn spawn(
         .max(sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(0))
         + 1;
 
-    let mut argv: Vec<*const libc::c_char> = argv_c.iter().map(|c| c.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = envp_c.iter().map(|c| c.as_ptr()).collect();
-    envp.push(std::ptr::null());
-
     let plan = Box::new(ChildPlan {
         report_fd: report_wr.as_raw_fd(),
         sync_fd: sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
@@ -788,10 +785,8 @@ pub(crate) async fn spawn(
         },
         init_fd: init_fd.as_raw_fd(),
         status_fd: status_wr.as_raw_fd(),
-        argv,
-        envp,
-        _argv: argv_c,
-        _envp: envp_c,
+        argv: CStrArray::new(argv_c),
+        envp: CStrArray::new(envp_c),
     });
 
     let mut ns_flags =
