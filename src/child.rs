@@ -38,11 +38,15 @@ pub(crate) enum ChildOp {
         src: CString,
         dst: CString,
         dir: bool,
+        /// Create the mount point (false when it lies inside another bind: the host's own
+        /// directory or file must already be there; nothing is created on the host).
+        create: bool,
         /// `MOUNT_ATTR_*` bits to set on the whole bound tree (never cleared: locked flags stay).
         attr_set: u64,
     },
     Tmpfs {
         dst: CString,
+        create: bool,
         flags: u64,
         data: CString,
     },
@@ -370,9 +374,11 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             src,
             dst,
             dir,
+            create,
             attr_set,
         } => {
-            if *dir {
+            if !*create {
+            } else if *dir {
                 ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755))
                     .map_err(at(Stage::Bind, i))?;
             } else {
@@ -420,8 +426,16 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             let _ = sys::close(tree);
             r.map_err(at(Stage::Bind, i))?;
         }
-        ChildOp::Tmpfs { dst, flags, data } => {
-            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755)).map_err(at(Stage::Tmpfs, i))?;
+        ChildOp::Tmpfs {
+            dst,
+            create,
+            flags,
+            data,
+        } => {
+            if *create {
+                ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755))
+                    .map_err(at(Stage::Tmpfs, i))?;
+            }
             sys::mount(Some(c"tmpfs"), dst, Some(c"tmpfs"), *flags, Some(data))
                 .map_err(at(Stage::Tmpfs, i))?;
         }

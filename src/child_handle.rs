@@ -29,8 +29,8 @@ pub struct Enforcement {
 /// A running (or finished) sandboxed program, like [`tokio::process::Child`].
 ///
 /// Waiting uses the pidfd from `clone3(CLONE_PIDFD)` on tokio's reactor: no `SIGCHLD` handler
-/// is involved, so a caller that ignores `SIGCHLD` or reaps with `waitpid(-1)` elsewhere does not
-/// steal the exit status (the child is created with exit signal 0, which neither does).
+/// is involved. The program's exact status comes from the sandbox's init over a pipe, so a
+/// caller that ignores `SIGCHLD` or reaps with `waitpid(-1)` elsewhere does not lose it.
 ///
 /// A `Child` dropped before the program ended does not leave a zombie: the program keeps
 /// running (or is killed, with [`Command::kill_on_drop`](crate::Command::kill_on_drop)) and is
@@ -44,6 +44,8 @@ pub struct Child {
     enforcement: Enforcement,
     /// Read end of the pipe on which the sandbox's init reports the program's wait status.
     status_pipe: OwnedFd,
+    /// Whether this handle sent SIGKILL (which ends init before it can report).
+    killed: bool,
     /// The caller's end of the program's stdin, if it was [`Stdio::piped`](crate::Stdio::piped).
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the program's stdout, if piped.
@@ -86,6 +88,17 @@ fn waitid_nohang(fd: BorrowedFd<'_>) -> io::Result<Option<ExitStatus>> {
         _ => return Ok(None),
     };
     Ok(Some(ExitStatus::from_raw(raw)))
+}
+
+/// Whether the process behind `pidfd` has ended (poll(2) reports it readable).
+fn pidfd_exited(fd: BorrowedFd<'_>) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, zero timeout.
+    unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
 }
 
 /// Reaps the process behind `pidfd` once it ends, without blocking the caller.
@@ -169,6 +182,7 @@ impl Child {
             stdout: stdio.1,
             stderr: stdio.2,
             status_pipe,
+            killed: false,
         })
     }
 
@@ -195,14 +209,18 @@ impl Child {
     ///
     /// Errors: `InvalidInput` once the program has been reaped; the errno of
     /// pidfd_send_signal(2) otherwise (EINVAL for an invalid signal).
-    pub fn signal(&self, sig: i32) -> io::Result<()> {
+    pub fn signal(&mut self, sig: i32) -> io::Result<()> {
         if self.status.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "invalid argument: can't signal an exited process",
             ));
         }
-        pidfd_send_signal(self.pidfd(), sig)
+        pidfd_send_signal(self.pidfd(), sig)?;
+        if sig == libc::SIGKILL {
+            self.killed = true;
+        }
+        Ok(())
     }
 
     /// Sends `SIGKILL` without waiting. Killing the sandbox's first process ends every process
@@ -228,18 +246,41 @@ impl Child {
         if let Some(s) = self.status {
             return Ok(Some(s));
         }
-        let status = waitid_nohang(self.pidfd())?.map(|init| self.program_status(init));
+        let status = match waitid_nohang(self.pidfd()) {
+            Ok(Some(init)) => Some(self.program_status(Some(init))?),
+            Ok(None) => None,
+            // The sandbox's init has exec'd, which made it an ordinary SIGCHLD child: a caller
+            // that ignores SIGCHLD (auto-reap) or reaps with waitpid(-1) takes its status. The
+            // pidfd still tells that it ended, and init reported the program's status on the
+            // status pipe before exiting.
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
+                if pidfd_exited(self.pidfd()) {
+                    Some(self.program_status(None)?)
+                } else {
+                    None
+                }
+            }
+            Err(e) => return Err(e),
+        };
         self.status = status;
         Ok(status)
     }
 
-    /// The program's exact wait status as init reported it; the init's own status when init
-    /// was killed before it could report (e.g. by [`Child::start_kill`]).
-    fn program_status(&self, init: ExitStatus) -> ExitStatus {
+    /// The program's exact wait status as init reported it. When init ended before it could
+    /// report (it was killed, e.g. by [`Child::start_kill`]), its own status (`init`), or
+    /// `SIGKILL` if this handle sent it and the status was taken by another waiter.
+    fn program_status(&self, init: Option<ExitStatus>) -> io::Result<ExitStatus> {
         let mut buf = [0u8; 4];
         match rustix::io::read(&self.status_pipe, &mut buf) {
-            Ok(4) => ExitStatus::from_raw(i32::from_ne_bytes(buf)),
-            _ => init,
+            Ok(4) => Ok(ExitStatus::from_raw(i32::from_ne_bytes(buf))),
+            _ => match init {
+                Some(s) => Ok(s),
+                None if self.killed => Ok(ExitStatus::from_raw(libc::SIGKILL)),
+                None => Err(io::Error::other(
+                    "the sandbox ended without reporting a status and its exit status was \
+                     collected by another waiter (waitpid(-1) or SIGCHLD set to SIG_IGN)",
+                )),
+            },
         }
     }
 
@@ -259,14 +300,8 @@ impl Child {
             }
             let pidfd = self.pidfd.as_ref().expect("present until drop");
             let mut guard = pidfd.readable().await?;
-            match waitid_nohang(pidfd.as_fd())? {
-                Some(init) => {
-                    let s = self.program_status(init);
-                    self.status = Some(s);
-                    return Ok(s);
-                }
-                None => guard.clear_ready(),
-            }
+            guard.clear_ready();
+            drop(guard);
         }
     }
 

@@ -162,6 +162,13 @@ pub enum PolicyError {
     /// A path inside the sandbox must be absolute.
     #[error("sandbox path {0:?} must be absolute")]
     RelativeDestination(PathBuf),
+    /// A bind onto the sandbox's root `/` (e.g. `read_only("/")`), which would hide the
+    /// sandbox's own `/proc`, `/dev` and `/tmp`; bind the directories the program needs instead.
+    #[error(
+        "binding {0:?} onto the sandbox's root is not supported; bind the directories the \
+         program needs (e.g. --ro /usr --ro /etc --ro /opt)"
+    )]
+    RootBind(PathBuf),
     /// Resolving a path took more than 40 symlinks.
     #[error("too many levels of symbolic links resolving {0:?}")]
     SymlinkLoop(PathBuf),

@@ -48,7 +48,7 @@ enum Rule {
 /// The default policy is the secure default: a read-only system runtime (see [`Policy::system`]),
 /// a private `/tmp`, `/dev/shm` and home directory, a fresh `/proc`, a minimal `/dev`, no network,
 /// nothing of the caller's environment and no capability.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub(crate) system: bool,
     rules: Vec<Rule>,
@@ -234,6 +234,15 @@ impl Policy {
         crate::CompiledPolicy::new(self)
     }
 
+    /// Whether every host path of the policy is absolute (its resolution does not depend on
+    /// the caller's working directory).
+    pub(crate) fn all_absolute(&self) -> bool {
+        self.rules.iter().all(|r| match r {
+            Rule::Bind { src, .. } => src.is_absolute(),
+            Rule::Tmpfs { .. } => true,
+        })
+    }
+
     /// All bind and tmpfs rules in order of addition, as `(host source or None for tmpfs,
     /// sandbox destination, writable)`.
     pub(crate) fn user_rules(&self) -> impl Iterator<Item = (Option<&Path>, Option<&Path>, bool)> {
@@ -338,18 +347,18 @@ impl Identity {
 
     /// The user name of the generated passwd entry.
     pub(crate) fn user_name(&self) -> &'static str {
-        if self.inside_uid == 0 {
-            "root"
-        } else {
-            "sandbox"
+        match self.inside_uid {
+            0 => "root",
+            65534 => "nobody",
+            _ => "sandbox",
         }
     }
 
     pub(crate) fn home(&self) -> &'static str {
-        if self.inside_uid == 0 {
-            "/root"
-        } else {
-            "/home/sandbox"
+        match self.inside_uid {
+            0 => "/root",
+            65534 => "/home/nobody",
+            _ => "/home/sandbox",
         }
     }
 }
@@ -654,6 +663,10 @@ impl Policy {
             }
         }
 
+        if let Some((src, _, _)) = binds.get(Path::new("/")) {
+            return Err(PolicyError::RootBind(src.clone()));
+        }
+
         // Writable binds must be writable by the sandbox's host id.
         for (src, _, writable) in binds.values() {
             if *writable {
@@ -676,19 +689,21 @@ impl Policy {
             }
         }
 
-        // Drop same-place binds already covered by a same-place parent bind of the same mode.
-        let same_place: Vec<(PathBuf, bool)> = binds
+        // Drop a same-place bind whose nearest enclosing bind is a same-place bind of the same
+        // mode: that one already shows it, with the same rights.
+        let all: Vec<(PathBuf, PathBuf, bool)> = binds
             .iter()
-            .filter(|(dst, (src, _, _))| dst == &src)
-            .map(|(d, (_, _, w))| (d.clone(), *w))
+            .map(|(d, (s, _, w))| (d.clone(), s.clone(), *w))
             .collect();
         binds.retain(|dst, (src, _, writable)| {
             if dst != src {
                 return true;
             }
-            !same_place
+            let nearest = all
                 .iter()
-                .any(|(d, w)| d != dst && is_under(dst, d) && *w == *writable)
+                .filter(|(d, _, _)| d != dst && is_under(dst, d))
+                .max_by_key(|(d, _, _)| d.components().count());
+            !matches!(nearest, Some((d, s, w)) if d == s && *w == *writable)
         });
         // Symlinks that lie inside a bind are already there.
         links.retain(|l, _| !binds.keys().any(|d| is_under(l, d)));
@@ -776,7 +791,7 @@ impl Policy {
                 "/etc/passwd",
                 format!(
                     "root:x:0:0:root:/root:/bin/sh\n{}\
-                     nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                     nobody:x:65534:65534:nobody:{}:/usr/sbin/nologin\n",
                     if id.inside_uid != 0 && id.inside_uid != 65534 {
                         format!(
                             "{}:x:{}:{}:{}:{}:/bin/sh\n",
@@ -788,6 +803,11 @@ impl Policy {
                         )
                     } else {
                         String::new()
+                    },
+                    if id.inside_uid == 65534 {
+                        "/home/nobody"
+                    } else {
+                        "/nonexistent"
                     }
                 ),
             ),

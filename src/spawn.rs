@@ -359,6 +359,22 @@ fn environment(ops: &[EnvOp], id: &Identity) -> BTreeMap<OsString, OsString> {
     env
 }
 
+/// The host file a sandbox path shows, following symlinks the way the sandbox sees them (a link
+/// to a path the sandbox cannot see leads nowhere).
+fn visible_file(plan: &MountPlan, inside: &Path) -> Option<PathBuf> {
+    let mut inside = normalize(inside);
+    for _ in 0..40 {
+        let host = plan.host_path(&inside)?;
+        let meta = std::fs::symlink_metadata(&host).ok()?;
+        if !meta.file_type().is_symlink() {
+            return Some(host);
+        }
+        let target = std::fs::read_link(&host).ok()?;
+        inside = normalize(&inside.parent().unwrap_or(Path::new("/")).join(target));
+    }
+    None
+}
+
 fn is_executable_file(p: &Path) -> bool {
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -384,7 +400,7 @@ fn resolve_program(
             continue;
         }
         let inside = dir.join(program);
-        if let Some(host) = plan.host_path(&inside) {
+        if let Some(host) = visible_file(plan, &inside) {
             if is_executable_file(&host) {
                 return Ok(inside);
             }
@@ -454,8 +470,15 @@ fn child_ops(
             access,
         })
     };
+    // A path strictly inside a bind is the host's: nothing may be created there.
+    let on_host = |p: &Path| {
+        plan.visible
+            .iter()
+            .any(|(d, _)| d.as_path() != p && crate::policy::is_under(p, d))
+    };
     for op in &plan.ops {
         match op {
+            FsOp::Mkdir { path, .. } if on_host(path) => {}
             FsOp::Mkdir { path, mode } => ops.push(ChildOp::Mkdir {
                 path: cstring(path)?,
                 mode: *mode,
@@ -471,7 +494,8 @@ fn child_ops(
                 writable,
             } => {
                 let mut attr = sys::MOUNT_ATTR_NOSUID;
-                if *kind != NodeKind::Device {
+                // Device nodes (and a bound /dev) must stay usable: C08.
+                if *kind != NodeKind::Device && !src.starts_with("/dev") {
                     attr |= sys::MOUNT_ATTR_NODEV;
                 }
                 if !*writable {
@@ -481,6 +505,7 @@ fn child_ops(
                     src: old_root_path(src)?,
                     dst: cstring(dst)?,
                     dir: *kind == NodeKind::Dir,
+                    create: !on_host(dst),
                     attr_set: attr,
                 });
                 let access = match (kind, writable) {
@@ -510,6 +535,7 @@ fn child_ops(
                 }
                 ops.push(ChildOp::Tmpfs {
                     dst: cstring(dst)?,
+                    create: !on_host(dst),
                     flags,
                     data: CString::new(data).expect("no NUL in tmpfs options"),
                 });
@@ -528,9 +554,10 @@ fn child_ops(
                     dst: cstring(dst)?,
                     data: c"newinstance,ptmxmode=0666,mode=0620".to_owned(),
                 });
+                // Terminals: ioctl (tcsetattr, TIOCGPTN on ptmx) is what they are for.
                 rules.push(rule(
                     dst,
-                    masks.read_dir | ((masks.read_file | masks.write_file) & masks.file),
+                    masks.read_dir | masks.write_file | masks.ioctl_dev,
                 )?);
             }
             FsOp::File { path, contents } => ops.push(ChildOp::File {
@@ -622,23 +649,113 @@ impl CompiledPolicy {
     }
 }
 
+/// What a spawn needs from the [`Command`], owned, so the synchronous part can run off the
+/// runtime's threads.
+struct Request {
+    policy: Policy,
+    compiled: Option<CompiledPolicy>,
+    program: OsString,
+    arg0: Option<OsString>,
+    args: Vec<OsString>,
+    env_ops: Vec<EnvOp>,
+    cwd: Option<PathBuf>,
+    stdio: [Stdio; 3],
+    extra_fds: Vec<(RawFd, OwnedFd)>,
+    kill_on_drop: bool,
+}
+
+/// A child that has been cloned and is setting itself up.
+struct Started {
+    inflight: InFlight,
+    pid: u32,
+    parent_ends: ParentEnds,
+    status_rd: OwnedFd,
+    namespaces: Vec<&'static str>,
+    kill_on_drop: bool,
+    compiled: CompiledPolicy,
+    program_inside: PathBuf,
+}
+
 /// Spawns `cmd` with `default_stdio` used for streams the command leaves unset.
+///
+/// Preparing the plan and `clone3` (which creates the namespaces synchronously, ~0.3 ms for a
+/// network namespace) run on tokio's blocking pool, so a runtime thread is never held for the
+/// duration of a clone; the wait for the exec report is async.
 pub(crate) async fn spawn(
     cmd: &mut Command,
     default_stdio: fn() -> [Stdio; 3],
 ) -> Result<Child, SpawnError> {
-    let euid = rustix::process::geteuid().as_raw();
-    let compiled = match &cmd.compiled {
-        Some(c) if c.0.euid == euid => c.clone(),
-        _ => {
-            let c = CompiledPolicy::new(&cmd.policy)?;
-            cmd.compiled = Some(c.clone());
-            c
-        }
+    let [d0, d1, d2] = default_stdio();
+    let req = Request {
+        policy: cmd.policy.clone(),
+        compiled: cmd.compiled.clone(),
+        program: cmd.program.clone(),
+        arg0: cmd.arg0.clone(),
+        args: cmd.args.clone(),
+        env_ops: cmd.env_ops.clone(),
+        cwd: cmd.cwd.clone(),
+        stdio: [
+            cmd.stdin.take().unwrap_or(d0),
+            cmd.stdout.take().unwrap_or(d1),
+            cmd.stderr.take().unwrap_or(d2),
+        ],
+        extra_fds: std::mem::take(&mut cmd.extra_fds),
+        kill_on_drop: cmd.kill_on_drop,
     };
+    let _permit = setup_slots()
+        .acquire()
+        .await
+        .map_err(|e| os_err("the setup limit")(io::Error::other(e)))?;
+    let started = tokio::task::spawn_blocking(move || start(req))
+        .await
+        .map_err(|e| os_err("the spawning task")(io::Error::other(e)))??;
+    cmd.compiled = Some(started.compiled.clone());
+    finish(started).await
+}
+
+/// The compiled form of `policy`: the command's own when still valid, else the last one
+/// compiled in this process when the policy is the same (and depends on no working directory),
+/// else a new one.
+fn compiled_policy(
+    policy: &Policy,
+    own: Option<&CompiledPolicy>,
+) -> Result<CompiledPolicy, SpawnError> {
+    static LAST: std::sync::Mutex<Option<CompiledPolicy>> = std::sync::Mutex::new(None);
+    let euid = rustix::process::geteuid().as_raw();
+    let valid = |c: &CompiledPolicy| c.0.euid == euid && c.0.policy == *policy;
+    if let Some(c) = own.filter(|c| valid(c)) {
+        return Ok(c.clone());
+    }
+    let shareable = policy.all_absolute();
+    if shareable {
+        let last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = last.as_ref().filter(|c| valid(c)) {
+            return Ok(c.clone());
+        }
+    }
+    let c = CompiledPolicy::new(policy)?;
+    if shareable {
+        *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+    }
+    Ok(c)
+}
+
+/// Limits how many sandboxes are set up at once (cloned but not yet exec'd) to twice the
+/// number of CPUs. Setup is CPU-bound in the kernel (namespaces, mounts, the seccomp filter);
+/// past that, more at once only slow each other and starve the caller's runtime threads.
+fn setup_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new((2 * cpus).max(4))
+    })
+}
+
+/// Prepares the child plan, clones the child and, for a root caller, writes its id maps.
+fn start(req: Request) -> Result<Started, SpawnError> {
+    let compiled = compiled_policy(&req.policy, req.compiled.as_ref())?;
     let c = &compiled.0;
-    let (policy, id, abi, layers, mount_plan) =
-        (&c.policy, c.id, c.abi, c.policy.layers, &c.mount_plan);
+    let (policy, id, layers, mount_plan) = (&c.policy, c.id, c.policy.layers, &c.mount_plan);
 
     if !id.privileged && !policy.allow_retained_groups {
         let egid = rustix::process::getegid().as_raw();
@@ -655,7 +772,7 @@ pub(crate) async fn spawn(
 
     // Working directory: as asked, else the caller's when visible at the same place, else /.
     let caller_cwd = std::env::current_dir().ok();
-    let cwd = match &cmd.cwd {
+    let cwd = match &req.cwd {
         Some(d) => normalize(&crate::policy::absolute(d).map_err(os_err("current_dir"))?),
         None => caller_cwd
             .as_ref()
@@ -664,9 +781,9 @@ pub(crate) async fn spawn(
             .unwrap_or_else(|| PathBuf::from("/")),
     };
 
-    let env = environment(&cmd.env_ops, &id);
+    let env = environment(&req.env_ops, &id);
     let program_inside = resolve_program(
-        &cmd.program,
+        &req.program,
         env.get(OsStr::new("PATH")).map(|v| v.as_os_str()),
         &cwd,
         mount_plan,
@@ -678,16 +795,16 @@ pub(crate) async fn spawn(
             value: s.to_string_lossy().into_owned(),
         })
     };
-    let mut argv_c = Vec::with_capacity(cmd.args.len() + 5);
+    let mut argv_c = Vec::with_capacity(req.args.len() + 5);
     argv_c.push(c"tokio-sandbox-init".to_owned());
     argv_c.push(c"0".to_owned()); // report fd, set below
     argv_c.push(c"0".to_owned()); // status fd, set below
     argv_c.push(cstring(&program_inside)?);
     argv_c.push(cstr(
         "program",
-        cmd.arg0.as_deref().unwrap_or(cmd.program.as_os_str()),
+        req.arg0.as_deref().unwrap_or(req.program.as_os_str()),
     )?);
-    for a in &cmd.args {
+    for a in &req.args {
         argv_c.push(cstr("argument", a)?);
     }
     let mut envp_c = Vec::with_capacity(env.len());
@@ -708,17 +825,8 @@ pub(crate) async fn spawn(
     // File descriptors.
     let mut keep: Vec<OwnedFd> = Vec::new();
     let mut fds: Vec<(RawFd, RawFd)> = Vec::new();
-    let stdio = {
-        let d = default_stdio();
-        let [d0, d1, d2] = d;
-        [
-            cmd.stdin.take().unwrap_or(d0),
-            cmd.stdout.take().unwrap_or(d1),
-            cmd.stderr.take().unwrap_or(d2),
-        ]
-    };
-    let parent_ends = stdio_fds(stdio, &mut keep, &mut fds)?;
-    for (target, fd) in std::mem::take(&mut cmd.extra_fds) {
+    let parent_ends = stdio_fds(req.stdio, &mut keep, &mut fds)?;
+    for (target, fd) in req.extra_fds {
         fds.push((fd.as_raw_fd(), target));
         keep.push(fd);
     }
@@ -885,8 +993,35 @@ pub(crate) async fn spawn(
         }
         rustix::io::write(&w, b"1").map_err(|e| os_err("writing the sync pipe")(e.into()))?;
     }
+    Ok(Started {
+        inflight,
+        pid,
+        parent_ends,
+        status_rd,
+        namespaces,
+        kill_on_drop: req.kill_on_drop,
+        compiled,
+        program_inside,
+    })
+}
 
-    // Await the report: EOF alone means the exec succeeded.
+/// Awaits the child's exec report: EOF alone means the program was exec'd.
+async fn finish(started: Started) -> Result<Child, SpawnError> {
+    let Started {
+        mut inflight,
+        pid,
+        parent_ends,
+        status_rd,
+        namespaces,
+        kill_on_drop,
+        compiled,
+        program_inside,
+    } = started;
+    let (abi, layers, mount_plan) = (
+        compiled.0.abi,
+        compiled.0.policy.layers,
+        &compiled.0.mount_plan,
+    );
     let mut report = [0u8; REPORT_LEN];
     let mut got = 0usize;
     loop {
@@ -917,7 +1052,7 @@ pub(crate) async fn spawn(
         return Child::new(
             pid,
             pidfd,
-            cmd.kill_on_drop,
+            kill_on_drop,
             Enforcement {
                 namespaces,
                 landlock_abi: abi,
@@ -977,20 +1112,17 @@ fn setup_error(
 ) -> SpawnError {
     let source = io::Error::from_raw_os_error(errno);
     if stage == Stage::Exec && index == 0 {
-        let host = mount_plan.host_path(program);
+        let host = visible_file(mount_plan, program);
         return match errno {
-            libc::ENOENT => {
-                let exists = host.as_deref().map(|h| h.exists()).unwrap_or(false);
-                match host.as_deref().filter(|_| exists).and_then(interpreter_of) {
-                    Some(interpreter) => SpawnError::InterpreterNotFound {
-                        path: program.to_path_buf(),
-                        interpreter,
-                    },
-                    None => SpawnError::NotFound {
-                        path: program.to_path_buf(),
-                    },
-                }
-            }
+            libc::ENOENT => match host.as_deref().and_then(interpreter_of) {
+                Some(interpreter) => SpawnError::InterpreterNotFound {
+                    path: program.to_path_buf(),
+                    interpreter,
+                },
+                None => SpawnError::NotFound {
+                    path: program.to_path_buf(),
+                },
+            },
             libc::EACCES | libc::ENOEXEC | libc::EISDIR => SpawnError::NotExecutable {
                 path: program.to_path_buf(),
                 source,
