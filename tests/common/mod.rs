@@ -75,3 +75,18 @@ pub fn missing(tool: &str) {
     }
     skip(&format!("{tool} is not installed"));
 }
+
+/// User name and `HOME` of a default sandbox: the inside uid is 65534 (`nobody`) for a root
+/// caller and the caller's own uid otherwise (`root` for 0, `sandbox` for any other).
+pub fn default_user() -> (&'static str, &'static str) {
+    let uid = if is_root() {
+        65534
+    } else {
+        rustix::process::geteuid().as_raw()
+    };
+    match uid {
+        0 => ("root", "/root"),
+        65534 => ("nobody", "/home/nobody"),
+        _ => ("sandbox", "/home/sandbox"),
+    }
+}
