@@ -121,7 +121,9 @@ pub(crate) struct ChildPlan {
     pub init_fd: c_int,
     /// Write end of the pipe on which init reports the program's wait status.
     pub status_fd: c_int,
-    /// The init's argv: `init REPORT_FD STATUS_FD PROGRAM ARGV0 [ARGS...]`, NULL-terminated;
+    /// Read end of the caller's lifeline pipe (EOF when the caller process is gone).
+    pub lifeline_fd: c_int,
+    /// The init's argv: `init REPORT_FD STATUS_FD LIFELINE_FD PROGRAM ARGV0 [ARGS...]`, NULL-terminated;
     /// points into `_argv`.
     pub argv: CStrArray,
     /// The program's environment, NULL-terminated.
@@ -315,6 +317,7 @@ fn run(plan: &ChildPlan) -> Step {
     //     once the program itself has been exec'd. Init unblocks signals in the program.
     sys::fcntl(plan.report_fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, 1))?;
     sys::fcntl(plan.status_fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, 1))?;
+    sys::fcntl(plan.lifeline_fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, 1))?;
     // SAFETY: argv/envp are NULL-terminated arrays into CStrings owned by the plan.
     let e = unsafe { sys::execveat_fd(plan.init_fd, plan.argv.as_ptr(), plan.envp.as_ptr()) };
     match e {
@@ -377,11 +380,10 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             create,
             attr_set,
         } => {
-            if !*create {
-            } else if *dir {
+            if *create && *dir {
                 ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755))
                     .map_err(at(Stage::Bind, i))?;
-            } else {
+            } else if *create {
                 let fd = ok_if_exists(sys::openat(
                     libc::AT_FDCWD,
                     dst,

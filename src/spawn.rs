@@ -56,6 +56,18 @@ fn init_memfd() -> Result<std::os::fd::BorrowedFd<'static>, SpawnError> {
     Ok(INIT.get_or_init(|| fd).as_fd())
 }
 
+/// The read end of this process's lifeline pipe, created once. The write end is never closed
+/// and never leaves this process (close-on-exec): when the process exits or is killed, every
+/// sandbox's init sees EOF and ends its sandbox (see `src/init/main.rs`).
+fn lifeline_reader() -> Result<std::os::fd::BorrowedFd<'static>, SpawnError> {
+    static LIFELINE: std::sync::OnceLock<(OwnedFd, OwnedFd)> = std::sync::OnceLock::new();
+    if let Some((r, _)) = LIFELINE.get() {
+        return Ok(r.as_fd());
+    }
+    let ends = pipe()?;
+    Ok(LIFELINE.get_or_init(|| ends).0.as_fd())
+}
+
 /// Size of the child's stack. The setup code uses a few KiB.
 const STACK_SIZE: usize = 128 * 1024;
 const GUARD_SIZE: usize = 4096;
@@ -795,10 +807,11 @@ fn start(req: Request) -> Result<Started, SpawnError> {
             value: s.to_string_lossy().into_owned(),
         })
     };
-    let mut argv_c = Vec::with_capacity(req.args.len() + 5);
+    let mut argv_c = Vec::with_capacity(req.args.len() + 6);
     argv_c.push(c"tokio-sandbox-init".to_owned());
     argv_c.push(c"0".to_owned()); // report fd, set below
     argv_c.push(c"0".to_owned()); // status fd, set below
+    argv_c.push(c"0".to_owned()); // lifeline fd, set below
     argv_c.push(cstring(&program_inside)?);
     argv_c.push(cstr(
         "program",
@@ -851,6 +864,13 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     let status_wr = fd_at_least(status_wr, max_target + 1)?;
     argv_c[1] = CString::new(report_wr.as_raw_fd().to_string()).expect("digits");
     argv_c[2] = CString::new(status_wr.as_raw_fd().to_string()).expect("digits");
+    let lifeline = fd_at_least(
+        lifeline_reader()?
+            .try_clone_to_owned()
+            .map_err(os_err("dup of the lifeline"))?,
+        max_target + 1,
+    )?;
+    argv_c[3] = CString::new(lifeline.as_raw_fd().to_string()).expect("digits");
     let init_fd = init_memfd()?;
     let (sync_rd, sync_wr) = if id.privileged {
         let (r, w) = pipe()?;
@@ -862,6 +882,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     let fd_floor = max_fd
         .max(report_wr.as_raw_fd())
         .max(status_wr.as_raw_fd())
+        .max(lifeline.as_raw_fd())
         .max(init_fd.as_raw_fd())
         .max(sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(0))
         + 1;
@@ -893,6 +914,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         },
         init_fd: init_fd.as_raw_fd(),
         status_fd: status_wr.as_raw_fd(),
+        lifeline_fd: lifeline.as_raw_fd(),
         argv: CStrArray::new(argv_c),
         envp: CStrArray::new(envp_c),
     });
@@ -963,6 +985,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     // The child has its own copy of the fd table: drop the parent's copies of its ends.
     drop(report_wr);
     drop(status_wr);
+    drop(lifeline);
     drop(sync_rd);
     drop(keep);
 

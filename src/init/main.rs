@@ -2,7 +2,8 @@
 //! and executed from a sealed memfd, so nothing of the spawning process is mapped in it and no
 //! host file backs it.
 //!
-//! Usage (set up by the spawning code): `init REPORT_FD STATUS_FD PROGRAM ARGV0 [ARGS...]`.
+//! Usage (set up by the spawning code):
+//! `init REPORT_FD STATUS_FD LIFELINE_FD PROGRAM ARGV0 [ARGS...]`.
 //!
 //! It makes itself non-dumpable (its `/proc/1/{mem,fd,environ}` are closed to the payload),
 //! blocks every signal, forks the payload and execs PROGRAM in it (an exec failure goes to
@@ -11,6 +12,11 @@
 //! signal is forwarded to the payload. When the payload ends, its exact wait status goes to
 //! STATUS_FD (4 bytes, native endian) and init exits, which ends every process left in the pid
 //! namespace.
+//!
+//! LIFELINE_FD is the read end of a pipe whose write end only the spawning process holds. Init
+//! asks for `SIGIO` on it (`O_ASYNC`); when the spawning process exits or is killed, the pipe
+//! reaches EOF and init kills the program and exits, so no sandbox outlives its owner. (A
+//! thread of the owner exiting changes nothing, unlike `PR_SET_PDEATHSIG`.)
 
 #![no_std]
 #![no_main]
@@ -28,6 +34,7 @@ global_asm!(
     entry = sym entry,
 );
 
+const SYS_READ: usize = 0;
 const SYS_WRITE: usize = 1;
 const SYS_RT_SIGPROCMASK: usize = 14;
 const SYS_CLONE: usize = 56;
@@ -35,12 +42,19 @@ const SYS_EXECVE: usize = 59;
 const SYS_WAIT4: usize = 61;
 const SYS_KILL: usize = 62;
 const SYS_FCNTL: usize = 72;
+const SYS_GETPID: usize = 39;
 const SYS_PRCTL: usize = 157;
 const SYS_RT_SIGTIMEDWAIT: usize = 128;
 const SYS_EXIT_GROUP: usize = 231;
 const SYS_CLOSE_RANGE: usize = 436;
 
 const SIGCHLD: usize = 17;
+const SIGIO: usize = 29;
+const SIGKILL: usize = 9;
+const F_SETFL: usize = 4;
+const F_SETOWN: usize = 8;
+const O_NONBLOCK: usize = 0o4000;
+const O_ASYNC: usize = 0o20000;
 const F_SETFD: usize = 2;
 const FD_CLOEXEC: usize = 1;
 const PR_SET_DUMPABLE: usize = 4;
@@ -92,20 +106,21 @@ fn parse_fd(s: *const u8) -> Option<usize> {
 unsafe extern "C" fn entry(sp: *const usize) -> ! {
     // SAFETY: the kernel lays out argc, argv[], NULL, envp[], NULL at the initial stack pointer.
     let (argc, argv) = unsafe { (*sp, sp.add(1) as *const *const u8) };
-    if argc < 5 {
+    if argc < 6 {
         exit(125);
     }
-    // SAFETY: argc >= 5, so these argv entries exist; envp follows argv's NULL.
-    let (report, status, program, payload_argv, envp) = unsafe {
+    // SAFETY: argc >= 6, so these argv entries exist; envp follows argv's NULL.
+    let (report, status, lifeline, program, payload_argv, envp) = unsafe {
         (
             parse_fd(*argv.add(1)),
             parse_fd(*argv.add(2)),
-            *argv.add(3),
-            argv.add(4),
+            parse_fd(*argv.add(3)),
+            *argv.add(4),
+            argv.add(5),
             argv.add(argc + 1),
         )
     };
-    let (Some(report), Some(status)) = (report, status) else {
+    let (Some(report), Some(status), Some(lifeline)) = (report, status, lifeline) else {
         exit(125);
     };
     // SAFETY: plain integer-argument system calls from here on, pointers into argv/envp and
@@ -114,6 +129,7 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
         syscall(SYS_PRCTL, PR_SET_DUMPABLE, 0, 0, 0);
         syscall(SYS_FCNTL, report, F_SETFD, FD_CLOEXEC, 0);
         syscall(SYS_FCNTL, status, F_SETFD, FD_CLOEXEC, 0);
+        syscall(SYS_FCNTL, lifeline, F_SETFD, FD_CLOEXEC, 0);
         let all: u64 = !0;
         syscall(
             SYS_RT_SIGPROCMASK,
@@ -122,6 +138,13 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             0,
             8,
         );
+        // SIGIO when the owner's end of the lifeline closes; if it already has, stop here.
+        let me = syscall(SYS_GETPID, 0, 0, 0, 0);
+        syscall(SYS_FCNTL, lifeline, F_SETOWN, me as usize, 0);
+        syscall(SYS_FCNTL, lifeline, F_SETFL, O_ASYNC | O_NONBLOCK, 0);
+        if owner_gone(lifeline) {
+            exit(128 + SIGKILL as i32);
+        }
 
         let pid = syscall(SYS_CLONE, SIGCHLD, 0, 0, 0);
         if pid == 0 {
@@ -143,11 +166,20 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             syscall(SYS_WRITE, report, words.as_ptr() as usize, 12, 0);
             exit(125);
         }
-        // Keep only the status channel: the payload's stdio and passed fds are not init's.
-        if status > 0 {
-            syscall(SYS_CLOSE_RANGE, 0, status - 1, 0, 0);
+        // Keep only the status pipe and the lifeline: the payload's stdio and passed fds are
+        // not init's.
+        let (lo, hi) = if status < lifeline {
+            (status, lifeline)
+        } else {
+            (lifeline, status)
+        };
+        if lo > 0 {
+            syscall(SYS_CLOSE_RANGE, 0, lo - 1, 0, 0);
         }
-        syscall(SYS_CLOSE_RANGE, status + 1, !0u32 as usize, 0, 0);
+        if hi > lo + 1 {
+            syscall(SYS_CLOSE_RANGE, lo + 1, hi - 1, 0, 0);
+        }
+        syscall(SYS_CLOSE_RANGE, hi + 1, !0u32 as usize, 0, 0);
 
         let mut info = [0u64; 16];
         loop {
@@ -159,6 +191,13 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                 8,
             );
             if sig == -EINTR || sig == -EAGAIN || sig < 0 {
+                continue;
+            }
+            if sig as usize == SIGIO {
+                if owner_gone(lifeline) {
+                    syscall(SYS_KILL, pid as usize, SIGKILL, 0, 0);
+                    exit(128 + SIGKILL as i32);
+                }
                 continue;
             }
             if sig as usize != SIGCHLD {
@@ -190,6 +229,13 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             }
         }
     }
+}
+
+/// Whether the lifeline pipe is at EOF: the spawning process is gone.
+fn owner_gone(lifeline: usize) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: reads at most one byte into a local buffer; the fd is non-blocking.
+    unsafe { syscall(SYS_READ, lifeline, b.as_mut_ptr() as usize, 1, 0) == 0 }
 }
 
 #[panic_handler]
