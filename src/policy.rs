@@ -226,10 +226,10 @@ impl Policy {
         self
     }
 
-    /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`]).
+    /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`](crate::CompiledPolicy)).
     ///
     /// # Errors
-    /// As [`CompiledPolicy::new`].
+    /// As [`CompiledPolicy::new`](crate::CompiledPolicy::new).
     pub fn compile(&self) -> Result<crate::CompiledPolicy, crate::SpawnError> {
         crate::CompiledPolicy::new(self)
     }
