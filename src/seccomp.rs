@@ -2,15 +2,21 @@
 //!
 //! Two BPF programs are installed, both built once per process in the parent:
 //!
-//! 1. **Gate** (hand-written, 12 instructions): any architecture but the native one kills the
+//! 1. **Gate** (hand-written): any architecture but the native one kills the
 //!    process (an `int 0x80` i386 call on x86_64 carries `AUDIT_ARCH_I386`); x32 numbers
 //!    (bit 30) and numbers above the newest system call this filter knows return `ENOSYS`, so a
 //!    C library probing a newer call falls back as it would on an older kernel; `clone3` and the
 //!    `io_uring_*` calls return `ENOSYS` (glibc then uses `clone`, whose flags the second filter
 //!    can check; io_uring would perform I/O the filter never sees).
-//! 2. **Denials** (built with seccompiler): calls that let a process leave or weaken the
-//!    sandbox, or reach kernel surface it has no use for, return `EPERM`. Each is listed in
-//!    [`DENIED`] with the reason.
+//!    Calls denied outright (see below) return `EPERM` from this program too: one comparison
+//!    each.
+//! 2. **Argument checks** (built with seccompiler): the denials that depend on an argument
+//!    (`CLONE_NEWUSER` in `clone`/`unshare` flags, `TIOCSTI`/`TIOCLINUX` requests, unsafe
+//!    `personality` flags) return `EPERM`.
+//!
+//! Every denial is listed in [`DENIED`] with the reason. The install cost of a filter grows
+//! with its length (about 0.6 µs per instruction here), so the programs are kept short: 49 and
+//! 48 instructions.
 //!
 //! When several filters match, the kernel applies the most restrictive action; the two
 //! programs never disagree on a call, so the errno is always the one documented here.
@@ -66,20 +72,35 @@ pub const ENOSYS_CALLS: &[(&str, i64)] = &[
 
 fn gate() -> BpfProgram {
     let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-    let n = ENOSYS_CALLS.len() as u8;
+    let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    let always: Vec<i64> = DENIED
+        .iter()
+        .filter(|(_, _, m, _)| matches!(m, Match::Always))
+        .map(|(_, nr, _, _)| *nr)
+        .collect();
+    // Layout: checks, then RET ALLOW, RET EPERM, RET ENOSYS (last).
+    let checks = 6 + ENOSYS_CALLS.len() + always.len();
+    let (ret_eperm, ret_enosys) = (checks + 1, checks + 2);
+    // A conditional jump at index `i` to index `t` skips `t - i - 1` instructions.
+    let to = |i: usize, t: usize| (t - i - 1) as u8;
     let mut p = vec![
         ins(BPF_LD_W_ABS, OFFSET_ARCH, 0, 0),
         ins(BPF_JEQ_K, AUDIT_ARCH_NATIVE, 1, 0),
         ins(BPF_RET_K, SECCOMP_RET_KILL_PROCESS, 0, 0),
         ins(BPF_LD_W_ABS, OFFSET_NR, 0, 0),
-        // Jump offsets count from the next instruction; the ENOSYS return is last.
-        ins(BPF_JGE_K, X32_SYSCALL_BIT, n + 2, 0),
-        ins(BPF_JGT_K, NEWEST_KNOWN_SYSCALL, n + 1, 0),
+        ins(BPF_JGE_K, X32_SYSCALL_BIT, to(4, ret_enosys), 0),
+        ins(BPF_JGT_K, NEWEST_KNOWN_SYSCALL, to(5, ret_enosys), 0),
     ];
-    for (i, (_, nr)) in ENOSYS_CALLS.iter().enumerate() {
-        p.push(ins(BPF_JEQ_K, *nr as u32, n - i as u8, 0));
+    for (_, nr) in ENOSYS_CALLS {
+        let i = p.len();
+        p.push(ins(BPF_JEQ_K, *nr as u32, to(i, ret_enosys), 0));
+    }
+    for nr in always {
+        let i = p.len();
+        p.push(ins(BPF_JEQ_K, nr as u32, to(i, ret_eperm), 0));
     }
     p.push(ins(BPF_RET_K, SECCOMP_RET_ALLOW, 0, 0));
+    p.push(ins(BPF_RET_K, eperm, 0, 0));
     p.push(ins(BPF_RET_K, enosys, 0, 0));
     p
 }
@@ -343,7 +364,9 @@ fn rules_for(m: Match) -> Vec<SeccompRule> {
 fn denials() -> BpfProgram {
     let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr, m, _) in DENIED {
-        map.entry(*nr).or_default().extend(rules_for(*m));
+        if !matches!(m, Match::Always) {
+            map.entry(*nr).or_default().extend(rules_for(*m));
+        }
     }
     let filter = SeccompFilter::new(
         map,
@@ -366,17 +389,57 @@ pub(crate) fn default_programs() -> [&'static [sock_filter]; 2] {
 mod tests {
     use super::*;
 
-    #[test]
-    fn gate_jumps_land_on_the_enosys_return() {
+    /// Follows the gate for syscall `nr` (native arch) and returns its action.
+    fn run_gate(nr: u32) -> u32 {
         let g = gate();
-        let last = g.len() - 1;
-        for (i, insn) in g.iter().enumerate() {
-            if (insn.code == BPF_JEQ_K || insn.code == BPF_JGE_K || insn.code == BPF_JGT_K)
-                && i >= 4
-            {
-                assert_eq!(i + 1 + insn.jt as usize, last, "instruction {i}");
+        let mut pc = 0;
+        let mut acc = 0u32;
+        loop {
+            let insn = &g[pc];
+            match insn.code {
+                BPF_LD_W_ABS => {
+                    acc = if insn.k == OFFSET_ARCH {
+                        AUDIT_ARCH_NATIVE
+                    } else {
+                        nr
+                    }
+                }
+                BPF_RET_K => return insn.k,
+                _ => {
+                    let taken = match insn.code {
+                        BPF_JEQ_K => acc == insn.k,
+                        BPF_JGE_K => acc >= insn.k,
+                        BPF_JGT_K => acc > insn.k,
+                        other => panic!("unexpected opcode {other:#x}"),
+                    };
+                    pc += if taken {
+                        insn.jt as usize
+                    } else {
+                        insn.jf as usize
+                    };
+                }
             }
+            pc += 1;
         }
-        assert_eq!(g[last].k, SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+    }
+
+    #[test]
+    fn gate_actions() {
+        let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        assert_eq!(run_gate(libc::SYS_read as u32), SECCOMP_RET_ALLOW);
+        assert_eq!(run_gate(libc::SYS_clone as u32), SECCOMP_RET_ALLOW);
+        assert_eq!(run_gate(libc::SYS_clone3 as u32), enosys);
+        assert_eq!(run_gate(libc::SYS_io_uring_setup as u32), enosys);
+        assert_eq!(run_gate(libc::SYS_bpf as u32), eperm);
+        assert_eq!(run_gate(libc::SYS_mount as u32), eperm);
+        assert_eq!(run_gate(NEWEST_KNOWN_SYSCALL + 1), enosys);
+        assert_eq!(run_gate(X32_SYSCALL_BIT | libc::SYS_bpf as u32), enosys);
+    }
+
+    #[test]
+    fn programs_stay_short() {
+        let [g, d] = default_programs();
+        assert_eq!((g.len(), d.len()), (49, 48));
     }
 }
