@@ -197,7 +197,7 @@ pub enum PolicyError {
         groups: Vec<u32>,
     },
     /// The program was not found in the sandbox's `PATH` or at the given path.
-    #[error("program {program:?} not found in the sandbox (searched {searched})")]
+    #[error("program {program:?} not found in the sandbox; searched {searched}")]
     ProgramNotFound {
         /// The program as given.
         program: String,

@@ -11,11 +11,13 @@ use tokio_sandbox::{Command, Network, SpawnError};
 /// a read-only system runtime, no capabilities, Landlock and a seccomp filter.
 ///
 /// Exit status: the program's own; 128+N when it was killed by signal N; 125 when the sandbox
-/// could not be set up, 126 when the program is not executable, 127 when it was not found.
+/// could not be set up, 126 when the program is not executable, 127 when it was not found;
+/// 2 for a usage error.
 #[derive(Parser, Debug)]
 #[command(
     name = "tokio-sandbox",
     version,
+    override_usage = "tokio-sandbox [OPTIONS] [--] PROGRAM [ARGS]...",
     after_help = "Examples:\n  \
         tokio-sandbox -- python3 -c 'import os; print(sorted(os.listdir(\"/\")))'\n  \
         tokio-sandbox --rw ./out -- sh -c 'echo hi > out/f'\n  \

@@ -364,12 +364,17 @@ impl Identity {
 }
 
 /// Makes `p` absolute against the caller's working directory (no symlink resolution).
+/// `.` components are dropped; `..` is kept for the resolver, which follows symlinks first.
 pub(crate) fn absolute(p: &Path) -> io::Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
     } else {
-        Ok(std::env::current_dir()?.join(p))
-    }
+        std::env::current_dir()?.join(p)
+    };
+    Ok(joined
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect())
 }
 
 /// Removes `.` and resolves `..` lexically in an absolute path (for sandbox destinations, which

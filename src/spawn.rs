@@ -403,8 +403,20 @@ fn resolve_program(
 ) -> Result<PathBuf, PolicyError> {
     let bytes = program.as_bytes();
     if bytes.contains(&b'/') {
+        let inside = normalize(&cwd.join(program));
+        // A relative path that leads to nothing visible: say where it was looked for.
+        if !Path::new(program).is_absolute() && visible_file(plan, &inside).is_none() {
+            return Err(PolicyError::ProgramNotFound {
+                program: program.to_string_lossy().into_owned(),
+                searched: format!(
+                    "{} (the working directory inside is {})",
+                    inside.display(),
+                    cwd.display()
+                ),
+            });
+        }
         // execve reports a missing or non-executable path itself, with the exact errno.
-        return Ok(normalize(&cwd.join(program)));
+        return Ok(inside);
     }
     let path_var = path_var.unwrap_or(OsStr::new(DEFAULT_PATH));
     for dir in std::env::split_paths(path_var) {
@@ -782,13 +794,21 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         }
     }
 
-    // Working directory: as asked, else the caller's when visible at the same place, else /.
+    // Working directory: as asked, else the caller's when the sandbox has it at the same
+    // place (bound there, or created there as the parent of a bound path, so that relative
+    // paths to bound children work), else /.
     let caller_cwd = std::env::current_dir().ok();
     let cwd = match &req.cwd {
         Some(d) => normalize(&crate::policy::absolute(d).map_err(os_err("current_dir"))?),
         None => caller_cwd
             .as_ref()
-            .filter(|c| mount_plan.host_path(c).as_deref() == Some(c.as_path()))
+            .filter(|c| {
+                mount_plan.host_path(c).as_deref() == Some(c.as_path())
+                    || mount_plan
+                        .visible
+                        .iter()
+                        .any(|(dst, src)| dst == src && dst.starts_with(c))
+            })
             .cloned()
             .unwrap_or_else(|| PathBuf::from("/")),
     };

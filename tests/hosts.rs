@@ -175,3 +175,44 @@ fn c06_proc_covered_is_a_clear_error() {
         "the message names the likely cause: {stdout}"
     );
 }
+
+/// The caller's working directory is kept when the sandbox has it because it holds a bound
+/// path, so a relative `--rw out` works with relative paths (`out/f`).
+#[test]
+fn cwd_is_kept_when_it_holds_a_bound_path() {
+    if std::env::var(ROLE).as_deref() == Ok("cwd") {
+        let out = current_thread_rt().block_on(async {
+            Command::new("sh")
+                .args(["-c", "pwd; echo hi > out/f"])
+                .read_write("out")
+                .output()
+                .await
+                .expect("spawn")
+        });
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        println!("code={:?}", out.status.code());
+        return;
+    }
+    let d = common::rw_dir();
+    let out_dir = d.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let (uid, gid) = common::sandbox_host_ids();
+    std::os::unix::fs::chown(&out_dir, Some(uid), Some(gid)).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out = StdCommand::new(exe)
+        .args([
+            "--exact",
+            "cwd_is_kept_when_it_holds_a_bound_path",
+            "--nocapture",
+        ])
+        .current_dir(d.path())
+        .env(ROLE, "cwd")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{}\ncode=Some(0)\n", d.path().display())),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(out_dir.join("f")).unwrap(), "hi\n");
+}
