@@ -476,7 +476,7 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
 }
 
 /// Brings `lo` up in the new network namespace; the kernel then adds 127.0.0.1 and ::1.
-fn loopback_up() -> sys::SysResult {
+pub(crate) fn loopback_up() -> sys::SysResult {
     let fd = sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)? as c_int;
     let mut ifr = sys::IfreqFlags {
         name: [0; 16],

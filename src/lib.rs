@@ -100,6 +100,7 @@ mod child_handle;
 mod command;
 mod error;
 pub mod landlock;
+mod netns_pool;
 mod policy;
 pub mod seccomp;
 mod spawn;

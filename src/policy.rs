@@ -747,10 +747,21 @@ impl Policy {
                 });
             }
         }
-        // /proc, always fresh.
-        ops.push(FsOp::Proc {
-            dst: PathBuf::from("/proc"),
-        });
+        // A fresh /proc of the sandbox's pid namespace. Without a pid namespace the kernel
+        // refuses a new procfs (it would belong to the host's pid namespace): the host's is
+        // bound read-only, showing every host process.
+        if self.layers.pid {
+            ops.push(FsOp::Proc {
+                dst: PathBuf::from("/proc"),
+            });
+        } else {
+            ops.push(FsOp::Bind {
+                src: PathBuf::from("/proc"),
+                dst: PathBuf::from("/proc"),
+                kind: NodeKind::Dir,
+                writable: false,
+            });
+        }
         // A minimal /dev.
         if !covered(Path::new("/dev")) {
             ops.push(FsOp::Tmpfs {

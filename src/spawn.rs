@@ -907,6 +907,13 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         .max(sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(0))
         + 1;
 
+    // A root caller's sandbox joins a network namespace prepared ahead of time (with lo up)
+    // instead of creating one inside clone3; the guard keeps this thread in it until the clone.
+    let joined_netns = if policy.network == Network::None {
+        crate::netns_pool::take()
+    } else {
+        None
+    };
     let plan = Box::new(ChildPlan {
         report_fd: report_wr.as_raw_fd(),
         sync_fd: sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
@@ -919,7 +926,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         root_data: c"mode=0755,size=1048576".to_owned(),
         policy: compiled.0.clone(),
         hostname: policy.hostname.as_bytes().to_vec(),
-        loopback: policy.network == Network::None,
+        loopback: policy.network == Network::None && joined_netns.is_none(),
         cwd: cstring(&cwd)?,
         new_session: policy.new_session,
         fd_scratch: std::cell::UnsafeCell::new(vec![-1; fds.len()]),
@@ -951,7 +958,9 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         namespaces.push("pid");
     }
     if policy.network == Network::None {
-        ns_flags |= libc::CLONE_NEWNET;
+        if joined_netns.is_none() {
+            ns_flags |= libc::CLONE_NEWNET;
+        }
         namespaces.push("network");
     }
 
@@ -998,6 +1007,8 @@ fn start(req: Request) -> Result<Started, SpawnError> {
             source: io::Error::from_raw_os_error(-ret as i32),
         });
     }
+    // Back to this thread's own network namespace.
+    drop(joined_netns);
     let pid = ret as u32;
     // SAFETY: clone3 stored a new pidfd that we now own.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd_raw) };
