@@ -61,6 +61,10 @@ pub(crate) enum ChildOp {
         path: CString,
         contents: Vec<u8>,
     },
+    /// A read-only bind of a path of the new root onto itself.
+    ReadOnly {
+        path: CString,
+    },
 }
 
 /// One Landlock path-beneath rule, added in the child on a path of the new root.
@@ -462,6 +466,34 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 Some(data),
             )
             .map_err(at(Stage::Devpts, i))?;
+        }
+        ChildOp::ReadOnly { path } => {
+            let tree = match sys::open_tree(
+                libc::AT_FDCWD,
+                path,
+                sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC,
+            ) {
+                Ok(fd) => fd as c_int,
+                // Not on this kernel (e.g. no magic SysRq): nothing to protect.
+                Err(libc::ENOENT) => return Ok(()),
+                Err(e) => return Err((Stage::Proc, i as u32, e)),
+            };
+            let attr = sys::MountAttr {
+                attr_set: sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
+                ..Default::default()
+            };
+            let r =
+                sys::mount_setattr(tree, c"", libc::AT_EMPTY_PATH as u32, &attr).and_then(|_| {
+                    sys::move_mount(
+                        tree,
+                        c"",
+                        libc::AT_FDCWD,
+                        path,
+                        sys::MOVE_MOUNT_F_EMPTY_PATH,
+                    )
+                });
+            let _ = sys::close(tree);
+            r.map_err(at(Stage::Proc, i))?;
         }
         ChildOp::File { path, contents } => {
             write_file(

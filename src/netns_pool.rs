@@ -72,7 +72,11 @@ fn refill(pool: &'static Pool) {
             }
         }
         match create(pool.home.as_fd()) {
-            Ok(fd) => pool.ready.lock().unwrap_or_else(|e| e.into_inner()).push(fd),
+            Ok(fd) => pool
+                .ready
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(fd),
             Err(_) => return,
         }
     }

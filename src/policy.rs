@@ -289,6 +289,10 @@ pub(crate) enum FsOp {
     Devpts {
         dst: PathBuf,
     },
+    /// Makes a path of the new root read-only (a read-only bind onto itself).
+    ReadOnly {
+        path: PathBuf,
+    },
     File {
         path: PathBuf,
         contents: Vec<u8>,
@@ -302,7 +306,8 @@ impl FsOp {
             FsOp::Bind { dst, .. }
             | FsOp::Tmpfs { dst, .. }
             | FsOp::Proc { dst }
-            | FsOp::Devpts { dst } => dst,
+            | FsOp::Devpts { dst }
+            | FsOp::ReadOnly { path: dst } => dst,
         }
     }
 }
@@ -531,6 +536,15 @@ const HOST_NETWORK_PATHS: &[&str] = &[
     "/etc/pki",
 ];
 
+/// Paths of a fresh /proc that are made read-only: they configure the whole host.
+const PROC_READ_ONLY: &[&str] = &[
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/irq",
+    "/proc/bus",
+    "/proc/fs",
+];
+
 /// Device nodes bound from the host into the sandbox's `/dev`.
 const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
@@ -754,6 +768,13 @@ impl Policy {
             ops.push(FsOp::Proc {
                 dst: PathBuf::from("/proc"),
             });
+            // Host-wide knobs in /proc are plain files owned by root: read-only, so that even a
+            // sandbox running as host uid 0 (asked for explicitly) cannot write sysctls.
+            for p in PROC_READ_ONLY {
+                ops.push(FsOp::ReadOnly {
+                    path: PathBuf::from(p),
+                });
+            }
         } else {
             ops.push(FsOp::Bind {
                 src: PathBuf::from("/proc"),
@@ -902,7 +923,11 @@ impl Policy {
 fn op_rank(op: &FsOp) -> u8 {
     match op {
         FsOp::Mkdir { .. } => 0,
-        FsOp::Bind { .. } | FsOp::Tmpfs { .. } | FsOp::Proc { .. } | FsOp::Devpts { .. } => 1,
+        FsOp::Bind { .. }
+        | FsOp::Tmpfs { .. }
+        | FsOp::Proc { .. }
+        | FsOp::Devpts { .. }
+        | FsOp::ReadOnly { .. } => 1,
         FsOp::Symlink { .. } | FsOp::File { .. } => 2,
     }
 }

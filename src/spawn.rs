@@ -584,6 +584,9 @@ fn child_ops(
                     masks.read_dir | masks.write_file | masks.ioctl_dev,
                 )?);
             }
+            FsOp::ReadOnly { path } => ops.push(ChildOp::ReadOnly {
+                path: cstring(path)?,
+            }),
             FsOp::File { path, contents } => ops.push(ChildOp::File {
                 path: cstring(path)?,
                 contents: contents.clone(),
@@ -884,12 +887,13 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     let status_wr = fd_at_least(status_wr, max_target + 1)?;
     argv_c[1] = CString::new(report_wr.as_raw_fd().to_string()).expect("digits");
     argv_c[2] = CString::new(status_wr.as_raw_fd().to_string()).expect("digits");
-    let lifeline = fd_at_least(
-        lifeline_reader()?
-            .try_clone_to_owned()
-            .map_err(os_err("dup of the lifeline"))?,
-        max_target + 1,
-    )?;
+    // Each sandbox gets its own open file description of the lifeline (a reopen, not a dup):
+    // init asks for SIGIO with F_SETOWN, which belongs to the description.
+    let lifeline: OwnedFd =
+        std::fs::File::open(format!("/proc/self/fd/{}", lifeline_reader()?.as_raw_fd()))
+            .map_err(os_err("reopening the lifeline"))?
+            .into();
+    let lifeline = fd_at_least(lifeline, max_target + 1)?;
     argv_c[3] = CString::new(lifeline.as_raw_fd().to_string()).expect("digits");
     let init_fd = init_memfd()?;
     let (sync_rd, sync_wr) = if id.privileged {

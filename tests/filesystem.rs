@@ -1687,3 +1687,38 @@ async fn chosen_uid_owns_created_files() {
         assert_eq!((m.uid(), m.gid()), host, "host owner for uid {id}");
     }
 }
+
+/// A policy path swapped for a symlink after the policy was compiled does not redirect the
+/// bind (the child re-resolves without following symlinks): the spawn fails with ELOOP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_path_swapped_for_a_symlink_fails_instead_of_redirecting() {
+    let d = rw_dir();
+    let target = d.path().join("data");
+    std::fs::create_dir(&target).unwrap();
+    let mut policy = tokio_sandbox::Policy::new();
+    policy.read_only(&target);
+    let compiled = policy.compile().unwrap();
+    std::fs::remove_dir(&target).unwrap();
+    std::os::unix::fs::symlink("/etc", &target).unwrap();
+    let mut cmd = Command::new("/bin/ls");
+    cmd.arg(&target).compiled_policy(&compiled);
+    match spawn_err(&mut cmd).await {
+        SpawnError::Setup {
+            stage: Stage::Bind,
+            path,
+            source,
+        } => {
+            assert_eq!(path.as_deref(), Some(target.as_path()));
+            assert_eq!(source.raw_os_error(), Some(libc::ELOOP));
+        }
+        other => panic!("expected a Bind setup error with ELOOP, got {other:?}"),
+    }
+}
+
+/// `Child` can be shared and sent across tasks.
+#[test]
+fn child_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<tokio_sandbox::Child>();
+    check::<tokio_sandbox::CompiledPolicy>();
+}
