@@ -15,7 +15,7 @@
 //!    `personality` flags) return `EPERM`.
 //!
 //! Every denial is listed in [`DENIED`] with the reason. The install cost of a filter grows
-//! with its length (about 0.6 µs per instruction here), so the programs are kept short: 49 and
+//! with its length (about 0.6 µs per instruction here), so the programs are kept short: 94 and
 //! 48 instructions.
 //!
 //! When several filters match, the kernel applies the most restrictive action; the two
@@ -54,6 +54,7 @@ const BPF_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const BPF_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 const BPF_JGT_K: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K
 const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
+const BPF_JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
 
 const OFFSET_NR: u32 = 0; // struct seccomp_data.nr
 const OFFSET_ARCH: u32 = 4; // struct seccomp_data.arch
@@ -64,45 +65,96 @@ fn ins(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
 
 /// System calls answered with `ENOSYS` by the gate.
 pub const ENOSYS_CALLS: &[(&str, i64)] = &[
+    // Its mode sits in a struct the filter cannot read; C libraries fall back to openat.
+    ("openat2", libc::SYS_openat2),
     ("io_uring_setup", libc::SYS_io_uring_setup),
     ("io_uring_enter", libc::SYS_io_uring_enter),
     ("io_uring_register", libc::SYS_io_uring_register),
     ("clone3", libc::SYS_clone3),
 ];
 
+/// Offset of the low 32 bits of argument `i` in `struct seccomp_data` (little-endian).
+fn arg_lo(i: u8) -> u32 {
+    16 + 8 * i as u32
+}
+
+/// Whether the gate (rather than the seccompiler program) checks this denial.
+fn in_gate(m: Match) -> bool {
+    matches!(
+        m,
+        Match::Always | Match::SetIdMode(_) | Match::SetIdModeOnCreate(..) | Match::VsockSocket
+    )
+}
+
 fn gate() -> BpfProgram {
-    let enosys = SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-    let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
-    let always: Vec<i64> = DENIED
-        .iter()
-        .filter(|(_, _, m, _)| matches!(m, Match::Always))
-        .map(|(_, nr, _, _)| *nr)
-        .collect();
-    // Layout: checks, then RET ALLOW, RET EPERM, RET ENOSYS (last).
-    let checks = 6 + ENOSYS_CALLS.len() + always.len();
-    let (ret_eperm, ret_enosys) = (checks + 1, checks + 2);
-    // A conditional jump at index `i` to index `t` skips `t - i - 1` instructions.
-    let to = |i: usize, t: usize| (t - i - 1) as u8;
-    let mut p = vec![
-        ins(BPF_LD_W_ABS, OFFSET_ARCH, 0, 0),
-        ins(BPF_JEQ_K, AUDIT_ARCH_NATIVE, 1, 0),
-        ins(BPF_RET_K, SECCOMP_RET_KILL_PROCESS, 0, 0),
-        ins(BPF_LD_W_ABS, OFFSET_NR, 0, 0),
-        ins(BPF_JGE_K, X32_SYSCALL_BIT, to(4, ret_enosys), 0),
-        ins(BPF_JGT_K, NEWEST_KNOWN_SYSCALL, to(5, ret_enosys), 0),
-    ];
+    const EPERM: u32 = u32::MAX;
+    const ENOSYS: u32 = u32::MAX - 1;
+    let setid = (libc::S_ISUID | libc::S_ISGID) as u32;
+    // Instructions whose jump-if-true target is EPERM or ENOSYS get it patched at the end.
+    let mut p: Vec<(sock_filter, u32)> = Vec::new();
+    let push = |p: &mut Vec<(sock_filter, u32)>, i: sock_filter, target: u32| p.push((i, target));
+    push(&mut p, ins(BPF_LD_W_ABS, OFFSET_ARCH, 0, 0), 0);
+    push(&mut p, ins(BPF_JEQ_K, AUDIT_ARCH_NATIVE, 1, 0), 0);
+    push(&mut p, ins(BPF_RET_K, SECCOMP_RET_KILL_PROCESS, 0, 0), 0);
+    push(&mut p, ins(BPF_LD_W_ABS, OFFSET_NR, 0, 0), 0);
+    push(&mut p, ins(BPF_JGE_K, X32_SYSCALL_BIT, 0, 0), ENOSYS);
+    push(&mut p, ins(BPF_JGT_K, NEWEST_KNOWN_SYSCALL, 0, 0), ENOSYS);
     for (_, nr) in ENOSYS_CALLS {
-        let i = p.len();
-        p.push(ins(BPF_JEQ_K, *nr as u32, to(i, ret_enosys), 0));
+        push(&mut p, ins(BPF_JEQ_K, *nr as u32, 0, 0), ENOSYS);
     }
-    for nr in always {
-        let i = p.len();
-        p.push(ins(BPF_JEQ_K, nr as u32, to(i, ret_eperm), 0));
+    for (_, nr, m, _) in DENIED {
+        if matches!(m, Match::Always) {
+            push(&mut p, ins(BPF_JEQ_K, *nr as u32, 0, 0), EPERM);
+        }
     }
-    p.push(ins(BPF_RET_K, SECCOMP_RET_ALLOW, 0, 0));
-    p.push(ins(BPF_RET_K, eperm, 0, 0));
-    p.push(ins(BPF_RET_K, enosys, 0, 0));
-    p
+    for (_, nr, m, _) in DENIED {
+        // Each block: if nr matches, load the argument(s), maybe jump to EPERM, reload nr.
+        let block: Vec<(sock_filter, u32)> = match *m {
+            Match::SetIdMode(idx) => vec![
+                (ins(BPF_LD_W_ABS, arg_lo(idx), 0, 0), 0),
+                (ins(BPF_JSET_K, setid, 0, 0), EPERM),
+            ],
+            Match::SetIdModeOnCreate(flags, mode) => vec![
+                (ins(BPF_LD_W_ABS, arg_lo(flags), 0, 0), 0),
+                (ins(BPF_JSET_K, libc::O_CREAT as u32, 0, 2), 0),
+                (ins(BPF_LD_W_ABS, arg_lo(mode), 0, 0), 0),
+                (ins(BPF_JSET_K, setid, 0, 0), EPERM),
+            ],
+            Match::VsockSocket => vec![
+                (ins(BPF_LD_W_ABS, arg_lo(0), 0, 0), 0),
+                (ins(BPF_JEQ_K, libc::AF_VSOCK as u32, 0, 0), EPERM),
+            ],
+            _ => continue,
+        };
+        let skip = block.len() as u8 + 1;
+        push(&mut p, ins(BPF_JEQ_K, *nr as u32, 0, skip), 0);
+        p.extend(block);
+        push(&mut p, ins(BPF_LD_W_ABS, OFFSET_NR, 0, 0), 0);
+    }
+    let allow = p.len();
+    let (ret_eperm, ret_enosys) = (allow + 1, allow + 2);
+    let mut out: Vec<sock_filter> = p
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut insn, target))| {
+            let t = match target {
+                EPERM => ret_eperm,
+                ENOSYS => ret_enosys,
+                _ => return insn,
+            };
+            insn.jt = (t - i - 1) as u8;
+            insn
+        })
+        .collect();
+    out.push(ins(BPF_RET_K, SECCOMP_RET_ALLOW, 0, 0));
+    out.push(ins(BPF_RET_K, SECCOMP_RET_ERRNO | libc::EPERM as u32, 0, 0));
+    out.push(ins(
+        BPF_RET_K,
+        SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        0,
+        0,
+    ));
+    out
 }
 
 /// How a denied call is matched.
@@ -119,10 +171,79 @@ pub enum Match {
     /// A `personality` other than the safe set Docker also allows
     /// (`PER_LINUX`, `PER_LINUX32`, `UNAME26`, `UNAME26|PER_LINUX32`, the query `0xffffffff`).
     UnsafePersonality,
+    /// A mode argument (at this index) with the set-user-ID or set-group-ID bit: a file with
+    /// either bit written into a read-write path would stay setuid on the host, where
+    /// `nosuid` does not apply.
+    SetIdMode(u8),
+    /// As [`Match::SetIdMode`], only when the flags at the first index include `O_CREAT`.
+    SetIdModeOnCreate(u8, u8),
+    /// `socket(AF_VSOCK, ...)`: vsock is not isolated by network namespaces and reaches the
+    /// hypervisor and host services.
+    VsockSocket,
 }
 
 /// System calls denied with `EPERM`, with the reason.
 pub const DENIED: &[(&str, i64, Match, &str)] = &[
+    (
+        "socket",
+        libc::SYS_socket,
+        Match::VsockSocket,
+        "vsock is not namespaced",
+    ),
+    (
+        "chmod",
+        libc::SYS_chmod,
+        Match::SetIdMode(1),
+        "setuid files on the host",
+    ),
+    (
+        "fchmod",
+        libc::SYS_fchmod,
+        Match::SetIdMode(1),
+        "setuid files on the host",
+    ),
+    (
+        "fchmodat",
+        libc::SYS_fchmodat,
+        Match::SetIdMode(2),
+        "setuid files on the host",
+    ),
+    (
+        "fchmodat2",
+        452,
+        Match::SetIdMode(2),
+        "setuid files on the host",
+    ),
+    (
+        "mknod",
+        libc::SYS_mknod,
+        Match::SetIdMode(1),
+        "setuid files on the host",
+    ),
+    (
+        "mknodat",
+        libc::SYS_mknodat,
+        Match::SetIdMode(2),
+        "setuid files on the host",
+    ),
+    (
+        "open",
+        libc::SYS_open,
+        Match::SetIdModeOnCreate(1, 2),
+        "setuid files on the host",
+    ),
+    (
+        "openat",
+        libc::SYS_openat,
+        Match::SetIdModeOnCreate(2, 3),
+        "setuid files on the host",
+    ),
+    (
+        "creat",
+        libc::SYS_creat,
+        Match::SetIdMode(1),
+        "setuid files on the host",
+    ),
     (
         "unshare",
         libc::SYS_unshare,
@@ -351,6 +472,9 @@ fn rules_for(m: Match) -> Vec<SeccompRule> {
             .into_iter()
             .map(|req| SeccompRule::new(vec![cond(1, SeccompCmpOp::Eq, req)]).expect("valid rule"))
             .collect(),
+        Match::SetIdMode(_) | Match::SetIdModeOnCreate(..) | Match::VsockSocket => {
+            unreachable!("checked by the gate")
+        }
         Match::UnsafePersonality => vec![SeccompRule::new(
             [0u64, 0x0008, 0x20000, 0x20008, 0xffff_ffff]
                 .into_iter()
@@ -364,7 +488,7 @@ fn rules_for(m: Match) -> Vec<SeccompRule> {
 fn denials() -> BpfProgram {
     let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr, m, _) in DENIED {
-        if !matches!(m, Match::Always) {
+        if !in_gate(*m) {
             map.entry(*nr).or_default().extend(rules_for(*m));
         }
     }
@@ -391,6 +515,10 @@ mod tests {
 
     /// Follows the gate for syscall `nr` (native arch) and returns its action.
     fn run_gate(nr: u32) -> u32 {
+        run_gate_args(nr, [0; 6])
+    }
+
+    fn run_gate_args(nr: u32, args: [u32; 6]) -> u32 {
         let g = gate();
         let mut pc = 0;
         let mut acc = 0u32;
@@ -398,10 +526,10 @@ mod tests {
             let insn = &g[pc];
             match insn.code {
                 BPF_LD_W_ABS => {
-                    acc = if insn.k == OFFSET_ARCH {
-                        AUDIT_ARCH_NATIVE
-                    } else {
-                        nr
+                    acc = match insn.k {
+                        OFFSET_ARCH => AUDIT_ARCH_NATIVE,
+                        OFFSET_NR => nr,
+                        k => args[((k - 16) / 8) as usize],
                     }
                 }
                 BPF_RET_K => return insn.k,
@@ -410,6 +538,7 @@ mod tests {
                         BPF_JEQ_K => acc == insn.k,
                         BPF_JGE_K => acc >= insn.k,
                         BPF_JGT_K => acc > insn.k,
+                        BPF_JSET_K => acc & insn.k != 0,
                         other => panic!("unexpected opcode {other:#x}"),
                     };
                     pc += if taken {
@@ -435,11 +564,38 @@ mod tests {
         assert_eq!(run_gate(libc::SYS_mount as u32), eperm);
         assert_eq!(run_gate(NEWEST_KNOWN_SYSCALL + 1), enosys);
         assert_eq!(run_gate(X32_SYSCALL_BIT | libc::SYS_bpf as u32), enosys);
+        let openat = libc::SYS_openat as u32;
+        let creat = libc::O_CREAT as u32;
+        assert_eq!(run_gate_args(openat, [0, 0, creat, 0o4755, 0, 0]), eperm);
+        assert_eq!(
+            run_gate_args(openat, [0, 0, creat, 0o755, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run_gate_args(openat, [0, 0, 0, 0o4755, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        let chmod = libc::SYS_fchmodat as u32;
+        assert_eq!(run_gate_args(chmod, [0, 0, 0o2755, 0, 0, 0]), eperm);
+        assert_eq!(
+            run_gate_args(chmod, [0, 0, 0o1777, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        let socket = libc::SYS_socket as u32;
+        assert_eq!(
+            run_gate_args(socket, [libc::AF_VSOCK as u32, 1, 0, 0, 0, 0]),
+            eperm
+        );
+        assert_eq!(
+            run_gate_args(socket, [libc::AF_INET as u32, 1, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(run_gate(libc::SYS_openat2 as u32), enosys);
     }
 
     #[test]
     fn programs_stay_short() {
         let [g, d] = default_programs();
-        assert_eq!((g.len(), d.len()), (49, 48));
+        assert_eq!((g.len(), d.len()), (94, 48));
     }
 }

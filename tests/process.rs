@@ -1269,3 +1269,101 @@ async fn helper_env_hygiene() {
 async fn env_default_set_is_exact() {
     assert_eq!(env_inside(|_| {}).await, default_env_lines());
 }
+
+/// A file written into a read-write path cannot get the set-user-ID or set-group-ID bit (it
+/// would keep it on the host, where `nosuid` does not apply): chmod and creation with those
+/// bits are EPERM; other modes work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setuid_and_setgid_bits_are_refused() {
+    if !common::has("/usr/bin/python3") {
+        common::missing("python3");
+        return;
+    }
+    let d = common::rw_dir();
+    let dir = d.path().display().to_string();
+    let script = format!(
+        "cd {dir}; touch f; chmod u+s f; chmod g+s f; chmod 1755 f && echo plain ok; \
+         python3 -c '
+import os
+for mode in (0o4755, 0o2755):
+    try:
+        os.open(\"g\", os.O_CREAT | os.O_WRONLY, mode)
+    except OSError as e:
+        print(\"create\", oct(mode), e.errno)
+try:
+    os.mknod(\"h\", 0o100755 | 0o4000)
+except OSError as e:
+    print(\"mknod\", e.errno)
+'"
+    );
+    let o = common::sh(&script, |c| {
+        c.read_write(d.path());
+    })
+    .await;
+    assert_eq!(
+        common::stdout(&o),
+        "plain ok\ncreate 0o4755 1\ncreate 0o2755 1\nmknod 1\n"
+    );
+    assert_eq!(
+        common::stderr(&o),
+        "chmod: changing permissions of 'f': Operation not permitted\n\
+         chmod: changing permissions of 'f': Operation not permitted\n"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(d.path().join("f")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o1755);
+    assert!(!d.path().join("g").exists());
+}
+
+/// vsock is not isolated by network namespaces: socket(AF_VSOCK) is EPERM; openat2 is ENOSYS
+/// (its mode is out of the filter's reach; C libraries fall back to openat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsock_and_openat2_are_refused() {
+    if !common::has("/usr/bin/python3") {
+        common::missing("python3");
+        return;
+    }
+    let o = tokio_sandbox::Command::new("python3")
+        .args([
+            "-c",
+            "import ctypes, os, socket
+try:
+    socket.socket(40, socket.SOCK_STREAM)
+except OSError as e:
+    print('vsock', e.errno)
+libc = ctypes.CDLL(None, use_errno=True)
+how = (ctypes.c_uint64 * 3)(0, 0, 0)
+r = libc.syscall(437, -100, b'/etc/hostname', ctypes.byref(how), 24)
+print('openat2', r, ctypes.get_errno())",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "vsock 1\nopenat2 -1 38\n"
+    );
+}
+
+/// Host-wide /proc knobs are read-only even for a sandbox that runs as host uid 0 (which a
+/// root caller must ask for explicitly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proc_sys_is_read_only_even_as_host_root() {
+    if !common::is_root() {
+        common::skip("running as host uid 0 needs a root caller");
+        return;
+    }
+    let o = common::sh(
+        "id -u; echo 2 > /proc/sys/kernel/randomize_va_space; echo 100 > /proc/self/oom_score_adj && echo own ok",
+        |c| {
+            c.uid(0).gid(0);
+        },
+    )
+    .await;
+    assert_eq!(common::stdout(&o), "0\nown ok\n");
+    assert_eq!(
+        common::stderr(&o),
+        "/bin/sh: 1: cannot create /proc/sys/kernel/randomize_va_space: Read-only file system\n"
+    );
+}
