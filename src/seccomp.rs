@@ -89,7 +89,7 @@ fn in_gate(m: Match) -> bool {
 fn gate() -> BpfProgram {
     const EPERM: u32 = u32::MAX;
     const ENOSYS: u32 = u32::MAX - 1;
-    let setid = (libc::S_ISUID | libc::S_ISGID) as u32;
+    let setid = libc::S_ISUID | libc::S_ISGID;
     // Instructions whose jump-if-true target is EPERM or ENOSYS get it patched at the end.
     let mut p: Vec<(sock_filter, u32)> = Vec::new();
     let push = |p: &mut Vec<(sock_filter, u32)>, i: sock_filter, target: u32| p.push((i, target));
