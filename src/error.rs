@@ -150,6 +150,9 @@ pub enum PolicyError {
         /// The offending string, lossily converted.
         value: String,
     },
+    /// An environment variable name is empty or contains `=`.
+    #[error("invalid environment variable name {0:?}: it must be non-empty and contain no '='")]
+    InvalidEnvName(String),
     /// A policy path does not exist on the host (or a symlink on it dangles).
     #[error("policy path {path:?} cannot be resolved: {source}")]
     MissingPath {
@@ -162,10 +165,11 @@ pub enum PolicyError {
     /// A path inside the sandbox must be absolute.
     #[error("sandbox path {0:?} must be absolute")]
     RelativeDestination(PathBuf),
-    /// A bind onto the sandbox's root `/` (e.g. `read_only("/")`), which would hide the
-    /// sandbox's own `/proc`, `/dev` and `/tmp`; bind the directories the program needs instead.
+    /// A bind (of this host path) or a tmpfs (`"tmpfs"`) onto the sandbox's root `/` (e.g.
+    /// `read_only("/")`), which would hide the sandbox's own `/proc`, `/dev` and `/tmp`; bind
+    /// the directories the program needs instead.
     #[error(
-        "binding {0:?} onto the sandbox's root is not supported; bind the directories the \
+        "mounting {0:?} onto the sandbox's root is not supported; bind the directories the \
          program needs (e.g. --ro /usr --ro /etc --ro /opt)"
     )]
     RootBind(PathBuf),

@@ -109,12 +109,14 @@ fn build(cli: &Cli) -> Command {
     policy.allow_retained_groups(cli.keep_groups);
     policy.new_session(!cli.no_new_session);
     for e in &cli.env {
-        let bytes = e.as_encoded_bytes();
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = e.as_bytes();
         match bytes.iter().position(|b| *b == b'=') {
             Some(i) => {
-                let s = e.to_string_lossy();
-                let (k, v) = s.split_at(i);
-                cmd.env(k, &v[1..]);
+                cmd.env(
+                    std::ffi::OsStr::from_bytes(&bytes[..i]),
+                    std::ffi::OsStr::from_bytes(&bytes[i + 1..]),
+                );
             }
             None => {
                 cmd.env_inherit(e);

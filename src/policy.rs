@@ -593,9 +593,15 @@ impl MountPlan {
                 None => break,
             }
         }
+        self.bound_host_path(&path)
+    }
+
+    /// The host path behind a sandbox path through the innermost bind containing it, without
+    /// following any symlink.
+    pub(crate) fn bound_host_path(&self, path: &Path) -> Option<PathBuf> {
         self.visible
             .iter()
-            .filter(|(dst, _)| is_under(&path, dst))
+            .filter(|(dst, _)| is_under(path, dst))
             .max_by_key(|(dst, _)| dst.components().count())
             .map(|(dst, src)| src.join(path.strip_prefix(dst).unwrap_or(Path::new(""))))
     }
@@ -685,6 +691,9 @@ impl Policy {
         if let Some((src, _, _)) = binds.get(Path::new("/")) {
             return Err(PolicyError::RootBind(src.clone()));
         }
+        if tmpfs.iter().any(|t| t == Path::new("/")) {
+            return Err(PolicyError::RootBind(PathBuf::from("tmpfs")));
+        }
 
         // Writable binds must be writable by the sandbox's host id.
         for (src, _, writable) in binds.values() {
@@ -710,22 +719,21 @@ impl Policy {
 
         // Drop a same-place bind whose nearest enclosing bind is a same-place bind of the same
         // mode: that one already shows it, with the same rights.
-        let all: Vec<(PathBuf, PathBuf, bool)> = binds
-            .iter()
-            .map(|(d, (s, _, w))| (d.clone(), s.clone(), *w))
-            .collect();
+        // (Ancestor lookups in the map keep this linear in the number of binds.)
+        let all = binds.clone();
         binds.retain(|dst, (src, _, writable)| {
             if dst != src {
                 return true;
             }
-            let nearest = all
-                .iter()
-                .filter(|(d, _, _)| d != dst && is_under(dst, d))
-                .max_by_key(|(d, _, _)| d.components().count());
-            !matches!(nearest, Some((d, s, w)) if d == s && *w == *writable)
+            let nearest = dst
+                .ancestors()
+                .skip(1)
+                .find_map(|a| all.get(a).map(|b| (a, b)));
+            !matches!(nearest, Some((d, (s, _, w))) if d == s && *w == *writable)
         });
+        let covered = |p: &Path| p.ancestors().any(|a| binds.contains_key(a));
         // Symlinks that lie inside a bind are already there.
-        links.retain(|l, _| !binds.keys().any(|d| is_under(l, d)));
+        links.retain(|l, _| !covered(l));
 
         let mut ops: Vec<FsOp> = Vec::new();
         for (dst, (src, kind, writable)) in &binds {
@@ -742,7 +750,6 @@ impl Policy {
                 path: l.clone(),
             });
         }
-        let covered = |p: &Path| binds.keys().any(|d| is_under(p, d));
         for t in &tmpfs {
             ops.push(FsOp::Tmpfs {
                 dst: t.clone(),
@@ -890,8 +897,10 @@ impl Policy {
                 a = d.parent();
             }
         }
+        let op_paths: std::collections::HashSet<PathBuf> =
+            ops.iter().map(|o| o.path().to_path_buf()).collect();
         for d in dirs.keys() {
-            let exists_as_op = ops.iter().any(|o| o.path() == d);
+            let exists_as_op = op_paths.contains(d);
             if !exists_as_op && !links.contains_key(d) {
                 ops.push(FsOp::Mkdir {
                     path: d.clone(),

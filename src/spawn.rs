@@ -373,18 +373,64 @@ fn environment(ops: &[EnvOp], id: &Identity) -> BTreeMap<OsString, OsString> {
 
 /// The host file a sandbox path shows, following symlinks the way the sandbox sees them (a link
 /// to a path the sandbox cannot see leads nowhere).
+///
+/// Every component is resolved in the sandbox's view (recreated symlinks, then the bind that
+/// shows it), so a symlink planted in a read-write path cannot lead the parent to a host file
+/// the sandbox cannot see. Only a regular file counts.
 fn visible_file(plan: &MountPlan, inside: &Path) -> Option<PathBuf> {
-    let mut inside = normalize(inside);
-    for _ in 0..40 {
-        let host = plan.host_path(&inside)?;
-        let meta = std::fs::symlink_metadata(&host).ok()?;
-        if !meta.file_type().is_symlink() {
-            return Some(host);
+    fn push_components(todo: &mut Vec<std::ffi::OsString>, p: &Path) {
+        for c in p.components().rev() {
+            match c {
+                std::path::Component::Normal(n) => todo.push(n.to_os_string()),
+                std::path::Component::ParentDir => todo.push("..".into()),
+                _ => {}
+            }
         }
-        let target = std::fs::read_link(&host).ok()?;
-        inside = normalize(&inside.parent().unwrap_or(Path::new("/")).join(target));
     }
-    None
+    let mut todo = Vec::new();
+    push_components(&mut todo, inside);
+    let mut current = PathBuf::from("/");
+    let mut followed = 0;
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            current.pop();
+            continue;
+        }
+        let candidate = current.join(&c);
+        let target = match plan.links.get(&candidate) {
+            Some(t) => Some(PathBuf::from(t)),
+            // Outside every bind: a directory of the sandbox's own (tmpfs root, /tmp, ...).
+            None => match plan.bound_host_path(&candidate) {
+                None => None,
+                Some(host) => {
+                    let meta = std::fs::symlink_metadata(&host).ok()?;
+                    if meta.file_type().is_symlink() {
+                        Some(std::fs::read_link(&host).ok()?)
+                    } else {
+                        None
+                    }
+                }
+            },
+        };
+        match target {
+            Some(t) => {
+                followed += 1;
+                if followed > 40 {
+                    return None;
+                }
+                if t.is_absolute() {
+                    current = PathBuf::from("/");
+                }
+                push_components(&mut todo, &t);
+            }
+            None => current = candidate,
+        }
+    }
+    let host = plan.bound_host_path(&current)?;
+    std::fs::symlink_metadata(&host)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|_| host)
 }
 
 fn is_executable_file(p: &Path) -> bool {
@@ -438,7 +484,19 @@ fn resolve_program(
 
 /// The interpreter a program names (`#!` line or ELF `PT_INTERP`), read from the host file.
 fn interpreter_of(host: &Path) -> Option<PathBuf> {
-    let data = std::fs::read(host).ok()?;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking and bounded: the file may have been swapped for a FIFO or a huge file.
+    let mut data = Vec::new();
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(host)
+        .ok()
+        .filter(|f| f.metadata().map(|m| m.is_file()).unwrap_or(false))?
+        .take(64 * 1024)
+        .read_to_end(&mut data)
+        .ok()?;
     if let Some(rest) = data.strip_prefix(b"#!") {
         let line = rest.split(|b| *b == b'\n').next()?;
         let line = std::str::from_utf8(line).ok()?.trim();
@@ -495,11 +553,9 @@ fn child_ops(
         })
     };
     // A path strictly inside a bind is the host's: nothing may be created there.
-    let on_host = |p: &Path| {
-        plan.visible
-            .iter()
-            .any(|(d, _)| d.as_path() != p && crate::policy::is_under(p, d))
-    };
+    let bind_dsts: std::collections::HashSet<&Path> =
+        plan.visible.iter().map(|(d, _)| d.as_path()).collect();
+    let on_host = |p: &Path| p.ancestors().skip(1).any(|a| bind_dsts.contains(a));
     for op in &plan.ops {
         match op {
             FsOp::Mkdir { path, .. } if on_host(path) => {}
@@ -549,7 +605,9 @@ fn child_ops(
                 rules.push(rule(dst, access)?);
             }
             FsOp::Tmpfs { dst, mode, size } => {
-                let data = format!("mode={mode:o},size={size}");
+                // Inodes are capped too: empty files cost kernel memory but no size.
+                let inodes = (size / 4096).max(1024);
+                let data = format!("mode={mode:o},size={size},nr_inodes={inodes}");
                 let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
                 if dst == Path::new("/dev") {
                     flags |= libc::MS_NOEXEC;
@@ -846,11 +904,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     let mut envp_c = Vec::with_capacity(env.len());
     for (k, v) in &env {
         if k.as_bytes().contains(&b'=') || k.is_empty() {
-            return Err(PolicyError::NulInString {
-                what: "environment variable name",
-                value: k.to_string_lossy().into_owned(),
-            }
-            .into());
+            return Err(PolicyError::InvalidEnvName(k.to_string_lossy().into_owned()).into());
         }
         let mut kv = k.clone();
         kv.push("=");

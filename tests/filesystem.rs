@@ -1276,13 +1276,13 @@ async fn landlock_denies_what_mounts_allow() {
         "touch: cannot touch '/dev/newfile': Permission denied\n\
          mkdir: cannot create directory '/dev/newdir': Permission denied\n",
     );
-    // Sysctls are not writable for the sandbox user.
+    // Sysctls are not writable: /proc/sys is a read-only mount.
     let o = sh("echo evil > /proc/sys/kernel/hostname; hostname", |_| {}).await;
     assert_out(
         &o,
         0,
         "sandbox\n",
-        "/bin/sh: 1: cannot create /proc/sys/kernel/hostname: Permission denied\n",
+        "/bin/sh: 1: cannot create /proc/sys/kernel/hostname: Read-only file system\n",
     );
 }
 
@@ -1721,4 +1721,29 @@ fn child_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<tokio_sandbox::Child>();
     check::<tokio_sandbox::CompiledPolicy>();
+}
+
+/// A program path that leads, through a symlink planted in a read-write path, to a host FIFO
+/// the sandbox cannot see is reported as not found at once: the parent never opens host files
+/// outside the sandbox's view (nor blocks on a FIFO).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_symlink_to_a_host_fifo_does_not_hang_the_spawn() {
+    let d = rw_dir();
+    // `/var` is not visible inside, so `d` leads nowhere there; on the host it leads back here.
+    let host_route = format!("/var/..{}", d.path().display());
+    std::os::unix::fs::symlink(&host_route, d.path().join("d")).unwrap();
+    let fifo = std::ffi::CString::new(d.path().join("fifo").as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o666) }, 0);
+    let prog = d.path().join("d/fifo");
+    let mut cmd = Command::new(&prog);
+    cmd.read_write(d.path());
+    let err = tokio::time::timeout(std::time::Duration::from_secs(5), cmd.spawn())
+        .await
+        .expect("the spawn must not hang")
+        .unwrap_err();
+    match err {
+        SpawnError::NotFound { path } => assert_eq!(path, prog),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
 }

@@ -1,0 +1,102 @@
+//! The `tokio-sandbox` CLI (built with the `cli` feature): exit statuses and argument handling.
+
+mod common;
+
+use std::os::unix::ffi::OsStrExt;
+use std::process::{Command, Output};
+
+fn cli() -> Option<Command> {
+    match option_env!("CARGO_BIN_EXE_tokio-sandbox") {
+        Some(exe) => Some(Command::new(exe)),
+        None => {
+            common::skip("the CLI is built only with --features cli");
+            None
+        }
+    }
+}
+
+fn run(args: &[&std::ffi::OsStr]) -> Option<Output> {
+    let mut c = cli()?;
+    Some(c.args(args).output().expect("run the CLI"))
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+#[test]
+fn exit_statuses() {
+    let Some(o) = run(&[os("--"), os("/nonexistent")]) else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(127));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tokio-sandbox: program \"/nonexistent\" not found in the sandbox\n"
+    );
+    let o = run(&[os("--"), os("/usr")]).unwrap();
+    assert_eq!(o.status.code(), Some(126));
+    let o = run(&[
+        os("--ro"),
+        os("/nonexistent-policy-path"),
+        os("--"),
+        os("true"),
+    ])
+    .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    let o = run(&[os("--"), os("sh"), os("-c"), os("exit 42")]).unwrap();
+    assert_eq!(o.status.code(), Some(42));
+    let o = run(&[os("--"), os("sh"), os("-c"), os("kill -TERM $$")]).unwrap();
+    assert_eq!(o.status.code(), Some(128 + libc::SIGTERM));
+    let o = run(&[os("--network"), os("bogus"), os("--"), os("true")]).unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn env_names_and_values_are_bytes() {
+    let name = std::ffi::OsStr::from_bytes(b"X\xff=v\xfe");
+    let Some(o) = run(&[os("--env"), name, os("--"), os("env")]) else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<&[u8]> = o.stdout.split(|b| *b == b'\n').collect();
+    assert!(
+        lines.contains(&&b"X\xff=v\xfe"[..]),
+        "{:?}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = run(&[os("--env"), os("=x"), os("--"), os("true")]).unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tokio-sandbox: invalid environment variable name \"\": it must be non-empty and \
+         contain no '='\n"
+    );
+}
+
+#[test]
+fn readme_rw_example() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let d = common::rw_dir();
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let (uid, gid) = common::sandbox_host_ids();
+    std::os::unix::fs::chown(&out, Some(uid), Some(gid)).unwrap();
+    let o = c
+        .current_dir(d.path())
+        .args(["--rw", "out", "--", "sh", "-c", "echo hi > out/f"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(out.join("f")).unwrap(), "hi\n");
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(out.join("f")).unwrap());
+    assert_eq!(owner, uid);
+    assert_ne!(owner, 0);
+}
