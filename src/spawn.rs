@@ -593,13 +593,11 @@ fn child_ops(
                     (NodeKind::Dir, true) => masks.write_dir,
                     (NodeKind::File, false) => masks.read_file,
                     (NodeKind::File, true) => masks.write_file,
-                    (NodeKind::Device, _) => {
+                    // A read-only mount does not stop writes to a device: Landlock does.
+                    (NodeKind::Device, false) => masks.read_file,
+                    (NodeKind::Device, true) => {
                         let tty = dst == Path::new("/dev/tty");
-                        (masks.write_file & !masks.file)
-                            | (masks.read_file | masks.write_file)
-                                & masks.file
-                                & if tty { u64::MAX } else { !masks.ioctl_dev }
-                            | if tty { masks.ioctl_dev } else { 0 }
+                        masks.write_file | if tty { masks.ioctl_dev } else { 0 }
                     }
                 };
                 rules.push(rule(dst, access)?);

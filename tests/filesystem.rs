@@ -1747,3 +1747,36 @@ async fn planted_symlink_to_a_host_fifo_does_not_hang_the_spawn() {
         other => panic!("expected NotFound, got {other:?}"),
     }
 }
+
+/// A device bound read-only cannot be opened for writing (a read-only mount does not stop
+/// writes to a device; the Landlock rule for a read-only device grants reading only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_device_bind_refuses_writes() {
+    if !is_root() {
+        common::skip("creating a device node (mknod) needs root");
+        return;
+    }
+    // A node of its own (the sandbox's /dev/zero is writable, and Landlock rules go by inode).
+    let d = rw_dir();
+    let node = d.path().join("zero");
+    let c = std::ffi::CString::new(node.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mknod(2) of a character device with a valid path.
+    assert_eq!(
+        unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 5)) },
+        0
+    );
+    std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = sh(
+        "head -c 3 /zero-ro | wc -c; echo x > /zero-ro && echo WROTE",
+        |c| {
+            c.bind(&node, "/zero-ro", false);
+        },
+    )
+    .await;
+    assert_out(
+        &o,
+        2,
+        "3\n",
+        "/bin/sh: 1: cannot create /zero-ro: Permission denied\n",
+    );
+}
