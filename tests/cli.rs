@@ -5,7 +5,12 @@ mod common;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Output};
 
+/// The CLI: `TOKIO_SANDBOX_CLI` when set (CI runs a copy as another user), else the one cargo
+/// built for this test run.
 fn cli() -> Option<Command> {
+    if let Some(exe) = std::env::var_os("TOKIO_SANDBOX_CLI") {
+        return Some(Command::new(exe));
+    }
     match option_env!("CARGO_BIN_EXE_tokio-sandbox") {
         Some(exe) => Some(Command::new(exe)),
         None => {
