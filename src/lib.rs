@@ -87,7 +87,15 @@
 //!   ([`Policy::allow_retained_groups`]). Programs that call `setgroups` (`apt`, `su`) fail
 //!   with `EPERM`.
 //! - A bind onto `/` itself is refused ([`PolicyError::RootBind`]).
-//! - Setuid programs run without privilege (`no_new_privs`).
+//! - Setuid programs run without privilege (`no_new_privs`), and no file can get the set-user-ID
+//!   or set-group-ID bit (the seccomp filter refuses such modes), since such a file written to a
+//!   read-write path would keep the bit on the host.
+//! - Policy paths are resolved on the host as the caller, following symlinks (which are
+//!   recreated inside). Do not name paths inside a directory an untrusted program could write
+//!   to: a symlink planted there by an earlier run decides what a later policy binds.
+//! - Landlock on this kernel (ABI < 9) cannot restrict connecting to a pathname unix socket:
+//!   a socket inside a bound directory is reachable (bind `/run` and the program can talk to
+//!   every daemon listening there).
 //! - With [`Network::Host`] the program can reach everything the caller can.
 
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
