@@ -216,3 +216,54 @@ fn cwd_is_kept_when_it_holds_a_bound_path() {
     );
     assert_eq!(std::fs::read_to_string(out_dir.join("f")).unwrap(), "hi\n");
 }
+
+/// Runs test `name` again as a helper with `ROLE=role` from working directory `dir`; returns
+/// its stdout.
+fn run_helper_in(dir: &std::path::Path, name: &str, role: &str) -> String {
+    let out = StdCommand::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture"])
+        .current_dir(dir)
+        .env(ROLE, role)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The working directory inside: the caller's when bound at the same place; `/` when it is not
+/// visible, or visible only at another place.
+#[test]
+fn cwd_is_the_callers_when_visible_else_root() {
+    const NAME: &str = "cwd_is_the_callers_when_visible_else_root";
+    if let Ok(role @ ("cwd_bound" | "cwd_hidden" | "cwd_elsewhere")) =
+        std::env::var(ROLE).as_deref()
+    {
+        {
+            let cwd = std::env::current_dir().unwrap();
+            let out = current_thread_rt().block_on(async {
+                let mut cmd = Command::new("/usr/bin/pwd");
+                match role {
+                    "cwd_bound" => {
+                        cmd.read_only(&cwd);
+                    }
+                    "cwd_elsewhere" => {
+                        cmd.bind(&cwd, "/elsewhere", false);
+                    }
+                    _ => {}
+                }
+                cmd.output().await.expect("spawn")
+            });
+            print!("RESULT:{}", String::from_utf8_lossy(&out.stdout));
+            return;
+        }
+    }
+    let d = common::rw_dir();
+    let expected = format!("RESULT:{}\n", d.path().display());
+    assert!(run_helper_in(d.path(), NAME, "cwd_bound").contains(&expected));
+    assert!(run_helper_in(d.path(), NAME, "cwd_hidden").contains("RESULT:/\n"));
+    assert!(run_helper_in(d.path(), NAME, "cwd_elsewhere").contains("RESULT:/\n"));
+}
