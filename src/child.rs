@@ -119,6 +119,9 @@ pub(crate) struct ChildPlan {
     pub cloexec_ranges: Vec<(u32, u32)>,
     /// Whether to build the new root (a mount namespace was requested).
     pub mount_ns: bool,
+    /// `(resource, soft, hard)` limits, set after Landlock (a small `RLIMIT_NOFILE` must not
+    /// stop the setup's own opens).
+    pub rlimits: Vec<(u32, u64, u64)>,
     /// seccomp BPF programs, installed in order.
     pub seccomp: Vec<&'static [seccompiler::sock_filter]>,
     /// The sealed memfd of the init program (see `src/init/main.rs`).
@@ -305,6 +308,11 @@ fn run(plan: &ChildPlan) -> Step {
     // 8. Landlock, after the last mount (a Landlock-restricted process cannot mount).
     if let Some(ll) = &plan.policy.landlock {
         landlock(ll)?;
+    }
+
+    // Resource limits, now that the setup opens no more files.
+    for (i, (res, cur, max)) in plan.rlimits.iter().enumerate() {
+        sys::setrlimit(*res, *cur, *max).map_err(at(Stage::Rlimit, i + 1))?;
     }
 
     // 9. seccomp last, so the filter need not allow the setup calls.

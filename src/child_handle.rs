@@ -24,6 +24,22 @@ pub struct Enforcement {
     pub no_new_privs: bool,
     /// Whether every capability was dropped (bounding, ambient, permitted, effective, inheritable).
     pub capabilities_dropped: bool,
+    /// The process limit in force (`RLIMIT_NPROC` in the sandbox's user namespace), or `None`
+    /// when none is (not asked for, or the sandbox runs as host uid 0, which is exempt).
+    pub process_limit: Option<u64>,
+}
+
+/// What a finished sandbox used: its init and every process it reaped (getrusage(2) of a
+/// waited-for child).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResourceUsage {
+    /// CPU time in user mode.
+    pub user_time: std::time::Duration,
+    /// CPU time in kernel mode.
+    pub system_time: std::time::Duration,
+    /// The largest resident set size of any one process, in bytes.
+    pub max_rss_bytes: u64,
 }
 
 /// A running (or finished) sandboxed program, like [`tokio::process::Child`].
@@ -46,6 +62,10 @@ pub struct Child {
     status_pipe: OwnedFd,
     /// Whether this handle sent SIGKILL (which ends init before it can report).
     killed: bool,
+    /// When the run's time is up ([`Command::timeout`](crate::Command::timeout)).
+    deadline: Option<tokio::time::Instant>,
+    timed_out: bool,
+    usage: Option<ResourceUsage>,
     /// The caller's end of the program's stdin, if it was [`Stdio::piped`](crate::Stdio::piped).
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the program's stdout, if piped.
@@ -54,18 +74,23 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
 }
 
-/// `waitid(P_PIDFD, fd, WEXITED | WNOHANG | __WALL)` (waitid(2)); `None` while running.
-fn waitid_nohang(fd: BorrowedFd<'_>) -> io::Result<Option<ExitStatus>> {
-    // SAFETY: siginfo_t is plain data; zeroed is a valid value.
+/// `waitid(P_PIDFD, fd, WEXITED | WNOHANG | __WALL, &rusage)` (the system call, waitid(2),
+/// whose fifth argument returns the resource usage); `None` while running.
+fn waitid_nohang(fd: BorrowedFd<'_>) -> io::Result<Option<(ExitStatus, ResourceUsage)>> {
+    // SAFETY: siginfo_t and rusage are plain data; zeroed is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: waitid writes into `info`, which is a live siginfo_t.
+        // SAFETY: waitid writes into `info` and `ru`, which are live.
         let r = unsafe {
-            libc::waitid(
+            libc::syscall(
+                libc::SYS_waitid,
                 libc::P_PIDFD,
-                fd.as_raw_fd() as libc::id_t,
-                &mut info,
+                fd.as_raw_fd(),
+                &mut info as *mut libc::siginfo_t,
                 libc::WEXITED | libc::WNOHANG | libc::__WALL,
+                &mut ru as *mut libc::rusage,
             )
         };
         if r == 0 {
@@ -87,7 +112,16 @@ fn waitid_nohang(fd: BorrowedFd<'_>) -> io::Result<Option<ExitStatus>> {
         libc::CLD_DUMPED => (status & 0x7f) | 0x80,
         _ => return Ok(None),
     };
-    Ok(Some(ExitStatus::from_raw(raw)))
+    let time = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec as u64)
+            + std::time::Duration::from_micros(t.tv_usec as u64)
+    };
+    let usage = ResourceUsage {
+        user_time: time(ru.ru_utime),
+        system_time: time(ru.ru_stime),
+        max_rss_bytes: ru.ru_maxrss as u64 * 1024,
+    };
+    Ok(Some((ExitStatus::from_raw(raw), usage)))
 }
 
 /// Whether the process behind `pidfd` has ended (poll(2) reports it readable).
@@ -171,6 +205,7 @@ impl Child {
         enforcement: Enforcement,
         stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
         status_pipe: OwnedFd,
+        timeout: Option<std::time::Duration>,
     ) -> io::Result<Child> {
         Ok(Child {
             pid,
@@ -183,6 +218,9 @@ impl Child {
             stderr: stdio.2,
             status_pipe,
             killed: false,
+            deadline: timeout.map(|t| tokio::time::Instant::now() + t),
+            timed_out: false,
+            usage: None,
         })
     }
 
@@ -247,7 +285,10 @@ impl Child {
             return Ok(Some(s));
         }
         let status = match waitid_nohang(self.pidfd()) {
-            Ok(Some(init)) => Some(self.program_status(Some(init))?),
+            Ok(Some((init, usage))) => {
+                self.usage = Some(usage);
+                Some(self.program_status(Some(init))?)
+            }
             Ok(None) => None,
             // The sandbox's init has exec'd, which made it an ordinary SIGCHLD child: a caller
             // that ignores SIGCHLD (auto-reap) or reaps with waitpid(-1) takes its status. The
@@ -299,9 +340,46 @@ impl Child {
                 return Ok(s);
             }
             let pidfd = self.pidfd.as_ref().expect("present until drop");
-            let mut guard = pidfd.readable().await?;
-            guard.clear_ready();
-            drop(guard);
+            match self.deadline.filter(|_| !self.timed_out) {
+                Some(deadline) => match tokio::time::timeout_at(deadline, pidfd.readable()).await {
+                    Ok(guard) => guard?.clear_ready(),
+                    Err(_) => {
+                        self.timed_out = true;
+                        self.start_kill()?;
+                    }
+                },
+                None => pidfd.readable().await?.clear_ready(),
+            }
+        }
+    }
+
+    /// Whether [`Command::timeout`](crate::Command::timeout) ended the run (the sandbox was
+    /// killed when its time was up).
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// What the sandbox used, once it has been waited for: CPU time and peak memory of its
+    /// processes. `None` before, or when another waiter took the exit status.
+    pub fn resource_usage(&self) -> Option<ResourceUsage> {
+        self.usage
+    }
+
+    /// Asks the program to stop with `SIGTERM`, waits up to `grace`, then kills the whole
+    /// sandbox; returns the final status.
+    ///
+    /// Cancel-safe: if dropped, the signals sent stay sent and [`Child::wait`] can be called.
+    pub async fn terminate(&mut self, grace: std::time::Duration) -> io::Result<ExitStatus> {
+        if let Some(s) = self.try_wait()? {
+            return Ok(s);
+        }
+        self.signal(libc::SIGTERM)?;
+        match tokio::time::timeout(grace, self.wait()).await {
+            Ok(status) => status,
+            Err(_) => {
+                self.start_kill()?;
+                self.wait().await
+            }
         }
     }
 

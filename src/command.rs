@@ -49,6 +49,7 @@ pub struct Command {
     pub(crate) stderr: Option<Stdio>,
     pub(crate) extra_fds: Vec<(RawFd, OwnedFd)>,
     pub(crate) kill_on_drop: bool,
+    pub(crate) timeout: Option<std::time::Duration>,
     pub(crate) policy: Policy,
     /// `policy` compiled by the last spawn (or given compiled), reused until the policy changes.
     pub(crate) compiled: Option<CompiledPolicy>,
@@ -69,6 +70,7 @@ impl Command {
             stderr: None,
             extra_fds: Vec::new(),
             kill_on_drop: false,
+            timeout: None,
             policy: Policy::default(),
             compiled: None,
         }
@@ -178,6 +180,14 @@ impl Command {
         self
     }
 
+    /// Bounds the run: once `timeout` has passed since the spawn, waiting kills the sandbox
+    /// and [`Child::timed_out`] says so. Applies to [`Child::wait`] (and so to `status`,
+    /// `output` and `wait_with_output`).
+    pub fn timeout(&mut self, timeout: std::time::Duration) -> &mut Command {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// Whether [`Command::kill_on_drop`] is set.
     pub fn get_kill_on_drop(&self) -> bool {
         self.kill_on_drop
@@ -236,6 +246,12 @@ impl Command {
     /// See [`Policy::network`].
     pub fn network(&mut self, network: Network) -> &mut Command {
         self.policy_mut().network(network);
+        self
+    }
+
+    /// See [`Policy::limits`].
+    pub fn limits(&mut self, limits: crate::policy::Limits) -> &mut Command {
+        self.policy_mut().limits(limits);
         self
     }
 

@@ -115,9 +115,9 @@ mod spawn;
 mod stdio;
 mod sys;
 
-pub use child_handle::{Child, Enforcement};
+pub use child_handle::{Child, Enforcement, ResourceUsage};
 pub use command::Command;
 pub use error::{PolicyError, SpawnError, Stage};
-pub use policy::{Layers, Network, Policy, DEFAULT_TMPFS_SIZE};
+pub use policy::{Layers, Limits, Network, Policy, DEFAULT_PROCESS_LIMIT, DEFAULT_TMPFS_SIZE};
 pub use spawn::{CompiledPolicy, DEFAULT_PATH};
 pub use stdio::Stdio;

@@ -60,6 +60,72 @@ pub struct Policy {
     pub(crate) new_session: bool,
     pub(crate) hostname: String,
     pub(crate) layers: Layers,
+    pub(crate) limits: Limits,
+}
+
+/// Resource limits of the sandbox, set with prlimit(2) in its first process, inside its own
+/// user namespace, so they bound the sandbox alone. `None` leaves the caller's limit.
+///
+/// Without a cgroup these rlimits are what bounds a sandbox; each has its semantics:
+/// - `cpu_seconds` (`RLIMIT_CPU`): CPU time per process; `SIGXCPU` at the limit, `SIGKILL` one
+///   second later.
+/// - `address_space` (`RLIMIT_AS`): virtual memory per process in bytes. It is not a memory
+///   limit: runtimes that reserve large address ranges (the JVM, Node, Go) fail at start under
+///   a few hundred MiB even when little is used (case C42).
+/// - `file_size` (`RLIMIT_FSIZE`): largest file a process may write, in bytes (`SIGXFSZ`).
+/// - `open_files` (`RLIMIT_NOFILE`): file descriptors per process.
+/// - `processes` (`RLIMIT_NPROC`, default 1024): processes and threads of the sandbox's uid.
+///   Since Linux 5.14 it is counted per user namespace, so it bounds this sandbox's processes
+///   alone (a fork bomb stops there). Host uid 0 is exempt: a root caller's sandbox asked to
+///   run as host uid 0 is not bounded by it, and the enforcement report says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU seconds per process.
+    pub cpu_seconds: Option<u64>,
+    /// Virtual address space per process, in bytes.
+    pub address_space: Option<u64>,
+    /// Largest file written, in bytes.
+    pub file_size: Option<u64>,
+    /// Open file descriptors per process.
+    pub open_files: Option<u64>,
+    /// Processes and threads of the sandbox.
+    pub processes: Option<u64>,
+}
+
+/// The default process limit of a sandbox.
+pub const DEFAULT_PROCESS_LIMIT: u64 = 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            cpu_seconds: None,
+            address_space: None,
+            file_size: None,
+            open_files: None,
+            processes: Some(DEFAULT_PROCESS_LIMIT),
+        }
+    }
+}
+
+impl Limits {
+    /// `(resource, soft, hard)` for prlimit(2).
+    pub(crate) fn rlimits(&self) -> Vec<(u32, u64, u64)> {
+        let mut v = Vec::new();
+        if let Some(s) = self.cpu_seconds {
+            v.push((libc::RLIMIT_CPU, s, s + 1));
+        }
+        for (res, val) in [
+            (libc::RLIMIT_AS, self.address_space),
+            (libc::RLIMIT_FSIZE, self.file_size),
+            (libc::RLIMIT_NOFILE, self.open_files),
+            (libc::RLIMIT_NPROC, self.processes),
+        ] {
+            if let Some(x) = val {
+                v.push((res, x, x));
+            }
+        }
+        v
+    }
 }
 
 /// Which isolation layers a sandbox uses. All are on by default; switching one off weakens the
@@ -103,6 +169,7 @@ impl Default for Policy {
             new_session: true,
             hostname: "sandbox".into(),
             layers: Layers::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -217,6 +284,12 @@ impl Policy {
     /// The hostname inside (default `sandbox`).
     pub fn hostname(&mut self, name: impl Into<String>) -> &mut Self {
         self.hostname = name.into();
+        self
+    }
+
+    /// Resource limits (default: at most [`DEFAULT_PROCESS_LIMIT`] processes). See [`Limits`].
+    pub fn limits(&mut self, limits: Limits) -> &mut Self {
+        self.limits = limits;
         self
     }
 

@@ -745,6 +745,7 @@ struct Request {
     stdio: [Stdio; 3],
     extra_fds: Vec<(RawFd, OwnedFd)>,
     kill_on_drop: bool,
+    timeout: Option<std::time::Duration>,
 }
 
 /// A child that has been cloned and is setting itself up.
@@ -755,6 +756,7 @@ struct Started {
     status_rd: OwnedFd,
     namespaces: Vec<&'static str>,
     kill_on_drop: bool,
+    timeout: Option<std::time::Duration>,
     compiled: CompiledPolicy,
     program_inside: PathBuf,
 }
@@ -784,6 +786,7 @@ pub(crate) async fn spawn(
         ],
         extra_fds: std::mem::take(&mut cmd.extra_fds),
         kill_on_drop: cmd.kill_on_drop,
+        timeout: cmd.timeout,
     };
     let _permit = setup_slots()
         .acquire()
@@ -990,6 +993,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         fd_floor,
         cloexec_ranges,
         mount_ns: layers.mount,
+        rlimits: policy.limits.rlimits(),
         seccomp: if layers.seccomp {
             crate::seccomp::default_programs().to_vec()
         } else {
@@ -1110,6 +1114,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         status_rd,
         namespaces,
         kill_on_drop: req.kill_on_drop,
+        timeout: req.timeout,
         compiled,
         program_inside,
     })
@@ -1124,6 +1129,7 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
         status_rd,
         namespaces,
         kill_on_drop,
+        timeout,
         compiled,
         program_inside,
     } = started;
@@ -1169,9 +1175,17 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
                 seccomp: layers.seccomp,
                 no_new_privs: true,
                 capabilities_dropped: true,
+                // Host uid 0 is exempt from RLIMIT_NPROC.
+                process_limit: compiled
+                    .0
+                    .policy
+                    .limits
+                    .processes
+                    .filter(|_| !(compiled.0.id.privileged && compiled.0.id.host_uid == 0)),
             },
             parent_ends,
             status_rd,
+            timeout,
         )
         .map_err(os_err("registering the pidfd"));
     }

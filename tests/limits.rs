@@ -1,0 +1,270 @@
+//! Limits, timeouts and accounting: nothing runs past its budget, every run is measured.
+//! (Time bounds here are generous limits on behaviour, not performance measurements.)
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use tokio_sandbox::{Command, Limits, DEFAULT_PROCESS_LIMIT};
+
+async fn sh_with(script: &str, limits: Limits) -> std::process::Output {
+    Command::new("/bin/sh")
+        .args(["-c", script])
+        .limits(limits)
+        .output()
+        .await
+        .expect("spawn")
+}
+
+/// A default sandbox cannot fork-bomb the host: at most 1024 processes, visible inside.
+#[tokio::test]
+async fn default_process_limit_is_visible_inside() {
+    let o = common::sh("grep 'Max processes' /proc/self/limits | tr -s ' '", |_| {}).await;
+    assert_eq!(
+        common::stdout(&o),
+        format!("Max processes {DEFAULT_PROCESS_LIMIT} {DEFAULT_PROCESS_LIMIT} processes \n")
+    );
+    let child = Command::new("/bin/true").spawn().await.unwrap();
+    assert_eq!(
+        child.enforcement().process_limit,
+        Some(DEFAULT_PROCESS_LIMIT)
+    );
+}
+
+/// C15: a process limit counts threads; Python starting 32 threads under a limit of 8 fails
+/// with "can't start new thread", and the limit is visible inside.
+#[tokio::test]
+async fn c15_thread_limits_look_like_application_bugs() {
+    if !common::has("/usr/bin/python3") {
+        common::missing("python3");
+        return;
+    }
+    let limits = Limits {
+        processes: Some(8),
+        ..Limits::default()
+    };
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import threading, time
+print(open('/proc/self/limits').read().count('Max processes             8'))
+ts = []
+try:
+    for i in range(32):
+        t = threading.Thread(target=time.sleep, args=(0.5,)); t.start(); ts.append(t)
+except RuntimeError as e:
+    print(e)
+print(len(ts) < 32)",
+        ])
+        .limits(limits)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(common::stdout(&o), "1\ncan't start new thread\nTrue\n");
+}
+
+/// A fork bomb under a process limit stops at the limit with EAGAIN; the host is unharmed and
+/// the sandbox ends with its main program.
+#[tokio::test]
+async fn fork_bomb_stops_at_the_process_limit() {
+    if !common::has("/usr/bin/python3") {
+        common::missing("python3");
+        return;
+    }
+    let limits = Limits {
+        processes: Some(64),
+        ..Limits::default()
+    };
+    let start = Instant::now();
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import os, time
+n = 0
+while True:
+    try:
+        pid = os.fork()
+    except OSError as e:
+        print(n < 64, e.errno)
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    n += 1",
+        ])
+        .limits(limits)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(common::stdout(&o), "True 11\n");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the sleepers died with the sandbox"
+    );
+    // The host still forks.
+    assert!(Command::new("true").status().await.unwrap().success());
+}
+
+/// A CPU-bound program under a 1 s CPU limit ends with SIGXCPU (or SIGKILL at the hard limit).
+#[tokio::test]
+async fn cpu_limit_ends_a_busy_program() {
+    let limits = Limits {
+        cpu_seconds: Some(1),
+        ..Limits::default()
+    };
+    let start = Instant::now();
+    let o = sh_with("exec yes > /dev/null", limits).await;
+    let sig = o.status.signal();
+    assert!(
+        sig == Some(libc::SIGXCPU) || sig == Some(libc::SIGKILL),
+        "{:?}",
+        o.status
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+/// A memory hog under an address-space limit fails to get its memory.
+#[tokio::test]
+async fn address_space_limit_refuses_a_memory_hog() {
+    if !common::has("/usr/bin/python3") {
+        common::missing("python3");
+        return;
+    }
+    let limits = Limits {
+        address_space: Some(256 << 20),
+        ..Limits::default()
+    };
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "try:\n    b = bytearray(512 << 20)\n    print('got it')\nexcept MemoryError:\n    print('MemoryError')",
+        ])
+        .limits(limits)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(common::stdout(&o), "MemoryError\n");
+}
+
+/// `sleep 30` with a 200 ms timeout is killed and reported as timed out in well under 1 s.
+#[tokio::test]
+async fn timeout_ends_a_long_run() {
+    let start = Instant::now();
+    let mut child = Command::new("sleep")
+        .arg("30")
+        .timeout(Duration::from_millis(200))
+        .spawn()
+        .await
+        .unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(child.timed_out());
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(start.elapsed() < Duration::from_secs(1));
+    // A run that ends in time is not timed out.
+    let mut child = Command::new("true")
+        .timeout(Duration::from_secs(10))
+        .spawn()
+        .await
+        .unwrap();
+    assert!(child.wait().await.unwrap().success());
+    assert!(!child.timed_out());
+}
+
+/// A program printing forever under a timeout is killed on time; output() returns.
+#[tokio::test]
+async fn timeout_ends_a_program_printing_forever() {
+    let start = Instant::now();
+    let o = Command::new("yes")
+        .timeout(Duration::from_millis(300))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.signal(), Some(libc::SIGKILL));
+    assert!(!o.stdout.is_empty());
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+/// terminate: SIGTERM ends a cooperative program; one that ignores it is killed after grace.
+#[tokio::test]
+async fn terminate_sends_sigterm_then_kills() {
+    let mut child = Command::new("sleep").arg("30").spawn().await.unwrap();
+    let status = child.terminate(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+
+    let mut child = Command::new("sh")
+        .args(["-c", "trap '' TERM; echo ready; sleep 30"])
+        .stdout(tokio_sandbox::Stdio::piped())
+        .spawn()
+        .await
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    tokio::io::AsyncReadExt::read_exact(&mut out, &mut buf)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let status = child.terminate(Duration::from_millis(300)).await.unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+/// A program that allocates and touches 100 MiB reports a peak between 100 and 130 MiB, and
+/// CPU time is accounted.
+#[tokio::test]
+async fn peak_memory_and_cpu_time_are_reported() {
+    if !common::has("/usr/bin/python3") {
+        common::missing("python3");
+        return;
+    }
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "b = bytearray(100 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nx = sum(range(3000000))",
+        ])
+        .spawn()
+        .await
+        .unwrap();
+    assert!(child.resource_usage().is_none());
+    assert!(child.wait().await.unwrap().success());
+    let usage = child.resource_usage().expect("usage after wait");
+    let mib = usage.max_rss_bytes >> 20;
+    assert!((100..=130).contains(&mib), "peak {mib} MiB");
+    assert!(usage.user_time + usage.system_time > Duration::from_millis(10));
+}
+
+/// C41: the process limit is set inside the sandbox's own user namespace, so the caller's own
+/// processes do not count against it; as host uid 0 (exempt) it is not reported as enforced.
+#[tokio::test]
+async fn c41_process_limit_counts_the_sandbox_only() {
+    // The caller has more processes than the limit allows; the sandbox still starts.
+    let mut sleepers = Vec::new();
+    for _ in 0..6 {
+        sleepers.push(
+            std::process::Command::new("sleep")
+                .arg("5")
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let limits = Limits {
+        processes: Some(3),
+        ..Limits::default()
+    };
+    let o = sh_with("echo started", limits).await;
+    assert_eq!(common::stdout(&o), "started\n");
+    for mut s in sleepers {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    if common::is_root() {
+        let child = Command::new("/bin/true")
+            .uid(0)
+            .gid(0)
+            .spawn()
+            .await
+            .unwrap();
+        assert_eq!(child.enforcement().process_limit, None);
+    }
+}
