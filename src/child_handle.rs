@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 /// Which isolation layers were applied to a sandbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Enforcement {
     /// The namespaces the sandbox runs in (`"user"`, `"mount"`, `"pid"`, `"ipc"`, `"uts"`,
@@ -27,6 +27,67 @@ pub struct Enforcement {
     /// The process limit in force (`RLIMIT_NPROC` in the sandbox's user namespace), or `None`
     /// when none is (not asked for, or the sandbox runs as host uid 0, which is exempt).
     pub process_limit: Option<u64>,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The program exited by itself.
+    Exited,
+    /// A signal the sandbox did not cause ended it.
+    Signaled,
+    /// [`Command::timeout`](crate::Command::timeout) passed and the sandbox was killed.
+    Timeout,
+    /// The CPU-time limit (`SIGXCPU`, or `SIGKILL` at the hard limit).
+    CpuLimit,
+    /// The file-size limit (`SIGXFSZ`).
+    FileSizeLimit,
+    /// The caller killed it ([`Child::kill`], [`Child::start_kill`], `terminate` past grace).
+    Killed,
+}
+
+/// One limit that was in force, and what enforced it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LimitReport {
+    /// `cpu_time_seconds`, `memory_bytes`, `address_space_bytes`, `file_size_bytes`,
+    /// `open_files` or `processes`.
+    pub name: &'static str,
+    /// The limit.
+    pub value: u64,
+    /// The mechanism: an rlimit, named as in getrlimit(2).
+    pub mechanism: &'static str,
+    /// Whether the kernel enforces it for this sandbox.
+    pub enforced: bool,
+    /// What to know about this mechanism, if anything.
+    pub note: Option<&'static str>,
+}
+
+/// The final status of a run: how it ended, what it used, which limits and layers applied.
+/// Serialized by the CLI's `--status-json` (the field names are stable).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunStatus {
+    /// The exit code, when the program exited.
+    pub exit_code: Option<i32>,
+    /// The terminating signal, when a signal ended it.
+    pub signal: Option<i32>,
+    /// Why it ended.
+    pub ended_by: EndReason,
+    /// From the program's exec to the end, in milliseconds.
+    pub wall_time_ms: u64,
+    /// User CPU time of all the sandbox's processes, in milliseconds.
+    pub user_time_ms: u64,
+    /// System CPU time of all the sandbox's processes, in milliseconds.
+    pub system_time_ms: u64,
+    /// Peak resident memory in bytes (see `peak_memory_scope`).
+    pub peak_memory_bytes: Option<u64>,
+    /// What `peak_memory_bytes` covers: `largest_process` (from rusage; without a cgroup the
+    /// sandbox's total is not observable).
+    pub peak_memory_scope: &'static str,
+    /// The limits in force.
+    pub limits: Vec<LimitReport>,
+    /// The isolation layers.
+    pub enforcement: Enforcement,
 }
 
 /// What a finished sandbox used: its init and every process it reaped (getrusage(2) of a
@@ -66,6 +127,9 @@ pub struct Child {
     deadline: Option<tokio::time::Instant>,
     timed_out: bool,
     usage: Option<ResourceUsage>,
+    limits: crate::policy::Limits,
+    started: std::time::Instant,
+    ended: Option<std::time::Instant>,
     /// The caller's end of the program's stdin, if it was [`Stdio::piped`](crate::Stdio::piped).
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the program's stdout, if piped.
@@ -197,16 +261,30 @@ pub(crate) fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: i32) -> io::Result<()> 
     }
 }
 
+/// What the spawning code hands over to a new [`Child`].
+pub(crate) struct ChildParts {
+    pub pid: u32,
+    pub pidfd: OwnedFd,
+    pub kill_on_drop: bool,
+    pub enforcement: Enforcement,
+    pub stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
+    pub status_pipe: OwnedFd,
+    pub timeout: Option<std::time::Duration>,
+    pub limits: crate::policy::Limits,
+}
+
 impl Child {
-    pub(crate) fn new(
-        pid: u32,
-        pidfd: OwnedFd,
-        kill_on_drop: bool,
-        enforcement: Enforcement,
-        stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
-        status_pipe: OwnedFd,
-        timeout: Option<std::time::Duration>,
-    ) -> io::Result<Child> {
+    pub(crate) fn new(parts: ChildParts) -> io::Result<Child> {
+        let ChildParts {
+            pid,
+            pidfd,
+            kill_on_drop,
+            enforcement,
+            stdio,
+            status_pipe,
+            timeout,
+            limits,
+        } = parts;
         Ok(Child {
             pid,
             pidfd: Some(async_fd(pidfd)?),
@@ -221,6 +299,9 @@ impl Child {
             deadline: timeout.map(|t| tokio::time::Instant::now() + t),
             timed_out: false,
             usage: None,
+            limits,
+            started: std::time::Instant::now(),
+            ended: None,
         })
     }
 
@@ -303,6 +384,9 @@ impl Child {
             }
             Err(e) => return Err(e),
         };
+        if status.is_some() {
+            self.ended = Some(std::time::Instant::now());
+        }
         self.status = status;
         Ok(status)
     }
@@ -363,6 +447,86 @@ impl Child {
     /// processes. `None` before, or when another waiter took the exit status.
     pub fn resource_usage(&self) -> Option<ResourceUsage> {
         self.usage
+    }
+
+    /// The final status once the sandbox has been waited for: how it ended, wall and CPU time,
+    /// peak memory, the limits in force and the isolation layers. `None` before.
+    pub fn run_status(&self) -> Option<RunStatus> {
+        let status = self.status?;
+        let usage = self.usage;
+        let cpu = usage
+            .map(|u| u.user_time + u.system_time)
+            .unwrap_or_default();
+        let signal = status.signal();
+        let ended_by = if self.timed_out {
+            EndReason::Timeout
+        } else if signal == Some(libc::SIGXCPU)
+            || (signal == Some(libc::SIGKILL)
+                && self
+                    .limits
+                    .cpu_seconds
+                    .is_some_and(|s| cpu >= std::time::Duration::from_secs(s)))
+        {
+            EndReason::CpuLimit
+        } else if signal == Some(libc::SIGXFSZ) {
+            EndReason::FileSizeLimit
+        } else if self.killed && signal == Some(libc::SIGKILL) {
+            EndReason::Killed
+        } else if signal.is_some() {
+            EndReason::Signaled
+        } else {
+            EndReason::Exited
+        };
+        let l = self.limits;
+        let mut limits = Vec::new();
+        let mut add = |name, value: Option<u64>, mechanism, enforced, note| {
+            if let Some(value) = value {
+                limits.push(LimitReport {
+                    name,
+                    value,
+                    mechanism,
+                    enforced,
+                    note,
+                });
+            }
+        };
+        add("cpu_time_seconds", l.cpu_seconds, "RLIMIT_CPU", true, None);
+        let as_note = Some(
+            "address space per process, not resident memory: the JVM, Node and Go reserve \
+             large ranges and may fail at start",
+        );
+        if l.address_space.is_none() {
+            add("memory_bytes", l.memory, "RLIMIT_AS", true, as_note);
+        }
+        add(
+            "address_space_bytes",
+            l.address_space,
+            "RLIMIT_AS",
+            true,
+            as_note,
+        );
+        add("file_size_bytes", l.file_size, "RLIMIT_FSIZE", true, None);
+        add("open_files", l.open_files, "RLIMIT_NOFILE", true, None);
+        add(
+            "processes",
+            l.processes,
+            "RLIMIT_NPROC",
+            self.enforcement.process_limit.is_some(),
+            Some("counted in the sandbox's own user namespace; host uid 0 is exempt"),
+        );
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        Some(RunStatus {
+            exit_code: status.code(),
+            signal,
+            ended_by,
+            wall_time_ms: ms(self.ended.unwrap_or(self.started) - self.started),
+            user_time_ms: usage.map(|u| ms(u.user_time)).unwrap_or(0),
+            system_time_ms: usage.map(|u| ms(u.system_time)).unwrap_or(0),
+            peak_memory_bytes: usage.map(|u| u.max_rss_bytes),
+            peak_memory_scope: "largest_process",
+            limits,
+            enforcement: self.enforcement.clone(),
+        })
     }
 
     /// Asks the program to stop with `SIGTERM`, waits up to `grace`, then kills the whole

@@ -115,7 +115,7 @@ mod spawn;
 mod stdio;
 mod sys;
 
-pub use child_handle::{Child, Enforcement, ResourceUsage};
+pub use child_handle::{Child, EndReason, Enforcement, LimitReport, ResourceUsage, RunStatus};
 pub use command::Command;
 pub use error::{PolicyError, SpawnError, Stage};
 pub use policy::{Layers, Limits, Network, Policy, DEFAULT_PROCESS_LIMIT, DEFAULT_TMPFS_SIZE};

@@ -21,7 +21,8 @@ use tokio_sandbox::{Command, Network, SpawnError};
     after_help = "Examples:\n  \
         tokio-sandbox -- python3 -c 'import os; print(sorted(os.listdir(\"/\")))'\n  \
         tokio-sandbox --rw ./out -- sh -c 'echo hi > out/f'\n  \
-        tokio-sandbox --network host --env TERM -- curl https://example.org"
+        tokio-sandbox --network host --env TERM -- curl https://example.org\n  \
+        tokio-sandbox --timeout 5 --memory 536870912 --pids 64 --status-json status.json -- python3 job.py"
 )]
 struct Cli {
     /// Bind PATH read-only at the same place (repeatable).
@@ -65,6 +66,28 @@ struct Cli {
     /// Stay in the caller's session (for interactive programs).
     #[arg(long = "no-new-session", help_heading = "Process")]
     no_new_session: bool,
+
+    /// Kill the sandbox after SECONDS (fractions allowed); the status says "timeout".
+    #[arg(long, value_name = "SECONDS", help_heading = "Limits")]
+    timeout: Option<f64>,
+    /// Memory limit in bytes (without a cgroup: RLIMIT_AS, address space per process).
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    memory: Option<u64>,
+    /// Most processes and threads (default 1024).
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    pids: Option<u64>,
+    /// CPU seconds per process (SIGXCPU, then SIGKILL a second later).
+    #[arg(long = "cpu-time", value_name = "SECONDS", help_heading = "Limits")]
+    cpu_time: Option<u64>,
+    /// Most open files per process.
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    nofile: Option<u64>,
+    /// Largest file a process may write, in bytes (SIGXFSZ).
+    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    fsize: Option<u64>,
+    /// Write the final status (exit, end reason, times, peak memory, limits, layers) as JSON.
+    #[arg(long = "status-json", value_name = "FILE", help_heading = "Output")]
+    status_json: Option<PathBuf>,
 
     /// The program and its arguments.
     #[arg(
@@ -126,6 +149,18 @@ fn build(cli: &Cli) -> Command {
     if let Some(d) = &cli.cwd {
         cmd.current_dir(d);
     }
+    let defaults = tokio_sandbox::Limits::default();
+    cmd.limits(tokio_sandbox::Limits {
+        cpu_seconds: cli.cpu_time,
+        memory: cli.memory,
+        processes: cli.pids.or(defaults.processes),
+        open_files: cli.nofile,
+        file_size: cli.fsize,
+        ..defaults
+    });
+    if let Some(t) = cli.timeout {
+        cmd.timeout(std::time::Duration::from_secs_f64(t.max(0.0)));
+    }
     cmd
 }
 
@@ -152,6 +187,12 @@ async fn main() -> ExitCode {
         };
         let _ = child.signal(sig);
     };
+    if let (Some(path), Some(run)) = (&cli.status_json, child.run_status()) {
+        let json = serde_json::to_string_pretty(&run).expect("the status serializes");
+        if let Err(e) = std::fs::write(path, json + "\n") {
+            eprintln!("tokio-sandbox: writing {}: {e}", path.display());
+        }
+    }
     match status {
         Ok(s) => {
             use std::os::unix::process::ExitStatusExt;

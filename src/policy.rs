@@ -90,6 +90,10 @@ pub struct Limits {
     pub open_files: Option<u64>,
     /// Processes and threads of the sandbox.
     pub processes: Option<u64>,
+    /// Memory in bytes. Without a delegated cgroup v2 memory controller this is backed by
+    /// `RLIMIT_AS` (address space per process: see `address_space` for what breaks under it),
+    /// and the status says so. Ignored when `address_space` is set too.
+    pub memory: Option<u64>,
 }
 
 /// The default process limit of a sandbox.
@@ -103,6 +107,7 @@ impl Default for Limits {
             file_size: None,
             open_files: None,
             processes: Some(DEFAULT_PROCESS_LIMIT),
+            memory: None,
         }
     }
 }
@@ -115,7 +120,7 @@ impl Limits {
             v.push((libc::RLIMIT_CPU, s, s + 1));
         }
         for (res, val) in [
-            (libc::RLIMIT_AS, self.address_space),
+            (libc::RLIMIT_AS, self.address_space.or(self.memory)),
             (libc::RLIMIT_FSIZE, self.file_size),
             (libc::RLIMIT_NOFILE, self.open_files),
             (libc::RLIMIT_NPROC, self.processes),

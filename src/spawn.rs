@@ -15,7 +15,7 @@ use tokio::io::unix::AsyncFd;
 use crate::child::{
     self, CStrArray, ChildOp, ChildPlan, LandlockPlan, LandlockRule, SelfMaps, REPORT_LEN,
 };
-use crate::child_handle::{async_fd, pidfd_send_signal, Child, Enforcement};
+use crate::child_handle::{async_fd, pidfd_send_signal, Child, ChildParts, Enforcement};
 use crate::command::{Command, EnvOp};
 use crate::error::{PolicyError, SpawnError, Stage};
 use crate::landlock::Masks;
@@ -1165,11 +1165,11 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
     drop(inflight);
 
     if got == 0 {
-        return Child::new(
+        return Child::new(ChildParts {
             pid,
             pidfd,
             kill_on_drop,
-            Enforcement {
+            enforcement: Enforcement {
                 namespaces,
                 landlock_abi: abi,
                 seccomp: layers.seccomp,
@@ -1183,10 +1183,11 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
                     .processes
                     .filter(|_| !(compiled.0.id.privileged && compiled.0.id.host_uid == 0)),
             },
-            parent_ends,
-            status_rd,
+            stdio: parent_ends,
+            status_pipe: status_rd,
             timeout,
-        )
+            limits: compiled.0.policy.limits,
+        })
         .map_err(os_err("registering the pidfd"));
     }
 

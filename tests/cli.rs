@@ -105,3 +105,26 @@ fn readme_rw_example() {
     assert_eq!(owner, uid);
     assert_ne!(owner, 0);
 }
+
+#[test]
+fn status_json_describes_the_run() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let d = common::rw_dir();
+    let file = d.path().join("status.json");
+    let o = c
+        .args(["--timeout", "0.2", "--pids", "64", "--status-json"])
+        .arg(&file)
+        .args(["--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(128 + libc::SIGKILL));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(v["ended_by"], "timeout");
+    assert_eq!(v["signal"], libc::SIGKILL);
+    assert_eq!(v["limits"][0]["name"], "processes");
+    assert_eq!(v["limits"][0]["value"], 64);
+    assert_eq!(v["enforcement"]["seccomp"], true);
+}
