@@ -110,6 +110,7 @@ mod error;
 pub mod landlock;
 mod netns_pool;
 mod policy;
+mod probe;
 pub mod seccomp;
 mod spawn;
 mod stdio;
@@ -119,5 +120,6 @@ pub use child_handle::{Child, EndReason, Enforcement, LimitReport, ResourceUsage
 pub use command::Command;
 pub use error::{PolicyError, SpawnError, Stage};
 pub use policy::{Layers, Limits, Network, Policy, DEFAULT_PROCESS_LIMIT, DEFAULT_TMPFS_SIZE};
+pub use probe::{probe, Availability, CgroupV2, Probe};
 pub use spawn::{CompiledPolicy, DEFAULT_PATH};
 pub use stdio::Stdio;

@@ -89,9 +89,14 @@ struct Cli {
     #[arg(long = "status-json", value_name = "FILE", help_heading = "Output")]
     status_json: Option<PathBuf>,
 
+    /// Print what this kernel and process offer (clone3, user namespaces, Landlock ABI,
+    /// seccomp, mount_setattr, cgroup v2 controllers) and exit.
+    #[arg(long, help_heading = "Output")]
+    probe: bool,
+
     /// The program and its arguments.
     #[arg(
-        required = true,
+        required_unless_present = "probe",
         trailing_var_arg = true,
         value_name = "PROGRAM [ARGS]..."
     )]
@@ -167,6 +172,10 @@ fn build(cli: &Cli) -> Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.probe {
+        print!("{}", tokio_sandbox::probe());
+        return ExitCode::SUCCESS;
+    }
     let mut cmd = build(&cli);
     let mut child = match cmd.spawn().await {
         Ok(c) => c,

@@ -1046,7 +1046,9 @@ fn start(req: Request) -> Result<Started, SpawnError> {
             plan_ptr,
         )
     };
+    let mut clone_call = "clone3";
     if ret == -(libc::ENOSYS as isize) {
+        clone_call = "clone";
         // clone(2) has no CLONE_CLEAR_SIGHAND: block signals around it so no handler of the
         // caller runs in the child before it resets every disposition (its first step).
         let _blocked = SignalsBlocked::new();
@@ -1063,7 +1065,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     }
     if ret < 0 {
         return Err(SpawnError::Os {
-            what: "clone3",
+            what: clone_call,
             source: io::Error::from_raw_os_error(-ret as i32),
         });
     }

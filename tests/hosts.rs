@@ -267,3 +267,69 @@ fn cwd_is_the_callers_when_visible_else_root() {
     assert!(run_helper_in(d.path(), NAME, "cwd_hidden").contains("RESULT:/\n"));
     assert!(run_helper_in(d.path(), NAME, "cwd_elsewhere").contains("RESULT:/\n"));
 }
+
+/// probe() on this host: what it reports matches what the kernel answers directly.
+#[test]
+fn probe_reports_this_host() {
+    let p = tokio_sandbox::probe();
+    assert!(p.clone3.is_available());
+    assert!(p.user_namespace.is_available(), "{}", p.user_namespace);
+    // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) reads nothing.
+    let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, 0usize, 0usize, 1u32) };
+    assert_eq!(p.landlock_abi.clone().ok(), u32::try_from(abi).ok());
+    assert!(p.mount_setattr.is_available());
+    let controllers = p
+        .cgroup_v2
+        .cgroup
+        .as_ref()
+        .and_then(|c| std::fs::read_to_string(c.join("cgroup.controllers")).ok())
+        .unwrap_or_default();
+    for c in &p.cgroup_v2.missing {
+        assert!(!controllers.split_whitespace().any(|x| x == *c), "{c}");
+    }
+    assert_eq!(p, tokio_sandbox::probe(), "cached");
+}
+
+/// Docker's default profile: clone3 is ENOSYS and CLONE_NEWUSER is EPERM. The probe says
+/// clone3 and user namespaces are unavailable, and spawning fails with a clear error.
+#[test]
+fn probe_under_a_docker_like_filter() {
+    if std::env::var(ROLE).as_deref() == Ok("docker") {
+        use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
+        let newuser = || {
+            SeccompRule::new(vec![SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::MaskedEq(libc::CLONE_NEWUSER as u64),
+                libc::CLONE_NEWUSER as u64,
+            )
+            .unwrap()])
+            .unwrap()
+        };
+        let eperm: BpfProgram = SeccompFilter::new(
+            [
+                (libc::SYS_clone, vec![newuser()]),
+                (libc::SYS_unshare, vec![newuser()]),
+            ]
+            .into_iter()
+            .collect(),
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EPERM as u32),
+            TargetArch::x86_64,
+        )
+        .unwrap()
+        .try_into()
+        .unwrap();
+        deny_syscall(libc::SYS_clone3, libc::ENOSYS);
+        seccompiler::apply_filter(&eperm).unwrap();
+        let p = tokio_sandbox::probe();
+        println!("clone3={} userns={}", p.clone3, p.user_namespace);
+        return;
+    }
+    let (stdout, ok) = run_helper("probe_under_a_docker_like_filter", "docker", &[]);
+    assert!(ok);
+    assert!(
+        stdout.contains("clone3=no (ENOSYS) userns=no (clone: Operation not permitted"),
+        "{stdout}"
+    );
+}

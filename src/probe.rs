@@ -1,0 +1,213 @@
+//! What this kernel and process offer a sandbox: [`probe`].
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crate::landlock::LandlockUnavailable;
+
+/// Whether a mechanism can be used, and why not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+pub enum Availability {
+    /// It works here.
+    Available,
+    /// It does not, for the reason given.
+    Unavailable(String),
+}
+
+impl Availability {
+    /// Whether it works here.
+    pub fn is_available(&self) -> bool {
+        matches!(self, Availability::Available)
+    }
+}
+
+impl std::fmt::Display for Availability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Availability::Available => f.write_str("yes"),
+            Availability::Unavailable(why) => write!(f, "no ({why})"),
+        }
+    }
+}
+
+/// The cgroup v2 hierarchy as seen from this process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CgroupV2 {
+    /// Where cgroup2 is mounted (e.g. `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`).
+    pub mount: Option<PathBuf>,
+    /// This process's cgroup directory.
+    pub cgroup: Option<PathBuf>,
+    /// The controllers available there (`cgroup.controllers`).
+    pub controllers: Vec<String>,
+    /// Of `memory`, `pids` and `cpu`, those missing.
+    pub missing: Vec<&'static str>,
+}
+
+/// What this kernel and process offer, probed once per process (cheap after the first call).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Probe {
+    /// The kernel release (uname -r).
+    pub kernel: String,
+    /// `clone3(2)` (else `clone(2)` is used).
+    pub clone3: Availability,
+    /// A user namespace with a working uid map and a mount, tested with a real sandbox.
+    pub user_namespace: Availability,
+    /// The Landlock ABI version, or why Landlock is missing.
+    pub landlock_abi: Result<u32, String>,
+    /// seccomp filters (`SECCOMP_SET_MODE_FILTER`).
+    pub seccomp: Availability,
+    /// `mount_setattr(2)` (read-only binds that keep locked flags).
+    pub mount_setattr: Availability,
+    /// cgroup v2 (memory, pids and CPU limits for a whole sandbox need all three controllers).
+    pub cgroup_v2: CgroupV2,
+}
+
+/// `syscall(nr, ...)` with arguments that are invalid for it: `Available` unless ENOSYS.
+fn syscall_exists(nr: libc::c_long, args: [usize; 5]) -> Availability {
+    // SAFETY: the arguments are invalid on purpose (NULL pointers or bad flags); the kernel
+    // rejects them without touching memory.
+    let r = unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3], args[4]) };
+    if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        Availability::Unavailable("ENOSYS".into())
+    } else {
+        Availability::Available
+    }
+}
+
+fn cgroup_v2() -> CgroupV2 {
+    let mount = std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                let (pre, post) = l.split_once(" - ")?;
+                if post.split_whitespace().next()? != "cgroup2" {
+                    return None;
+                }
+                Some(PathBuf::from(pre.split_whitespace().nth(4)?))
+            })
+        });
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("0::")
+                    .map(|p| p.trim_start_matches('/').to_string())
+            })
+        });
+    let cgroup = match (&mount, own) {
+        (Some(m), Some(p)) => Some(m.join(p)),
+        _ => None,
+    };
+    let controllers: Vec<String> = cgroup
+        .as_ref()
+        .and_then(|c| std::fs::read_to_string(c.join("cgroup.controllers")).ok())
+        .map(|s| s.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let missing = ["memory", "pids", "cpu"]
+        .into_iter()
+        .filter(|c| !controllers.iter().any(|x| x == c))
+        .collect();
+    CgroupV2 {
+        mount,
+        cgroup,
+        controllers,
+        missing,
+    }
+}
+
+/// A real sandbox with only the user and mount namespace layers (no Landlock, no seccomp)
+/// whose program does not exist: reaching the exec proves the uid map and mounts work.
+fn user_namespace() -> Availability {
+    let run = || -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut policy = crate::Policy::new();
+        policy
+            .system(false)
+            .network(crate::Network::Host)
+            .layers(crate::Layers {
+                mount: true,
+                pid: true,
+                landlock: false,
+                seccomp: false,
+            });
+        let mut cmd = crate::Command::new("/nonexistent/tokio-sandbox-probe");
+        cmd.policy(policy);
+        match rt.block_on(cmd.spawn()) {
+            Err(crate::SpawnError::NotFound { .. }) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    // On a thread of its own: the caller may be inside a runtime.
+    match std::thread::spawn(run).join() {
+        Ok(Ok(())) => Availability::Available,
+        Ok(Err(why)) => Availability::Unavailable(why),
+        Err(_) => Availability::Unavailable("the probe panicked".into()),
+    }
+}
+
+/// Probes what this kernel and process offer. The first call spawns one minimal sandbox to
+/// test user namespaces for real (a uid map write and a mount, which AppArmor on Ubuntu 24.04
+/// refuses although `clone` with `CLONE_NEWUSER` succeeds); later calls return the cached
+/// result.
+pub fn probe() -> &'static Probe {
+    static PROBE: OnceLock<Probe> = OnceLock::new();
+    PROBE.get_or_init(|| Probe {
+        kernel: rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned(),
+        clone3: syscall_exists(libc::SYS_clone3, [0, 0, 0, 0, 0]),
+        user_namespace: user_namespace(),
+        landlock_abi: crate::landlock::abi_version()
+            .map_err(|e: LandlockUnavailable| e.to_string()),
+        seccomp: {
+            // PR_GET_SECCOMP answers EINVAL when seccomp is not built in.
+            // SAFETY: prctl(PR_GET_SECCOMP) takes no pointer.
+            let r = unsafe { libc::prctl(libc::PR_GET_SECCOMP) };
+            if r < 0 {
+                Availability::Unavailable(std::io::Error::last_os_error().to_string())
+            } else {
+                Availability::Available
+            }
+        },
+        mount_setattr: syscall_exists(libc::SYS_mount_setattr, [usize::MAX, 0, 0, 0, 0]),
+        cgroup_v2: cgroup_v2(),
+    })
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "kernel:          {}", self.kernel)?;
+        writeln!(f, "clone3:          {}", self.clone3)?;
+        writeln!(f, "user namespace:  {}", self.user_namespace)?;
+        match &self.landlock_abi {
+            Ok(v) => writeln!(f, "landlock:        ABI {v}")?,
+            Err(why) => writeln!(f, "landlock:        no ({why})")?,
+        }
+        writeln!(f, "seccomp:         {}", self.seccomp)?;
+        writeln!(f, "mount_setattr:   {}", self.mount_setattr)?;
+        let cg = &self.cgroup_v2;
+        match (&cg.mount, &cg.cgroup) {
+            (Some(m), Some(c)) if cg.missing.is_empty() => writeln!(
+                f,
+                "cgroup v2:       {} (cgroup {}; controllers {})",
+                m.display(),
+                c.display(),
+                cg.controllers.join(" ")
+            ),
+            (Some(m), _) => writeln!(
+                f,
+                "cgroup v2:       not usable for limits at {}: missing controllers {} \
+                 (limits use rlimits)",
+                m.display(),
+                cg.missing.join(", ")
+            ),
+            _ => writeln!(f, "cgroup v2:       not mounted (limits use rlimits)"),
+        }
+    }
+}
