@@ -766,8 +766,7 @@ async fn c08_minimal_dev() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c08_python_multiprocessing_lock() {
-    if !common::has("/usr/bin/python3") {
-        common::skip("no /usr/bin/python3");
+    if !common::python3_or_skip() {
         return;
     }
     let o = run(Command::new("python3")
@@ -778,8 +777,7 @@ async fn c08_python_multiprocessing_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c08_pty_from_ptmx() {
-    if !common::has("/usr/bin/python3") {
-        common::skip("no /usr/bin/python3");
+    if !common::python3_or_skip() {
         return;
     }
     let o = run(Command::new("python3")

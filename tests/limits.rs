@@ -36,8 +36,7 @@ async fn default_process_limit_is_visible_inside() {
 /// with "can't start new thread", and the limit is visible inside.
 #[tokio::test]
 async fn c15_thread_limits_look_like_application_bugs() {
-    if !common::has("/usr/bin/python3") {
-        common::missing("python3");
+    if !common::python3_or_skip() {
         return;
     }
     let limits = Limits {
@@ -68,8 +67,7 @@ print(len(ts) < 32)",
 /// the sandbox ends with its main program.
 #[tokio::test]
 async fn fork_bomb_stops_at_the_process_limit() {
-    if !common::has("/usr/bin/python3") {
-        common::missing("python3");
+    if !common::python3_or_skip() {
         return;
     }
     let limits = Limits {
@@ -127,8 +125,7 @@ async fn cpu_limit_ends_a_busy_program() {
 /// A memory hog under an address-space limit fails to get its memory.
 #[tokio::test]
 async fn address_space_limit_refuses_a_memory_hog() {
-    if !common::has("/usr/bin/python3") {
-        common::missing("python3");
+    if !common::python3_or_skip() {
         return;
     }
     let limits = Limits {
@@ -214,8 +211,7 @@ async fn terminate_sends_sigterm_then_kills() {
 /// CPU time is accounted.
 #[tokio::test]
 async fn peak_memory_and_cpu_time_are_reported() {
-    if !common::has("/usr/bin/python3") {
-        common::missing("python3");
+    if !common::python3_or_skip() {
         return;
     }
     let mut child = Command::new("python3")

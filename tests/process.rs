@@ -39,12 +39,7 @@ def sc(nr, *args):
 
 /// Whether python3 is there; prints the skip reason otherwise.
 fn python_or_skip() -> bool {
-    if has(PYTHON) {
-        true
-    } else {
-        skip("/usr/bin/python3 is not installed");
-        false
-    }
+    common::python3_or_skip()
 }
 
 /// Runs `python3 -c code` in a default sandbox (plus `extra`).
@@ -1275,8 +1270,7 @@ async fn env_default_set_is_exact() {
 /// bits are EPERM; other modes work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setuid_and_setgid_bits_are_refused() {
-    if !common::has("/usr/bin/python3") {
-        common::missing("python3");
+    if !common::python3_or_skip() {
         return;
     }
     let d = common::rw_dir();
@@ -1320,8 +1314,7 @@ except OSError as e:
 /// (its mode is out of the filter's reach; C libraries fall back to openat).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vsock_and_openat2_are_refused() {
-    if !common::has("/usr/bin/python3") {
-        common::missing("python3");
+    if !common::python3_or_skip() {
         return;
     }
     let o = tokio_sandbox::Command::new("python3")

@@ -51,8 +51,7 @@ except OSError as e:
         assert!(marker.contains(MEMORY_MARKER));
         return;
     }
-    if !common::has("/usr/bin/python3") {
-        common::missing("python3");
+    if !common::python3_or_skip() {
         return;
     }
     let exe = std::env::current_exe().unwrap();

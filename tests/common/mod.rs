@@ -90,3 +90,14 @@ pub fn default_user() -> (&'static str, &'static str) {
         _ => ("sandbox", "/home/sandbox"),
     }
 }
+
+/// Whether python3 is there for a test that runs it; reports the skip (a failure on CI, whose
+/// machine has it) when it is not.
+pub fn python3_or_skip() -> bool {
+    if has("/usr/bin/python3") {
+        true
+    } else {
+        missing("python3");
+        false
+    }
+}
