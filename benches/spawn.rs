@@ -52,6 +52,7 @@ fn spawn_exit_true(c: &mut Criterion) {
 fn layers(c: &mut Criterion) {
     let rt = runtime();
     let none = Layers {
+        user_namespace: true,
         mount: false,
         pid: false,
         landlock: false,

@@ -119,6 +119,9 @@ pub(crate) struct ChildPlan {
     pub cloexec_ranges: Vec<(u32, u32)>,
     /// Whether to build the new root (a mount namespace was requested).
     pub mount_ns: bool,
+    /// Whether the child runs in a user namespace of its own (else: Landlock-only mode, where
+    /// an unprivileged caller has no capability to drop).
+    pub in_user_namespace: bool,
     /// `(resource, soft, hard)` limits, set after Landlock (a small `RLIMIT_NOFILE` must not
     /// stop the setup's own opens).
     pub rlimits: Vec<(u32, u64, u64)>,
@@ -267,7 +270,9 @@ fn run(plan: &ChildPlan) -> Step {
 
     // 4. Host name, loopback, working directory, limits, session: all need this process's
     //    capabilities in its namespaces or must happen before the program starts.
-    sys::sethostname(&plan.hostname).map_err(at(Stage::Hostname, 0))?;
+    if !plan.hostname.is_empty() {
+        sys::sethostname(&plan.hostname).map_err(at(Stage::Hostname, 0))?;
+    }
     if plan.loopback {
         loopback_up().map_err(at(Stage::Loopback, 0))?;
     }
@@ -285,10 +290,18 @@ fn run(plan: &ChildPlan) -> Step {
     // SECBIT_NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE, each with its lock, and
     // KEEP_CAPS_LOCKED (capabilities(7)).
     let securebits = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
-    sys::prctl(libc::PR_SET_SECUREBITS, securebits, 0, 0, 0).map_err(at(Stage::Capabilities, 0))?;
+    // Without a user namespace an unprivileged caller holds no capability: EPERM here means
+    // there is nothing to drop (and no_new_privs keeps file capabilities from being gained).
+    let no_caps = |e: Errno| !plan.in_user_namespace && e == libc::EPERM;
+    match sys::prctl(libc::PR_SET_SECUREBITS, securebits, 0, 0, 0) {
+        Ok(_) => {}
+        Err(e) if no_caps(e) => {}
+        Err(e) => return Err((Stage::Capabilities, 0, e)),
+    }
     for cap in 0..64 {
         match sys::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) {
             Ok(_) | Err(libc::EINVAL) => {}
+            Err(e) if no_caps(e) => {}
             Err(e) => return Err((Stage::Capabilities, 1, e)),
         }
     }

@@ -27,6 +27,19 @@ pub struct Enforcement {
     /// The process limit in force (`RLIMIT_NPROC` in the sandbox's user namespace), or `None`
     /// when none is (not asked for, or the sandbox runs as host uid 0, which is exempt).
     pub process_limit: Option<u64>,
+    /// For each property, the layers that enforce it, or why it is not enforced.
+    pub properties: Vec<PropertyReport>,
+}
+
+/// Which layers enforce one property of the policy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PropertyReport {
+    /// The property.
+    pub property: crate::policy::Property,
+    /// The layers enforcing it, e.g. `mount namespace`, `Landlock ABI 7`.
+    pub layers: Vec<String>,
+    /// What of it is not enforced, and why; `None` when it is fully enforced.
+    pub not_enforced: Option<String>,
 }
 
 /// Why a run ended.

@@ -116,10 +116,15 @@ mod spawn;
 mod stdio;
 mod sys;
 
-pub use child_handle::{Child, EndReason, Enforcement, LimitReport, ResourceUsage, RunStatus};
+pub use child_handle::{
+    Child, EndReason, Enforcement, LimitReport, PropertyReport, ResourceUsage, RunStatus,
+};
 pub use command::Command;
 pub use error::{PolicyError, SpawnError, Stage};
-pub use policy::{Layers, Limits, Network, Policy, DEFAULT_PROCESS_LIMIT, DEFAULT_TMPFS_SIZE};
+pub use policy::{
+    Layers, Limits, Network, Policy, Property, Requirement, DEFAULT_PROCESS_LIMIT,
+    DEFAULT_TMPFS_SIZE,
+};
 pub use probe::{probe, Availability, CgroupV2, Probe};
 pub use spawn::{CompiledPolicy, DEFAULT_PATH};
 pub use stdio::Stdio;

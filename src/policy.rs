@@ -61,6 +61,54 @@ pub struct Policy {
     pub(crate) hostname: String,
     pub(crate) layers: Layers,
     pub(crate) limits: Limits,
+    pub(crate) requirements: Requirements,
+}
+
+/// A property of the sandbox that one or more layers enforce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Property {
+    /// Only the policy's paths are visible/accessible: the mount namespace, Landlock, or both.
+    Filesystem,
+    /// No network ([`Network::None`]): a network namespace only (Landlock's TCP rules do not
+    /// cover UDP).
+    Network,
+    /// The sandbox sees only its own processes and dies as a whole: a pid namespace.
+    Processes,
+    /// The seccomp filter.
+    Syscalls,
+}
+
+/// Whether a property must be enforced for a spawn to go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Requirement {
+    /// Spawning fails with [`SpawnError::Unsupported`](crate::SpawnError::Unsupported) when no
+    /// layer can enforce it (the default).
+    #[default]
+    Required,
+    /// Spawning goes ahead without it, and the enforcement report says so.
+    BestEffort,
+}
+
+/// The requirement for each property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Requirements {
+    pub filesystem: Requirement,
+    pub network: Requirement,
+    pub processes: Requirement,
+    pub syscalls: Requirement,
+}
+
+impl Requirements {
+    pub(crate) fn get(&self, p: Property) -> Requirement {
+        match p {
+            Property::Filesystem => self.filesystem,
+            Property::Network => self.network,
+            Property::Processes => self.processes,
+            Property::Syscalls => self.syscalls,
+        }
+    }
 }
 
 /// Resource limits of the sandbox, set with prlimit(2) in its first process, inside its own
@@ -138,6 +186,12 @@ impl Limits {
 /// mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layers {
+    /// A user namespace, which every other namespace here needs. Without it (hosts that
+    /// forbid user namespaces) the sandbox is Landlock, seccomp and `no_new_privs` alone: the
+    /// policy's paths become Landlock rules on the host paths, and what only namespaces give
+    /// (private `/tmp` and home, a fresh `/proc`, hidden host pids, no network, killing the
+    /// whole tree) is not enforced; the enforcement report lists each.
+    pub user_namespace: bool,
     /// A mount namespace with the tmpfs root, binds, `/proc`, `/dev` and `pivot_root`. When off
     /// the program sees the host's filesystem (and Landlock, which is added to the new root's
     /// paths, must be off too).
@@ -153,6 +207,7 @@ pub struct Layers {
 impl Default for Layers {
     fn default() -> Self {
         Layers {
+            user_namespace: true,
             mount: true,
             pid: true,
             landlock: true,
@@ -175,6 +230,7 @@ impl Default for Policy {
             hostname: "sandbox".into(),
             layers: Layers::default(),
             limits: Limits::default(),
+            requirements: Requirements::default(),
         }
     }
 }
@@ -295,6 +351,20 @@ impl Policy {
     /// Resource limits (default: at most [`DEFAULT_PROCESS_LIMIT`] processes). See [`Limits`].
     pub fn limits(&mut self, limits: Limits) -> &mut Self {
         self.limits = limits;
+        self
+    }
+
+    /// Whether `property` must be enforced ([`Requirement::Required`], the default) or may be
+    /// left out on a host that lacks every layer for it ([`Requirement::BestEffort`]). A host
+    /// without usable user namespaces (Docker's default profile, AppArmor on Ubuntu 24.04)
+    /// runs a sandbox on Landlock alone only when `Network` and `Processes` are best effort.
+    pub fn require(&mut self, property: Property, requirement: Requirement) -> &mut Self {
+        match property {
+            Property::Filesystem => self.requirements.filesystem = requirement,
+            Property::Network => self.requirements.network = requirement,
+            Property::Processes => self.requirements.processes = requirement,
+            Property::Syscalls => self.requirements.syscalls = requirement,
+        }
         self
     }
 

@@ -129,10 +129,9 @@ fn user_namespace() -> Availability {
             .system(false)
             .network(crate::Network::Host)
             .layers(crate::Layers {
-                mount: true,
-                pid: true,
                 landlock: false,
                 seccomp: false,
+                ..crate::Layers::default()
             });
         let mut cmd = crate::Command::new("/nonexistent/tokio-sandbox-probe");
         cmd.policy(policy);

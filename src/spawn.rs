@@ -15,7 +15,9 @@ use tokio::io::unix::AsyncFd;
 use crate::child::{
     self, CStrArray, ChildOp, ChildPlan, LandlockPlan, LandlockRule, SelfMaps, REPORT_LEN,
 };
-use crate::child_handle::{async_fd, pidfd_send_signal, Child, ChildParts, Enforcement};
+use crate::child_handle::{
+    async_fd, pidfd_send_signal, Child, ChildParts, Enforcement, PropertyReport,
+};
 use crate::command::{Command, EnvOp};
 use crate::error::{PolicyError, SpawnError, Stage};
 use crate::landlock::Masks;
@@ -681,7 +683,13 @@ impl CompiledPolicy {
     pub fn new(policy: &Policy) -> Result<CompiledPolicy, SpawnError> {
         let id = Identity::for_caller(policy);
         let layers = policy.layers;
-        if layers.landlock && !layers.mount {
+        if !layers.user_namespace && (layers.mount || layers.pid) {
+            return Err(SpawnError::Unsupported {
+                mechanism: "mount and pid namespaces",
+                reason: "they need the user namespace layer".into(),
+            });
+        }
+        if layers.landlock && !layers.mount && layers.user_namespace {
             return Err(SpawnError::Unsupported {
                 mechanism: "Landlock",
                 reason: "its rules are added to the sandbox's own root, which needs the mount \
@@ -700,12 +708,23 @@ impl CompiledPolicy {
             None
         };
         let masks = Masks::for_abi(abi.unwrap_or(1));
-        let mount_plan = if layers.mount {
-            policy.mount_plan(&id)?
+        let (mount_plan, ops, rules) = if layers.mount {
+            let plan = policy.mount_plan(&id)?;
+            let (ops, rules) = child_ops(&plan, &masks)?;
+            (plan, ops, rules)
+        } else if !layers.user_namespace && layers.landlock {
+            // Landlock alone: the policy's paths become rules on the host paths.
+            let plan = policy.mount_plan(&id)?;
+            let rules = host_rules(&plan, &masks)?;
+            let mut visible = MountPlan::host();
+            visible.visible = plan.visible.clone();
+            visible.links = plan.links.clone();
+            (visible, Vec::new(), rules)
         } else {
-            MountPlan::host()
+            let plan = MountPlan::host();
+            let (ops, rules) = child_ops(&plan, &masks)?;
+            (plan, ops, rules)
         };
-        let (ops, rules) = child_ops(&mount_plan, &masks)?;
         let landlock = abi.map(|_| LandlockPlan {
             attr: sys::LandlockRulesetAttr {
                 handled_access_fs: masks.handled,
@@ -735,6 +754,9 @@ impl CompiledPolicy {
 /// What a spawn needs from the [`Command`], owned, so the synchronous part can run off the
 /// runtime's threads.
 struct Request {
+    /// Why user namespaces are not used, when they are not.
+    fallback: Option<String>,
+    requested_network: Network,
     policy: Policy,
     compiled: Option<CompiledPolicy>,
     program: OsString,
@@ -757,8 +779,168 @@ struct Started {
     namespaces: Vec<&'static str>,
     kill_on_drop: bool,
     timeout: Option<std::time::Duration>,
+    fallback: Option<String>,
+    requested_network: Network,
     compiled: CompiledPolicy,
     program_inside: PathBuf,
+}
+
+/// Landlock rules on host paths for a sandbox without a mount namespace: every same-place bind
+/// of the plan (policy paths, the system runtime, the device nodes), host `/proc` read-only,
+/// and the host's user and host-name files read-only (nothing is generated).
+fn host_rules(plan: &MountPlan, masks: &Masks) -> Result<Vec<LandlockRule>, SpawnError> {
+    let mut rules = Vec::new();
+    let mut add = |path: &Path, access: u64| -> Result<(), SpawnError> {
+        rules.push(LandlockRule {
+            path: cstring(path)?,
+            access,
+        });
+        Ok(())
+    };
+    for op in &plan.ops {
+        match op {
+            FsOp::Bind {
+                src,
+                dst,
+                kind,
+                writable,
+            } => {
+                if src != dst {
+                    return Err(SpawnError::Unsupported {
+                        mechanism: "mount namespace",
+                        reason: format!(
+                            "binding {} at {} needs one; Landlock alone can only allow paths \
+                             where they are",
+                            src.display(),
+                            dst.display()
+                        ),
+                    });
+                }
+                let access = match (kind, writable) {
+                    (NodeKind::Dir, false) => masks.read_dir,
+                    (NodeKind::Dir, true) => masks.write_dir,
+                    (_, false) => masks.read_file,
+                    (_, true) => masks.write_file,
+                };
+                add(src, access)?;
+            }
+            FsOp::Proc { dst } => add(dst, masks.read_dir)?,
+            _ => {}
+        }
+    }
+    for f in ["/etc/passwd", "/etc/group", "/etc/hosts", "/etc/hostname"] {
+        if Path::new(f).exists() {
+            add(Path::new(f), masks.read_file)?;
+        }
+    }
+    Ok(rules)
+}
+
+/// Which layers enforce each property, and why one is not enforced.
+fn property_report(
+    policy: &Policy,
+    requested_network: Network,
+    abi: Option<u32>,
+    fallback: Option<&str>,
+) -> Vec<PropertyReport> {
+    use crate::policy::Property;
+    let l = policy.layers;
+    let why = |what: &str| match fallback {
+        Some(reason) => format!("{what}: user namespaces are unusable here ({reason})"),
+        None => format!("{what}: the layer was switched off"),
+    };
+    let mut fs = Vec::new();
+    if l.mount {
+        fs.push("mount namespace".to_string());
+    }
+    if let Some(v) = abi {
+        fs.push(format!("Landlock ABI {v}"));
+    }
+    let fs_missing = if fs.is_empty() {
+        Some("no mount namespace and no Landlock".to_string())
+    } else if !l.mount {
+        Some(why(
+            "a private /tmp, home and /dev/shm, a fresh /proc and generated /etc files need a \
+             mount namespace",
+        ))
+    } else {
+        None
+    };
+    let net = match (requested_network, policy.network) {
+        (Network::Host, _) => (
+            Vec::new(),
+            Some("the policy asks for the host network".into()),
+        ),
+        (Network::None, Network::None) => (vec!["network namespace".to_string()], None),
+        (Network::None, Network::Host) => (
+            Vec::new(),
+            Some(why(
+                "no network needs a network namespace (Landlock does not cover UDP)",
+            )),
+        ),
+    };
+    let procs = if l.pid {
+        (vec!["pid namespace".to_string()], None)
+    } else {
+        (
+            Vec::new(),
+            Some(why(
+                "hiding host processes and killing the whole tree need a pid namespace",
+            )),
+        )
+    };
+    let sys = if l.seccomp {
+        (vec!["seccomp".to_string()], None)
+    } else {
+        (
+            Vec::new(),
+            Some("the seccomp layer was switched off".to_string()),
+        )
+    };
+    vec![
+        PropertyReport {
+            property: Property::Filesystem,
+            layers: fs,
+            not_enforced: fs_missing,
+        },
+        PropertyReport {
+            property: Property::Network,
+            layers: net.0,
+            not_enforced: net.1,
+        },
+        PropertyReport {
+            property: Property::Processes,
+            layers: procs.0,
+            not_enforced: procs.1,
+        },
+        PropertyReport {
+            property: Property::Syscalls,
+            layers: sys.0,
+            not_enforced: sys.1,
+        },
+    ]
+}
+
+/// The policy to use on a host without usable user namespaces: Landlock, seccomp and
+/// `no_new_privs` alone, when the caller allows the properties only namespaces give to be
+/// left out. `None` when it does not.
+fn landlock_only(policy: &Policy) -> Option<Policy> {
+    use crate::policy::{Property, Requirement};
+    let r = &policy.requirements;
+    let best = |p| r.get(p) == Requirement::BestEffort;
+    let network_ok = policy.network == Network::Host || best(Property::Network);
+    if !network_ok || !best(Property::Processes) {
+        return None;
+    }
+    let mut p = policy.clone();
+    p.network(Network::Host);
+    p.layers(crate::Layers {
+        user_namespace: false,
+        mount: false,
+        pid: false,
+        ..policy.layers
+    });
+    Some(p)
 }
 
 /// Spawns `cmd` with `default_stdio` used for streams the command leaves unset.
@@ -770,9 +952,26 @@ pub(crate) async fn spawn(
     cmd: &mut Command,
     default_stdio: fn() -> [Stdio; 3],
 ) -> Result<Child, SpawnError> {
+    let mut policy = cmd.policy.clone();
+    let mut fallback: Option<String> = None;
+    if policy.layers.user_namespace {
+        if let Some(lo) = landlock_only(&policy) {
+            // The caller allows running without namespaces: find out (once per process) whether
+            // this host lets us have them.
+            let probe = tokio::task::spawn_blocking(crate::probe::probe)
+                .await
+                .map_err(|e| os_err("probing the host")(io::Error::other(e)))?;
+            if let crate::probe::Availability::Unavailable(why) = &probe.user_namespace {
+                fallback = Some(why.clone());
+                policy = lo;
+            }
+        }
+    }
     let [d0, d1, d2] = default_stdio();
     let req = Request {
-        policy: cmd.policy.clone(),
+        fallback,
+        requested_network: cmd.policy.network,
+        policy,
         compiled: cmd.compiled.clone(),
         program: cmd.program.clone(),
         arg0: cmd.arg0.clone(),
@@ -795,7 +994,9 @@ pub(crate) async fn spawn(
     let started = tokio::task::spawn_blocking(move || start(req))
         .await
         .map_err(|e| os_err("the spawning task")(io::Error::other(e)))??;
-    cmd.compiled = Some(started.compiled.clone());
+    if started.fallback.is_none() {
+        cmd.compiled = Some(started.compiled.clone());
+    }
     finish(started).await
 }
 
@@ -951,7 +1152,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     let lifeline = fd_at_least(lifeline, max_target + 1)?;
     argv_c[3] = CString::new(lifeline.as_raw_fd().to_string()).expect("digits");
     let init_fd = init_memfd()?;
-    let (sync_rd, sync_wr) = if id.privileged {
+    let (sync_rd, sync_wr) = if id.privileged && layers.user_namespace {
         let (r, w) = pipe()?;
         (Some(fd_at_least(r, max_target + 1)?), Some(w))
     } else {
@@ -968,7 +1169,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
 
     // A root caller's sandbox joins a network namespace prepared ahead of time (with lo up)
     // instead of creating one inside clone3; the guard keeps this thread in it until the clone.
-    let joined_netns = if policy.network == Network::None {
+    let joined_netns = if policy.network == Network::None && layers.user_namespace {
         crate::netns_pool::take()
     } else {
         None
@@ -976,7 +1177,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     let plan = Box::new(ChildPlan {
         report_fd: report_wr.as_raw_fd(),
         sync_fd: sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
-        self_maps: (!id.privileged).then(|| SelfMaps {
+        self_maps: (!id.privileged && layers.user_namespace).then(|| SelfMaps {
             uid_map: format!("{} {} 1\n", id.inside_uid, id.host_uid).into_bytes(),
             gid_map: format!("{} {} 1\n", id.inside_gid, id.host_gid).into_bytes(),
         }),
@@ -984,7 +1185,13 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         staging: c"/tmp".to_owned(),
         root_data: c"mode=0755,size=1048576".to_owned(),
         policy: compiled.0.clone(),
-        hostname: policy.hostname.as_bytes().to_vec(),
+        // The host name is the UTS namespace's; without one it stays the host's.
+        hostname: if layers.user_namespace {
+            policy.hostname.as_bytes().to_vec()
+        } else {
+            Vec::new()
+        },
+        in_user_namespace: layers.user_namespace,
         loopback: policy.network == Network::None && joined_netns.is_none(),
         cwd: cstring(&cwd)?,
         new_session: policy.new_session,
@@ -1006,9 +1213,15 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         envp: CStrArray::new(envp_c),
     });
 
-    let mut ns_flags =
-        libc::CLONE_NEWUSER | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
-    let mut namespaces = vec!["user", "ipc", "uts", "cgroup"];
+    let userns = layers.user_namespace;
+    let (mut ns_flags, mut namespaces) = if userns {
+        (
+            libc::CLONE_NEWUSER | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP,
+            vec!["user", "ipc", "uts", "cgroup"],
+        )
+    } else {
+        (0, Vec::new())
+    };
     if layers.mount {
         ns_flags |= libc::CLONE_NEWNS;
         namespaces.push("mount");
@@ -1064,9 +1277,19 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         };
     }
     if ret < 0 {
+        let err = io::Error::from_raw_os_error(-ret as i32);
+        if userns && matches!(-ret as i32, libc::EPERM | libc::ENOSPC | libc::EUSERS) {
+            return Err(SpawnError::Unsupported {
+                mechanism: "a user namespace",
+                reason: format!(
+                    "{clone_call} with CLONE_NEWUSER: {err}; allow them on this host, or make \
+                     Network and Processes best effort to run on Landlock alone"
+                ),
+            });
+        }
         return Err(SpawnError::Os {
             what: clone_call,
-            source: io::Error::from_raw_os_error(-ret as i32),
+            source: err,
         });
     }
     // Back to this thread's own network namespace.
@@ -1117,6 +1340,8 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         namespaces,
         kill_on_drop: req.kill_on_drop,
         timeout: req.timeout,
+        fallback: req.fallback,
+        requested_network: req.requested_network,
         compiled,
         program_inside,
     })
@@ -1132,6 +1357,8 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
         namespaces,
         kill_on_drop,
         timeout,
+        fallback,
+        requested_network,
         compiled,
         program_inside,
     } = started;
@@ -1177,6 +1404,12 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
                 seccomp: layers.seccomp,
                 no_new_privs: true,
                 capabilities_dropped: true,
+                properties: property_report(
+                    &compiled.0.policy,
+                    requested_network,
+                    abi,
+                    fallback.as_deref(),
+                ),
                 // Host uid 0 is exempt from RLIMIT_NPROC.
                 process_limit: compiled
                     .0

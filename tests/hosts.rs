@@ -7,7 +7,7 @@ mod common;
 use std::process::Command as StdCommand;
 
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
-use tokio_sandbox::{Command, SpawnError, Stage};
+use tokio_sandbox::{Command, Property, Requirement, SpawnError, Stage};
 
 const ROLE: &str = "TOKIO_SANDBOX_TEST_ROLE";
 
@@ -324,12 +324,68 @@ fn probe_under_a_docker_like_filter() {
         seccompiler::apply_filter(&eperm).unwrap();
         let p = tokio_sandbox::probe();
         println!("clone3={} userns={}", p.clone3, p.user_namespace);
+        // Best effort for what only namespaces give: the sandbox runs on Landlock alone and
+        // says so; unlisted paths are EACCES (Landlock) instead of ENOENT.
+        let rt = current_thread_rt();
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args([
+            "-c",
+            "cat /etc/shadow /root/.profile; echo x > /usr/x; echo ran",
+        ])
+        .policy_mut()
+        .require(Property::Network, Requirement::BestEffort)
+        .require(Property::Processes, Requirement::BestEffort);
+        let child = rt
+            .block_on(
+                cmd.stdout(tokio_sandbox::Stdio::piped())
+                    .stderr(tokio_sandbox::Stdio::piped())
+                    .spawn(),
+            )
+            .unwrap();
+        for r in &child.enforcement().properties {
+            println!(
+                "{:?}: {:?} / {:?}",
+                r.property,
+                r.layers,
+                r.not_enforced.is_some()
+            );
+        }
+        let out = rt.block_on(child.wait_with_output()).unwrap();
+        print!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Required (the default): a typed error naming the mechanism.
+        let err = rt.block_on(Command::new("/bin/true").spawn()).unwrap_err();
+        println!("required: {err}");
         return;
     }
     let (stdout, ok) = run_helper("probe_under_a_docker_like_filter", "docker", &[]);
     assert!(ok);
+    assert!(stdout.contains("Filesystem: [\"Landlock ABI "), "{stdout}");
     assert!(
-        stdout.contains("clone3=no (ENOSYS) userns=no (clone: Operation not permitted"),
+        stdout.contains(
+            "\"] / true\nNetwork: [] / true\nProcesses: [] / true\nSyscalls: [\"seccomp\"] / false\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "ran\ncat: /etc/shadow: Permission denied\ncat: /root/.profile: Permission denied\n\
+             /bin/sh: 1: cannot create /usr/x: Permission denied\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("required: a user namespace is required by the policy but unavailable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "clone3=no (ENOSYS) userns=no (a user namespace is required by the policy but \
+             unavailable: clone with CLONE_NEWUSER: Operation not permitted"
+        ),
         "{stdout}"
     );
 }

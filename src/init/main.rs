@@ -43,6 +43,8 @@ const SYS_WAIT4: usize = 61;
 const SYS_KILL: usize = 62;
 const SYS_FCNTL: usize = 72;
 const SYS_GETPID: usize = 39;
+const SYS_GETPGID: usize = 121;
+const PR_SET_CHILD_SUBREAPER: usize = 36;
 const SYS_PRCTL: usize = 157;
 const SYS_RT_SIGTIMEDWAIT: usize = 128;
 const SYS_EXIT_GROUP: usize = 231;
@@ -140,6 +142,15 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
         );
         // SIGIO when the owner's end of the lifeline closes; if it already has, stop here.
         let me = syscall(SYS_GETPID, 0, 0, 0, 0);
+        // Without a pid namespace (Landlock-only mode) orphans are still ours to reap, and on
+        // exit the sandbox's process group is killed (a process that left it with setsid is
+        // out of reach: the enforcement report says so).
+        // Only when init leads its own process group (the sandbox started a new session):
+        // never the caller's group.
+        let pid1 = me == 1 || syscall(SYS_GETPGID, 0, 0, 0, 0) != me;
+        if !pid1 {
+            syscall(SYS_PRCTL, PR_SET_CHILD_SUBREAPER, 1, 0, 0);
+        }
         syscall(SYS_FCNTL, lifeline, F_SETOWN, me as usize, 0);
         syscall(SYS_FCNTL, lifeline, F_SETFL, O_ASYNC | O_NONBLOCK, 0);
         if owner_gone(lifeline) {
@@ -196,6 +207,7 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             if sig as usize == SIGIO {
                 if owner_gone(lifeline) {
                     syscall(SYS_KILL, pid as usize, SIGKILL, 0, 0);
+                    end_group(pid1);
                     exit(128 + SIGKILL as i32);
                 }
                 continue;
@@ -219,6 +231,7 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                 if r == pid {
                     let bytes = wstatus.to_ne_bytes();
                     syscall(SYS_WRITE, status, bytes.as_ptr() as usize, 4, 0);
+                    end_group(pid1);
                     let code = if wstatus & 0x7f == 0 {
                         (wstatus >> 8) & 0xff
                     } else {
@@ -228,6 +241,18 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                 }
             }
         }
+    }
+}
+
+/// `pid1` is true in a pid namespace, and also when init does not lead its own process group
+/// (then there is no group of the sandbox's own to kill).
+///
+/// Outside a pid namespace: kills the sandbox's process group, init included (its status is
+/// reported already). In a pid namespace init's exit ends everything anyway.
+fn end_group(pid1: bool) {
+    if !pid1 {
+        // SAFETY: kill(0, SIGKILL) signals this process group.
+        unsafe { syscall(SYS_KILL, 0, SIGKILL, 0, 0) };
     }
 }
 
