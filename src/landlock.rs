@@ -34,12 +34,24 @@ impl std::fmt::Display for LandlockUnavailable {
     }
 }
 
-/// The Landlock ABI version of the running kernel (`landlock_create_ruleset(NULL, 0,
-/// LANDLOCK_CREATE_RULESET_VERSION)`), probed once per process.
+/// Environment variable that caps the Landlock ABI the library uses (a test setting, like the
+/// landlock crate's): with `TOKIO_SANDBOX_LANDLOCK_ABI_MAX=3` a kernel with ABI 7 is used as
+/// ABI 3, and the kernel then enforces exactly the ABI 3 rights. Read once per process.
+pub const ABI_MAX_ENV: &str = "TOKIO_SANDBOX_LANDLOCK_ABI_MAX";
+
+/// The Landlock ABI version the library uses: the running kernel's
+/// (`landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`), capped by
+/// [`ABI_MAX_ENV`] when set; probed once per process.
 pub fn abi_version() -> Result<u32, LandlockUnavailable> {
     static ABI_VERSION: OnceLock<Result<u32, LandlockUnavailable>> = OnceLock::new();
+    let cap = || {
+        std::env::var(ABI_MAX_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(u32::MAX)
+    };
     *ABI_VERSION.get_or_init(|| match sys::landlock_abi_version() {
-        Ok(v) => Ok(v as u32),
+        Ok(v) => Ok((v as u32).min(cap()).max(1)),
         Err(libc::ENOSYS) => Err(LandlockUnavailable::NotBuilt),
         Err(libc::EOPNOTSUPP) => Err(LandlockUnavailable::Disabled),
         Err(e) => Err(LandlockUnavailable::Other(e)),

@@ -389,3 +389,49 @@ fn probe_under_a_docker_like_filter() {
         "{stdout}"
     );
 }
+
+/// An older Landlock ABI, by the documented cap: the kernel enforces that ABI's rights for
+/// real. ABI 1 has no REFER right, so a rename across directories of a read-write tree is
+/// EXDEV; from ABI 2 it works (C17). The report names the ABI used.
+#[test]
+fn c17_landlock_abi_cap() {
+    if let Ok(role) = std::env::var(ROLE) {
+        if let Some(abi) = role.strip_prefix("abi") {
+            let dir = std::env::var("TSB_DIR").unwrap();
+            let script = format!(
+                "import os\nos.makedirs('{dir}/a', exist_ok=True)\nos.makedirs('{dir}/b', exist_ok=True)\n\
+                 open('{dir}/a/f', 'w').write('f')\n\
+                 try:\n    os.rename('{dir}/a/f', '{dir}/b/f')\n    print('renamed')\n\
+                 except OSError as e:\n    print('errno', e.errno)"
+            );
+            let rt = current_thread_rt();
+            let mut cmd = Command::new("python3");
+            cmd.args(["-c", &script]).read_write(&dir);
+            let child = rt
+                .block_on(cmd.stdout(tokio_sandbox::Stdio::piped()).spawn())
+                .unwrap();
+            println!("abi={:?} cap={abi}", child.enforcement().landlock_abi);
+            let out = rt.block_on(child.wait_with_output()).unwrap();
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+        }
+        return;
+    }
+    if !common::python3_or_skip() {
+        return;
+    }
+    for (abi, expected) in [("1", "errno 18"), ("2", "renamed")] {
+        let d = common::rw_dir();
+        let out = StdCommand::new(std::env::current_exe().unwrap())
+            .args(["--exact", "c17_landlock_abi_cap", "--nocapture"])
+            .env(ROLE, format!("abi{abi}"))
+            .env(tokio_sandbox::landlock::ABI_MAX_ENV, abi)
+            .env("TSB_DIR", d.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("abi=Some({abi}) cap={abi}\n{expected}\n")),
+            "ABI {abi}: {stdout}"
+        );
+    }
+}
