@@ -126,7 +126,7 @@ pub(crate) struct ChildPlan {
     /// stop the setup's own opens).
     pub rlimits: Vec<(u32, u64, u64)>,
     /// seccomp BPF programs, installed in order.
-    pub seccomp: Vec<&'static [seccompiler::sock_filter]>,
+    pub seccomp: Vec<Bpf>,
     /// The sealed memfd of the init program (see `src/init/main.rs`).
     pub init_fd: c_int,
     /// Write end of the pipe on which init reports the program's wait status.
@@ -167,6 +167,23 @@ impl CStrArray {
 unsafe impl Send for CStrArray {}
 // SAFETY: as above; shared access only reads.
 unsafe impl Sync for CStrArray {}
+
+/// A seccomp BPF program: the default filter's (built once per process) or a caller's.
+#[derive(Debug)]
+pub(crate) enum Bpf {
+    Static(&'static [seccompiler::sock_filter]),
+    Shared(std::sync::Arc<seccompiler::BpfProgram>),
+}
+
+impl Bpf {
+    /// The instructions (a plain dereference: no allocation or atomic operation).
+    pub(crate) fn as_slice(&self) -> &[seccompiler::sock_filter] {
+        match self {
+            Bpf::Static(s) => s,
+            Bpf::Shared(p) => p.as_slice(),
+        }
+    }
+}
 
 /// The report the child sends on failure: stage, op index, errno (native endian u32s).
 pub(crate) const REPORT_LEN: usize = 12;
@@ -330,6 +347,7 @@ fn run(plan: &ChildPlan) -> Step {
 
     // 9. seccomp last, so the filter need not allow the setup calls.
     for (i, prog) in plan.seccomp.iter().enumerate() {
+        let prog = prog.as_slice();
         let fprog = sys::SockFprog {
             len: prog.len() as u16,
             filter: prog.as_ptr(),

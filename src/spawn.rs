@@ -1201,10 +1201,13 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         cloexec_ranges,
         mount_ns: layers.mount,
         rlimits: policy.limits.rlimits(),
-        seccomp: if layers.seccomp {
-            crate::seccomp::default_programs().to_vec()
-        } else {
-            Vec::new()
+        seccomp: {
+            let mut progs: Vec<child::Bpf> = Vec::new();
+            if layers.seccomp {
+                progs.extend(crate::seccomp::default_programs().map(child::Bpf::Static));
+            }
+            progs.extend(policy.extra_seccomp.iter().cloned().map(child::Bpf::Shared));
+            progs
         },
         init_fd: init_fd.as_raw_fd(),
         status_fd: status_wr.as_raw_fd(),

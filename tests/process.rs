@@ -1360,3 +1360,38 @@ async fn proc_sys_is_read_only_even_as_host_root() {
         "/bin/sh: 1: cannot create /proc/sys/kernel/randomize_va_space: Read-only file system\n"
     );
 }
+
+/// A caller's own seccompiler filter goes on top of the default one: here `mkdir` is denied
+/// with EACCES (13), while everything else keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_seccomp_filter_goes_on_top() {
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+    let filter = SeccompFilter::new(
+        [(libc::SYS_mkdir, vec![]), (libc::SYS_mkdirat, vec![])]
+            .into_iter()
+            .collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EACCES as u32),
+        TargetArch::x86_64,
+    )
+    .unwrap();
+    let program: BpfProgram = filter.try_into().unwrap();
+    let out = common::sh("mkdir /tmp/d; echo still running", |c| {
+        c.policy_mut().seccomp_filter(program);
+    })
+    .await;
+    assert_eq!(stdout(&out), "still running\n");
+    assert_eq!(
+        stderr(&out),
+        "mkdir: cannot create directory '/tmp/d': Permission denied\n"
+    );
+    assert_eq!(
+        Command::new("sh")
+            .args(["-c", "mkdir /tmp/d && echo made"])
+            .output()
+            .await
+            .unwrap()
+            .stdout,
+        b"made\n"
+    );
+}
