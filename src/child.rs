@@ -79,6 +79,8 @@ pub(crate) struct LandlockRule {
 pub(crate) struct LandlockPlan {
     pub attr: sys::LandlockRulesetAttr,
     pub rules: Vec<LandlockRule>,
+    /// TCP port rules (ABI 4): `landlock_net_port_attr`s.
+    pub net_rules: Vec<sys::LandlockNetPortAttr>,
     pub restrict_flags: u32,
 }
 
@@ -603,9 +605,13 @@ fn landlock(ll: &LandlockPlan) -> Step {
         let _ = sys::close(fd);
         r.map_err(at(Stage::Landlock, i + 1))?;
     }
+    for (i, rule) in ll.net_rules.iter().enumerate() {
+        sys::landlock_add_net_rule(rs, rule)
+            .map_err(at(Stage::Landlock, ll.rules.len() + 1 + i))?;
+    }
     let r = sys::landlock_restrict_self(rs, ll.restrict_flags);
     let _ = sys::close(rs);
-    r.map_err(at(Stage::Landlock, ll.rules.len() + 1))?;
+    r.map_err(at(Stage::Landlock, ll.rules.len() + ll.net_rules.len() + 1))?;
     Ok(())
 }
 

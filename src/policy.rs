@@ -63,6 +63,9 @@ pub struct Policy {
     pub(crate) limits: Limits,
     pub(crate) requirements: Requirements,
     pub(crate) extra_seccomp: Vec<std::sync::Arc<seccompiler::BpfProgram>>,
+    /// TCP ports the sandbox may bind / connect to (`None`: not restricted).
+    pub(crate) tcp_bind: Option<Vec<u16>>,
+    pub(crate) tcp_connect: Option<Vec<u16>>,
 }
 
 /// A property of the sandbox that one or more layers enforce.
@@ -233,6 +236,8 @@ impl Default for Policy {
             limits: Limits::default(),
             requirements: Requirements::default(),
             extra_seccomp: Vec::new(),
+            tcp_bind: None,
+            tcp_connect: None,
         }
     }
 }
@@ -367,6 +372,21 @@ impl Policy {
             Property::Processes => self.requirements.processes = requirement,
             Property::Syscalls => self.requirements.syscalls = requirement,
         }
+        self
+    }
+
+    /// With [`Network::Host`]: the sandbox may `bind(2)` TCP sockets only to the ports
+    /// allowed this way (Landlock ABI 4; each call adds a port). UDP and other protocols stay
+    /// unrestricted: "no network" is [`Network::None`].
+    pub fn allow_tcp_bind(&mut self, port: u16) -> &mut Self {
+        self.tcp_bind.get_or_insert_with(Vec::new).push(port);
+        self
+    }
+
+    /// With [`Network::Host`]: the sandbox may `connect(2)` TCP sockets only to the ports
+    /// allowed this way (Landlock ABI 4; each call adds a port).
+    pub fn allow_tcp_connect(&mut self, port: u16) -> &mut Self {
+        self.tcp_connect.get_or_insert_with(Vec::new).push(port);
         self
     }
 

@@ -725,13 +725,47 @@ impl CompiledPolicy {
             let (ops, rules) = child_ops(&plan, &masks)?;
             (plan, ops, rules)
         };
+        // TCP port allow-lists (Landlock ABI 4).
+        let (mut handled_net, mut net_rules) = (0u64, Vec::new());
+        let restricted = [
+            (policy.tcp_bind.as_ref(), 1u64),
+            (policy.tcp_connect.as_ref(), 2u64),
+        ];
+        if restricted.iter().any(|(r, _)| r.is_some()) {
+            match abi {
+                Some(v) if v >= 4 => {
+                    for (ports, access) in restricted {
+                        if let Some(ports) = ports {
+                            handled_net |= access;
+                            for port in ports {
+                                net_rules.push(sys::LandlockNetPortAttr {
+                                    allowed_access: access,
+                                    port: *port as u64,
+                                });
+                            }
+                        }
+                    }
+                }
+                _ if policy.requirements.network == crate::policy::Requirement::BestEffort => {}
+                _ => {
+                    return Err(SpawnError::Unsupported {
+                        mechanism: "Landlock TCP rules",
+                        reason: format!(
+                            "TCP port allow-lists need Landlock ABI 4 (this process uses {})",
+                            abi.map_or("no Landlock".to_string(), |v| format!("ABI {v}"))
+                        ),
+                    })
+                }
+            }
+        }
         let landlock = abi.map(|_| LandlockPlan {
             attr: sys::LandlockRulesetAttr {
                 handled_access_fs: masks.handled,
-                handled_access_net: 0,
+                handled_access_net: handled_net,
                 scoped: masks.scoped,
             },
             rules,
+            net_rules,
             restrict_flags: masks.restrict_flags,
         });
         Ok(CompiledPolicy(Arc::new(Compiled {
@@ -866,7 +900,16 @@ fn property_report(
     } else {
         None
     };
+    let tcp_rules =
+        (policy.tcp_bind.is_some() || policy.tcp_connect.is_some()) && abi.is_some_and(|v| v >= 4);
     let net = match (requested_network, policy.network) {
+        (Network::Host, _) if tcp_rules => (
+            vec![format!(
+                "Landlock TCP port rules (ABI {})",
+                abi.unwrap_or(0)
+            )],
+            Some("host network: only TCP bind/connect ports are restricted, not UDP".into()),
+        ),
         (Network::Host, _) => (
             Vec::new(),
             Some("the policy asks for the host network".into()),

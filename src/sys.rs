@@ -180,6 +180,14 @@ pub struct LandlockPathBeneathAttr {
     pub parent_fd: i32,
 }
 
+/// `struct landlock_net_port_attr` from `<linux/landlock.h>` (landlock_add_rule(2)).
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy)]
+pub struct LandlockNetPortAttr {
+    pub allowed_access: u64,
+    pub port: u64,
+}
+
 /// `struct sock_fprog` from `<linux/filter.h>` (seccomp(2)).
 #[repr(C)]
 pub struct SockFprog {
@@ -522,6 +530,17 @@ pub fn landlock_add_path_rule(ruleset: c_int, attr: &LandlockPathBeneathAttr) ->
                 p(attr),
                 0,
             ],
+        )
+    }
+}
+
+/// `landlock_add_rule(ruleset_fd, LANDLOCK_RULE_NET_PORT, &attr, 0)`
+pub fn landlock_add_net_rule(ruleset: c_int, attr: &LandlockNetPortAttr) -> SysResult {
+    // SAFETY: attr points to a live net-port attribute.
+    unsafe {
+        syscall(
+            libc::SYS_landlock_add_rule,
+            &[ruleset as usize, 2, p(attr), 0],
         )
     }
 }

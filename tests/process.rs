@@ -1395,3 +1395,47 @@ async fn callers_seccomp_filter_goes_on_top() {
         b"made\n"
     );
 }
+
+/// With the host network and a TCP allow-list (Landlock ABI 4), connecting to a listed port
+/// works and to another port is EACCES; binding outside the bind list is EACCES too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_allow_lists_with_the_host_network() {
+    if !python_or_skip() {
+        return;
+    }
+    let allowed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (pa, po) = (
+        allowed.local_addr().unwrap().port(),
+        other.local_addr().unwrap().port(),
+    );
+    let script = format!(
+        "import socket
+for port in ({pa}, {po}):
+    s = socket.socket()
+    try:
+        s.connect(('127.0.0.1', port)); print('connect', port == {pa}, 'ok')
+    except OSError as e:
+        print('connect', port == {pa}, e.errno)
+s = socket.socket()
+try:
+    s.bind(('127.0.0.1', 0)); print('bind ok')
+except OSError as e:
+    print('bind', e.errno)"
+    );
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", &script]).network(Network::Host);
+    cmd.policy_mut().allow_tcp_connect(pa).allow_tcp_bind(1);
+    let child = cmd.stdout(Stdio::piped()).spawn().await.unwrap();
+    let network = child
+        .enforcement()
+        .properties
+        .iter()
+        .find(|r| r.property == tokio_sandbox::Property::Network)
+        .unwrap()
+        .clone();
+    assert_eq!(network.layers.len(), 1);
+    assert!(network.layers[0].starts_with("Landlock TCP port rules (ABI "));
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(stdout(&out), "connect True ok\nconnect False 13\nbind 13\n");
+}
