@@ -672,6 +672,8 @@ pub(crate) struct Compiled {
     pub mount_plan: MountPlan,
     pub ops: Vec<ChildOp>,
     pub landlock: Option<LandlockPlan>,
+    /// Why Landlock is not applied although the layer was asked for (best effort).
+    pub landlock_missing: Option<String>,
 }
 
 impl CompiledPolicy {
@@ -697,13 +699,26 @@ impl CompiledPolicy {
                     .into(),
             });
         }
+        // Landlock missing: an error, unless the filesystem is best effort and a mount
+        // namespace still holds it (C16).
+        let mut landlock_missing = None;
         let abi = if layers.landlock {
-            Some(
-                crate::landlock::abi_version().map_err(|why| SpawnError::Unsupported {
-                    mechanism: "Landlock",
-                    reason: why.to_string(),
-                })?,
-            )
+            match crate::landlock::abi_version() {
+                Ok(v) => Some(v),
+                Err(why)
+                    if policy.requirements.filesystem == crate::policy::Requirement::BestEffort
+                        && layers.mount =>
+                {
+                    landlock_missing = Some(why.to_string());
+                    None
+                }
+                Err(why) => {
+                    return Err(SpawnError::Unsupported {
+                        mechanism: "Landlock",
+                        reason: why.to_string(),
+                    })
+                }
+            }
         } else {
             None
         };
@@ -776,6 +791,7 @@ impl CompiledPolicy {
             mount_plan,
             ops,
             landlock,
+            landlock_missing,
         })))
     }
 
@@ -872,12 +888,12 @@ fn host_rules(plan: &MountPlan, masks: &Masks) -> Result<Vec<LandlockRule>, Spaw
 
 /// Which layers enforce each property, and why one is not enforced.
 fn property_report(
-    policy: &Policy,
+    compiled: &Compiled,
     requested_network: Network,
-    abi: Option<u32>,
     fallback: Option<&str>,
 ) -> Vec<PropertyReport> {
     use crate::policy::Property;
+    let (policy, abi) = (&compiled.policy, compiled.abi);
     let l = policy.layers;
     let why = |what: &str| match fallback {
         Some(reason) => format!("{what}: user namespaces are unusable here ({reason})"),
@@ -890,7 +906,9 @@ fn property_report(
     if let Some(v) = abi {
         fs.push(format!("Landlock ABI {v}"));
     }
-    let fs_missing = if fs.is_empty() {
+    let fs_missing = if let Some(why) = &compiled.landlock_missing {
+        Some(format!("Landlock: {why}"))
+    } else if fs.is_empty() {
         Some("no mount namespace and no Landlock".to_string())
     } else if !l.mount {
         Some(why(
@@ -1450,12 +1468,7 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
                 seccomp: layers.seccomp,
                 no_new_privs: true,
                 capabilities_dropped: true,
-                properties: property_report(
-                    &compiled.0.policy,
-                    requested_network,
-                    abi,
-                    fallback.as_deref(),
-                ),
+                properties: property_report(&compiled.0, requested_network, fallback.as_deref()),
                 // Host uid 0 is exempt from RLIMIT_NPROC.
                 process_limit: compiled
                     .0

@@ -89,6 +89,21 @@ fn landlock_missing(role: &str, errno: i32, expected_reason: &str) {
             }
             other => println!("unexpected: {other}"),
         }
+        // Best effort for the filesystem: the mount namespace holds it alone, and the report
+        // says Landlock is not enforced and why; unlisted paths stay unreadable.
+        let rt = current_thread_rt();
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", "cat /etc/shadow"])
+            .policy_mut()
+            .require(Property::Filesystem, Requirement::BestEffort);
+        let child = rt
+            .block_on(cmd.stderr(tokio_sandbox::Stdio::piped()).spawn())
+            .expect("best effort runs");
+        let fs = child.enforcement().properties[0].clone();
+        println!("fs {:?} {}", fs.layers, fs.not_enforced.unwrap_or_default());
+        println!("abi {:?}", child.enforcement().landlock_abi);
+        let out = rt.block_on(child.wait_with_output()).unwrap();
+        print!("{}", String::from_utf8_lossy(&out.stderr));
         return;
     }
     let name = format!("c16_landlock_missing_{role}");
@@ -96,6 +111,16 @@ fn landlock_missing(role: &str, errno: i32, expected_reason: &str) {
     assert!(ok);
     assert!(
         stdout.contains(&format!("unsupported Landlock: {expected_reason}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "fs [\"mount namespace\"] Landlock: {expected_reason}"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("abi None\ncat: /etc/shadow: No such file or directory\n"),
         "{stdout}"
     );
 }
