@@ -56,6 +56,8 @@ pub enum EndReason {
     CpuLimit,
     /// The file-size limit (`SIGXFSZ`).
     FileSizeLimit,
+    /// The cgroup's memory limit: the kernel's OOM killer ended a process of it.
+    MemoryLimit,
     /// The caller killed it ([`Child::kill`], [`Child::start_kill`], `terminate` past grace).
     Killed,
 }
@@ -94,8 +96,8 @@ pub struct RunStatus {
     pub system_time_ms: u64,
     /// Peak resident memory in bytes (see `peak_memory_scope`).
     pub peak_memory_bytes: Option<u64>,
-    /// What `peak_memory_bytes` covers: `largest_process` (from rusage; without a cgroup the
-    /// sandbox's total is not observable).
+    /// What `peak_memory_bytes` covers: `sandbox` (the cgroup's `memory.peak`) or
+    /// `largest_process` (from rusage, without a cgroup, where the total is not observable).
     pub peak_memory_scope: &'static str,
     /// The limits in force.
     pub limits: Vec<LimitReport>,
@@ -143,6 +145,9 @@ pub struct Child {
     limits: crate::policy::Limits,
     started: std::time::Instant,
     ended: Option<std::time::Instant>,
+    /// The sandbox's own cgroup (removed once the sandbox has been reaped).
+    cgroup: Option<crate::cgroup::SandboxCgroup>,
+    cgroup_events: Option<crate::cgroup::CgroupEvents>,
     /// The caller's end of the program's stdin, if it was [`Stdio::piped`](crate::Stdio::piped).
     pub stdin: Option<ChildStdin>,
     /// The caller's end of the program's stdout, if piped.
@@ -213,7 +218,7 @@ fn pidfd_exited(fd: BorrowedFd<'_>) -> bool {
 }
 
 /// Reaps the process behind `pidfd` once it ends, without blocking the caller.
-fn reap_in_background(pidfd: AsyncFd<OwnedFd>) {
+fn reap_in_background(pidfd: AsyncFd<OwnedFd>, cgroup: Option<crate::cgroup::SandboxCgroup>) {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => {
             handle.spawn(async move {
@@ -223,7 +228,10 @@ fn reap_in_background(pidfd: AsyncFd<OwnedFd>) {
                     };
                     match waitid_nohang(pidfd.as_fd()) {
                         Ok(None) => guard.clear_ready(),
-                        _ => return,
+                        _ => {
+                            drop(cgroup);
+                            return;
+                        }
                     }
                 }
             });
@@ -242,6 +250,7 @@ fn reap_in_background(pidfd: AsyncFd<OwnedFd>) {
                         libc::WEXITED | libc::__WALL,
                     )
                 };
+                drop(cgroup);
             });
         }
     }
@@ -284,6 +293,7 @@ pub(crate) struct ChildParts {
     pub status_pipe: OwnedFd,
     pub timeout: Option<std::time::Duration>,
     pub limits: crate::policy::Limits,
+    pub cgroup: Option<crate::cgroup::SandboxCgroup>,
 }
 
 impl Child {
@@ -297,6 +307,7 @@ impl Child {
             status_pipe,
             timeout,
             limits,
+            cgroup,
         } = parts;
         Ok(Child {
             pid,
@@ -315,6 +326,8 @@ impl Child {
             limits,
             started: std::time::Instant::now(),
             ended: None,
+            cgroup,
+            cgroup_events: None,
         })
     }
 
@@ -399,6 +412,9 @@ impl Child {
         };
         if status.is_some() {
             self.ended = Some(std::time::Instant::now());
+            if let Some(cg) = self.cgroup.take() {
+                self.cgroup_events = Some(cg.events());
+            }
         }
         self.status = status;
         Ok(status)
@@ -471,8 +487,11 @@ impl Child {
             .map(|u| u.user_time + u.system_time)
             .unwrap_or_default();
         let signal = status.signal();
+        let oom = self.cgroup_events.is_some_and(|e| e.oom_kills > 0);
         let ended_by = if self.timed_out {
             EndReason::Timeout
+        } else if oom {
+            EndReason::MemoryLimit
         } else if signal == Some(libc::SIGXCPU)
             || (signal == Some(libc::SIGKILL)
                 && self
@@ -508,7 +527,10 @@ impl Child {
             "address space per process, not resident memory: the JVM, Node and Go reserve \
              large ranges and may fail at start",
         );
-        if l.address_space.is_none() {
+        let cgroup = self.cgroup_events.is_some();
+        if l.address_space.is_none() && cgroup {
+            add("memory_bytes", l.memory, "cgroup memory.max", true, None);
+        } else if l.address_space.is_none() {
             add("memory_bytes", l.memory, "RLIMIT_AS", true, as_note);
         }
         add(
@@ -520,13 +542,17 @@ impl Child {
         );
         add("file_size_bytes", l.file_size, "RLIMIT_FSIZE", true, None);
         add("open_files", l.open_files, "RLIMIT_NOFILE", true, None);
-        add(
-            "processes",
-            l.processes,
-            "RLIMIT_NPROC",
-            self.enforcement.process_limit.is_some(),
-            Some("counted in the sandbox's own user namespace; host uid 0 is exempt"),
-        );
+        if cgroup {
+            add("processes", l.processes, "cgroup pids.max", true, None);
+        } else {
+            add(
+                "processes",
+                l.processes,
+                "RLIMIT_NPROC",
+                self.enforcement.process_limit.is_some(),
+                Some("counted in the sandbox's own user namespace; host uid 0 is exempt"),
+            );
+        }
         let ms = |d: std::time::Duration| d.as_millis() as u64;
         Some(RunStatus {
             exit_code: status.code(),
@@ -535,8 +561,15 @@ impl Child {
             wall_time_ms: ms(self.ended.unwrap_or(self.started) - self.started),
             user_time_ms: usage.map(|u| ms(u.user_time)).unwrap_or(0),
             system_time_ms: usage.map(|u| ms(u.system_time)).unwrap_or(0),
-            peak_memory_bytes: usage.map(|u| u.max_rss_bytes),
-            peak_memory_scope: "largest_process",
+            peak_memory_bytes: self
+                .cgroup_events
+                .and_then(|e| e.memory_peak)
+                .or(usage.map(|u| u.max_rss_bytes)),
+            peak_memory_scope: if self.cgroup_events.is_some_and(|e| e.memory_peak.is_some()) {
+                "sandbox"
+            } else {
+                "largest_process"
+            },
             limits,
             enforcement: self.enforcement.clone(),
         })
@@ -604,6 +637,6 @@ impl Drop for Child {
         if let Ok(Some(_)) = waitid_nohang(pidfd.as_fd()) {
             return;
         }
-        reap_in_background(pidfd);
+        reap_in_background(pidfd, self.cgroup.take());
     }
 }

@@ -103,6 +103,7 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("tokio-sandbox supports Linux on x86_64");
 
+mod cgroup;
 mod child;
 mod child_handle;
 mod command;

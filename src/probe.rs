@@ -1,6 +1,6 @@
 //! What this kernel and process offer a sandbox: [`probe`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::landlock::LandlockUnavailable;
@@ -61,6 +61,15 @@ pub struct Probe {
     pub mount_setattr: Availability,
     /// cgroup v2 (memory, pids and CPU limits for a whole sandbox need all three controllers).
     pub cgroup_v2: CgroupV2,
+    /// Whether sandboxes get cgroup v2 limits here: this process's cgroup is writable and
+    /// enables the memory, pids and cpu controllers for its children.
+    pub cgroup_limits: Availability,
+}
+
+/// Whether `clone3(2)` exists (cached).
+pub(crate) fn clone3_exists() -> bool {
+    static CLONE3: OnceLock<bool> = OnceLock::new();
+    *CLONE3.get_or_init(|| syscall_exists(libc::SYS_clone3, [0, 0, 0, 0, 0]).is_available())
 }
 
 /// `syscall(nr, ...)` with arguments that are invalid for it: `Available` unless ENOSYS.
@@ -75,7 +84,7 @@ fn syscall_exists(nr: libc::c_long, args: [usize; 5]) -> Availability {
     }
 }
 
-fn cgroup_v2() -> CgroupV2 {
+pub(crate) fn cgroup_v2() -> CgroupV2 {
     let mount = std::fs::read_to_string("/proc/self/mountinfo")
         .ok()
         .and_then(|m| {
@@ -176,6 +185,10 @@ pub fn probe() -> &'static Probe {
         },
         mount_setattr: syscall_exists(libc::SYS_mount_setattr, [usize::MAX, 0, 0, 0, 0]),
         cgroup_v2: cgroup_v2(),
+        cgroup_limits: match crate::cgroup::check(&cgroup_v2()) {
+            Ok(_) => Availability::Available,
+            Err(why) => Availability::Unavailable(why),
+        },
     })
 }
 
@@ -190,23 +203,19 @@ impl std::fmt::Display for Probe {
         }
         writeln!(f, "seccomp:         {}", self.seccomp)?;
         writeln!(f, "mount_setattr:   {}", self.mount_setattr)?;
-        let cg = &self.cgroup_v2;
-        match (&cg.mount, &cg.cgroup) {
-            (Some(m), Some(c)) if cg.missing.is_empty() => writeln!(
+        match &self.cgroup_limits {
+            Availability::Available => writeln!(
                 f,
-                "cgroup v2:       {} (cgroup {}; controllers {})",
-                m.display(),
-                c.display(),
-                cg.controllers.join(" ")
+                "cgroup v2:       limits in child cgroups of {}",
+                self.cgroup_v2
+                    .cgroup
+                    .as_deref()
+                    .unwrap_or(Path::new("?"))
+                    .display()
             ),
-            (Some(m), _) => writeln!(
-                f,
-                "cgroup v2:       not usable for limits at {}: missing controllers {} \
-                 (limits use rlimits)",
-                m.display(),
-                cg.missing.join(", ")
-            ),
-            _ => writeln!(f, "cgroup v2:       not mounted (limits use rlimits)"),
+            Availability::Unavailable(why) => {
+                writeln!(f, "cgroup v2:       not used: {why} (limits use rlimits)")
+            }
         }
     }
 }

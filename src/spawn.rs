@@ -833,6 +833,7 @@ struct Started {
     requested_network: Network,
     compiled: CompiledPolicy,
     program_inside: PathBuf,
+    sandbox_cgroup: Option<crate::cgroup::SandboxCgroup>,
 }
 
 /// Landlock rules on host paths for a sandbox without a mount namespace: every same-place bind
@@ -1235,6 +1236,32 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     } else {
         None
     };
+    // cgroup v2 limits for the whole sandbox, where a hierarchy is delegated to this process
+    // (and clone3 can place the child in it); the rlimits they replace are then left out.
+    let limits = policy.limits;
+    let sandbox_cgroup = match crate::cgroup::delegated() {
+        Ok(parent)
+            if (limits.memory.is_some() || limits.processes.is_some())
+                && crate::probe::clone3_exists() =>
+        {
+            crate::cgroup::SandboxCgroup::create(parent, &limits).ok()
+        }
+        _ => None,
+    };
+    let cgroup_fd = match &sandbox_cgroup {
+        Some(cg) => Some(cg.fd().map_err(os_err("opening the sandbox's cgroup"))?),
+        None => None,
+    };
+    let rlimits = if sandbox_cgroup.is_some() {
+        crate::policy::Limits {
+            memory: None,
+            processes: None,
+            ..limits
+        }
+        .rlimits()
+    } else {
+        limits.rlimits()
+    };
     let plan = Box::new(ChildPlan {
         report_fd: report_wr.as_raw_fd(),
         sync_fd: sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
@@ -1261,7 +1288,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         fd_floor,
         cloexec_ranges,
         mount_ns: layers.mount,
-        rlimits: policy.limits.rlimits(),
+        rlimits,
         seccomp: {
             let mut progs: Vec<child::Bpf> = Vec::new();
             if layers.seccomp {
@@ -1304,11 +1331,18 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     let stack = Stack::new()?;
     let mut pidfd_raw: libc::c_int = -1;
     let args = sys::CloneArgs {
-        flags: (libc::CLONE_VM | libc::CLONE_PIDFD | ns_flags) as u64 | sys::CLONE_CLEAR_SIGHAND,
+        flags: (libc::CLONE_VM | libc::CLONE_PIDFD | ns_flags) as u64
+            | sys::CLONE_CLEAR_SIGHAND
+            | if cgroup_fd.is_some() {
+                sys::CLONE_INTO_CGROUP
+            } else {
+                0
+            },
         pidfd: &mut pidfd_raw as *mut libc::c_int as u64,
         exit_signal: 0,
         stack: stack.base as u64,
         stack_size: stack.len as u64,
+        cgroup: cgroup_fd.as_ref().map_or(0, |fd| fd.as_raw_fd() as u64),
         ..Default::default()
     };
     let plan_ptr = &*plan as *const ChildPlan;
@@ -1408,6 +1442,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         requested_network: req.requested_network,
         compiled,
         program_inside,
+        sandbox_cgroup,
     })
 }
 
@@ -1425,6 +1460,7 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
         requested_network,
         compiled,
         program_inside,
+        sandbox_cgroup,
     } = started;
     let (abi, layers, mount_plan) = (
         compiled.0.abi,
@@ -1469,18 +1505,17 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
                 no_new_privs: true,
                 capabilities_dropped: true,
                 properties: property_report(&compiled.0, requested_network, fallback.as_deref()),
-                // Host uid 0 is exempt from RLIMIT_NPROC.
-                process_limit: compiled
-                    .0
-                    .policy
-                    .limits
-                    .processes
-                    .filter(|_| !(compiled.0.id.privileged && compiled.0.id.host_uid == 0)),
+                // Host uid 0 is exempt from RLIMIT_NPROC, not from pids.max.
+                process_limit: compiled.0.policy.limits.processes.filter(|_| {
+                    sandbox_cgroup.is_some()
+                        || !(compiled.0.id.privileged && compiled.0.id.host_uid == 0)
+                }),
             },
             stdio: parent_ends,
             status_pipe: status_rd,
             timeout,
             limits: compiled.0.policy.limits,
+            cgroup: sandbox_cgroup,
         })
         .map_err(os_err("registering the pidfd"));
     }

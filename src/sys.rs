@@ -112,6 +112,7 @@ fn os(c: Option<&CStr>) -> usize {
 // ---- constants the libc crate lacks or declares with the wrong type -------------------------
 
 pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 pub const OPEN_TREE_CLONE: u32 = 1;
 pub const OPEN_TREE_CLOEXEC: u32 = libc::O_CLOEXEC as u32;

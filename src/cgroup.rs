@@ -1,0 +1,140 @@
+//! cgroup v2 limits for a whole sandbox (`Documentation/admin-guide/cgroup-v2.rst`).
+//!
+//! Used when this process's own cgroup is writable and has the `memory`, `pids` and `cpu`
+//! controllers enabled for its children (`cgroup.subtree_control`), i.e. when a cgroup v2
+//! hierarchy is delegated to the caller (systemd's `Delegate=`, a container's own cgroup). Each
+//! sandbox then gets a child cgroup with `memory.max`, `pids.max` and `cpu.max`, is placed in it
+//! by `clone3(CLONE_INTO_CGROUP)`, and the cgroup is read (`memory.events`, `pids.events`,
+//! `memory.peak`) and removed after the run. Elsewhere the limits are rlimits.
+
+use std::fs;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crate::policy::Limits;
+
+/// The controllers a sandbox's cgroup uses.
+pub(crate) const NEEDED: [&str; 3] = ["memory", "pids", "cpu"];
+
+/// This process's cgroup directory, when sandboxes can get child cgroups with the needed
+/// controllers there; else why not.
+pub(crate) fn delegated() -> Result<&'static Path, &'static str> {
+    static PARENT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PARENT
+        .get_or_init(|| check(&crate::probe::cgroup_v2()))
+        .as_ref()
+        .map(|p| p.as_path())
+        .map_err(|e| e.as_str())
+}
+
+/// Whether sandboxes can get child cgroups with the needed controllers under `cg`'s cgroup.
+pub(crate) fn check(cg: &crate::probe::CgroupV2) -> Result<PathBuf, String> {
+    {
+        {
+            let dir = cg.cgroup.clone().ok_or("cgroup v2 is not mounted")?;
+            if !cg.missing.is_empty() {
+                return Err(format!(
+                    "cgroup v2 at {} has no {} controller",
+                    dir.display(),
+                    cg.missing.join(", ")
+                ));
+            }
+            let enabled =
+                fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+            let off: Vec<&str> = NEEDED
+                .into_iter()
+                .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+                .collect();
+            if !off.is_empty() {
+                return Err(format!(
+                    "{} is not enabled in {}/cgroup.subtree_control",
+                    off.join(", "),
+                    dir.display()
+                ));
+            }
+            if rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_err() {
+                return Err(format!("{} is not writable (not delegated)", dir.display()));
+            }
+            Ok(dir)
+        }
+    }
+}
+
+/// A sandbox's own cgroup, removed when dropped.
+#[derive(Debug)]
+pub(crate) struct SandboxCgroup {
+    dir: PathBuf,
+}
+
+/// What a sandbox's cgroup recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CgroupEvents {
+    pub oom_kills: u64,
+    pub pids_max_hits: u64,
+    pub memory_peak: Option<u64>,
+}
+
+fn event(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl SandboxCgroup {
+    /// Creates a child cgroup of `parent` with the cgroup parts of `limits` (memory, processes).
+    pub(crate) fn create(parent: &Path, limits: &Limits) -> io::Result<SandboxCgroup> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let dir = parent.join(format!(
+            "tokio-sandbox-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir(&dir)?;
+        let cg = SandboxCgroup { dir };
+        if let Some(m) = limits.memory {
+            fs::write(cg.dir.join("memory.max"), m.to_string())?;
+            // No swap either: the limit is on memory, not on memory plus swap.
+            let _ = fs::write(cg.dir.join("memory.swap.max"), "0");
+        }
+        if let Some(p) = limits.processes {
+            fs::write(cg.dir.join("pids.max"), p.to_string())?;
+        }
+        Ok(cg)
+    }
+
+    /// An `O_PATH` fd of the cgroup directory for `clone3`'s `cgroup` field.
+    pub(crate) fn fd(&self) -> io::Result<OwnedFd> {
+        use rustix::fs::{Mode, OFlags};
+        Ok(rustix::fs::open(
+            &self.dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    }
+
+    /// Reads what the cgroup recorded.
+    pub(crate) fn events(&self) -> CgroupEvents {
+        let read = |f: &str| fs::read_to_string(self.dir.join(f)).unwrap_or_default();
+        CgroupEvents {
+            oom_kills: event(&read("memory.events"), "oom_kill "),
+            pids_max_hits: event(&read("pids.events"), "max "),
+            memory_peak: read("memory.peak").trim().parse().ok(),
+        }
+    }
+}
+
+impl Drop for SandboxCgroup {
+    fn drop(&mut self) {
+        // Empty once every process of the sandbox is gone; retry briefly while the last ones
+        // are torn down.
+        for _ in 0..50 {
+            if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
