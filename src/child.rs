@@ -65,6 +65,10 @@ pub(crate) enum ChildOp {
     ReadOnly {
         path: CString,
     },
+    /// `/dev/null` bound over a file of the new root.
+    Mask {
+        path: CString,
+    },
 }
 
 /// One Landlock path-beneath rule, added in the child on a path of the new root.
@@ -535,6 +539,27 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 });
             let _ = sys::close(tree);
             r.map_err(at(Stage::Proc, i))?;
+        }
+        ChildOp::Mask { path } => {
+            let tree = sys::open_tree(
+                libc::AT_FDCWD,
+                c"/dev/null",
+                sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC,
+            )
+            .map_err(at(Stage::Proc, i))? as c_int;
+            let r = sys::move_mount(
+                tree,
+                c"",
+                libc::AT_FDCWD,
+                path,
+                sys::MOVE_MOUNT_F_EMPTY_PATH,
+            );
+            let _ = sys::close(tree);
+            match r {
+                // Not on this kernel: nothing to cover.
+                Ok(_) | Err(libc::ENOENT) => {}
+                Err(e) => return Err((Stage::Proc, i as u32, e)),
+            }
         }
         ChildOp::File { path, contents } => {
             write_file(

@@ -90,7 +90,9 @@ pub struct RunStatus {
     pub ended_by: EndReason,
     /// From the program's exec to the end, in milliseconds.
     pub wall_time_ms: u64,
-    /// User CPU time of all the sandbox's processes, in milliseconds.
+    /// User CPU time of the sandbox's processes that ended before its program, in
+    /// milliseconds (rusage of the init: processes still running when the program exits are
+    /// killed with the sandbox and not counted).
     pub user_time_ms: u64,
     /// System CPU time of all the sandbox's processes, in milliseconds.
     pub system_time_ms: u64,
@@ -492,15 +494,14 @@ impl Child {
             EndReason::Timeout
         } else if oom {
             EndReason::MemoryLimit
-        } else if signal == Some(libc::SIGXCPU)
-            || (signal == Some(libc::SIGKILL)
-                && self
-                    .limits
-                    .cpu_seconds
-                    .is_some_and(|s| cpu >= std::time::Duration::from_secs(s)))
-        {
+        } else if self.limits.cpu_seconds.is_some_and(|s| {
+            // The program can send itself SIGXCPU: only a limit that is set counts, and
+            // SIGKILL only once the CPU time reached it.
+            signal == Some(libc::SIGXCPU)
+                || (signal == Some(libc::SIGKILL) && cpu >= std::time::Duration::from_secs(s))
+        }) {
             EndReason::CpuLimit
-        } else if signal == Some(libc::SIGXFSZ) {
+        } else if signal == Some(libc::SIGXFSZ) && self.limits.file_size.is_some() {
             EndReason::FileSizeLimit
         } else if self.killed && signal == Some(libc::SIGKILL) {
             EndReason::Killed
@@ -524,8 +525,8 @@ impl Child {
         };
         add("cpu_time_seconds", l.cpu_seconds, "RLIMIT_CPU", true, None);
         let as_note = Some(
-            "address space per process, not resident memory: the JVM, Node and Go reserve \
-             large ranges and may fail at start",
+            "address space per process, not resident memory: tmpfs files and memfds are not \
+             counted, and the JVM, Node and Go reserve large ranges and may fail at start",
         );
         let cgroup = self.cgroup_events.is_some();
         if l.address_space.is_none() && cgroup {

@@ -173,6 +173,18 @@ pub enum PolicyError {
          program needs (e.g. --ro /usr --ro /etc --ro /opt)"
     )]
     RootBind(PathBuf),
+    /// A device bound read-only beneath a writable path: Landlock rights are inherited from
+    /// parent directories, so the device would be writable there.
+    #[error(
+        "read-only device {device:?} cannot be placed beneath the writable {parent:?}; bind it \
+         at a path outside writable mounts"
+    )]
+    ReadOnlyDeviceUnderWritable {
+        /// The device's path in the sandbox.
+        device: PathBuf,
+        /// The writable mount above it.
+        parent: PathBuf,
+    },
     /// Resolving a path took more than 40 symlinks.
     #[error("too many levels of symbolic links resolving {0:?}")]
     SymlinkLoop(PathBuf),

@@ -142,9 +142,12 @@ pub struct Limits {
     pub open_files: Option<u64>,
     /// Processes and threads of the sandbox.
     pub processes: Option<u64>,
-    /// Memory in bytes. Without a delegated cgroup v2 memory controller this is backed by
-    /// `RLIMIT_AS` (address space per process: see `address_space` for what breaks under it),
-    /// and the status says so. Ignored when `address_space` is set too.
+    /// Memory in bytes. With a delegated cgroup v2 memory controller this is the sandbox's
+    /// `memory.max` (everything it uses, shared memory and its tmpfs files included).
+    /// Elsewhere it is backed by `RLIMIT_AS`, which bounds each process's address space only:
+    /// memory in tmpfs files or memfds is not counted, and runtimes that reserve large ranges
+    /// break (see `address_space`); the status says which applied. Ignored when
+    /// `address_space` is set too.
     pub memory: Option<u64>,
 }
 
@@ -473,6 +476,10 @@ pub(crate) enum FsOp {
     ReadOnly {
         path: PathBuf,
     },
+    /// Covers a file of the new root with `/dev/null`.
+    Mask {
+        path: PathBuf,
+    },
     File {
         path: PathBuf,
         contents: Vec<u8>,
@@ -487,7 +494,8 @@ impl FsOp {
             | FsOp::Tmpfs { dst, .. }
             | FsOp::Proc { dst }
             | FsOp::Devpts { dst }
-            | FsOp::ReadOnly { path: dst } => dst,
+            | FsOp::ReadOnly { path: dst }
+            | FsOp::Mask { path: dst } => dst,
         }
     }
 }
@@ -723,6 +731,22 @@ const PROC_READ_ONLY: &[&str] = &[
     "/proc/irq",
     "/proc/bus",
     "/proc/fs",
+];
+
+/// Files of a fresh /proc covered with /dev/null (as container runtimes do).
+const PROC_MASKED: &[&str] = &[
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/key-users",
+    "/proc/timer_list",
+    "/proc/sched_debug",
+    "/proc/kpageflags",
+    "/proc/kpagecount",
+    "/proc/kpagecgroup",
+    "/proc/slabinfo",
+    "/proc/vmallocinfo",
+    "/proc/pagetypeinfo",
+    "/proc/latency_stats",
 ];
 
 /// Device nodes bound from the host into the sandbox's `/dev`.
@@ -962,6 +986,15 @@ impl Policy {
                     path: PathBuf::from(p),
                 });
             }
+            // Host-wide files only root may read (kernel memory, keys, timers): covered, so
+            // that a sandbox running as host uid 0 cannot read them either.
+            if !covered(Path::new("/dev")) {
+                for p in PROC_MASKED {
+                    ops.push(FsOp::Mask {
+                        path: PathBuf::from(p),
+                    });
+                }
+            }
         } else {
             ops.push(FsOp::Bind {
                 src: PathBuf::from("/proc"),
@@ -1116,7 +1149,8 @@ fn op_rank(op: &FsOp) -> u8 {
         | FsOp::Tmpfs { .. }
         | FsOp::Proc { .. }
         | FsOp::Devpts { .. }
-        | FsOp::ReadOnly { .. } => 1,
+        | FsOp::ReadOnly { .. }
+        | FsOp::Mask { .. } => 1,
         FsOp::Symlink { .. } | FsOp::File { .. } => 2,
     }
 }

@@ -45,6 +45,9 @@ pub const NEWEST_KNOWN_SYSCALL: u32 = 469;
 
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
+/// `__O_TMPFILE` (`O_TMPFILE` is this plus `O_DIRECTORY`).
+const O_TMPFILE_BIT: u32 = 0o20000000;
+
 const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
@@ -116,7 +119,11 @@ fn gate() -> BpfProgram {
             ],
             Match::SetIdModeOnCreate(flags, mode) => vec![
                 (ins(BPF_LD_W_ABS, arg_lo(flags), 0, 0), 0),
-                (ins(BPF_JSET_K, libc::O_CREAT as u32, 0, 2), 0),
+                // O_CREAT or O_TMPFILE: the kernel applies the mode with either.
+                (
+                    ins(BPF_JSET_K, libc::O_CREAT as u32 | O_TMPFILE_BIT, 0, 2),
+                    0,
+                ),
                 (ins(BPF_LD_W_ABS, arg_lo(mode), 0, 0), 0),
                 (ins(BPF_JSET_K, setid, 0, 0), EPERM),
             ],
@@ -175,7 +182,8 @@ pub enum Match {
     /// either bit written into a read-write path would stay setuid on the host, where
     /// `nosuid` does not apply.
     SetIdMode(u8),
-    /// As [`Match::SetIdMode`], only when the flags at the first index include `O_CREAT`.
+    /// As [`Match::SetIdMode`], only when the flags at the first index include `O_CREAT` or
+    /// `O_TMPFILE` (the kernel ignores the mode otherwise).
     SetIdModeOnCreate(u8, u8),
     /// `socket(AF_VSOCK, ...)`: vsock is not isolated by network namespaces and reaches the
     /// hypervisor and host services.

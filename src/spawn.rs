@@ -539,6 +539,19 @@ fn old_root_path(p: &Path) -> Result<CString, PolicyError> {
 }
 
 /// Converts the mount plan into child operations and the Landlock rules that go with them.
+/// The nearest writable mount (tmpfs, read-write bind) that `dst` lies beneath, if any.
+fn writable_ancestor(plan: &MountPlan, dst: &Path) -> Option<PathBuf> {
+    plan.ops.iter().find_map(|op| {
+        let (path, writable) = match op {
+            FsOp::Tmpfs { dst, .. } => (dst, dst != Path::new("/dev")),
+            FsOp::Bind { dst, writable, .. } => (dst, *writable),
+            _ => return None,
+        };
+        (writable && path.as_path() != dst && crate::policy::is_under(dst, path))
+            .then(|| path.clone())
+    })
+}
+
 fn child_ops(
     plan: &MountPlan,
     masks: &Masks,
@@ -580,8 +593,21 @@ fn child_ops(
                 if *kind != NodeKind::Device && !src.starts_with("/dev") {
                     attr |= sys::MOUNT_ATTR_NODEV;
                 }
-                if !*writable {
+                // A device node's mount is read-only even when the device is writable: writes
+                // to a device pass a read-only mount (Landlock decides those), while chmod and
+                // utimes on the host's node do not.
+                if !*writable || *kind == NodeKind::Device {
                     attr |= sys::MOUNT_ATTR_RDONLY;
+                }
+                // Landlock rights are inherited from parent directories: a read-only device
+                // beneath a writable path would be writable.
+                if *kind == NodeKind::Device && !*writable {
+                    if let Some(parent) = writable_ancestor(plan, dst) {
+                        return Err(PolicyError::ReadOnlyDeviceUnderWritable {
+                            device: dst.clone(),
+                            parent,
+                        });
+                    }
                 }
                 ops.push(ChildOp::Bind {
                     src: old_root_path(src)?,
@@ -643,6 +669,9 @@ fn child_ops(
                 )?);
             }
             FsOp::ReadOnly { path } => ops.push(ChildOp::ReadOnly {
+                path: cstring(path)?,
+            }),
+            FsOp::Mask { path } => ops.push(ChildOp::Mask {
                 path: cstring(path)?,
             }),
             FsOp::File { path, contents } => ops.push(ChildOp::File {

@@ -1747,3 +1747,18 @@ async fn read_only_device_bind_refuses_writes() {
         "/bin/sh: 1: cannot create /zero-ro: Permission denied\n",
     );
 }
+
+/// A device bound read-only beneath a writable mount would be writable (Landlock rights are
+/// inherited from parent directories): refused with a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_device_under_a_writable_mount_is_refused() {
+    let mut cmd = Command::new("/bin/true");
+    cmd.bind("/dev/zero", "/tmp/zero", false);
+    match spawn_err(&mut cmd).await {
+        SpawnError::Policy(PolicyError::ReadOnlyDeviceUnderWritable { device, parent }) => {
+            assert_eq!(device, Path::new("/tmp/zero"));
+            assert_eq!(parent, Path::new("/tmp"));
+        }
+        other => panic!("expected ReadOnlyDeviceUnderWritable, got {other:?}"),
+    }
+}

@@ -1439,3 +1439,71 @@ except OSError as e:
     let out = child.wait_with_output().await.unwrap();
     assert_eq!(stdout(&out), "connect True ok\nconnect False 13\nbind 13\n");
 }
+
+/// O_TMPFILE applies the mode too: creating a set-group-ID file that way is EPERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setid_through_o_tmpfile_is_refused() {
+    if !python_or_skip() {
+        return;
+    }
+    let d = common::rw_dir();
+    let script = format!(
+        "import os
+for mode in (0o2644, 0o4644, 0o644):
+    try:
+        fd = os.open('{}', os.O_TMPFILE | os.O_RDWR, mode); os.close(fd); print(oct(mode), 'ok')
+    except OSError as e:
+        print(oct(mode), e.errno)",
+        d.path().display()
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .read_write(d.path())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(stdout(&out), "0o2644 1\n0o4644 1\n0o644 ok\n");
+}
+
+/// As host uid 0 (asked for explicitly by a root caller): the host's device nodes cannot be
+/// changed (their mounts are read-only; writing to the device still works), and root-only
+/// host-wide /proc files are covered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_root_sandbox_cannot_touch_devices_or_read_kernel_internals() {
+    if !common::is_root() {
+        common::skip("running as host uid 0 needs a root caller");
+        return;
+    }
+    let out = common::sh(
+        "chmod 600 /dev/null; echo x > /dev/null && echo write-ok; \
+         for f in /proc/kpageflags /proc/keys /proc/slabinfo /proc/timer_list; do \
+           [ -e $f ] && wc -c < $f; done | sort -u",
+        |c| {
+            c.uid(0).gid(0);
+        },
+    )
+    .await;
+    assert_eq!(stdout(&out), "write-ok\n0\n");
+    assert_eq!(
+        stderr(&out),
+        "chmod: changing permissions of '/dev/null': Read-only file system\n"
+    );
+}
+
+/// A program that sends itself SIGXCPU is not reported as hitting a CPU limit it did not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_reason_cannot_be_forged_by_the_program() {
+    for sig in ["XCPU", "XFSZ"] {
+        let mut child = Command::new("sh")
+            .args(["-c", &format!("kill -{sig} $$")])
+            .spawn()
+            .await
+            .unwrap();
+        child.wait().await.unwrap();
+        assert_eq!(
+            child.run_status().unwrap().ended_by,
+            tokio_sandbox::EndReason::Signaled,
+            "{sig}"
+        );
+    }
+}
