@@ -102,6 +102,11 @@ impl SandboxCgroup {
         if let Some(p) = limits.processes {
             fs::write(cg.dir.join("pids.max"), p.to_string())?;
         }
+        if let Some(m) = limits.cpu_millis {
+            // Quota per 100 ms period.
+            let quota = (u64::from(m) * 100).max(1000);
+            fs::write(cg.dir.join("cpu.max"), format!("{quota} 100000"))?;
+        }
         Ok(cg)
     }
 

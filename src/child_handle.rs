@@ -543,6 +543,13 @@ impl Child {
         );
         add("file_size_bytes", l.file_size, "RLIMIT_FSIZE", true, None);
         add("open_files", l.open_files, "RLIMIT_NOFILE", true, None);
+        add(
+            "cpu_millis",
+            l.cpu_millis.map(u64::from),
+            "cgroup cpu.max",
+            true,
+            None,
+        );
         if cgroup {
             add("processes", l.processes, "cgroup pids.max", true, None);
         } else {

@@ -79,6 +79,9 @@ struct Cli {
     /// CPU seconds per process (SIGXCPU, then SIGKILL a second later).
     #[arg(long = "cpu-time", value_name = "SECONDS", help_heading = "Limits")]
     cpu_time: Option<u64>,
+    /// CPU bandwidth in thousandths of a CPU (500: half a CPU); needs a delegated cgroup v2.
+    #[arg(long = "cpu-millis", value_name = "N", help_heading = "Limits")]
+    cpu_millis: Option<u32>,
     /// Most open files per process.
     #[arg(long, value_name = "N", help_heading = "Limits")]
     nofile: Option<u64>,
@@ -161,6 +164,7 @@ fn build(cli: &Cli) -> Command {
         processes: cli.pids.or(defaults.processes),
         open_files: cli.nofile,
         file_size: cli.fsize,
+        cpu_millis: cli.cpu_millis,
         ..defaults
     });
     if let Some(t) = cli.timeout {

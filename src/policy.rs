@@ -149,6 +149,11 @@ pub struct Limits {
     /// break (see `address_space`); the status says which applied. Ignored when
     /// `address_space` is set too.
     pub memory: Option<u64>,
+    /// CPU bandwidth for the whole sandbox in thousandths of a CPU (`500`: half a CPU): the
+    /// cgroup's `cpu.max`. It needs a delegated cgroup v2 cpu controller; without one,
+    /// spawning fails with [`SpawnError::Unsupported`](crate::SpawnError::Unsupported) (no
+    /// rlimit bounds CPU bandwidth).
+    pub cpu_millis: Option<u32>,
 }
 
 /// The default process limit of a sandbox.
@@ -163,6 +168,7 @@ impl Default for Limits {
             open_files: None,
             processes: Some(DEFAULT_PROCESS_LIMIT),
             memory: None,
+            cpu_millis: None,
         }
     }
 }

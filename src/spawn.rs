@@ -1270,13 +1270,24 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     let limits = policy.limits;
     let sandbox_cgroup = match crate::cgroup::delegated() {
         Ok(parent)
-            if (limits.memory.is_some() || limits.processes.is_some())
+            if (limits.memory.is_some()
+                || limits.processes.is_some()
+                || limits.cpu_millis.is_some())
                 && crate::probe::clone3_exists() =>
         {
             crate::cgroup::SandboxCgroup::create(parent, &limits).ok()
         }
         _ => None,
     };
+    if limits.cpu_millis.is_some() && sandbox_cgroup.is_none() {
+        return Err(SpawnError::Unsupported {
+            mechanism: "a cgroup v2 cpu controller",
+            reason: match crate::cgroup::delegated() {
+                Err(why) => why.to_string(),
+                Ok(_) => "the sandbox's cgroup could not be created".to_string(),
+            },
+        });
+    }
     let cgroup_fd = match &sandbox_cgroup {
         Some(cg) => Some(cg.fd().map_err(os_err("opening the sandbox's cgroup"))?),
         None => None,

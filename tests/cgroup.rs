@@ -79,3 +79,29 @@ async fn fork_bomb_stops_at_the_cgroup_pids_limit() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), "True 11\n");
 }
+
+/// A CPU bandwidth limit has no rlimit to fall back on: without a delegated cgroup v2 cpu
+/// controller spawning fails naming it; with one the sandbox's `cpu.max` is set.
+#[tokio::test]
+async fn cpu_bandwidth_needs_the_cgroup_cpu_controller() {
+    let limits = Limits {
+        cpu_millis: Some(500),
+        ..Limits::default()
+    };
+    let result = Command::new("true").limits(limits).spawn().await;
+    match &tokio_sandbox::probe().cgroup_limits {
+        Availability::Available => {
+            let mut child = result.expect("spawn with cpu.max");
+            child.wait().await.unwrap();
+            let s = child.run_status().unwrap();
+            assert!(s.limits.iter().any(|l| l.mechanism == "cgroup cpu.max"));
+        }
+        Availability::Unavailable(why) => match result {
+            Err(tokio_sandbox::SpawnError::Unsupported { mechanism, reason }) => {
+                assert_eq!(mechanism, "a cgroup v2 cpu controller");
+                assert_eq!(&reason, why);
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        },
+    }
+}
