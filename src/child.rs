@@ -451,30 +451,14 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             };
             let src_fd =
                 sys::openat2(libc::AT_FDCWD, src, &how).map_err(at(Stage::Bind, i))? as c_int;
-            let tree = sys::open_tree(
+            let r = clone_mount(
                 src_fd,
                 c"",
-                sys::OPEN_TREE_CLONE
-                    | sys::OPEN_TREE_CLOEXEC
-                    | sys::AT_RECURSIVE
-                    | libc::AT_EMPTY_PATH as u32,
+                sys::AT_RECURSIVE | libc::AT_EMPTY_PATH as u32,
+                *attr_set,
+                dst,
             );
             let _ = sys::close(src_fd);
-            let tree = tree.map_err(at(Stage::Bind, i))? as c_int;
-            let attr = sys::MountAttr {
-                attr_set: *attr_set,
-                ..Default::default()
-            };
-            let r = sys::mount_setattr(
-                tree,
-                c"",
-                libc::AT_EMPTY_PATH as u32 | sys::AT_RECURSIVE,
-                &attr,
-            )
-            .and_then(|_| {
-                sys::move_mount(tree, c"", libc::AT_FDCWD, dst, sys::MOVE_MOUNT_F_EMPTY_PATH)
-            });
-            let _ = sys::close(tree);
             r.map_err(at(Stage::Bind, i))?;
         }
         ChildOp::Tmpfs {
@@ -513,54 +497,18 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             .map_err(at(Stage::Devpts, i))?;
         }
         ChildOp::ReadOnly { path } => {
-            let tree = match sys::open_tree(
-                libc::AT_FDCWD,
-                path,
-                sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC,
-            ) {
-                Ok(fd) => fd as c_int,
+            let ro = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+            match clone_mount(libc::AT_FDCWD, path, 0, ro, path) {
                 // Not on this kernel (e.g. no magic SysRq): nothing to protect.
-                Err(libc::ENOENT) => return Ok(()),
-                Err(e) => return Err((Stage::Proc, i as u32, e)),
-            };
-            let attr = sys::MountAttr {
-                attr_set: sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
-                ..Default::default()
-            };
-            let r =
-                sys::mount_setattr(tree, c"", libc::AT_EMPTY_PATH as u32, &attr).and_then(|_| {
-                    sys::move_mount(
-                        tree,
-                        c"",
-                        libc::AT_FDCWD,
-                        path,
-                        sys::MOVE_MOUNT_F_EMPTY_PATH,
-                    )
-                });
-            let _ = sys::close(tree);
-            r.map_err(at(Stage::Proc, i))?;
-        }
-        ChildOp::Mask { path } => {
-            let tree = sys::open_tree(
-                libc::AT_FDCWD,
-                c"/dev/null",
-                sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC,
-            )
-            .map_err(at(Stage::Proc, i))? as c_int;
-            let r = sys::move_mount(
-                tree,
-                c"",
-                libc::AT_FDCWD,
-                path,
-                sys::MOVE_MOUNT_F_EMPTY_PATH,
-            );
-            let _ = sys::close(tree);
-            match r {
-                // Not on this kernel: nothing to cover.
                 Ok(_) | Err(libc::ENOENT) => {}
                 Err(e) => return Err((Stage::Proc, i as u32, e)),
             }
         }
+        ChildOp::Mask { path } => match clone_mount(libc::AT_FDCWD, c"/dev/null", 0, 0, path) {
+            // Not on this kernel: nothing to cover.
+            Ok(_) | Err(libc::ENOENT) => {}
+            Err(e) => return Err((Stage::Proc, i as u32, e)),
+        },
         ChildOp::File { path, contents } => {
             write_file(
                 path,
@@ -571,6 +519,40 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
         }
     }
     Ok(())
+}
+
+/// Clones the mount at `dirfd`/`path` (open_tree(2) with `OPEN_TREE_CLONE` and `flags`), sets
+/// `attr_set` on it (mount_setattr(2), recursively when `flags` has `AT_RECURSIVE`) and
+/// attaches it at `dst` (move_mount(2)).
+fn clone_mount(
+    dirfd: c_int,
+    path: &core::ffi::CStr,
+    flags: u32,
+    attr_set: u64,
+    dst: &core::ffi::CStr,
+) -> sys::SysResult {
+    let tree = sys::open_tree(
+        dirfd,
+        path,
+        sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC | flags,
+    )? as c_int;
+    let attr = sys::MountAttr {
+        attr_set,
+        ..Default::default()
+    };
+    let r = if attr_set != 0 {
+        sys::mount_setattr(
+            tree,
+            c"",
+            libc::AT_EMPTY_PATH as u32 | (flags & sys::AT_RECURSIVE),
+            &attr,
+        )
+    } else {
+        Ok(0)
+    }
+    .and_then(|_| sys::move_mount(tree, c"", libc::AT_FDCWD, dst, sys::MOVE_MOUNT_F_EMPTY_PATH));
+    let _ = sys::close(tree);
+    r
 }
 
 /// Brings `lo` up in the new network namespace; the kernel then adds 127.0.0.1 and ::1.
