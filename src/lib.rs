@@ -35,10 +35,13 @@
 //!
 //! # Kernel requirements
 //!
-//! Linux 5.13 or later (clone3 5.3, `CLONE_CLEAR_SIGHAND` 5.5, `openat2` 5.6, `mount_setattr`
-//! 5.12, Landlock 5.13, `P_PIDFD` 5.4), with unprivileged user namespaces enabled (or a root
-//! caller). Landlock is required: without it spawning fails with
-//! [`SpawnError::Unsupported`].
+//! Linux 5.14 or later (clone3 5.3, `CLONE_CLEAR_SIGHAND` 5.5, `openat2` 5.6,
+//! `mount_setattr` 5.12, Landlock 5.13, `P_PIDFD` 5.4, `RLIMIT_NPROC` per user namespace
+//! 5.14), with unprivileged user namespaces enabled (or a root caller). Landlock is part of
+//! the default layering: without it spawning fails with [`SpawnError::Unsupported`], unless
+//! the filesystem is best effort ([`Policy::require`]). Without user namespaces, a policy
+//! whose network and processes are best effort runs on Landlock, seccomp and `no_new_privs`
+//! alone; [`probe`] says what a host offers.
 //!
 //! # Setup failures
 //!

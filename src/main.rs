@@ -97,11 +97,11 @@ struct Cli {
     #[arg(long, help_heading = "Output")]
     probe: bool,
 
-    /// The program and its arguments.
+    /// The program and its arguments (PROGRAM [ARGS]...).
     #[arg(
         required_unless_present = "probe",
         trailing_var_arg = true,
-        value_name = "PROGRAM [ARGS]..."
+        value_name = "ARGS"
     )]
     command: Vec<OsString>,
 }

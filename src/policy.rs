@@ -328,8 +328,8 @@ impl Policy {
         self
     }
 
-    /// The gid, with the same meaning as [`Policy::uid`] (default: the caller's gid, or 65534
-    /// for a root caller).
+    /// The gid, with the same meaning as [`Policy::uid`] (default: the uid chosen with
+    /// [`Policy::uid`], else the caller's gid, or 65534 for a root caller).
     pub fn gid(&mut self, gid: u32) -> &mut Self {
         self.gid = Some(gid);
         self
@@ -525,7 +525,8 @@ impl Identity {
         let egid = rustix::process::getegid().as_raw();
         if euid == 0 {
             let host_uid = policy.uid.unwrap_or(65534);
-            let host_gid = policy.gid.unwrap_or(if host_uid == 0 { 0 } else { 65534 });
+            // The gid follows a chosen uid unless chosen too.
+            let host_gid = policy.gid.unwrap_or(host_uid);
             Identity {
                 inside_uid: host_uid,
                 inside_gid: host_gid,
@@ -536,7 +537,7 @@ impl Identity {
         } else {
             Identity {
                 inside_uid: policy.uid.unwrap_or(euid),
-                inside_gid: policy.gid.unwrap_or(egid),
+                inside_gid: policy.gid.or(policy.uid).unwrap_or(egid),
                 host_uid: euid,
                 host_gid: egid,
                 privileged: false,
