@@ -1762,3 +1762,18 @@ async fn read_only_device_under_a_writable_mount_is_refused() {
         other => panic!("expected ReadOnlyDeviceUnderWritable, got {other:?}"),
     }
 }
+
+/// A chosen uid brings its gid along unless a gid is chosen too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gid_follows_a_chosen_uid() {
+    let o = sh("id -u; id -g", |c| {
+        c.uid(1000);
+    })
+    .await;
+    assert_ok(&o, "1000\n1000\n");
+    let o = sh("id -u; id -g", |c| {
+        c.uid(1000).gid(1001);
+    })
+    .await;
+    assert_ok(&o, "1000\n1001\n");
+}
