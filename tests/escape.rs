@@ -246,3 +246,41 @@ async fn escape_attempts_are_denied_with_the_exact_errno() {
     drop(listener);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// UDP to a listener the test opens on the host's loopback: the control arrives, the
+/// sandbox's datagram does not (it goes to the sandbox's own loopback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_to_a_host_listener_does_not_arrive() {
+    if !common::python3_or_skip() {
+        return;
+    }
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let send = format!(
+        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         print(s.sendto(b'hello', ('127.0.0.1', {port})))"
+    );
+    let mut buf = [0u8; 16];
+    let control = StdCommand::new("python3")
+        .args(["-c", &send])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&control.stdout), "5\n");
+    assert_eq!(
+        sock.recv(&mut buf).unwrap(),
+        5,
+        "the control datagram arrives"
+    );
+    let inside = Command::new("python3")
+        .args(["-c", &send])
+        .output()
+        .await
+        .unwrap();
+    // The send succeeds inside (on the sandbox's own loopback) ...
+    assert_eq!(String::from_utf8_lossy(&inside.stdout), "5\n");
+    // ... and nothing reaches the host.
+    let err = sock.recv(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");
+}
