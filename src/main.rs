@@ -96,6 +96,9 @@ struct Cli {
     /// seccomp, mount_setattr, cgroup v2 controllers) and exit.
     #[arg(long, help_heading = "Output")]
     probe: bool,
+    /// With --probe: print JSON instead of text.
+    #[arg(long, requires = "probe", help_heading = "Output")]
+    json: bool,
 
     /// The program and its arguments (PROGRAM [ARGS]...).
     #[arg(
@@ -177,7 +180,15 @@ fn build(cli: &Cli) -> Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.probe {
-        print!("{}", tokio_sandbox::probe());
+        let probe = tokio_sandbox::probe();
+        if cli.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(probe).expect("the probe serializes")
+            );
+        } else {
+            print!("{probe}");
+        }
         return ExitCode::SUCCESS;
     }
     let mut cmd = build(&cli);

@@ -3,8 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::landlock::LandlockUnavailable;
-
 /// Whether a mechanism can be used, and why not.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
@@ -53,8 +51,10 @@ pub struct Probe {
     pub clone3: Availability,
     /// A user namespace with a working uid map and a mount, tested with a real sandbox.
     pub user_namespace: Availability,
-    /// The Landlock ABI version, or why Landlock is missing.
-    pub landlock_abi: Result<u32, String>,
+    /// Landlock, or why it is missing.
+    pub landlock: Availability,
+    /// The Landlock ABI version the library uses, when Landlock is there.
+    pub landlock_abi: Option<u32>,
     /// seccomp filters (`SECCOMP_SET_MODE_FILTER`).
     pub seccomp: Availability,
     /// `mount_setattr(2)` (read-only binds that keep locked flags).
@@ -171,8 +171,11 @@ pub fn probe() -> &'static Probe {
             .into_owned(),
         clone3: syscall_exists(libc::SYS_clone3, [0, 0, 0, 0, 0]),
         user_namespace: user_namespace(),
-        landlock_abi: crate::landlock::abi_version()
-            .map_err(|e: LandlockUnavailable| e.to_string()),
+        landlock: match crate::landlock::abi_version() {
+            Ok(_) => Availability::Available,
+            Err(e) => Availability::Unavailable(e.to_string()),
+        },
+        landlock_abi: crate::landlock::abi_version().ok(),
         seccomp: {
             // PR_GET_SECCOMP answers EINVAL when seccomp is not built in.
             // SAFETY: prctl(PR_GET_SECCOMP) takes no pointer.
@@ -197,9 +200,9 @@ impl std::fmt::Display for Probe {
         writeln!(f, "kernel:          {}", self.kernel)?;
         writeln!(f, "clone3:          {}", self.clone3)?;
         writeln!(f, "user namespace:  {}", self.user_namespace)?;
-        match &self.landlock_abi {
-            Ok(v) => writeln!(f, "landlock:        ABI {v}")?,
-            Err(why) => writeln!(f, "landlock:        no ({why})")?,
+        match self.landlock_abi {
+            Some(v) => writeln!(f, "landlock:        ABI {v}")?,
+            None => writeln!(f, "landlock:        {}", self.landlock)?,
         }
         writeln!(f, "seccomp:         {}", self.seccomp)?;
         writeln!(f, "mount_setattr:   {}", self.mount_setattr)?;

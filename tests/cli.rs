@@ -128,3 +128,19 @@ fn status_json_describes_the_run() {
     assert_eq!(v["limits"][0]["value"], 64);
     assert_eq!(v["enforcement"]["seccomp"], true);
 }
+
+#[test]
+fn probe_prints_text_and_json() {
+    let Some(o) = run(&[os("--probe")]) else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.starts_with("kernel:"), "{text}");
+    assert!(text.contains("\nuser namespace:  "), "{text}");
+    let o = run(&[os("--probe"), os("--json")]).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = tokio_sandbox::probe();
+    assert_eq!(v["landlock_abi"].as_u64(), p.landlock_abi.map(u64::from));
+    assert_eq!(v["clone3"]["state"], "available");
+}

@@ -301,7 +301,8 @@ fn probe_reports_this_host() {
     assert!(p.user_namespace.is_available(), "{}", p.user_namespace);
     // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) reads nothing.
     let abi = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, 0usize, 0usize, 1u32) };
-    assert_eq!(p.landlock_abi.clone().ok(), u32::try_from(abi).ok());
+    assert_eq!(p.landlock_abi, u32::try_from(abi).ok());
+    assert!(p.landlock.is_available());
     assert!(p.mount_setattr.is_available());
     let controllers = p
         .cgroup_v2
