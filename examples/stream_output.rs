@@ -1,0 +1,36 @@
+//! Reads a sandboxed program's stdout line by line while it runs, and feeds its stdin.
+//!
+//! `cargo run --example stream_output`
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio_sandbox::{Command, Stdio};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "for i in 1 2 3; do echo \"tick $i\"; sleep 0.3; done; read name; echo \"hello, $name\"",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let start = std::time::Instant::now();
+    while let Some(line) = lines.next_line().await? {
+        println!("[{:>4} ms] {line}", start.elapsed().as_millis());
+        if line == "tick 3" {
+            stdin.write_all(b"sandbox\n").await?;
+            drop(stdin);
+            break;
+        }
+    }
+    while let Some(line) = lines.next_line().await? {
+        println!("[{:>4} ms] {line}", start.elapsed().as_millis());
+    }
+    println!("exit: {}", child.wait().await?);
+    Ok(())
+}
