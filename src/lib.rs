@@ -114,6 +114,7 @@ mod error;
 pub mod landlock;
 mod netns_pool;
 mod policy;
+mod policy_file;
 mod probe;
 pub mod seccomp;
 mod spawn;
@@ -129,6 +130,7 @@ pub use policy::{
     Layers, Limits, Network, Policy, Property, Requirement, DEFAULT_PROCESS_LIMIT,
     DEFAULT_TMPFS_SIZE,
 };
+pub use policy_file::PolicyFileError;
 pub use probe::{probe, Availability, CgroupV2, Probe};
 pub use spawn::{CompiledPolicy, DEFAULT_PATH};
 pub use stdio::Stdio;

@@ -44,9 +44,14 @@ struct Cli {
     #[arg(long = "no-system", help_heading = "Filesystem")]
     no_system: bool,
 
-    /// none: own network namespace with loopback only; host: the host's network.
-    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none", "host"], help_heading = "Network")]
-    network: String,
+    /// none (default): own network namespace with loopback only; host: the host's network.
+    #[arg(long, value_name = "MODE", value_parser = ["none", "host"], help_heading = "Network")]
+    network: Option<String>,
+
+    /// Start from the policy in this TOML file (see the crate docs of `Policy::from_toml`);
+    /// the other options apply on top of it.
+    #[arg(long, value_name = "FILE", help_heading = "Filesystem")]
+    policy: Option<PathBuf>,
 
     /// NAME passes the caller's variable; NAME=VALUE sets one (repeatable).
     #[arg(long = "env", value_name = "NAME[=VALUE]", help_heading = "Process")]
@@ -109,11 +114,16 @@ struct Cli {
     command: Vec<OsString>,
 }
 
-fn build(cli: &Cli) -> Command {
+fn build(cli: &Cli) -> Result<Command, String> {
     let mut cmd = Command::new(&cli.command[0]);
     cmd.args(&cli.command[1..]);
+    if let Some(file) = &cli.policy {
+        cmd.policy(tokio_sandbox::Policy::from_file(file).map_err(|e| e.to_string())?);
+    }
     let policy = cmd.policy_mut();
-    policy.system(!cli.no_system);
+    if cli.no_system {
+        policy.system(false);
+    }
     for p in &cli.ro {
         policy.read_only(p);
     }
@@ -129,19 +139,42 @@ fn build(cli: &Cli) -> Command {
     for p in &cli.tmpfs {
         policy.tmpfs(p);
     }
-    policy.network(if cli.network == "host" {
-        Network::Host
-    } else {
-        Network::None
-    });
+    match cli.network.as_deref() {
+        Some("host") => {
+            policy.network(Network::Host);
+        }
+        Some(_) => {
+            policy.network(Network::None);
+        }
+        None => {}
+    }
     if let Some(u) = cli.uid {
         policy.uid(u);
     }
     if let Some(g) = cli.gid {
         policy.gid(g);
     }
-    policy.allow_retained_groups(cli.keep_groups);
-    policy.new_session(!cli.no_new_session);
+    if cli.keep_groups {
+        policy.allow_retained_groups(true);
+    }
+    if cli.no_new_session {
+        policy.new_session(false);
+    }
+    let mut limits = policy.current_limits();
+    let set = |field: &mut Option<u64>, value: Option<u64>| {
+        if value.is_some() {
+            *field = value;
+        }
+    };
+    set(&mut limits.cpu_seconds, cli.cpu_time);
+    set(&mut limits.memory, cli.memory);
+    set(&mut limits.processes, cli.pids);
+    set(&mut limits.open_files, cli.nofile);
+    set(&mut limits.file_size, cli.fsize);
+    if cli.cpu_millis.is_some() {
+        limits.cpu_millis = cli.cpu_millis;
+    }
+    policy.limits(limits);
     for e in &cli.env {
         use std::os::unix::ffi::OsStrExt;
         let bytes = e.as_bytes();
@@ -160,20 +193,10 @@ fn build(cli: &Cli) -> Command {
     if let Some(d) = &cli.cwd {
         cmd.current_dir(d);
     }
-    let defaults = tokio_sandbox::Limits::default();
-    cmd.limits(tokio_sandbox::Limits {
-        cpu_seconds: cli.cpu_time,
-        memory: cli.memory,
-        processes: cli.pids.or(defaults.processes),
-        open_files: cli.nofile,
-        file_size: cli.fsize,
-        cpu_millis: cli.cpu_millis,
-        ..defaults
-    });
     if let Some(t) = cli.timeout {
         cmd.timeout(std::time::Duration::from_secs_f64(t.max(0.0)));
     }
-    cmd
+    Ok(cmd)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -191,7 +214,13 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let mut cmd = build(&cli);
+    let mut cmd = match build(&cli) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            eprintln!("tokio-sandbox: {e}");
+            return ExitCode::from(125);
+        }
+    };
     let mut child = match cmd.spawn().await {
         Ok(c) => c,
         Err(e) => {

@@ -16,7 +16,8 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::PolicyError;
 
 /// The sandbox's network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Network {
     /// A new, empty network namespace (network_namespaces(7)) with only the loopback interface,
     /// brought up with `127.0.0.1` and `::1`. Nothing outside the sandbox is reachable.
@@ -32,7 +33,7 @@ pub const DEFAULT_TMPFS_SIZE: u64 = 256 * 1024 * 1024;
 
 /// One rule of the filesystem view.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Rule {
+pub(crate) enum Rule {
     /// Bind `src` at `dst` (`None`: the same place).
     Bind {
         src: PathBuf,
@@ -51,7 +52,7 @@ enum Rule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub(crate) system: bool,
-    rules: Vec<Rule>,
+    pub(crate) rules: Vec<Rule>,
     pub(crate) network: Network,
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
@@ -84,7 +85,7 @@ pub enum Property {
 }
 
 /// Whether a property must be enforced for a spawn to go ahead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Requirement {
     /// Spawning fails with [`SpawnError::Unsupported`](crate::SpawnError::Unsupported) when no
@@ -130,7 +131,8 @@ impl Requirements {
 ///   Since Linux 5.14 it is counted per user namespace, so it bounds this sandbox's processes
 ///   alone (a fork bomb stops there). Host uid 0 is exempt: a root caller's sandbox asked to
 ///   run as host uid 0 is not bounded by it, and the enforcement report says so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// CPU seconds per process.
     pub cpu_seconds: Option<u64>,
@@ -197,7 +199,8 @@ impl Limits {
 /// Which isolation layers a sandbox uses. All are on by default; switching one off weakens the
 /// sandbox and exists to measure each layer's cost (see `benches/`) and for hosts that lack a
 /// mechanism.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Layers {
     /// A user namespace, which every other namespace here needs. Without it (hosts that
     /// forbid user namespaces) the sandbox is Landlock, seccomp and `no_new_privs` alone: the
@@ -362,6 +365,11 @@ impl Policy {
     pub fn hostname(&mut self, name: impl Into<String>) -> &mut Self {
         self.hostname = name.into();
         self
+    }
+
+    /// The resource limits in force.
+    pub fn current_limits(&self) -> Limits {
+        self.limits
     }
 
     /// Resource limits (default: at most [`DEFAULT_PROCESS_LIMIT`] processes). See [`Limits`].

@@ -144,3 +144,37 @@ fn probe_prints_text_and_json() {
     assert_eq!(v["landlock_abi"].as_u64(), p.landlock_abi.map(u64::from));
     assert_eq!(v["clone3"]["state"], "available");
 }
+
+#[test]
+fn policy_file_from_the_cli() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let d = common::rw_dir();
+    std::fs::write(d.path().join("data.txt"), "via the policy file\n").unwrap();
+    let file = d.path().join("policy.toml");
+    std::fs::write(
+        &file,
+        format!("[[mount]]\nread_only = \"{}\"\n", d.path().display()),
+    )
+    .unwrap();
+    let o = c
+        .arg("--policy")
+        .arg(&file)
+        .args(["--", "cat"])
+        .arg(d.path().join("data.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "via the policy file\n");
+    std::fs::write(&file, "netwrok = \"host\"\n").unwrap();
+    let o = cli()
+        .unwrap()
+        .arg("--policy")
+        .arg(&file)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("netwrok"), "{err}");
+}

@@ -1,0 +1,314 @@
+//! The policy as a TOML file: everything the builder can express except caller seccomp
+//! filters. `tokio-sandbox --policy FILE` reads one; [`Policy::from_toml`] and
+//! [`Policy::to_toml`] convert.
+//!
+//! ```toml
+//! system = true                 # the read-only system runtime (default true)
+//! network = "none"              # or "host"
+//! uid = 1000                    # see Policy::uid
+//! allow_tcp_connect = [443]     # with network = "host"
+//!
+//! [[mount]]
+//! read_only = "/opt/data"       # relative paths resolve against the working directory
+//! [[mount]]
+//! read_write = "out"
+//! [[mount]]
+//! bind = "/srv/cache"
+//! to = "/cache"
+//! writable = true
+//! [[mount]]
+//! tmpfs = "/scratch"
+//!
+//! [limits]
+//! cpu_seconds = 10
+//! memory = 536870912
+//! processes = 64
+//!
+//! [require]
+//! network = "best_effort"       # or "required" (the default)
+//! ```
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{Layers, Limits, Network, Policy, Requirement, Requirements, Rule};
+
+/// Why a policy file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyFileError {
+    /// Not valid TOML, or a key or value that does not belong; the message names the key and
+    /// the line.
+    #[error("policy file: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A `[[mount]]` entry that is not exactly one of `read_only`, `read_write`, `bind` (with
+    /// `to`), `tmpfs`.
+    #[error("policy file: mount entry {index}: {reason}")]
+    Mount {
+        /// 0-based position among the `[[mount]]` entries.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The policy holds something a file cannot express (caller seccomp filters).
+    #[error("policy file: {0} cannot be written to a policy file")]
+    NotExpressible(&'static str),
+    /// Reading or writing the file.
+    #[error("policy file {path:?}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MountEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_only: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_write: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    writable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tmpfs: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequireFile {
+    #[serde(default)]
+    filesystem: Requirement,
+    #[serde(default)]
+    network: Requirement,
+    #[serde(default)]
+    processes: Requirement,
+    #[serde(default)]
+    syscalls: Requirement,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default = "yes")]
+    system: bool,
+    #[serde(default)]
+    network: Network,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<u32>,
+    #[serde(default = "default_tmpfs_size")]
+    tmpfs_size: u64,
+    #[serde(default)]
+    allow_retained_groups: bool,
+    #[serde(default = "yes")]
+    new_session: bool,
+    #[serde(default = "default_hostname")]
+    hostname: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_tcp_bind: Option<Vec<u16>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_tcp_connect: Option<Vec<u16>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    mount: Vec<MountEntry>,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    layers: Layers,
+    #[serde(default)]
+    require: RequireFile,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_tmpfs_size() -> u64 {
+    crate::policy::DEFAULT_TMPFS_SIZE
+}
+
+fn default_hostname() -> String {
+    "sandbox".into()
+}
+
+impl Policy {
+    /// Reads a policy from TOML (the format is in this module's docs).
+    ///
+    /// # Errors
+    /// [`PolicyFileError::Parse`] naming the offending key and line; [`PolicyFileError::Mount`]
+    /// for a malformed `[[mount]]` entry.
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyFileError> {
+        let f: PolicyFile = toml::from_str(text)?;
+        let mut p = Policy::new();
+        p.system(f.system)
+            .network(f.network)
+            .tmpfs_size(f.tmpfs_size)
+            .allow_retained_groups(f.allow_retained_groups)
+            .new_session(f.new_session)
+            .hostname(f.hostname)
+            .limits(f.limits)
+            .layers(f.layers);
+        if let Some(u) = f.uid {
+            p.uid(u);
+        }
+        if let Some(g) = f.gid {
+            p.gid(g);
+        }
+        p.tcp_bind = f.allow_tcp_bind;
+        p.tcp_connect = f.allow_tcp_connect;
+        p.requirements = Requirements {
+            filesystem: f.require.filesystem,
+            network: f.require.network,
+            processes: f.require.processes,
+            syscalls: f.require.syscalls,
+        };
+        for (index, m) in f.mount.into_iter().enumerate() {
+            let err = |reason| PolicyFileError::Mount { index, reason };
+            match m {
+                MountEntry {
+                    read_only: Some(path),
+                    read_write: None,
+                    bind: None,
+                    to: None,
+                    writable: None,
+                    tmpfs: None,
+                } => {
+                    p.read_only(path);
+                }
+                MountEntry {
+                    read_only: None,
+                    read_write: Some(path),
+                    bind: None,
+                    to: None,
+                    writable: None,
+                    tmpfs: None,
+                } => {
+                    p.read_write(path);
+                }
+                MountEntry {
+                    read_only: None,
+                    read_write: None,
+                    bind: Some(src),
+                    to: Some(dst),
+                    writable,
+                    tmpfs: None,
+                } => {
+                    p.bind(src, dst, writable.unwrap_or(false));
+                }
+                MountEntry {
+                    read_only: None,
+                    read_write: None,
+                    bind: None,
+                    to: None,
+                    writable: None,
+                    tmpfs: Some(dst),
+                } => {
+                    p.tmpfs(dst);
+                }
+                MountEntry {
+                    bind: Some(_),
+                    to: None,
+                    ..
+                } => return Err(err("`bind` needs `to` (the path inside the sandbox)")),
+                _ => {
+                    return Err(err(
+                        "expected exactly one of read_only, read_write, bind (with to and \
+                         optionally writable), tmpfs",
+                    ))
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// Reads a policy file (see [`Policy::from_toml`]).
+    ///
+    /// # Errors
+    /// [`PolicyFileError::Io`] when it cannot be read; otherwise as [`Policy::from_toml`].
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Policy, PolicyFileError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Policy::from_toml(&text)
+    }
+
+    /// Writes the policy as TOML; reading it back gives an equal policy.
+    ///
+    /// # Errors
+    /// [`PolicyFileError::NotExpressible`] when the policy has caller seccomp filters.
+    pub fn to_toml(&self) -> Result<String, PolicyFileError> {
+        if !self.extra_seccomp.is_empty() {
+            return Err(PolicyFileError::NotExpressible("seccomp filters"));
+        }
+        let mount = self
+            .rules
+            .iter()
+            .map(|r| match r {
+                Rule::Bind {
+                    src,
+                    dst: None,
+                    writable: false,
+                } => MountEntry {
+                    read_only: Some(src.clone()),
+                    ..MountEntry::default()
+                },
+                Rule::Bind {
+                    src,
+                    dst: None,
+                    writable: true,
+                } => MountEntry {
+                    read_write: Some(src.clone()),
+                    ..MountEntry::default()
+                },
+                Rule::Bind {
+                    src,
+                    dst: Some(dst),
+                    writable,
+                } => MountEntry {
+                    bind: Some(src.clone()),
+                    to: Some(dst.clone()),
+                    writable: Some(*writable),
+                    ..MountEntry::default()
+                },
+                Rule::Tmpfs { dst } => MountEntry {
+                    tmpfs: Some(dst.clone()),
+                    ..MountEntry::default()
+                },
+            })
+            .collect();
+        let r = &self.requirements;
+        let f = PolicyFile {
+            system: self.system,
+            network: self.network,
+            uid: self.uid,
+            gid: self.gid,
+            tmpfs_size: self.tmpfs_size,
+            allow_retained_groups: self.allow_retained_groups,
+            new_session: self.new_session,
+            hostname: self.hostname.clone(),
+            allow_tcp_bind: self.tcp_bind.clone(),
+            allow_tcp_connect: self.tcp_connect.clone(),
+            mount,
+            limits: self.limits,
+            layers: self.layers,
+            require: RequireFile {
+                filesystem: r.filesystem,
+                network: r.network,
+                processes: r.processes,
+                syscalls: r.syscalls,
+            },
+        };
+        Ok(toml::to_string(&f).expect("a policy serializes"))
+    }
+}

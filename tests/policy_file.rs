@@ -1,0 +1,116 @@
+//! The policy file: builder → TOML → builder gives the same policy (and the same plan), errors
+//! name the offending key, and the CLI runs a real program from a file.
+
+mod common;
+
+use tokio_sandbox::{
+    Command, Layers, Limits, Network, Policy, PolicyFileError, Property, Requirement,
+};
+
+fn everything() -> Policy {
+    let mut p = Policy::new();
+    p.system(true)
+        .read_only("/etc/hostname")
+        .read_write("/tmp")
+        .bind("/usr/share", "/share", false)
+        .tmpfs("/scratch")
+        .network(Network::Host)
+        .uid(1000)
+        .gid(1001)
+        .tmpfs_size(64 << 20)
+        .allow_retained_groups(true)
+        .new_session(false)
+        .hostname("box")
+        .allow_tcp_bind(8080)
+        .allow_tcp_connect(443)
+        .allow_tcp_connect(80)
+        .limits(Limits {
+            cpu_seconds: Some(3),
+            memory: Some(1 << 30),
+            processes: Some(99),
+            ..Limits::default()
+        })
+        .layers(Layers {
+            seccomp: false,
+            ..Layers::default()
+        })
+        .require(Property::Network, Requirement::BestEffort);
+    p
+}
+
+#[test]
+fn policy_file_round_trips() {
+    let p = everything();
+    let text = p.to_toml().unwrap();
+    let back = Policy::from_toml(&text).unwrap();
+    assert_eq!(back, p, "{text}");
+    assert_eq!(back.to_toml().unwrap(), text);
+    // The default policy too, and from an empty file.
+    assert_eq!(
+        Policy::from_toml(&Policy::new().to_toml().unwrap()).unwrap(),
+        Policy::new()
+    );
+    assert_eq!(Policy::from_toml("").unwrap(), Policy::new());
+}
+
+#[test]
+fn policy_file_errors_point_at_the_key() {
+    let e = Policy::from_toml("network = \"intranet\"\n").unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, PolicyFileError::Parse(_)));
+    assert!(msg.contains("line 1") && msg.contains("intranet"), "{msg}");
+    let e = Policy::from_toml("[limits]\nmemroy = 5\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("memroy") && e.contains("line 2"), "{e}");
+    match Policy::from_toml("[[mount]]\nbind = \"/usr\"\n").unwrap_err() {
+        PolicyFileError::Mount { index, reason } => {
+            assert_eq!(index, 0);
+            assert!(reason.contains("`to`"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match Policy::from_toml("[[mount]]\nread_only = \"/a\"\ntmpfs = \"/b\"\n").unwrap_err() {
+        PolicyFileError::Mount { index: 0, .. } => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn seccomp_filters_are_not_expressible() {
+    let mut p = Policy::new();
+    p.seccomp_filter(Vec::new());
+    assert!(matches!(
+        p.to_toml(),
+        Err(PolicyFileError::NotExpressible("seccomp filters"))
+    ));
+}
+
+/// A policy read from a file runs a real program with what the file says.
+#[tokio::test]
+async fn a_policy_file_runs_a_program() {
+    let d = common::rw_dir();
+    std::fs::write(d.path().join("data.txt"), "from the host\n").unwrap();
+    let text = format!(
+        "[[mount]]\nread_only = \"{}\"\n[[mount]]\ntmpfs = \"/scratch\"\n[limits]\nprocesses = 16\n",
+        d.path().display()
+    );
+    let policy = Policy::from_toml(&text).unwrap();
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "cat {}/data.txt; touch /scratch/ok && echo scratch; \
+                 grep 'Max processes' /proc/self/limits | tr -s ' '",
+                d.path().display()
+            ),
+        ])
+        .policy(policy)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from the host\nscratch\nMax processes 16 16 processes \n"
+    );
+}
