@@ -1082,13 +1082,49 @@ pub(crate) async fn spawn(
         .acquire()
         .await
         .map_err(|e| os_err("the setup limit")(io::Error::other(e)))?;
+    #[cfg(feature = "tracing")]
+    let (span, t0) = {
+        let l = req.policy.layers;
+        let span = tracing::debug_span!(
+            "tokio_sandbox::spawn",
+            program = %req.program.to_string_lossy(),
+            network = ?req.policy.network,
+            layers = %format!(
+                "userns={} mount={} pid={} landlock={} seccomp={}",
+                l.user_namespace, l.mount, l.pid, l.landlock, l.seccomp
+            ),
+        );
+        if let Some(why) = &req.fallback {
+            span.in_scope(
+                || tracing::warn!(reason = %why, "user namespaces unusable: Landlock-only sandbox"),
+            );
+        }
+        (span, std::time::Instant::now())
+    };
     let started = tokio::task::spawn_blocking(move || start(req))
         .await
         .map_err(|e| os_err("the spawning task")(io::Error::other(e)))??;
     if started.fallback.is_none() {
         cmd.compiled = Some(started.compiled.clone());
     }
-    finish(started).await
+    #[cfg(feature = "tracing")]
+    let (prepared_and_cloned, t1) = (t0.elapsed(), std::time::Instant::now());
+    #[cfg(feature = "tracing")]
+    if let Some(why) = &started.compiled.0.landlock_missing {
+        span.in_scope(|| tracing::warn!(reason = %why, "Landlock not applied (best effort)"));
+    }
+    let result = finish(started).await;
+    #[cfg(feature = "tracing")]
+    span.in_scope(|| match &result {
+        Ok(child) => tracing::debug!(
+            pid = child.id(),
+            prepare_and_clone_us = prepared_and_cloned.as_micros() as u64,
+            setup_and_exec_us = t1.elapsed().as_micros() as u64,
+            "sandbox started"
+        ),
+        Err(e) => tracing::debug!(error = %e, "spawn failed"),
+    });
+    result
 }
 
 /// The compiled form of `policy`: the command's own when still valid, else the last one
