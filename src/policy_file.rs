@@ -2,31 +2,7 @@
 //! filters. `tokio-sandbox --policy FILE` reads one; [`Policy::from_toml`] and
 //! [`Policy::to_toml`] convert.
 //!
-//! ```toml
-//! system = true                 # the read-only system runtime (default true)
-//! network = "none"              # or "host"
-//! uid = 1000                    # see Policy::uid
-//! allow_tcp_connect = [443]     # with network = "host"
-//!
-//! [[mount]]
-//! read_only = "/opt/data"       # relative paths resolve against the working directory
-//! [[mount]]
-//! read_write = "out"
-//! [[mount]]
-//! bind = "/srv/cache"
-//! to = "/cache"
-//! writable = true
-//! [[mount]]
-//! tmpfs = "/scratch"
-//!
-//! [limits]
-//! cpu_seconds = 10
-//! memory = 536870912
-//! processes = 64
-//!
-//! [require]
-//! network = "best_effort"       # or "required" (the default)
-//! ```
+//! The format is in the docs of [`Policy::from_toml`].
 
 use std::path::PathBuf;
 
@@ -141,7 +117,38 @@ fn default_hostname() -> String {
 }
 
 impl Policy {
-    /// Reads a policy from TOML (the format is in this module's docs).
+    /// Reads a policy from TOML. Every key is optional; the defaults are [`Policy::new`]'s.
+    ///
+    /// ```toml
+    /// system = true                 # the read-only system runtime (default true)
+    /// network = "none"              # or "host"
+    /// uid = 1000                    # see Policy::uid
+    /// allow_tcp_connect = [443]     # with network = "host"
+    ///
+    /// [[mount]]
+    /// read_only = "/opt/data"       # relative paths resolve against the working directory
+    /// [[mount]]
+    /// read_write = "out"
+    /// [[mount]]
+    /// bind = "/srv/cache"
+    /// to = "/cache"
+    /// writable = true
+    /// [[mount]]
+    /// tmpfs = "/scratch"
+    ///
+    /// [limits]
+    /// cpu_seconds = 10
+    /// memory = 536870912
+    /// processes = 64
+    ///
+    /// [require]
+    /// network = "best_effort"       # or "required" (the default)
+    /// ```
+    ///
+    /// `[limits]` takes the fields of [`Limits`], `[layers]` those of [`Layers`], and
+    /// `[require]` one of `"required"` or `"best_effort"` per property (`filesystem`,
+    /// `network`, `processes`, `syscalls`). Caller seccomp filters cannot be written in a
+    /// file.
     ///
     /// # Errors
     /// [`PolicyFileError::Parse`] naming the offending key and line; [`PolicyFileError::Mount`]
