@@ -348,14 +348,43 @@ impl Child {
     }
 
     /// Which isolation layers this sandbox runs under.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let child = Command::new("true").spawn().await?;
+    /// let e = child.enforcement();
+    /// println!("Landlock ABI {:?}, seccomp {}", e.landlock_abi, e.seccomp);
+    /// for p in &e.properties {
+    ///     if let Some(why) = &p.not_enforced {
+    ///         eprintln!("{:?} not enforced: {why}", p.property);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn enforcement(&self) -> &Enforcement {
         &self.enforcement
     }
 
     /// Sends signal `sig` (e.g. `libc::SIGTERM`) to the program (pidfd_send_signal(2)).
     ///
-    /// Errors: `InvalidInput` once the program has been reaped; the errno of
-    /// pidfd_send_signal(2) otherwise (EINVAL for an invalid signal).
+    /// The sandbox's init receives it and forwards it to the program, except `SIGKILL` and
+    /// `SIGSTOP`, which act on init itself (`SIGKILL` ends the whole sandbox), and `SIGIO`,
+    /// which is not forwarded.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("sleep").arg("1000").spawn().await?;
+    /// child.signal(libc::SIGINT)?;
+    /// child.wait().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] once the program has been reaped (its status
+    /// collected); otherwise the errno of pidfd_send_signal(2) (`EINVAL` for an invalid
+    /// signal).
     pub fn signal(&mut self, sig: i32) -> io::Result<()> {
         if self.status.is_some() {
             return Err(io::Error::new(
@@ -373,22 +402,59 @@ impl Child {
     /// Sends `SIGKILL` without waiting. Killing the sandbox's first process ends every process
     /// in the sandbox (it is pid 1 of its pid namespace).
     ///
-    /// Errors: as [`Child::signal`].
+    /// # Errors
+    /// As [`Child::signal`].
     pub fn start_kill(&mut self) -> io::Result<()> {
         self.signal(libc::SIGKILL)
     }
 
-    /// Sends `SIGKILL` and waits for the program to end.
+    /// Sends `SIGKILL` to the sandbox and waits for it to end, with every process in it.
     ///
     /// Cancel-safe: if the future is dropped, the signal has been sent and [`Child::wait`] can
     /// be called again.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::{Command, EndReason};
+    /// let mut child = Command::new("sleep").arg("1000").spawn().await?;
+    /// child.kill().await?;
+    /// assert_eq!(child.run_status().unwrap().ended_by, EndReason::Killed);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Child::start_kill`] (so [`io::ErrorKind::InvalidInput`] when the status has already
+    /// been collected), then as [`Child::wait`].
     pub async fn kill(&mut self) -> io::Result<()> {
         self.start_kill()?;
         self.wait().await?;
         Ok(())
     }
 
-    /// Returns the exit status if the program has ended, without waiting. Does not close stdin.
+    /// Returns the exit status if the program has ended, `Ok(None)` while it runs. Never
+    /// blocks; does not close stdin and does not apply
+    /// [`Command::timeout`](crate::Command::timeout). Once it has returned a status, later
+    /// calls (and [`Child::wait`]) return the same one.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("sleep").arg("1").spawn().await?;
+    /// let status = loop {
+    ///     if let Some(status) = child.try_wait()? {
+    ///         break status;
+    ///     }
+    ///     tokio::time::sleep(Duration::from_millis(100)).await;
+    /// };
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The errno of waitid(2), other than `ECHILD`; an error of kind
+    /// [`io::ErrorKind::Other`] when another waiter (`waitpid(-1)`, or `SIGCHLD` set to
+    /// `SIG_IGN`) collected the sandbox's exit status and the sandbox's init ended without
+    /// reporting the program's status.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if let Some(s) = self.status {
             return Ok(Some(s));
@@ -441,13 +507,29 @@ impl Child {
     }
 
     /// Waits for the program to end and returns its status. Closes the caller's end of stdin
-    /// first, so a program reading stdin sees EOF.
+    /// first, so a program reading stdin sees EOF. With
+    /// [`Command::timeout`](crate::Command::timeout), kills the sandbox once the time is up and
+    /// returns the status of the killed run.
     ///
-    /// Idempotent: later calls return the same status. Cancel-safe.
+    /// Idempotent: later calls return the same status. Cancel-safe: if the future is dropped,
+    /// no status is lost, and a later `wait` or [`Child::try_wait`] returns it.
     ///
     /// Do not wait on a program whose piped stdout or stderr nobody reads: once the pipe is full
     /// (64 KiB by default) the program blocks writing and never ends. Use
     /// [`Child::wait_with_output`] to read and wait at once.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().await?;
+    /// assert_eq!(child.wait().await?.code(), Some(3));
+    /// assert_eq!(child.wait().await?.code(), Some(3)); // the same status again
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Child::try_wait`]; an error polling the pidfd on tokio's reactor; the errno of
+    /// pidfd_send_signal(2) when the kill at the timeout fails.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         loop {
@@ -482,6 +564,17 @@ impl Child {
 
     /// The final status once the sandbox has been waited for: how it ended, wall and CPU time,
     /// peak memory, the limits in force and the isolation layers. `None` before.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("true").spawn().await?;
+    /// child.wait().await?;
+    /// let status = child.run_status().expect("waited for");
+    /// println!("{:?} after {} ms", status.ended_by, status.wall_time_ms);
+    /// println!("{}", serde_json::to_string_pretty(&status)?);
+    /// # Ok(()) }
+    /// ```
     pub fn run_status(&self) -> Option<RunStatus> {
         let status = self.status?;
         let usage = self.usage;
@@ -583,10 +676,24 @@ impl Child {
         })
     }
 
-    /// Asks the program to stop with `SIGTERM`, waits up to `grace`, then kills the whole
-    /// sandbox; returns the final status.
+    /// Asks the program to stop with `SIGTERM`, waits up to `grace` for the sandbox to end,
+    /// then kills the whole sandbox with `SIGKILL` and waits; returns the final status. When the
+    /// program has already ended, returns its status without sending anything.
     ///
     /// Cancel-safe: if dropped, the signals sent stay sent and [`Child::wait`] can be called.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("server").spawn().await?;
+    /// // ...
+    /// let status = child.terminate(Duration::from_secs(5)).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Child::try_wait`], [`Child::signal`] and [`Child::wait`].
     pub async fn terminate(&mut self, grace: std::time::Duration) -> io::Result<ExitStatus> {
         if let Some(s) = self.try_wait()? {
             return Ok(s);
@@ -602,8 +709,23 @@ impl Child {
     }
 
     /// Closes stdin, reads stdout and stderr to the end (those that are piped) while waiting,
-    /// and returns everything. Not cancel-safe: output read so far is lost if the future is
-    /// dropped.
+    /// and returns everything; a stream that is not piped (or was taken from the `Child`)
+    /// gives an empty `Vec`.
+    ///
+    /// Not cancel-safe: if the future is dropped, the output read so far is lost and the
+    /// `Child` is dropped (see [`Command::kill_on_drop`](crate::Command::kill_on_drop)).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::{Command, Stdio};
+    /// let child = Command::new("uname").arg("-n").stdout(Stdio::piped()).spawn().await?;
+    /// let out = child.wait_with_output().await?;
+    /// assert_eq!(out.stdout, b"sandbox\n"); // the default hostname
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Child::wait`], or an error reading stdout or stderr.
     pub async fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let mut out_pipe = self.stdout.take();

@@ -129,12 +129,26 @@ impl Command {
     }
 
     /// Clears the environment, including the sandbox defaults (`PATH`, `HOME`, ...).
+    ///
+    /// ```
+    /// use tokio_sandbox::Command;
+    /// let mut cmd = Command::new("/usr/bin/env");
+    /// cmd.env_clear().env("PATH", "/usr/bin"); // env(1) prints PATH=/usr/bin only
+    /// ```
     pub fn env_clear(&mut self) -> &mut Command {
         self.env_ops.push(EnvOp::Clear);
         self
     }
 
-    /// Passes the caller's value of `key`, if it has one.
+    /// Passes the caller's value of `key`, read at spawn time, if it has one.
+    ///
+    /// ```
+    /// use tokio_sandbox::Command;
+    /// let mut cmd = Command::new("make");
+    /// cmd.env_inherit("LANG") // the caller's locale
+    ///     .env("CFLAGS", "-O2")
+    ///     .env_remove("TMPDIR"); // a sandbox default
+    /// ```
     pub fn env_inherit(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
         self.env_ops
             .push(EnvOp::Inherit(key.as_ref().to_os_string()));
@@ -143,19 +157,51 @@ impl Command {
 
     /// The working directory inside the sandbox (relative paths resolve against the caller's
     /// working directory). Default: the caller's working directory when the sandbox sees it at
-    /// the same path, else `/`.
+    /// the same path, else `/`. A directory the sandbox does not show fails the spawn with
+    /// [`SpawnError::Setup`] at [`Stage::Chdir`](crate::Stage::Chdir).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let status = Command::new("make")
+    ///     .read_write("/srv/build")
+    ///     .current_dir("/srv/build")
+    ///     .status()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
         self.cwd = Some(dir.as_ref().to_path_buf());
         self
     }
 
     /// The program's stdin (default: inherited for `spawn`/`status`, null for `output`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio::io::AsyncWriteExt;
+    /// use tokio_sandbox::{Command, Stdio};
+    /// let mut child = Command::new("wc").arg("-l").stdin(Stdio::piped()).spawn().await?;
+    /// let mut stdin = child.stdin.take().expect("piped");
+    /// stdin.write_all(b"one\ntwo\n").await?;
+    /// drop(stdin); // EOF for wc
+    /// child.wait().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.stdin = Some(cfg.into());
         self
     }
 
     /// The program's stdout (default: inherited for `spawn`/`status`, piped for `output`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let log = std::fs::File::create("listing.txt")?;
+    /// Command::new("ls").arg("/").stdout(log).status().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.stdout = Some(cfg.into());
         self
@@ -168,21 +214,58 @@ impl Command {
     }
 
     /// Passes `fd` to the program as fd number `target` (>= 3). Only 0, 1, 2 and fds passed this
-    /// way reach the program.
+    /// way reach the program. The fd is consumed by the next spawn.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let audit = std::fs::File::create("audit.log")?;
+    /// Command::new("sh")
+    ///     .args(["-c", "echo started >&3"])
+    ///     .pass_fd(3, audit.into())
+    ///     .status()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn pass_fd(&mut self, target: RawFd, fd: OwnedFd) -> &mut Command {
         self.extra_fds.push((target, fd));
         self
     }
 
     /// Kill the whole sandbox when the [`Child`] is dropped before it ended (default `false`).
+    /// Either way a dropped `Child` is reaped in the background.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let child = Command::new("sleep").arg("1000").kill_on_drop(true).spawn().await?;
+    /// drop(child); // SIGKILL to the sandbox's init: every process in it ends
+    /// # Ok(()) }
+    /// ```
     pub fn kill_on_drop(&mut self, kill: bool) -> &mut Command {
         self.kill_on_drop = kill;
         self
     }
 
-    /// Bounds the run: once `timeout` has passed since the spawn, waiting kills the sandbox
-    /// and [`Child::timed_out`] says so. Applies to [`Child::wait`] (and so to `status`,
-    /// `output` and `wait_with_output`).
+    /// Bounds the run: once `timeout` (wall-clock time, counted from the spawn) has passed,
+    /// waiting kills the sandbox and [`Child::timed_out`] says so. Applies to [`Child::wait`]
+    /// (and so to `status`, `output`, `wait_with_output` and `terminate`); nothing
+    /// kills the sandbox while no wait is in progress, and [`Child::try_wait`] ignores it.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tokio_sandbox::{Command, EndReason};
+    /// let mut child = Command::new("sh")
+    ///     .args(["-c", "while :; do :; done"])
+    ///     .timeout(Duration::from_secs(2))
+    ///     .spawn()
+    ///     .await?;
+    /// child.wait().await?; // returns after about 2 s, the sandbox killed
+    /// assert!(child.timed_out());
+    /// assert_eq!(child.run_status().unwrap().ended_by, EndReason::Timeout);
+    /// # Ok(()) }
+    /// ```
     pub fn timeout(&mut self, timeout: std::time::Duration) -> &mut Command {
         self.timeout = Some(timeout);
         self
@@ -194,6 +277,14 @@ impl Command {
     }
 
     /// Replaces the whole policy.
+    ///
+    /// ```no_run
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::{Command, Policy};
+    /// let mut cmd = Command::new("job");
+    /// cmd.policy(Policy::from_file("sandbox.toml")?);
+    /// # Ok(()) }
+    /// ```
     pub fn policy(&mut self, policy: Policy) -> &mut Command {
         self.policy = policy;
         self.compiled = None;
@@ -201,7 +292,26 @@ impl Command {
     }
 
     /// Uses a policy compiled once with [`CompiledPolicy::new`], so that spawns of many commands
-    /// share the resolved paths, mount plan and Landlock rules.
+    /// share the resolved paths, mount plan and Landlock rules. Changing the policy afterwards
+    /// (with [`Command::policy_mut`] or a shortcut such as [`Command::read_only`]) drops the
+    /// compiled form, and the next spawn compiles the changed policy.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::{Command, Policy};
+    /// let mut policy = Policy::new();
+    /// policy.read_only("/srv/scripts");
+    /// let compiled = policy.compile()?;
+    /// for script in ["a.sh", "b.sh", "c.sh"] {
+    ///     let out = Command::new("sh")
+    ///         .arg(format!("/srv/scripts/{script}"))
+    ///         .compiled_policy(&compiled)
+    ///         .output()
+    ///         .await?;
+    ///     println!("{script}: {}", out.status);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn compiled_policy(&mut self, policy: &CompiledPolicy) -> &mut Command {
         self.policy = policy.policy().clone();
         self.compiled = Some(policy.clone());
@@ -209,6 +319,12 @@ impl Command {
     }
 
     /// The policy, to change it in place.
+    ///
+    /// ```
+    /// use tokio_sandbox::Command;
+    /// let mut cmd = Command::new("job");
+    /// cmd.policy_mut().hostname("build").tmpfs_size(64 * 1024 * 1024);
+    /// ```
     pub fn policy_mut(&mut self) -> &mut Policy {
         self.compiled = None;
         &mut self.policy
@@ -274,13 +390,30 @@ impl Command {
     /// Cancel-safe: dropping the future at any point kills a half-built sandbox and releases
     /// its memory and fds.
     ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio::io::{AsyncBufReadExt, BufReader};
+    /// use tokio_sandbox::{Command, Stdio};
+    /// let mut child = Command::new("ls").arg("/").stdout(Stdio::piped()).spawn().await?;
+    /// let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    /// while let Some(line) = lines.next_line().await? {
+    ///     println!("{line}");
+    /// }
+    /// child.wait().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
-    /// [`SpawnError::Policy`] for an invalid policy or command (missing path, NUL byte, program
-    /// not found, retained groups); [`SpawnError::Unsupported`] when Landlock is missing;
+    /// [`SpawnError::Policy`] for an invalid policy or command, found before anything is
+    /// spawned (missing path, NUL byte, invalid environment variable name, program not found,
+    /// read-write path the sandbox cannot write, retained groups; see
+    /// [`PolicyError`](crate::PolicyError)); [`SpawnError::Unsupported`] when a mechanism the
+    /// policy requires is missing (Landlock, user namespaces, Landlock ABI 4 for TCP port
+    /// rules, a cgroup v2 cpu controller for [`Limits::cpu_millis`](crate::Limits::cpu_millis));
     /// [`SpawnError::Setup`] naming the step, the path and the errno when the sandbox could not
     /// be built; [`SpawnError::NotFound`], [`SpawnError::NotExecutable`] and
     /// [`SpawnError::InterpreterNotFound`] when execve(2) fails; [`SpawnError::Os`] when a
-    /// parent-side call (pipe2, mmap, clone3) fails.
+    /// parent-side call (pipe2, mmap, clone3, ...) fails.
     pub async fn spawn(&mut self) -> Result<Child, SpawnError> {
         crate::spawn::spawn(self, || {
             [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
@@ -288,13 +421,24 @@ impl Command {
         .await
     }
 
-    /// Runs the program with inherited stdio (unless set) and waits for its exit status.
+    /// Runs the program with inherited stdio (unless set) and waits for its exit status:
+    /// [`Command::spawn`], then [`Child::wait`].
     ///
-    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`]
-    /// (see [`Command::kill_on_drop`]).
+    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`]:
+    /// the program runs on and is reaped in the background, or is killed with
+    /// [`Command::kill_on_drop`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let status = Command::new("sh").args(["-c", "exit 3"]).status().await?;
+    /// assert_eq!(status.code(), Some(3));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// As [`Command::spawn`], converted to `io::Error`, or an error waiting.
+    /// As [`Command::spawn`], converted to `io::Error` (keeping the errno where there is one,
+    /// see [`SpawnError`]), or as [`Child::wait`].
     pub async fn status(&mut self) -> io::Result<ExitStatus> {
         let mut child = crate::spawn::spawn(self, || {
             [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
@@ -304,10 +448,22 @@ impl Command {
     }
 
     /// Runs the program with stdin from `/dev/null` and stdout/stderr captured (unless set) and
-    /// returns everything once it exits.
+    /// returns everything once it exits: [`Command::spawn`], then [`Child::wait_with_output`].
+    ///
+    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`]
+    /// (as for [`Command::status`]) and loses the output read so far.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let out = Command::new("sh").args(["-c", "echo out; echo err >&2"]).output().await?;
+    /// assert_eq!(out.stdout, b"out\n");
+    /// assert_eq!(out.stderr, b"err\n");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
-    /// As [`Command::status`].
+    /// As [`Command::status`], or an error reading stdout or stderr.
     pub async fn output(&mut self) -> io::Result<Output> {
         let child =
             crate::spawn::spawn(self, || [Stdio::null(), Stdio::piped(), Stdio::piped()]).await?;

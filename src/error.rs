@@ -226,6 +226,22 @@ pub enum PolicyError {
 ///
 /// Converts into [`std::io::Error`] (keeping the errno where there is one), so `?` works in
 /// functions returning `io::Result`.
+///
+/// ```no_run
+/// # async fn demo() {
+/// use tokio_sandbox::{Command, SpawnError, Stage};
+/// match Command::new("/opt/tool/run").read_only("/opt/tool").spawn().await {
+///     Ok(_child) => { /* ... */ }
+///     Err(SpawnError::Setup { stage: Stage::Bind, path, source }) => {
+///         eprintln!("cannot bind {path:?}: {source}");
+///     }
+///     Err(e) => {
+///         eprintln!("{e}");
+///         std::process::exit(e.exit_code());
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpawnError {

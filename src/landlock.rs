@@ -42,6 +42,18 @@ pub const ABI_MAX_ENV: &str = "TOKIO_SANDBOX_LANDLOCK_ABI_MAX";
 /// The Landlock ABI version the library uses: the running kernel's
 /// (`landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`), capped by
 /// [`ABI_MAX_ENV`] when set; probed once per process.
+///
+/// ```
+/// match tokio_sandbox::landlock::abi_version() {
+///     Ok(abi) => println!("Landlock ABI {abi}"),
+///     Err(why) => println!("no Landlock: {why}"),
+/// }
+/// ```
+///
+/// # Errors
+/// [`LandlockUnavailable::NotBuilt`] (`ENOSYS`), [`LandlockUnavailable::Disabled`]
+/// (`EOPNOTSUPP`), or [`LandlockUnavailable::Other`] with any other errno of
+/// `landlock_create_ruleset`.
 pub fn abi_version() -> Result<u32, LandlockUnavailable> {
     static ABI_VERSION: OnceLock<Result<u32, LandlockUnavailable>> = OnceLock::new();
     let cap = || {

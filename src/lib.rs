@@ -43,6 +43,15 @@
 //! whose network and processes are best effort runs on Landlock, seccomp and `no_new_privs`
 //! alone; [`probe`] says what a host offers.
 //!
+//! # Cancel safety
+//!
+//! [`Command::spawn`] is cancel-safe: a dropped future kills a half-built sandbox and frees its
+//! memory and fds. [`Child::wait`], [`Child::kill`] and [`Child::terminate`] are cancel-safe
+//! (signals sent stay sent; a later [`Child::wait`] returns the status).
+//! [`Child::wait_with_output`] is not: the output read so far is lost. [`Command::status`] and
+//! [`Command::output`] are cancel-safe until the program runs; after that, dropping them drops
+//! the [`Child`] (see [`Command::kill_on_drop`]).
+//!
 //! # Setup failures
 //!
 //! The child reports a failing step over a close-on-exec pipe as `(stage, errno)`;

@@ -49,6 +49,21 @@ pub(crate) enum Rule {
 /// The default policy is the secure default: a read-only system runtime (see [`Policy::system`]),
 /// a private `/tmp`, `/dev/shm` and home directory, a fresh `/proc`, a minimal `/dev`, no network,
 /// nothing of the caller's environment and no capability.
+///
+/// The builder methods only record rules: paths are resolved and checked when the policy is
+/// compiled ([`Policy::compile`], or the spawn that uses it).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use tokio_sandbox::{Command, Limits, Policy};
+/// let mut policy = Policy::new();
+/// policy
+///     .read_only("/opt/tool")
+///     .read_write("/srv/out")
+///     .limits(Limits { cpu_seconds: Some(10), ..Limits::default() });
+/// let status = Command::new("/opt/tool/run").policy(policy).status().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub(crate) system: bool,
@@ -266,13 +281,27 @@ impl Policy {
     /// [`Network::Host`] also `resolv.conf`, `hosts`, `ssl` and `ca-certificates`.
     /// `false` starts from an empty root (only `/proc`, `/dev`, `/tmp`, home and generated
     /// `/etc` files).
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// // A static binary needs nothing of the host.
+    /// let mut policy = Policy::new();
+    /// policy.system(false).read_only("/opt/static-tool");
+    /// ```
     pub fn system(&mut self, enabled: bool) -> &mut Self {
         self.system = enabled;
         self
     }
 
     /// Makes `path` visible read-only at the same place. A relative path resolves against the
-    /// caller's working directory; symlinks on the way are recreated inside.
+    /// caller's working directory; symlinks on the way are recreated inside. A path that does
+    /// not exist fails the spawn with [`PolicyError::MissingPath`].
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy.read_only("/opt/data").read_only("config.toml");
+    /// ```
     pub fn read_only(&mut self, path: impl AsRef<Path>) -> &mut Self {
         self.rules.push(Rule::Bind {
             src: path.as_ref().to_path_buf(),
@@ -282,7 +311,15 @@ impl Policy {
         self
     }
 
-    /// Makes `path` visible read-write at the same place; writes reach the host.
+    /// Makes `path` visible read-write at the same place; writes reach the host. Resolved as in
+    /// [`Policy::read_only`]; a path the sandbox's host uid/gid cannot write fails the spawn
+    /// with [`PolicyError::NotWritable`].
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy.read_write("/srv/jobs/42/out");
+    /// ```
     pub fn read_write(&mut self, path: impl AsRef<Path>) -> &mut Self {
         self.rules.push(Rule::Bind {
             src: path.as_ref().to_path_buf(),
@@ -292,7 +329,18 @@ impl Policy {
         self
     }
 
-    /// Bind-mounts host path `src` at the absolute sandbox path `dst`.
+    /// Bind-mounts host path `src` at the absolute sandbox path `dst`, read-write when
+    /// `writable`. `src` is resolved as in [`Policy::read_only`]; a relative `dst` fails the
+    /// spawn with [`PolicyError::RelativeDestination`], and `dst` `/` with
+    /// [`PolicyError::RootBind`].
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy
+    ///     .bind("/srv/jobs/42/in", "/input", false)
+    ///     .bind("/srv/jobs/42/out", "/output", true);
+    /// ```
     pub fn bind(
         &mut self,
         src: impl AsRef<Path>,
@@ -308,7 +356,15 @@ impl Policy {
     }
 
     /// Mounts a fresh, empty tmpfs (tmpfs(5)) at the absolute sandbox path `dst`, limited to
-    /// [`Policy::tmpfs_size`] bytes.
+    /// [`Policy::tmpfs_size`] bytes; its contents are gone when the sandbox ends. A relative
+    /// `dst` fails the spawn with [`PolicyError::RelativeDestination`], and `dst` `/` with
+    /// [`PolicyError::RootBind`].
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy.tmpfs("/scratch").tmpfs_size(1024 * 1024 * 1024); // 1 GiB each
+    /// ```
     pub fn tmpfs(&mut self, dst: impl AsRef<Path>) -> &mut Self {
         self.rules.push(Rule::Tmpfs {
             dst: dst.as_ref().to_path_buf(),
@@ -373,6 +429,19 @@ impl Policy {
     }
 
     /// Resource limits (default: at most [`DEFAULT_PROCESS_LIMIT`] processes). See [`Limits`].
+    /// Replaces every limit: start from [`Limits::default`] to keep the default process limit.
+    ///
+    /// ```
+    /// use tokio_sandbox::{Limits, Policy};
+    /// let mut policy = Policy::new();
+    /// policy.limits(Limits {
+    ///     cpu_seconds: Some(10),
+    ///     memory: Some(512 * 1024 * 1024),
+    ///     processes: Some(64),
+    ///     ..Limits::default()
+    /// });
+    /// assert_eq!(policy.current_limits().processes, Some(64));
+    /// ```
     pub fn limits(&mut self, limits: Limits) -> &mut Self {
         self.limits = limits;
         self
@@ -382,6 +451,15 @@ impl Policy {
     /// left out on a host that lacks every layer for it ([`Requirement::BestEffort`]). A host
     /// without usable user namespaces (Docker's default profile, AppArmor on Ubuntu 24.04)
     /// runs a sandbox on Landlock alone only when `Network` and `Processes` are best effort.
+    /// [`Child::enforcement`](crate::Child::enforcement) reports what was left out.
+    ///
+    /// ```
+    /// use tokio_sandbox::{Policy, Property, Requirement};
+    /// let mut policy = Policy::new();
+    /// policy
+    ///     .require(Property::Network, Requirement::BestEffort)
+    ///     .require(Property::Processes, Requirement::BestEffort);
+    /// ```
     pub fn require(&mut self, property: Property, requirement: Requirement) -> &mut Self {
         match property {
             Property::Filesystem => self.requirements.filesystem = requirement,
@@ -394,14 +472,23 @@ impl Policy {
 
     /// With [`Network::Host`]: the sandbox may `bind(2)` TCP sockets only to the ports
     /// allowed this way (Landlock ABI 4; each call adds a port). UDP and other protocols stay
-    /// unrestricted: "no network" is [`Network::None`].
+    /// unrestricted: "no network" is [`Network::None`]. Without Landlock ABI 4, spawning fails
+    /// with [`SpawnError::Unsupported`](crate::SpawnError::Unsupported) unless
+    /// [`Property::Network`] is best effort.
     pub fn allow_tcp_bind(&mut self, port: u16) -> &mut Self {
         self.tcp_bind.get_or_insert_with(Vec::new).push(port);
         self
     }
 
     /// With [`Network::Host`]: the sandbox may `connect(2)` TCP sockets only to the ports
-    /// allowed this way (Landlock ABI 4; each call adds a port).
+    /// allowed this way (Landlock ABI 4; each call adds a port). Without Landlock ABI 4, as
+    /// for [`Policy::allow_tcp_bind`].
+    ///
+    /// ```
+    /// use tokio_sandbox::{Network, Policy};
+    /// let mut policy = Policy::new();
+    /// policy.network(Network::Host).allow_tcp_connect(443);
+    /// ```
     pub fn allow_tcp_connect(&mut self, port: u16) -> &mut Self {
         self.tcp_connect.get_or_insert_with(Vec::new).push(port);
         self
@@ -412,18 +499,42 @@ impl Policy {
     /// the default filter; for each system call the kernel applies the most restrictive
     /// action of all filters (seccomp(2)), so it can deny more but allow nothing the default
     /// filter denies. Its length adds to the install time (about 0.6 µs per instruction).
+    ///
+    /// ```
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+    /// use tokio_sandbox::Policy;
+    /// // socket(2) fails with EPERM; everything else is left to the default filter.
+    /// let filter = SeccompFilter::new(
+    ///     [(libc::SYS_socket, vec![])].into_iter().collect(),
+    ///     SeccompAction::Allow,
+    ///     SeccompAction::Errno(libc::EPERM as u32),
+    ///     TargetArch::x86_64,
+    /// )?;
+    /// let mut policy = Policy::new();
+    /// policy.seccomp_filter(BpfProgram::try_from(filter)?);
+    /// # Ok(()) }
+    /// # demo().unwrap();
+    /// ```
     pub fn seccomp_filter(&mut self, program: seccompiler::BpfProgram) -> &mut Self {
         self.extra_seccomp.push(std::sync::Arc::new(program));
         self
     }
 
     /// Which isolation layers are used (default: all). See [`Layers`].
+    ///
+    /// ```
+    /// use tokio_sandbox::{Layers, Policy};
+    /// let mut policy = Policy::new();
+    /// policy.layers(Layers { seccomp: false, ..Layers::default() });
+    /// ```
     pub fn layers(&mut self, layers: Layers) -> &mut Self {
         self.layers = layers;
         self
     }
 
-    /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`](crate::CompiledPolicy)).
+    /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`](crate::CompiledPolicy)
+    /// and [`Command::compiled_policy`](crate::Command::compiled_policy)).
     ///
     /// # Errors
     /// As [`CompiledPolicy::new`](crate::CompiledPolicy::new).

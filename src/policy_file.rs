@@ -150,6 +150,22 @@ impl Policy {
     /// `network`, `processes`, `syscalls`). Caller seccomp filters cannot be written in a
     /// file.
     ///
+    /// ```
+    /// use tokio_sandbox::{Network, Policy};
+    /// let policy = Policy::from_toml(
+    ///     r#"
+    ///     network = "host"
+    ///     [[mount]]
+    ///     read_only = "/opt/data"
+    ///     "#,
+    /// )?;
+    /// let mut expected = Policy::new();
+    /// expected.network(Network::Host).read_only("/opt/data");
+    /// assert_eq!(policy, expected);
+    /// assert!(Policy::from_toml("netwrok = \"host\"").is_err()); // unknown key
+    /// # Ok::<(), tokio_sandbox::PolicyFileError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`PolicyFileError::Parse`] naming the offending key and line; [`PolicyFileError::Mount`]
     /// for a malformed `[[mount]]` entry.
@@ -239,6 +255,12 @@ impl Policy {
 
     /// Reads a policy file (see [`Policy::from_toml`]).
     ///
+    /// ```no_run
+    /// use tokio_sandbox::Policy;
+    /// let policy = Policy::from_file("sandbox.toml")?;
+    /// # Ok::<(), tokio_sandbox::PolicyFileError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`PolicyFileError::Io`] when it cannot be read; otherwise as [`Policy::from_toml`].
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Policy, PolicyFileError> {
@@ -251,6 +273,15 @@ impl Policy {
     }
 
     /// Writes the policy as TOML; reading it back gives an equal policy.
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy.read_write("/srv/out").hostname("build");
+    /// let text = policy.to_toml()?;
+    /// assert_eq!(Policy::from_toml(&text)?, policy);
+    /// # Ok::<(), tokio_sandbox::PolicyFileError>(())
+    /// ```
     ///
     /// # Errors
     /// [`PolicyFileError::NotExpressible`] when the policy has caller seccomp filters.

@@ -162,6 +162,17 @@ fn user_namespace() -> Availability {
 /// test user namespaces for real (a uid map write and a mount, which AppArmor on Ubuntu 24.04
 /// refuses although `clone` with `CLONE_NEWUSER` succeeds); later calls return the cached
 /// result.
+///
+/// The first call blocks the calling thread until that sandbox has ended; the sandbox runs on
+/// a thread of its own, so calling from inside a tokio runtime works.
+///
+/// ```no_run
+/// let probe = tokio_sandbox::probe();
+/// if !probe.user_namespace.is_available() {
+///     eprintln!("user namespaces: {}", probe.user_namespace);
+/// }
+/// print!("{probe}");
+/// ```
 pub fn probe() -> &'static Probe {
     static PROBE: OnceLock<Probe> = OnceLock::new();
     PROBE.get_or_init(|| Probe {

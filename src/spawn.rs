@@ -706,11 +706,34 @@ pub(crate) struct Compiled {
 }
 
 impl CompiledPolicy {
-    /// Resolves `policy` for the calling process (its uid decides the sandbox's identity).
+    /// Resolves `policy` for the calling process (its effective uid decides the sandbox's
+    /// identity; a spawn from another effective uid compiles the policy again). Relative paths
+    /// resolve against the current working directory. Blocks the calling thread while it
+    /// resolves the paths (lstat(2) and readlink(2) per component).
+    ///
+    /// ```no_run
+    /// use tokio_sandbox::{CompiledPolicy, Policy, PolicyError, SpawnError};
+    /// let mut policy = Policy::new();
+    /// policy.read_only("/opt/data");
+    /// match CompiledPolicy::new(&policy) {
+    ///     Ok(compiled) => { /* Command::compiled_policy(&compiled) for each spawn */ }
+    ///     Err(SpawnError::Policy(PolicyError::MissingPath { path, source })) => {
+    ///         eprintln!("{}: {source}", path.display())
+    ///     }
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// ```
     ///
     /// # Errors
-    /// [`SpawnError::Policy`] for a missing path, a NUL byte, a read-write path the sandbox's
-    /// host id cannot write; [`SpawnError::Unsupported`] when a required layer is missing.
+    /// [`SpawnError::Policy`] with [`PolicyError::MissingPath`] (a path or a symlink on it
+    /// does not resolve), [`PolicyError::NulByte`], [`PolicyError::RelativeDestination`],
+    /// [`PolicyError::RootBind`], [`PolicyError::SymlinkLoop`], [`PolicyError::NotWritable`]
+    /// or [`PolicyError::ReadOnlyDeviceUnderWritable`]; [`SpawnError::Unsupported`] when
+    /// Landlock is missing and the filesystem is required (or the mount layer is off), when TCP
+    /// port rules need Landlock ABI 4 and the network is required, or for
+    /// [`Layers`](crate::Layers) that cannot work together (mount or pid namespace without the
+    /// user namespace, Landlock in a user namespace without the mount layer, a bind to another
+    /// place without a mount namespace).
     pub fn new(policy: &Policy) -> Result<CompiledPolicy, SpawnError> {
         let id = Identity::for_caller(policy);
         let layers = policy.layers;
