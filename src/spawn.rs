@@ -993,24 +993,24 @@ fn property_report(
             )),
         ),
     };
-    let procs = if l.pid {
-        (vec!["pid namespace".to_string()], None)
-    } else {
-        (
-            Vec::new(),
-            Some(why(
-                "hiding host processes and killing the whole tree need a pid namespace",
-            )),
-        )
+    // A property one layer enforces: that layer, or why it is not enforced.
+    let single = |on: bool, layer: &str, missing: String| {
+        if on {
+            (vec![layer.to_string()], None)
+        } else {
+            (Vec::new(), Some(missing))
+        }
     };
-    let sys = if l.seccomp {
-        (vec!["seccomp".to_string()], None)
-    } else {
-        (
-            Vec::new(),
-            Some("the seccomp layer was switched off".to_string()),
-        )
-    };
+    let procs = single(
+        l.pid,
+        "pid namespace",
+        why("hiding host processes and killing the whole tree need a pid namespace"),
+    );
+    let sys = single(
+        l.seccomp,
+        "seccomp",
+        "the seccomp layer was switched off".to_string(),
+    );
     vec![
         PropertyReport {
             property: Property::Filesystem,
