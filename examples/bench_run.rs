@@ -13,9 +13,18 @@ fn stats(mut v: Vec<u64>) -> (u64, u64, u64) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let runs: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(10);
-    let mut argv: Vec<String> = args.collect();
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    // An optional leading number of runs, then the program.
+    let runs = match argv.first().map(|a| a.parse::<usize>()) {
+        Some(Ok(n)) => {
+            argv.remove(0);
+            n
+        }
+        _ => 10,
+    };
+    if runs == 0 {
+        return Err("RUNS must be at least 1".into());
+    }
     if argv.is_empty() {
         argv = ["python3", "-c", "sum(range(3_000_000))"]
             .map(String::from)

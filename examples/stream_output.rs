@@ -1,4 +1,5 @@
-//! Reads a sandboxed program's stdout line by line while it runs, and feeds its stdin.
+//! Reads a sandboxed program's stdout line by line while it runs, and answers the name it
+//! asks for on stdin.
 //!
 //! `cargo run --example stream_output`
 
@@ -10,7 +11,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut child = Command::new("sh")
         .args([
             "-c",
-            "for i in 1 2 3; do echo \"tick $i\"; sleep 0.3; done; read name; echo \"hello, $name\"",
+            "for i in 1 2 3; do echo \"tick $i\"; sleep 0.3; done; echo 'name?'; read name; \
+             echo \"hello, $name\"",
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -22,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = std::time::Instant::now();
     while let Some(line) = lines.next_line().await? {
         println!("[{:>4} ms] {line}", start.elapsed().as_millis());
-        if line == "tick 3" {
+        if line == "name?" {
             stdin.write_all(b"sandbox\n").await?;
             drop(stdin);
             break;

@@ -88,13 +88,15 @@ pub struct RunStatus {
     pub signal: Option<i32>,
     /// Why it ended.
     pub ended_by: EndReason,
-    /// From the program's exec to the end, in milliseconds.
+    /// From the spawn's return to when the end was observed (by [`Child::wait`] or
+    /// [`Child::try_wait`]), in milliseconds: await the child promptly to measure a run.
     pub wall_time_ms: u64,
-    /// User CPU time of the sandbox's processes that ended before its program, in
-    /// milliseconds (rusage of the init: processes still running when the program exits are
-    /// killed with the sandbox and not counted).
+    /// User CPU time, in milliseconds, of the sandbox's init and the processes it reaped
+    /// (rusage): processes still running when the program exits are killed with the sandbox
+    /// and not counted.
     pub user_time_ms: u64,
-    /// System CPU time of all the sandbox's processes, in milliseconds.
+    /// System CPU time, in milliseconds, counted like `user_time_ms` (it includes init's own
+    /// setup of the program, about a millisecond).
     pub system_time_ms: u64,
     /// Peak resident memory in bytes (see `peak_memory_scope`).
     pub peak_memory_bytes: Option<u64>,

@@ -323,6 +323,10 @@ fn hint(stage: Stage, source: &io::Error) -> &'static str {
             " (the host's /proc has covered entries, as in containers, and the kernel refuses a \
              new procfs in a user namespace then; the host /proc is never bound instead)"
         }
+        (Stage::Bind | Stage::Tmpfs, Some(libc::ENOENT)) => {
+            " (the source is gone, or the mount point is inside another bind, where it must \
+             already exist: nothing is created on the host)"
+        }
         (Stage::IdMap, Some(libc::EPERM)) => {
             " (user namespaces are restricted on this host, e.g. by AppArmor or a sysctl)"
         }

@@ -933,7 +933,12 @@ impl MountPlan {
             .iter()
             .filter(|(dst, _)| is_under(path, dst))
             .max_by_key(|(dst, _)| dst.components().count())
-            .map(|(dst, src)| src.join(path.strip_prefix(dst).unwrap_or(Path::new(""))))
+            .map(|(dst, src)| match path.strip_prefix(dst) {
+                // The bind itself (a file bind must not get a trailing slash).
+                Ok(rest) if rest.as_os_str().is_empty() => src.clone(),
+                Ok(rest) => src.join(rest),
+                Err(_) => src.clone(),
+            })
     }
 }
 

@@ -1777,3 +1777,30 @@ async fn gid_follows_a_chosen_uid() {
     .await;
     assert_ok(&o, "1000\n1001\n");
 }
+
+/// A program bound as a single file is found by a relative path and through `PATH`, and its
+/// exec errors are the right ones (not "not found").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_bound_as_single_files_are_found() {
+    let d = rw_dir();
+    let prog = d.path().join("mytrue");
+    std::fs::copy("/bin/true", &prog).unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Through PATH, at another place.
+    let mut cmd = Command::new("tsb-mytrue");
+    cmd.bind(&prog, "/opt/bin/tsb-mytrue", false)
+        .env("PATH", "/opt/bin:/usr/bin");
+    let o = run(&mut cmd).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // A non-executable single-file bind is EACCES, not "not found".
+    let ne = d.path().join("ne.sh");
+    write_file(&ne, "#!/bin/sh\necho hi\n", 0o644);
+    let mut cmd = Command::new(&ne);
+    cmd.read_only(&ne);
+    match spawn_err(&mut cmd).await {
+        SpawnError::NotExecutable { source, .. } => {
+            assert_eq!(source.raw_os_error(), Some(libc::EACCES))
+        }
+        other => panic!("expected NotExecutable, got {other:?}"),
+    }
+}
