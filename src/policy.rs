@@ -1117,9 +1117,10 @@ impl Policy {
                     path: PathBuf::from(p),
                 });
             }
-            // Host-wide files only root may read (kernel memory, keys, timers): covered, so
-            // that a sandbox running as host uid 0 cannot read them either.
-            if !covered(Path::new("/dev")) {
+            // Host-wide files only host root may read (kernel memory, keys, timers): covered
+            // when the sandbox runs as host uid 0 (asked for explicitly); any other uid is
+            // refused them by their mode already.
+            if id.privileged && id.host_uid == 0 && !covered(Path::new("/dev")) {
                 for p in PROC_MASKED {
                     ops.push(FsOp::Mask {
                         path: PathBuf::from(p),
