@@ -1110,17 +1110,17 @@ impl Policy {
             ops.push(FsOp::Proc {
                 dst: PathBuf::from("/proc"),
             });
-            // Host-wide knobs in /proc are plain files owned by root: read-only, so that even a
-            // sandbox running as host uid 0 (asked for explicitly) cannot write sysctls.
-            for p in PROC_READ_ONLY {
+            // Host-wide knobs in /proc are plain files owned by host root, and some files only
+            // host root may read (kernel memory, keys, timers). A sandbox running as any other
+            // uid is refused them by their mode; one running as host uid 0 (asked for
+            // explicitly) gets the knobs read-only and the files covered.
+            let host_root = id.privileged && id.host_uid == 0;
+            for p in PROC_READ_ONLY.iter().filter(|_| host_root) {
                 ops.push(FsOp::ReadOnly {
                     path: PathBuf::from(p),
                 });
             }
-            // Host-wide files only host root may read (kernel memory, keys, timers): covered
-            // when the sandbox runs as host uid 0 (asked for explicitly); any other uid is
-            // refused them by their mode already.
-            if id.privileged && id.host_uid == 0 && !covered(Path::new("/dev")) {
+            if host_root && !covered(Path::new("/dev")) {
                 for p in PROC_MASKED {
                     ops.push(FsOp::Mask {
                         path: PathBuf::from(p),
