@@ -539,6 +539,22 @@ fn old_root_path(p: &Path) -> Result<CString, PolicyError> {
 }
 
 /// Converts the mount plan into child operations and the Landlock rules that go with them.
+/// The Landlock rights of a bound path (`dst` is where the sandbox sees it).
+fn bind_access(masks: &Masks, kind: NodeKind, writable: bool, dst: &Path) -> u64 {
+    match (kind, writable) {
+        (NodeKind::Dir, false) => masks.read_dir,
+        (NodeKind::Dir, true) => masks.write_dir,
+        // A read-only mount does not stop writes to a device: Landlock does.
+        (NodeKind::File | NodeKind::Device, false) => masks.read_file,
+        (NodeKind::File, true) => masks.write_file,
+        // ioctl only on the terminal, never on data.
+        (NodeKind::Device, true) if dst == Path::new("/dev/tty") => {
+            masks.write_file | masks.ioctl_dev
+        }
+        (NodeKind::Device, true) => masks.write_file,
+    }
+}
+
 /// The nearest writable mount (tmpfs, read-write bind) that `dst` lies beneath, if any.
 fn writable_ancestor(plan: &MountPlan, dst: &Path) -> Option<PathBuf> {
     plan.ops.iter().find_map(|op| {
@@ -616,18 +632,7 @@ fn child_ops(
                     create: !on_host(dst),
                     attr_set: attr,
                 });
-                let access = match (kind, writable) {
-                    (NodeKind::Dir, false) => masks.read_dir,
-                    (NodeKind::Dir, true) => masks.write_dir,
-                    (NodeKind::File, false) => masks.read_file,
-                    (NodeKind::File, true) => masks.write_file,
-                    // A read-only mount does not stop writes to a device: Landlock does.
-                    (NodeKind::Device, false) => masks.read_file,
-                    (NodeKind::Device, true) => {
-                        let tty = dst == Path::new("/dev/tty");
-                        masks.write_file | if tty { masks.ioctl_dev } else { 0 }
-                    }
-                };
+                let access = bind_access(masks, *kind, *writable, dst);
                 rules.push(rule(dst, access)?);
             }
             FsOp::Tmpfs { dst, mode, size } => {
@@ -919,13 +924,7 @@ fn host_rules(plan: &MountPlan, masks: &Masks) -> Result<Vec<LandlockRule>, Spaw
                         ),
                     });
                 }
-                let access = match (kind, writable) {
-                    (NodeKind::Dir, false) => masks.read_dir,
-                    (NodeKind::Dir, true) => masks.write_dir,
-                    (_, false) => masks.read_file,
-                    (_, true) => masks.write_file,
-                };
-                add(src, access)?;
+                add(src, bind_access(masks, *kind, *writable, dst))?;
             }
             FsOp::Proc { dst } => add(dst, masks.read_dir)?,
             _ => {}
