@@ -202,10 +202,14 @@ async fn spawn_2000() {
         }
     }
     for _ in 0..50 {
-        Command::new("/nonexistent/program")
+        let err = Command::new("/nonexistent/program")
             .spawn()
             .await
             .unwrap_err();
+        assert!(
+            matches!(&err, tokio_sandbox::SpawnError::NotFound { .. }),
+            "{err:?}"
+        );
     }
     assert_eq!(fd_count(), fds);
     assert_eq!(child_processes(), 0);
