@@ -221,6 +221,22 @@ fn pidfd_exited(fd: BorrowedFd<'_>) -> bool {
     unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
 }
 
+/// Reaps the process behind `pidfd`, blocking until it ends
+/// (`waitid(P_PIDFD, fd, WEXITED | __WALL)`); the status is dropped.
+pub(crate) fn reap_blocking(pidfd: BorrowedFd<'_>) {
+    // SAFETY: siginfo_t is plain data; zeroed is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid writes into `info`, a live siginfo_t; the pidfd is borrowed, so open.
+    unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::__WALL,
+        )
+    };
+}
+
 /// Reaps the process behind `pidfd` once it ends, without blocking the caller.
 fn reap_in_background(pidfd: AsyncFd<OwnedFd>, cgroup: Option<crate::cgroup::SandboxCgroup>) {
     match tokio::runtime::Handle::try_current() {
@@ -243,17 +259,7 @@ fn reap_in_background(pidfd: AsyncFd<OwnedFd>, cgroup: Option<crate::cgroup::San
         Err(_) => {
             let fd = pidfd.into_inner();
             std::thread::spawn(move || {
-                // SAFETY: siginfo_t is plain data; waitid writes into it.
-                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-                // SAFETY: blocking waitid on a pidfd we own.
-                unsafe {
-                    libc::waitid(
-                        libc::P_PIDFD,
-                        fd.as_raw_fd() as libc::id_t,
-                        &mut info,
-                        libc::WEXITED | libc::__WALL,
-                    )
-                };
+                reap_blocking(fd.as_fd());
                 drop(cgroup);
             });
         }

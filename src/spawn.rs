@@ -16,7 +16,7 @@ use crate::child::{
     self, CStrArray, ChildOp, ChildPlan, LandlockPlan, LandlockRule, SelfMaps, REPORT_LEN,
 };
 use crate::child_handle::{
-    async_fd, pidfd_send_signal, Child, ChildParts, Enforcement, PropertyReport,
+    async_fd, pidfd_send_signal, reap_blocking, Child, ChildParts, Enforcement, PropertyReport,
 };
 use crate::command::{Command, EnvOp};
 use crate::error::{PolicyError, SpawnError, Stage};
@@ -223,40 +223,21 @@ impl Drop for InFlight {
             let _ = pidfd_send_signal(p.as_fd(), libc::SIGKILL);
         }
         std::thread::spawn(move || {
+            // EOF on the report pipe: the child has exec'd or exited, so it no longer runs on
+            // the stack or reads the plan.
             if let Some(r) = &report {
+                let _ = rustix::io::ioctl_fionbio(r, false);
                 let mut buf = [0u8; 64];
                 loop {
-                    let mut pfd = libc::pollfd {
-                        fd: r.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
-                    // SAFETY: one live pollfd.
-                    unsafe { libc::poll(&mut pfd, 1, -1) };
-                    // SAFETY: reading into a live buffer.
-                    let n =
-                        unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-                    if n == 0
-                        || (n < 0
-                            && io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
-                            && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR))
-                    {
-                        break;
+                    match rustix::io::read(r, &mut buf) {
+                        Ok(0) => break,
+                        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                        Err(_) => break,
                     }
                 }
             }
             if let Some(p) = &pidfd {
-                // SAFETY: siginfo_t is plain data; blocking waitid on our pidfd.
-                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-                // SAFETY: as above.
-                unsafe {
-                    libc::waitid(
-                        libc::P_PIDFD,
-                        p.as_raw_fd() as libc::id_t,
-                        &mut info,
-                        libc::WEXITED | libc::__WALL,
-                    )
-                };
+                reap_blocking(p.as_fd());
             }
             drop(plan);
             drop(stack);
@@ -1620,18 +1601,9 @@ async fn finish(started: Started) -> Result<Child, SpawnError> {
 
     // Reap the failed child (it exits right after writing the report).
     let pidfd = async_fd(pidfd).map_err(os_err("registering the pidfd"))?;
+    // Readable once it has exited, so the wait does not block.
     let _ = pidfd.readable().await;
-    // SAFETY: siginfo_t is plain data; waitid writes into it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid on our own pidfd, which is readable (the child has exited).
-    unsafe {
-        libc::waitid(
-            libc::P_PIDFD,
-            pidfd.as_raw_fd() as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::__WALL,
-        )
-    };
+    reap_blocking(pidfd.get_ref().as_fd());
 
     if got != REPORT_LEN {
         return Err(SpawnError::Os {
