@@ -1,0 +1,675 @@
+//! The attacker program. This test binary becomes it when started with `TSB_ATTACK=NAME` (plus
+//! `TSB_ARG` / `TSB_ARG2` where the attempt takes arguments): a constructor makes that one
+//! attempt before the test harness starts, prints the outcome on stdout (`ok`, `errno N`, or a
+//! short text the attempt defines) and exits. With `TSB_CONTROL_USERNS=1` it first enters a
+//! fresh user and mount namespace of its own: the host controls use that to show that an
+//! unprivileged process may normally make the call.
+//!
+//! Raw system calls are made through `libc::syscall` so that the outcome is the kernel's (or the
+//! seccomp filter's) answer, not a library's interpretation of it.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+use libc::c_long;
+
+pub const ATTACK: &str = "TSB_ATTACK";
+pub const ARG: &str = "TSB_ARG";
+pub const ARG2: &str = "TSB_ARG2";
+pub const CONTROL_USERNS: &str = "TSB_CONTROL_USERNS";
+
+/// Runs the attempt named by `TSB_ATTACK`, if set, and exits; otherwise returns and the test
+/// harness starts as usual.
+///
+/// # Safety
+/// Runs before `main`, single-threaded; it uses only the environment, allocation and system
+/// calls, and ends the process with `_exit`.
+#[ctor::ctor]
+unsafe fn attacker_entry() {
+    let Some(name) = std::env::var_os(ATTACK) else {
+        return;
+    };
+    let out = format!("{}\n", run(&name.to_string_lossy()));
+    // SAFETY: writes a live buffer to stdout, then ends the process without running the
+    // harness.
+    unsafe {
+        libc::write(1, out.as_ptr().cast(), out.len());
+        libc::_exit(0);
+    }
+}
+
+fn arg() -> String {
+    std::env::var(ARG).unwrap_or_default()
+}
+
+fn arg2() -> String {
+    std::env::var(ARG2).unwrap_or_default()
+}
+
+fn c(s: &str) -> CString {
+    CString::new(s).expect("no NUL in attacker arguments")
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+}
+
+/// `ok` for a non-negative return value, `errno N` otherwise.
+fn ret(r: c_long) -> String {
+    if r >= 0 {
+        "ok".into()
+    } else {
+        format!("errno {}", errno())
+    }
+}
+
+fn io<T>(r: std::io::Result<T>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => format!("errno {}", e.raw_os_error().unwrap_or(-1)),
+    }
+}
+
+fn sc(nr: c_long, args: &[c_long]) -> String {
+    let mut a = [0 as c_long; 6];
+    a[..args.len()].copy_from_slice(args);
+    // SAFETY: every attempt passes arguments that are valid for its call (pointers into live
+    // buffers, or numbers); the call's outcome is what is reported.
+    ret(unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) })
+}
+
+fn ptr<T>(p: &T) -> c_long {
+    p as *const T as c_long
+}
+
+/// Runs `f` in a forked child (single-threaded here, before `main`) and returns what it printed.
+fn in_child(f: impl FnOnce() -> String) -> String {
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills the two-element array.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return format!("pipe errno {}", errno());
+    }
+    // SAFETY: the process is single-threaded (a constructor before main), so the child may do
+    // anything; it ends with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let out = f();
+        // SAFETY: writes a live buffer to the pipe and ends the child.
+        unsafe {
+            libc::write(fds[1], out.as_ptr().cast(), out.len());
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: closes the write end this process owns; reads into a live buffer; reaps the child.
+    unsafe {
+        libc::close(fds[1]);
+        let mut buf = [0u8; 256];
+        let n = libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+        String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned()
+    }
+}
+
+/// A child that sleeps until killed; returns its pid.
+fn sleeper() -> libc::pid_t {
+    // SAFETY: single-threaded; the child only sleeps and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: sleeps, then ends the child.
+        unsafe {
+            libc::sleep(30);
+            libc::_exit(0);
+        }
+    }
+    pid
+}
+
+fn end(pid: libc::pid_t) {
+    // SAFETY: kills and reaps this process's own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+/// Enters a new user and mount namespace mapping the caller's ids to root.
+fn enter_userns() -> std::io::Result<()> {
+    // SAFETY: plain id queries and unshare of this single-threaded process.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    // SAFETY: as above.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    std::fs::write("/proc/self/setgroups", "deny")?;
+    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+    Ok(())
+}
+
+fn mount_tmpfs(dst: &str) -> c_long {
+    let (src, ty, dst) = (c("tsb"), c("tmpfs"), c(dst));
+    // SAFETY: NUL-terminated strings that outlive the call.
+    unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), ty.as_ptr(), 0, std::ptr::null()) as c_long }
+}
+
+/// What `TSB_CONTROL_USERNS` controls need before the call itself (a mount to remove or move).
+fn control_prepare(name: &str, a: &str) -> Result<(), String> {
+    let check = |r: c_long, what: &str| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(format!("control {what} errno {}", errno()))
+        }
+    };
+    match name {
+        "umount" | "move_mount" => check(mount_tmpfs(a), "mount"),
+        "pivot_root" => {
+            let root = c("/");
+            // SAFETY: NUL-terminated strings; null data is allowed for a propagation change.
+            let r = unsafe {
+                libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                )
+            };
+            check(r as c_long, "make-private")?;
+            check(mount_tmpfs(a), "mount")?;
+            std::fs::create_dir(format!("{a}/old")).map_err(|e| format!("control mkdir {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn run(name: &str) -> String {
+    let (a, a2) = (arg(), arg2());
+    if std::env::var_os(CONTROL_USERNS).is_some() {
+        if let Err(e) = enter_userns() {
+            return format!("control userns {e}");
+        }
+        if let Err(e) = control_prepare(name, &a) {
+            return e;
+        }
+    }
+    match name {
+        // --- filesystem ---
+        "open" => io(std::fs::File::open(&a)),
+        "read" => io(std::fs::read(&a)),
+        "write" => io(std::fs::OpenOptions::new().write(true).open(&a)),
+        "create" => io(std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&a)),
+        "list" => match std::fs::read_dir(&a) {
+            Ok(rd) => {
+                let mut names: Vec<String> = rd
+                    .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .collect::<Result<_, _>>()
+                    .unwrap_or_default();
+                names.sort();
+                format!("entries {}", names.join(" "))
+            }
+            Err(e) => io::<()>(Err(e)),
+        },
+        "readlink" => match std::fs::read_link(&a) {
+            Ok(t) => format!("target {}", t.display()),
+            Err(e) => io::<()>(Err(e)),
+        },
+        // Creates the symlink `a` pointing at the directory `a2`, then reads `a/secret`.
+        "symlink_out" => match std::os::unix::fs::symlink(&a2, &a) {
+            Ok(()) => io(std::fs::read(format!("{a}/secret"))),
+            Err(e) => format!("symlink {}", io::<()>(Err(e))),
+        },
+        "hardlink" => io(std::fs::hard_link(&a, &a2)),
+        "open_by_handle_at" => open_by_handle_at(&a),
+        "chroot" => {
+            let p = c(&a);
+            sc(libc::SYS_chroot, &[p.as_ptr() as c_long])
+        }
+        "pivot_root" => {
+            let (new, old) = (c(&a), c(&format!("{a}/old")));
+            sc(
+                libc::SYS_pivot_root,
+                &[new.as_ptr() as c_long, old.as_ptr() as c_long],
+            )
+        }
+        "mount_tmpfs" => ret(mount_tmpfs(&a)),
+        "umount" => {
+            let p = c(&a);
+            sc(libc::SYS_umount2, &[p.as_ptr() as c_long, 0])
+        }
+        "open_tree" => {
+            let p = c(&a);
+            const OPEN_TREE_CLONE: c_long = 1;
+            sc(
+                libc::SYS_open_tree,
+                &[
+                    libc::AT_FDCWD as c_long,
+                    p.as_ptr() as c_long,
+                    OPEN_TREE_CLONE | libc::AT_RECURSIVE as c_long,
+                ],
+            )
+        }
+        "move_mount" => {
+            let (from, to) = (c(&a), c(&a2));
+            sc(
+                libc::SYS_move_mount,
+                &[
+                    libc::AT_FDCWD as c_long,
+                    from.as_ptr() as c_long,
+                    libc::AT_FDCWD as c_long,
+                    to.as_ptr() as c_long,
+                    0,
+                ],
+            )
+        }
+        "fsopen" => {
+            let fs = c("tmpfs");
+            sc(libc::SYS_fsopen, &[fs.as_ptr() as c_long, 0])
+        }
+        "mknod_char" => {
+            let p = c(&a);
+            let dev = libc::makedev(1, 3) as c_long;
+            sc(
+                libc::SYS_mknodat,
+                &[
+                    libc::AT_FDCWD as c_long,
+                    p.as_ptr() as c_long,
+                    (libc::S_IFCHR | 0o600) as c_long,
+                    dev,
+                ],
+            )
+        }
+        // Creates `a`, then asks for the set-user-ID bit on it.
+        "chmod_setuid" => match std::fs::write(&a, "x") {
+            Ok(()) => {
+                let p = c(&a);
+                sc(
+                    libc::SYS_fchmodat,
+                    &[libc::AT_FDCWD as c_long, p.as_ptr() as c_long, 0o4755],
+                )
+            }
+            Err(e) => format!("create {}", io::<()>(Err(e))),
+        },
+        "o_tmpfile_setgid" => {
+            let p = c(&a);
+            sc(
+                libc::SYS_openat,
+                &[
+                    libc::AT_FDCWD as c_long,
+                    p.as_ptr() as c_long,
+                    (libc::O_TMPFILE | libc::O_RDWR) as c_long,
+                    0o2644,
+                ],
+            )
+        }
+        // Writes 1 MiB blocks to the new file `a` until a write fails.
+        "fill" => {
+            let mut f = match std::fs::File::create(&a) {
+                Ok(f) => f,
+                Err(e) => return format!("create {}", io::<()>(Err(e))),
+            };
+            let block = vec![0x5a_u8; 1 << 20];
+            loop {
+                if let Err(e) = f.write_all(&block) {
+                    return io::<()>(Err(e));
+                }
+            }
+        }
+
+        // --- processes ---
+        "pids" => {
+            let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            pids.sort();
+            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+            format!("pids {}", pids.join(" "))
+        }
+        "signal" => {
+            let (pid, sig): (c_long, c_long) = (a.parse().unwrap(), a2.parse().unwrap());
+            sc(libc::SYS_kill, &[pid, sig])
+        }
+        "ptrace_attach" => {
+            let pid = a.parse().unwrap();
+            sc(
+                libc::SYS_ptrace,
+                &[libc::PTRACE_ATTACH as c_long, pid, 0, 0],
+            )
+        }
+        "ptrace_own_child" => {
+            let pid = sleeper();
+            let out = sc(
+                libc::SYS_ptrace,
+                &[libc::PTRACE_ATTACH as c_long, pid as c_long, 0, 0],
+            );
+            end(pid);
+            out
+        }
+        "process_vm_readv" => process_vm_readv(a.parse().unwrap()),
+        "process_vm_readv_own_child" => {
+            let pid = sleeper();
+            let out = process_vm_readv(pid as c_long);
+            end(pid);
+            out
+        }
+        "pidfd_getfd" => {
+            let pid: c_long = if a == "child" {
+                sleeper() as c_long
+            } else {
+                a.parse().unwrap()
+            };
+            // SAFETY: pidfd_open takes a pid and flags.
+            let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+            let out = if pidfd < 0 {
+                format!("pidfd_open errno {}", errno())
+            } else {
+                sc(libc::SYS_pidfd_getfd, &[pidfd, 0, 0])
+            };
+            if a == "child" {
+                end(pid as libc::pid_t);
+            }
+            out
+        }
+        "unshare" => {
+            let flags = c_long::from_str_radix(a.trim_start_matches("0x"), 16).unwrap();
+            in_child(|| sc(libc::SYS_unshare, &[flags]))
+        }
+        // Raw clone(2) with `a` (hex) added to SIGCHLD; the child exits at once.
+        "clone" => {
+            let flags = c_long::from_str_radix(a.trim_start_matches("0x"), 16).unwrap();
+            // SAFETY: clone without CLONE_VM is fork-like: the child has its own copy of this
+            // single-threaded process and only calls _exit.
+            let pid = unsafe {
+                libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as c_long, 0, 0, 0, 0)
+            };
+            if pid == 0 {
+                // SAFETY: ends the child.
+                unsafe { libc::_exit(0) };
+            }
+            if pid > 0 {
+                // SAFETY: reaps the child.
+                unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0) };
+            }
+            ret(pid)
+        }
+        "clone3" => sc(libc::SYS_clone3, &[0, 0]),
+        // setns into descriptor `a`, or into the namespace file `a` opened first.
+        "setns" => {
+            let fd: c_long = match a.parse() {
+                Ok(fd) => fd,
+                Err(_) => {
+                    use std::os::fd::IntoRawFd;
+                    match std::fs::File::open(&a) {
+                        Ok(f) => f.into_raw_fd() as c_long,
+                        Err(e) => return format!("open {}", io::<()>(Err(e))),
+                    }
+                }
+            };
+            sc(libc::SYS_setns, &[fd, 0])
+        }
+        // Forks sleeping children until a fork fails.
+        "fork_bomb" => loop {
+            // SAFETY: single-threaded; children only sleep.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: sleeps, then ends the child.
+                unsafe {
+                    libc::sleep(30);
+                    libc::_exit(0);
+                }
+            }
+            if pid < 0 {
+                return format!("errno {}", errno());
+            }
+        },
+        // A new session and a double fork: the grandchild creates `a` after 1 s.
+        "double_fork" => {
+            // SAFETY: single-threaded; the children only sleep, create a file and exit.
+            unsafe {
+                let pid = libc::fork();
+                if pid == 0 {
+                    libc::setsid();
+                    if libc::fork() == 0 {
+                        libc::sleep(1);
+                        let _ = std::fs::write(&a, "escaped");
+                        libc::_exit(0);
+                    }
+                    libc::_exit(0);
+                }
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            "ok".into()
+        }
+
+        // --- kernel surface ---
+        "keyctl" => sc(libc::SYS_keyctl, &[0, -3, 0]), // KEYCTL_GET_KEYRING_ID, session
+        "add_key" => {
+            let (ty, desc) = (c("user"), c("tsb"));
+            sc(
+                libc::SYS_add_key,
+                &[
+                    ty.as_ptr() as c_long,
+                    desc.as_ptr() as c_long,
+                    b"v".as_ptr() as c_long,
+                    1,
+                    -2, // KEY_SPEC_PROCESS_KEYRING
+                ],
+            )
+        }
+        "request_key" => {
+            let (ty, desc) = (c("user"), c("tsb-none"));
+            sc(
+                libc::SYS_request_key,
+                &[ty.as_ptr() as c_long, desc.as_ptr() as c_long, 0, 0],
+            )
+        }
+        "bpf_map_create" => {
+            // union bpf_attr for BPF_MAP_CREATE: map_type (BPF_MAP_TYPE_ARRAY), key_size,
+            // value_size, max_entries.
+            let mut attr = [0u32; 32];
+            attr[..4].copy_from_slice(&[2, 4, 4, 1]);
+            sc(
+                libc::SYS_bpf,
+                &[0, ptr(&attr), std::mem::size_of_val(&attr) as c_long],
+            )
+        }
+        "perf_event_open" => {
+            // struct perf_event_attr: type PERF_TYPE_SOFTWARE, size, config
+            // PERF_COUNT_SW_CPU_CLOCK, flags disabled | exclude_kernel | exclude_hv.
+            let mut attr = [0u8; 128];
+            attr[0..4].copy_from_slice(&1u32.to_ne_bytes());
+            attr[4..8].copy_from_slice(&128u32.to_ne_bytes());
+            attr[40..48].copy_from_slice(&(1u64 | 1 << 5 | 1 << 6).to_ne_bytes());
+            sc(libc::SYS_perf_event_open, &[ptr(&attr), 0, -1, -1, 0])
+        }
+        "userfaultfd" => sc(libc::SYS_userfaultfd, &[1]), // UFFD_USER_MODE_ONLY
+        "io_uring_setup" => {
+            let params = [0u8; 120];
+            sc(libc::SYS_io_uring_setup, &[1, ptr(&params)])
+        }
+        // An unknown flag bit: EINVAL once the capability check has passed.
+        "kexec_load" => sc(libc::SYS_kexec_load, &[0, 0, 0, 0x8]),
+        "init_module" => {
+            let params = c("");
+            sc(libc::SYS_init_module, &[0, 0, params.as_ptr() as c_long])
+        }
+        "finit_module" => {
+            let params = c("");
+            sc(libc::SYS_finit_module, &[-1, params.as_ptr() as c_long, 0])
+        }
+        "acct" => {
+            let p = c("/nonexistent/tsb-acct");
+            sc(libc::SYS_acct, &[p.as_ptr() as c_long])
+        }
+        "swapon" => {
+            let p = c("/nonexistent/tsb-swap");
+            sc(libc::SYS_swapon, &[p.as_ptr() as c_long, 0])
+        }
+        // Wrong magic numbers: EINVAL once the capability check has passed.
+        "reboot" => sc(libc::SYS_reboot, &[0, 0, 0, 0]),
+        "syslog" => sc(libc::SYS_syslog, &[10, 0, 0]), // SYSLOG_ACTION_SIZE_BUFFER
+        "fanotify_init" => sc(libc::SYS_fanotify_init, &[0, 0]),
+        "personality_read_implies_exec" => in_child(|| sc(libc::SYS_personality, &[0x0040_0000])),
+        "tiocsti" => terminal_ioctl(libc::TIOCSTI as c_long),
+        "tiocsti_upper_bits" => terminal_ioctl(0x1_0000_0000 | libc::TIOCSTI as c_long),
+        "tioclinux" => terminal_ioctl(libc::TIOCLINUX as c_long),
+        "x32_getpid" => sc(0x4000_0000 | libc::SYS_getpid, &[]),
+        "int80_getpid" => {
+            let r: c_long;
+            // SAFETY: the i386 entry with eax = 20 (getpid in the i386 table), no arguments.
+            unsafe {
+                std::arch::asm!("int 0x80", inlateout("rax") 20 as c_long => r, options(nostack));
+            }
+            if r > 0 {
+                "ok".into()
+            } else {
+                format!("errno {}", -r)
+            }
+        }
+
+        // --- network ---
+        "tcp" => io(std::net::TcpStream::connect_timeout(
+            &a.parse().unwrap(),
+            std::time::Duration::from_secs(2),
+        )),
+        "udp" => {
+            let bind = if a.starts_with('[') {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            };
+            match std::net::UdpSocket::bind(bind) {
+                Ok(s) => io(s.send_to(b"tsb-escape", &a)),
+                Err(e) => format!("bind {}", io::<()>(Err(e))),
+            }
+        }
+        "unix_abstract" => {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(a.as_bytes()).unwrap();
+            io(UnixStream::connect_addr(&addr))
+        }
+        "unix_path" => io(UnixStream::connect(&a)),
+        "packet_socket" => sc(
+            libc::SYS_socket,
+            &[libc::AF_PACKET as c_long, libc::SOCK_RAW as c_long, 0],
+        ),
+        "vsock_socket" => sc(
+            libc::SYS_socket,
+            &[libc::AF_VSOCK as c_long, libc::SOCK_STREAM as c_long, 0],
+        ),
+
+        // --- fds and channels ---
+        // The open descriptors, probed with F_GETFD (which opens none itself).
+        "fds" => {
+            let open: Vec<String> = (0..4096)
+                // SAFETY: F_GETFD only queries the descriptor table.
+                .filter(|fd| unsafe { libc::fcntl(*fd, libc::F_GETFD) } >= 0)
+                .map(|fd: i32| fd.to_string())
+                .collect();
+            format!("fds {}", open.join(" "))
+        }
+        // Reads what is on fd `a` and writes a forged status line to it.
+        "write_fd" => {
+            let fd: i32 = a.parse().unwrap();
+            // SAFETY: writes a live buffer to a descriptor number (EBADF when not open).
+            let r = unsafe { libc::write(fd, b"exit 0\n".as_ptr().cast(), 7) };
+            ret(r as c_long)
+        }
+        "read_stdin" => {
+            let mut s = String::new();
+            io(std::io::stdin().read_to_string(&mut s)).replace("ok", &format!("read {s}"))
+        }
+        other => format!("unknown attempt {other}"),
+    }
+}
+
+fn open_by_handle_at(path: &str) -> String {
+    // struct file_handle with room for the handle bytes.
+    #[repr(C)]
+    struct FileHandle {
+        handle_bytes: u32,
+        handle_type: i32,
+        f_handle: [u8; 128],
+    }
+    let mut h = FileHandle {
+        handle_bytes: 128,
+        handle_type: 0,
+        f_handle: [0; 128],
+    };
+    let mut mount_id: i32 = 0;
+    let p = c(path);
+    // SAFETY: the path is NUL-terminated; the handle and mount id are live, writable buffers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_name_to_handle_at,
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            &mut h as *mut FileHandle,
+            &mut mount_id as *mut i32,
+            0,
+        )
+    };
+    if r != 0 {
+        return format!("name_to_handle_at errno {}", errno());
+    }
+    let dir = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return format!("open {}", io::<()>(Err(e))),
+    };
+    use std::os::fd::AsRawFd;
+    sc(
+        libc::SYS_open_by_handle_at,
+        &[dir.as_raw_fd() as c_long, ptr(&h), libc::O_RDONLY as c_long],
+    )
+}
+
+fn process_vm_readv(pid: c_long) -> String {
+    let mut buf = [0u8; 8];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: 8,
+    };
+    let remote = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: 8,
+    };
+    sc(
+        libc::SYS_process_vm_readv,
+        &[pid, ptr(&local), 1, ptr(&remote), 1, 0],
+    )
+}
+
+/// `ioctl(tty, request, "x")` on a pty of its own, made the controlling terminal of a new
+/// session (which TIOCSTI needs without privilege).
+fn terminal_ioctl(request: c_long) -> String {
+    in_child(|| {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty fills the two descriptors; the name and terminal arguments may be null.
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        if r != 0 {
+            return format!("openpty errno {}", errno());
+        }
+        // SAFETY: setsid of this child, then TIOCSCTTY on the slave descriptor.
+        unsafe {
+            libc::setsid();
+            libc::ioctl(slave, libc::TIOCSCTTY, 0);
+        }
+        let ch = b'x';
+        sc(libc::SYS_ioctl, &[slave as c_long, request, ptr(&ch)])
+    })
+}

@@ -1,0 +1,316 @@
+//! Filesystem escapes: unlisted and read-only paths, `..` and symlinks out of a read-write
+//! directory, hard links, file handles, `/proc/*/root`, the mount family, device nodes, set-ID
+//! files, and filling the writable filesystems.
+
+use libc::{EACCES, ENOENT, ENOSPC, EPERM, EROFS, EXDEV};
+
+use crate::common::{self, rw_dir};
+use crate::{errno, s, secret_dir, Attempt, Control};
+
+/// A file in a directory the sandbox is not given is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_read_unlisted_path() {
+    let secret = secret_dir();
+    Attempt::new("read")
+        .arg(s(&secret.path().join("secret")))
+        .check(&errno(ENOENT), Control::Ok, |_| {})
+        .await;
+}
+
+/// A file in a read-only bind cannot be opened for writing (the bind is read-only, though the
+/// file's mode lets everybody write it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_write_read_only_bind() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = secret_dir();
+    let file = d.path().join("secret");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    Attempt::new("write")
+        .arg(s(&d.path().join("secret")))
+        .check(&errno(EROFS), Control::Ok, |c| {
+            c.read_only(d.path());
+        })
+        .await;
+}
+
+/// No file can be created in a read-only bind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_create_in_read_only_bind() {
+    let d = rw_dir();
+    Attempt::new("create")
+        .arg(s(&d.path().join("new")))
+        .control_args(s(&d.path().join("control")), "")
+        .check(&errno(EROFS), Control::Ok, |c| {
+            c.read_only(d.path());
+        })
+        .await;
+    assert!(!d.path().join("new").exists());
+}
+
+/// The system runtime and the sandbox's root are read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_create_in_usr_and_root() {
+    for path in ["/usr/tsb-escape", "/tsb-escape", "/etc/tsb-escape"] {
+        Attempt::new("create")
+            .arg(path)
+            .check(
+                &errno(EROFS),
+                Control::None("it would write the host's /usr, / or /etc"),
+                |_| {},
+            )
+            .await;
+    }
+    assert!(!std::path::Path::new("/usr/tsb-escape").exists());
+}
+
+/// `..` out of a read-write bind stays in the sandbox's tree, where the host's sibling
+/// directory does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_dotdot_out_of_read_write_bind() {
+    let (w, secret) = (rw_dir(), secret_dir());
+    let name = secret.path().file_name().unwrap().to_str().unwrap();
+    Attempt::new("read")
+        .arg(format!("{}/../{name}/secret", s(w.path())))
+        .check(&errno(ENOENT), Control::Ok, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+}
+
+/// A symlink made inside a read-write bind to a host directory resolves inside the sandbox,
+/// where that directory does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_symlink_out_of_read_write_bind() {
+    let (w, secret) = (rw_dir(), secret_dir());
+    Attempt::new("symlink_out")
+        .arg(s(&w.path().join("link")))
+        .arg2(s(secret.path()))
+        .control_args(s(&w.path().join("control-link")), s(secret.path()))
+        .check(&errno(ENOENT), Control::Ok, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+}
+
+/// A hard link from a read-only bind into a read-write one crosses mounts: EXDEV (else writes
+/// through the link would change the read-only file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_hardlink_read_only_file_into_read_write_bind() {
+    let (r, w) = (secret_dir(), rw_dir());
+    let file = s(&r.path().join("secret"));
+    Attempt::new("hardlink")
+        .arg(&file)
+        .arg2(s(&w.path().join("link")))
+        .control_args(&file, s(&w.path().join("control-link")))
+        .check(&errno(EXDEV), Control::Ok, |c| {
+            c.read_only(r.path()).read_write(w.path());
+        })
+        .await;
+    assert!(!w.path().join("link").exists());
+}
+
+/// A hard link to a file outside the sandbox: its source does not exist inside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_hardlink_unlisted_file() {
+    let (secret, w) = (secret_dir(), rw_dir());
+    let file = s(&secret.path().join("secret"));
+    Attempt::new("hardlink")
+        .arg(&file)
+        .arg2(s(&w.path().join("link")))
+        .control_args(&file, s(&w.path().join("control-link")))
+        .check(&errno(ENOENT), Control::Ok, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+}
+
+/// `open_by_handle_at` (which bypasses path lookup) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_open_by_handle_at() {
+    let d = secret_dir();
+    Attempt::new("open_by_handle_at")
+        .arg(s(&d.path().join("secret")))
+        .check(&errno(EPERM), Control::Root("ok".into()), |c| {
+            c.read_only(d.path());
+        })
+        .await;
+}
+
+/// `/proc/self/root` is the sandbox's root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_proc_self_root() {
+    let secret = secret_dir();
+    Attempt::new("read")
+        .arg(format!("/proc/self/root{}/secret", s(secret.path())))
+        .check(&errno(ENOENT), Control::Ok, |_| {})
+        .await;
+}
+
+/// `/proc/1/root` and `/proc/1/cwd` belong to the sandbox's init, which no program may inspect
+/// although it runs as the same user. The control follows the same links of a host process of
+/// its own user (the test process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_proc_1_root_and_cwd() {
+    let secret = secret_dir();
+    let (pid, file) = (std::process::id(), format!("{}/secret", s(secret.path())));
+    Attempt::new("read")
+        .arg(format!("/proc/1/root{file}"))
+        .control_args(format!("/proc/{pid}/root{file}"), "")
+        .check(&errno(EACCES), Control::Ok, |_| {})
+        .await;
+    let cwd = std::env::current_dir().unwrap();
+    Attempt::new("readlink")
+        .arg("/proc/1/cwd")
+        .control_args(format!("/proc/{pid}/cwd"), "")
+        .check(
+            &errno(EACCES),
+            Control::Host(format!("target {}", cwd.display())),
+            |_| {},
+        )
+        .await;
+}
+
+/// `chroot`: refused (no capability, and the seccomp filter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_chroot() {
+    let w = rw_dir();
+    Attempt::new("chroot")
+        .arg(s(w.path()))
+        .check(&errno(EPERM), Control::Userns, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+}
+
+/// `pivot_root`: refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_pivot_root() {
+    let w = rw_dir();
+    std::fs::create_dir(w.path().join("old")).unwrap();
+    let control = rw_dir();
+    Attempt::new("pivot_root")
+        .arg(s(w.path()))
+        .control_args(s(control.path()), "")
+        .check(&errno(EPERM), Control::Userns, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+}
+
+/// `mount` of a tmpfs: refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_mount() {
+    let w = rw_dir();
+    Attempt::new("mount_tmpfs")
+        .arg(s(w.path()))
+        .check(&errno(EPERM), Control::Userns, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+}
+
+/// `umount` of the sandbox's own `/tmp` (which would uncover what lies below): refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_umount() {
+    let control = rw_dir();
+    Attempt::new("umount")
+        .arg("/tmp")
+        .control_args(s(control.path()), "")
+        .check(&errno(EPERM), Control::Userns, |_| {})
+        .await;
+}
+
+/// `open_tree` (a detached copy of a mount): refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_open_tree() {
+    Attempt::new("open_tree")
+        .arg("/")
+        .check(&errno(EPERM), Control::Userns, |_| {})
+        .await;
+}
+
+/// `move_mount`: refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_move_mount() {
+    let w = rw_dir();
+    for d in ["from", "to"] {
+        std::fs::create_dir(w.path().join(d)).unwrap();
+    }
+    Attempt::new("move_mount")
+        .arg(s(&w.path().join("from")))
+        .arg2(s(&w.path().join("to")))
+        .check(&errno(EPERM), Control::Userns, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+}
+
+/// `fsopen` (the new mount API): refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_fsopen() {
+    Attempt::new("fsopen")
+        .check(&errno(EPERM), Control::Userns, |_| {})
+        .await;
+}
+
+/// `mknod` of a character device (1:3, `/dev/null`) in a read-write bind: refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_mknod_device() {
+    let w = rw_dir();
+    Attempt::new("mknod_char")
+        .arg(s(&w.path().join("null")))
+        .control_args(s(&w.path().join("control-null")), "")
+        .check(&errno(EPERM), Control::Root("ok".into()), |c| {
+            c.read_write(w.path());
+        })
+        .await;
+    assert!(!w.path().join("null").exists());
+}
+
+/// A set-user-ID bit on a file in a read-write bind is refused, and the file on the host has no
+/// set-ID bit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_setuid_file_in_read_write_bind() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = rw_dir();
+    let file = w.path().join("suid");
+    Attempt::new("chmod_setuid")
+        .arg(s(&file))
+        .control_args(s(&w.path().join("control-suid")), "")
+        .check(&errno(EPERM), Control::Ok, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7000, 0, "mode {mode:o} on the host");
+}
+
+/// A set-group-ID file made with `O_TMPFILE`: refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_o_tmpfile_setgid() {
+    let w = rw_dir();
+    Attempt::new("o_tmpfile_setgid")
+        .arg(s(w.path()))
+        .check(&errno(EPERM), Control::Ok, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+}
+
+/// Filling `/tmp`, `/dev/shm` and `$HOME` stops at their size limit with ENOSPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_fill_tmpfs() {
+    let home = common::default_user().1;
+    for path in ["/tmp/fill", "/dev/shm/fill", &format!("{home}/fill")] {
+        Attempt::new("fill")
+            .arg(path)
+            .check(
+                &errno(ENOSPC),
+                Control::None("it would fill the host's filesystem"),
+                |c| {
+                    c.policy_mut().tmpfs_size(8 << 20);
+                },
+            )
+            .await;
+    }
+}

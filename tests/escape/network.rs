@@ -1,0 +1,121 @@
+//! Network escapes, all aimed at listeners this test opens on the host's loopback (or a unix
+//! socket in a temporary directory): TCP over IPv4 and IPv6, UDP, abstract and path unix
+//! sockets, raw packet and vsock sockets, and an unlisted port under a TCP allow-list.
+
+use std::os::linux::net::SocketAddrExt;
+use std::time::Duration;
+
+use libc::{EACCES, ECONNREFUSED, ENOENT, EPERM};
+
+use crate::common::rw_dir;
+use crate::{errno, s, Attempt, Control};
+
+/// TCP to a listener on the host's 127.0.0.1: the sandbox's loopback is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_tcp_host_loopback_v4() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    Attempt::new("tcp")
+        .arg(l.local_addr().unwrap())
+        .check(&errno(ECONNREFUSED), Control::Ok, |_| {})
+        .await;
+}
+
+/// TCP to a listener on the host's ::1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_tcp_host_loopback_v6() {
+    let Ok(l) = std::net::TcpListener::bind("[::1]:0") else {
+        crate::common::skip("this host has no ::1");
+        return;
+    };
+    Attempt::new("tcp")
+        .arg(l.local_addr().unwrap())
+        .check(&errno(ECONNREFUSED), Control::Ok, |_| {})
+        .await;
+}
+
+/// UDP to a listener on the host's 127.0.0.1: the send succeeds (on the sandbox's own
+/// loopback) and nothing arrives; the control's datagram arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_udp_host_loopback() {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let a = Attempt::new("udp").arg(sock.local_addr().unwrap());
+    let mut buf = [0u8; 32];
+    assert_eq!(a.on_host(false), "ok");
+    assert_eq!(sock.recv(&mut buf).unwrap(), 10, "the control arrives");
+    assert_eq!(a.in_sandbox(|_| {}).await, "ok");
+    let err = sock.recv(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");
+}
+
+/// An abstract unix socket of the host (abstract names belong to the network namespace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_abstract_unix_socket() {
+    let name = format!("tsb-escape-{}", std::process::id());
+    let _l = std::os::unix::net::UnixListener::bind_addr(
+        &std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    Attempt::new("unix_abstract")
+        .arg(&name)
+        .check(&errno(ECONNREFUSED), Control::Ok, |_| {})
+        .await;
+}
+
+/// A unix socket on a host path not given to the sandbox: not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_path_unix_socket_not_bound() {
+    let d = rw_dir();
+    let path = d.path().join("sock");
+    let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    Attempt::new("unix_path")
+        .arg(s(&path))
+        .check(&errno(ENOENT), Control::Ok, |_| {})
+        .await;
+}
+
+/// A raw packet socket (sniffing, forging frames): refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_packet_socket() {
+    Attempt::new("packet_socket")
+        .check(&errno(EPERM), Control::Root("ok".into()), |_| {})
+        .await;
+}
+
+/// A vsock socket (vsock is not namespaced: it reaches the hypervisor): refused. This host has
+/// no vsock transport, so the control answers EAFNOSUPPORT, which still shows the family exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_vsock_socket() {
+    let a = Attempt::new("vsock_socket");
+    let host = a.on_host(false);
+    assert!(
+        host == "ok" || host == errno(libc::EAFNOSUPPORT),
+        "control: {host}"
+    );
+    assert_eq!(a.in_sandbox(|_| {}).await, errno(EPERM));
+}
+
+/// With the host network and a TCP connect allow-list, an unlisted port is refused by Landlock
+/// (EACCES) and the listed one connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_tcp_allow_list_unlisted_port() {
+    let listed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unlisted = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listed_port = listed.local_addr().unwrap().port();
+    let policy = |c: &mut tokio_sandbox::Command| {
+        c.network(tokio_sandbox::Network::Host);
+        c.policy_mut().allow_tcp_connect(listed_port);
+    };
+    Attempt::new("tcp")
+        .arg(unlisted.local_addr().unwrap())
+        .check(&errno(EACCES), Control::Ok, policy)
+        .await;
+    assert_eq!(
+        Attempt::new("tcp")
+            .arg(listed.local_addr().unwrap())
+            .in_sandbox(policy)
+            .await,
+        "ok"
+    );
+}
