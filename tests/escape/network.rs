@@ -119,3 +119,54 @@ async fn net_tcp_allow_list_unlisted_port() {
         "ok"
     );
 }
+
+/// C20: Landlock's TCP rules are not a network switch. With the host network and a TCP
+/// allow-list, UDP still reaches a host listener and the enforcement report says that only TCP
+/// ports are restricted; with no network the same datagram goes nowhere and the report names
+/// the network namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c20_tcp_rules_are_not_a_network_switch() {
+    use tokio_sandbox::{Network, Property};
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let addr = sock.local_addr().unwrap();
+    let mut buf = [0u8; 32];
+    for network in [Network::Host, Network::None] {
+        let exe = crate::attacker();
+        let mut cmd = tokio_sandbox::Command::new(&exe);
+        cmd.env(crate::attacker::ATTACK, "udp")
+            .env(crate::attacker::ARG, addr.to_string())
+            .read_only(exe.parent().unwrap())
+            .network(network)
+            .stdout(tokio_sandbox::Stdio::piped());
+        cmd.policy_mut().allow_tcp_connect(9);
+        let child = cmd.spawn().await.unwrap();
+        let report = child
+            .enforcement()
+            .properties
+            .iter()
+            .find(|p| p.property == Property::Network)
+            .unwrap()
+            .clone();
+        let out = child.wait_with_output().await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+        let arrived = sock.recv(&mut buf);
+        if network == Network::Host {
+            assert_eq!(arrived.unwrap(), 10, "UDP flows past TCP rules");
+            assert!(
+                report.layers[0].starts_with("Landlock TCP port rules"),
+                "{report:?}"
+            );
+            assert_eq!(
+                report.not_enforced.as_deref(),
+                Some("host network: only TCP bind/connect ports are restricted, not UDP")
+            );
+        } else {
+            let err = arrived.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");
+            assert_eq!(report.layers, ["network namespace"]);
+            assert_eq!(report.not_enforced, None);
+        }
+    }
+}
