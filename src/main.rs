@@ -1,6 +1,7 @@
 //! `tokio-sandbox`: run a program in a sandbox from the command line.
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,7 +69,8 @@ struct Cli {
     /// Run even though the caller's supplementary groups stay in force inside.
     #[arg(long = "keep-groups", help_heading = "Process")]
     keep_groups: bool,
-    /// Stay in the caller's session (for interactive programs).
+    /// Stay in the caller's session (for interactive programs); a terminal on stdin is also
+    /// bound at /dev/console, where the program can re-open it (not for a root caller).
     #[arg(long = "no-new-session", help_heading = "Process")]
     no_new_session: bool,
 
@@ -159,6 +161,13 @@ fn build(cli: &Cli) -> Result<Command, String> {
     }
     if cli.no_new_session {
         policy.new_session(false);
+        // The sandbox's /dev/pts is its own instance, where the caller's terminal has no name.
+        // Bound at /dev/console, a program finds it again by device number (ttyname(3)) and
+        // may re-open it and set its modes (C40). A root caller's sandbox runs as uid 65534,
+        // which may not open root's terminal: there it stays reachable on stdin only.
+        if let Some(tty) = stdin_terminal().filter(|_| !rustix::process::geteuid().is_root()) {
+            policy.bind(tty, "/dev/console", true);
+        }
     }
     let mut limits = policy.current_limits();
     let set = |field: &mut Option<u64>, value: Option<u64>| {
@@ -260,4 +269,18 @@ async fn main() -> ExitCode {
             ExitCode::from(125)
         }
     }
+}
+
+/// The terminal device on standard input, if it is one (its path from `/proc/self/fd/0`).
+fn stdin_terminal() -> Option<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let path = std::fs::read_link("/proc/self/fd/0").ok()?;
+    std::fs::metadata(&path)
+        .ok()?
+        .file_type()
+        .is_char_device()
+        .then_some(path)
 }

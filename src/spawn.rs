@@ -520,20 +520,31 @@ fn old_root_path(p: &Path) -> Result<CString, PolicyError> {
 }
 
 /// Converts the mount plan into child operations and the Landlock rules that go with them.
-/// The Landlock rights of a bound path (`dst` is where the sandbox sees it).
-fn bind_access(masks: &Masks, kind: NodeKind, writable: bool, dst: &Path) -> u64 {
+/// The Landlock rights of a path bound from host path `src`.
+fn bind_access(masks: &Masks, kind: NodeKind, writable: bool, src: &Path) -> u64 {
     match (kind, writable) {
         (NodeKind::Dir, false) => masks.read_dir,
         (NodeKind::Dir, true) => masks.write_dir,
         // A read-only mount does not stop writes to a device: Landlock does.
         (NodeKind::File | NodeKind::Device, false) => masks.read_file,
         (NodeKind::File, true) => masks.write_file,
-        // ioctl only on the terminal, never on data.
-        (NodeKind::Device, true) if dst == Path::new("/dev/tty") => {
-            masks.write_file | masks.ioctl_dev
-        }
+        // ioctl (tcgetattr, tcsetattr) only on terminals, never on data.
+        (NodeKind::Device, true) if is_terminal(src) => masks.write_file | masks.ioctl_dev,
         (NodeKind::Device, true) => masks.write_file,
     }
+}
+
+/// Whether host path `path` is a terminal device: `/dev/tty` (5:0), a tty or serial line
+/// (major 4), or a pty slave (majors 136 to 143), per the kernel's devices.txt.
+fn is_terminal(path: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let rdev = meta.rdev();
+    let (major, minor) = (libc::major(rdev), libc::minor(rdev));
+    meta.file_type().is_char_device()
+        && ((major, minor) == (5, 0) || major == 4 || (136..=143).contains(&major))
 }
 
 /// The nearest writable mount (tmpfs, read-write bind) that `dst` lies beneath, if any.
@@ -613,7 +624,7 @@ fn child_ops(
                     create: !on_host(dst),
                     attr_set: attr,
                 });
-                let access = bind_access(masks, *kind, *writable, dst);
+                let access = bind_access(masks, *kind, *writable, src);
                 rules.push(rule(dst, access)?);
             }
             FsOp::Tmpfs { dst, mode, size } => {
@@ -905,7 +916,7 @@ fn host_rules(plan: &MountPlan, masks: &Masks) -> Result<Vec<LandlockRule>, Spaw
                         ),
                     });
                 }
-                add(src, bind_access(masks, *kind, *writable, dst))?;
+                add(src, bind_access(masks, *kind, *writable, src))?;
             }
             FsOp::Proc { dst } => add(dst, masks.read_dir)?,
             _ => {}

@@ -178,3 +178,68 @@ fn policy_file_from_the_cli() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("netwrok"), "{err}");
 }
+
+const REOPEN_TTY: &str = r#"
+import os, termios
+termios.tcsetattr(0, termios.TCSANOW, termios.tcgetattr(0))
+try:
+    name = os.ttyname(0)
+    fd = os.open(name, os.O_RDWR | os.O_NOCTTY)
+    termios.tcsetattr(fd, termios.TCSANOW, termios.tcgetattr(fd))
+    print("raw ok", name)
+except OSError as e:
+    print("errno", e.errno)
+"#;
+
+/// C40: in interactive mode (`--no-new-session`) with a pty on stdin, the program re-opens its
+/// terminal by name and sets its modes (the terminal is bound at `/dev/console`, with terminal
+/// ioctls allowed on it). In the default mode the name is not found (ENODEV), and a root
+/// caller's sandbox (uid 65534, which may not open root's terminal) is not given it either; the
+/// terminal on stdin takes `tcsetattr` in every case.
+#[test]
+fn c40_terminal_reopened_by_name_in_interactive_mode() {
+    if !common::python3_or_skip() {
+        return;
+    }
+    for interactive in [true, false] {
+        let Some(mut c) = cli() else {
+            return;
+        };
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty fills the two descriptors; name and terminal settings may be null.
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(r, 0, "openpty");
+        // SAFETY: openpty returned these two descriptors, owned here from now on.
+        let (master, slave) = unsafe {
+            use std::os::fd::FromRawFd;
+            (
+                std::os::fd::OwnedFd::from_raw_fd(master),
+                std::os::fd::OwnedFd::from_raw_fd(slave),
+            )
+        };
+        if interactive {
+            c.arg("--no-new-session");
+        }
+        let o = c
+            .args(["--", "python3", "-c", REOPEN_TTY])
+            .stdin(std::process::Stdio::from(slave))
+            .output()
+            .expect("run the CLI");
+        drop(master);
+        let out = String::from_utf8_lossy(&o.stdout);
+        let expected = if interactive && !common::is_root() {
+            "raw ok /dev/console\n".to_string()
+        } else {
+            format!("errno {}\n", libc::ENODEV)
+        };
+        assert_eq!(out, expected, "interactive {interactive}: {o:?}");
+    }
+}
