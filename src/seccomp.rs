@@ -16,7 +16,7 @@
 //!
 //! Every denial is listed in [`DENIED`] with the reason. The install cost of a filter grows
 //! with its length (about 0.6 µs per instruction here), so the programs are kept short: 94 and
-//! 48 instructions.
+//! 57 instructions.
 //!
 //! When several filters match, the kernel applies the most restrictive action; the two
 //! programs never disagree on a call, so the errno is always the one documented here.
@@ -188,6 +188,10 @@ pub enum Match {
     /// `socket(AF_VSOCK, ...)`: vsock is not isolated by network namespaces and reaches the
     /// hypervisor and host services.
     VsockSocket,
+    /// `socket(AF_NETLINK, _, NETLINK_KOBJECT_UEVENT)`: the kernel broadcasts device events to
+    /// every network namespace owned by the initial user namespace, which includes the
+    /// prepared network namespaces a root caller's sandboxes join.
+    UeventSocket,
 }
 
 /// System calls denied with `EPERM`, with the reason.
@@ -197,6 +201,12 @@ pub const DENIED: &[(&str, i64, Match, &str)] = &[
         libc::SYS_socket,
         Match::VsockSocket,
         "vsock is not namespaced",
+    ),
+    (
+        "socket",
+        libc::SYS_socket,
+        Match::UeventSocket,
+        "the host's device events",
     ),
     (
         "chmod",
@@ -483,6 +493,11 @@ fn rules_for(m: Match) -> Vec<SeccompRule> {
         Match::SetIdMode(_) | Match::SetIdModeOnCreate(..) | Match::VsockSocket => {
             unreachable!("checked by the gate")
         }
+        Match::UeventSocket => vec![SeccompRule::new(vec![
+            cond(0, SeccompCmpOp::Eq, libc::AF_NETLINK as u64),
+            cond(2, SeccompCmpOp::Eq, libc::NETLINK_KOBJECT_UEVENT as u64),
+        ])
+        .expect("valid rule")],
         Match::UnsafePersonality => vec![SeccompRule::new(
             [0u64, 0x0008, 0x20000, 0x20008, 0xffff_ffff]
                 .into_iter()
@@ -508,6 +523,50 @@ fn denials() -> BpfProgram {
     )
     .expect("the default seccomp filter is well-formed");
     BpfProgram::try_from(filter).expect("the default seccomp filter compiles")
+}
+
+/// `MSG_FASTOPEN`: `sendto`/`sendmsg` with it connect without `connect(2)`.
+const MSG_FASTOPEN: u64 = 0x2000_0000;
+
+/// The filter that goes with Landlock's TCP port rules (installed whenever a policy has an
+/// allow-list): Landlock checks `bind(2)` and `connect(2)` of `IPPROTO_TCP` sockets only, so
+/// an MPTCP socket (`IPPROTO_MPTCP`, which falls back to plain TCP with any peer) and a TCP Fast
+/// Open connect (`MSG_FASTOPEN` in `sendto`, `sendmsg`, `sendmmsg`) would pass unchecked. Both
+/// return `EPERM`. Compiled on first use.
+pub(crate) fn tcp_rules_program() -> &'static [sock_filter] {
+    static PROGRAM: OnceLock<BpfProgram> = OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        let cond = |idx: u8, op: SeccompCmpOp, v: u64| {
+            SeccompCondition::new(idx, SeccompCmpArgLen::Dword, op, v).expect("valid condition")
+        };
+        let rule = |c| vec![SeccompRule::new(vec![c]).expect("valid rule")];
+        let fastopen = |idx| {
+            rule(cond(
+                idx,
+                SeccompCmpOp::MaskedEq(MSG_FASTOPEN),
+                MSG_FASTOPEN,
+            ))
+        };
+        let map: BTreeMap<i64, Vec<SeccompRule>> = [
+            (
+                libc::SYS_socket,
+                rule(cond(2, SeccompCmpOp::Eq, libc::IPPROTO_MPTCP as u64)),
+            ),
+            (libc::SYS_sendto, fastopen(3)),
+            (libc::SYS_sendmsg, fastopen(2)),
+            (libc::SYS_sendmmsg, fastopen(3)),
+        ]
+        .into_iter()
+        .collect();
+        let filter = SeccompFilter::new(
+            map,
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EPERM as u32),
+            TARGET,
+        )
+        .expect("the TCP rules filter is well-formed");
+        BpfProgram::try_from(filter).expect("the TCP rules filter compiles")
+    })
 }
 
 /// The default filter's programs, compiled on first use and kept for the process's lifetime.
@@ -604,6 +663,6 @@ mod tests {
     #[test]
     fn programs_stay_short() {
         let [g, d] = default_programs();
-        assert_eq!((g.len(), d.len()), (94, 48));
+        assert_eq!((g.len(), d.len()), (94, 57));
     }
 }

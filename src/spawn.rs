@@ -1384,6 +1384,9 @@ fn start(req: Request) -> Result<Started, SpawnError> {
             if layers.seccomp {
                 progs.extend(crate::seccomp::default_programs().map(child::Bpf::Static));
             }
+            if policy.tcp_bind.is_some() || policy.tcp_connect.is_some() {
+                progs.push(child::Bpf::Static(crate::seccomp::tcp_rules_program()));
+            }
             progs.extend(policy.extra_seccomp.iter().cloned().map(child::Bpf::Shared));
             progs
         },

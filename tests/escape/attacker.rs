@@ -214,6 +214,10 @@ fn run(name: &str) -> String {
             }
             Err(e) => io::<()>(Err(e)),
         },
+        "size" => match std::fs::read(&a) {
+            Ok(bytes) => format!("bytes {}", bytes.len()),
+            Err(e) => io::<()>(Err(e)),
+        },
         "readlink" => match std::fs::read_link(&a) {
             Ok(t) => format!("target {}", t.display()),
             Err(e) => io::<()>(Err(e)),
@@ -556,6 +560,50 @@ fn run(name: &str) -> String {
             io(UnixStream::connect_addr(&addr))
         }
         "unix_path" => io(UnixStream::connect(&a)),
+        // An MPTCP socket (falls back to plain TCP with a TCP peer), connected to `a`.
+        "mptcp" => {
+            let addr: std::net::SocketAddrV4 = a.parse().unwrap();
+            // SAFETY: socket takes three numbers.
+            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_MPTCP) };
+            if fd < 0 {
+                return format!("socket errno {}", errno());
+            }
+            let sin = sockaddr_in(&addr);
+            sc(
+                libc::SYS_connect,
+                &[
+                    fd as c_long,
+                    ptr(&sin),
+                    std::mem::size_of_val(&sin) as c_long,
+                ],
+            )
+        }
+        // A TCP Fast Open connect to `a`: sendto with MSG_FASTOPEN instead of connect.
+        "tcp_fast_open" => {
+            let addr: std::net::SocketAddrV4 = a.parse().unwrap();
+            // SAFETY: socket takes three numbers.
+            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            let sin = sockaddr_in(&addr);
+            sc(
+                libc::SYS_sendto,
+                &[
+                    fd as c_long,
+                    b"x".as_ptr() as c_long,
+                    1,
+                    libc::MSG_FASTOPEN as c_long,
+                    ptr(&sin),
+                    std::mem::size_of_val(&sin) as c_long,
+                ],
+            )
+        }
+        "uevent_socket" => sc(
+            libc::SYS_socket,
+            &[
+                libc::AF_NETLINK as c_long,
+                libc::SOCK_DGRAM as c_long,
+                libc::NETLINK_KOBJECT_UEVENT as c_long,
+            ],
+        ),
         "packet_socket" => sc(
             libc::SYS_socket,
             &[libc::AF_PACKET as c_long, libc::SOCK_RAW as c_long, 0],
@@ -628,6 +676,17 @@ fn open_by_handle_at(path: &str) -> String {
         libc::SYS_open_by_handle_at,
         &[dir.as_raw_fd() as c_long, ptr(&h), libc::O_RDONLY as c_long],
     )
+}
+
+fn sockaddr_in(addr: &std::net::SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: addr.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*addr.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
 }
 
 fn process_vm_readv(pid: c_long) -> String {

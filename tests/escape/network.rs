@@ -120,6 +120,54 @@ async fn net_tcp_allow_list_unlisted_port() {
     );
 }
 
+/// Under a TCP allow-list with the host network, an MPTCP socket (which Landlock's TCP rules
+/// do not cover, and which falls back to plain TCP with any TCP peer) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_mptcp_under_tcp_allow_list() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = Attempt::new("mptcp").arg(l.local_addr().unwrap());
+    let host = a.on_host(false);
+    if host.starts_with("socket errno") {
+        crate::common::skip(&format!(
+            "MPTCP is off on this host ({host}), nothing to bypass"
+        ));
+        return;
+    }
+    a.check(&format!("socket {}", errno(EPERM)), Control::Ok, |c| {
+        c.network(tokio_sandbox::Network::Host);
+        c.policy_mut().allow_tcp_connect(9);
+    })
+    .await;
+}
+
+/// Under a TCP allow-list with the host network, a TCP Fast Open connect (`sendto` with
+/// `MSG_FASTOPEN`, which never passes Landlock's connect check) to an unlisted port is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_tcp_fast_open_under_tcp_allow_list() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let fastopen = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_fastopen").unwrap_or_default();
+    if fastopen.trim().parse::<u32>().unwrap_or(0) & 1 == 0 {
+        crate::common::skip("TCP Fast Open (client) is off on this host, nothing to bypass");
+        return;
+    }
+    Attempt::new("tcp_fast_open")
+        .arg(l.local_addr().unwrap())
+        .check(&errno(EPERM), Control::Ok, |c| {
+            c.network(tokio_sandbox::Network::Host);
+            c.policy_mut().allow_tcp_connect(9);
+        })
+        .await;
+}
+
+/// A socket for the kernel's device events (which reach network namespaces owned by the initial
+/// user namespace, as a root caller's prepared ones are): refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_uevent_socket() {
+    Attempt::new("uevent_socket")
+        .check(&errno(EPERM), Control::Ok, |_| {})
+        .await;
+}
+
 /// C20: Landlock's TCP rules are not a network switch. With the host network and a TCP
 /// allow-list, UDP still reaches a host listener and the enforcement report says that only TCP
 /// ports are restricted; with no network the same datagram goes nowhere and the report names
