@@ -859,7 +859,12 @@ const PROC_READ_ONLY: &[&str] = &[
     "/proc/fs",
 ];
 
-/// Files of a fresh /proc covered with /dev/null (as container runtimes do).
+/// Files of a fresh /proc covered with /dev/null in every sandbox: the host's kernel command
+/// line, whose boot parameters can carry addresses and credentials.
+const PROC_MASKED_ALWAYS: &[&str] = &["/proc/cmdline"];
+
+/// Files of a fresh /proc covered with /dev/null for a sandbox running as host uid 0 (as
+/// container runtimes do; any other uid is refused them by their mode).
 const PROC_MASKED: &[&str] = &[
     "/proc/kcore",
     "/proc/keys",
@@ -1120,8 +1125,9 @@ impl Policy {
                     path: PathBuf::from(p),
                 });
             }
-            if host_root && !covered(Path::new("/dev")) {
-                for p in PROC_MASKED {
+            if !covered(Path::new("/dev")) {
+                let masked = PROC_MASKED.iter().filter(|_| host_root);
+                for p in PROC_MASKED_ALWAYS.iter().chain(masked) {
                     ops.push(FsOp::Mask {
                         path: PathBuf::from(p),
                     });

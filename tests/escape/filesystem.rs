@@ -314,3 +314,15 @@ async fn fs_fill_tmpfs() {
             .await;
     }
 }
+
+/// The host's kernel command line is not shown: `/proc/cmdline` reads empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_proc_cmdline_is_empty() {
+    let a = Attempt::new("size").arg("/proc/cmdline");
+    let host = a.on_host(false);
+    assert!(
+        host.starts_with("bytes ") && host != "bytes 0",
+        "control: {host}"
+    );
+    assert_eq!(a.in_sandbox(|_| {}).await, "bytes 0");
+}
