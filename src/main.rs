@@ -248,6 +248,9 @@ async fn main() -> ExitCode {
             _ = async { hup.as_mut().ok()?.recv().await } => libc::SIGHUP,
         };
         let _ = child.signal(sig);
+        // A stopped program would hold the signal pending until continued (as timeout(1)
+        // does, continue it).
+        let _ = child.signal(libc::SIGCONT);
     };
     if let (Some(path), Some(run)) = (&cli.status_json, child.run_status()) {
         let json = serde_json::to_string_pretty(&run).expect("the status serializes");

@@ -243,3 +243,33 @@ fn c40_terminal_reopened_by_name_in_interactive_mode() {
         assert_eq!(out, expected, "interactive {interactive}: {o:?}");
     }
 }
+
+/// A program that stopped itself still ends on SIGTERM to the CLI, which continues it after
+/// forwarding the signal (as timeout(1) does).
+#[test]
+fn sigterm_ends_a_stopped_program() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let mut child = c
+        .args(["--", "sh", "-c", "kill -STOP $$; echo continued"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the CLI");
+    // Until the program has stopped itself, a SIGTERM would end it anyway.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: signals the CLI process this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "the CLI still runs 5 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+}
