@@ -173,6 +173,10 @@ pub enum PolicyError {
          program needs (e.g. --ro /usr --ro /etc --ro /opt)"
     )]
     RootBind(PathBuf),
+    /// [`Policy::tmpfs_size`](crate::Policy::tmpfs_size) of 0, which tmpfs(5) would read as
+    /// "no limit".
+    #[error("a tmpfs size of 0 bytes is not a limit to tmpfs (it means unlimited); give a size")]
+    ZeroTmpfsSize,
     /// A device bound read-only beneath a writable path: Landlock rights are inherited from
     /// parent directories, so the device would be writable there.
     #[error(
@@ -329,6 +333,14 @@ fn hint(stage: Stage, source: &io::Error) -> &'static str {
         }
         (Stage::IdMap, Some(libc::EPERM)) => {
             " (user namespaces are restricted on this host, e.g. by AppArmor or a sysctl)"
+        }
+        (Stage::Exec, Some(libc::E2BIG)) => {
+            " (the program's arguments and environment exceed execve(2)'s limits: 128 KiB per \
+             string, a quarter of the stack rlimit in all)"
+        }
+        (Stage::Exec, Some(libc::EAGAIN)) => {
+            " (the process limit is reached: Limits::processes counts the caller's uid's \
+             processes in the sandbox's user namespace)"
         }
         _ => "",
     }

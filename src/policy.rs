@@ -195,7 +195,8 @@ impl Limits {
     pub(crate) fn rlimits(&self) -> Vec<(u32, u64, u64)> {
         let mut v = Vec::new();
         if let Some(s) = self.cpu_seconds {
-            v.push((libc::RLIMIT_CPU, s, s + 1));
+            // SIGKILL one second past SIGXCPU; RLIM_INFINITY (u64::MAX) stays unlimited.
+            v.push((libc::RLIMIT_CPU, s, s.saturating_add(1)));
         }
         for (res, val) in [
             (libc::RLIMIT_AS, self.address_space.or(self.memory)),
@@ -394,7 +395,8 @@ impl Policy {
         self
     }
 
-    /// Size limit in bytes of each tmpfs (default [`DEFAULT_TMPFS_SIZE`]).
+    /// Size limit in bytes of each tmpfs (default [`DEFAULT_TMPFS_SIZE`]). 0 fails the spawn
+    /// with [`PolicyError::ZeroTmpfsSize`] (tmpfs(5) would take it as no limit).
     pub fn tmpfs_size(&mut self, bytes: u64) -> &mut Self {
         self.tmpfs_size = bytes;
         self
@@ -719,6 +721,9 @@ pub(crate) struct Resolved {
     pub canonical: PathBuf,
     /// Every symlink met on the way, as (link path, link text), so they can be recreated.
     pub links: Vec<(PathBuf, OsString)>,
+    /// Directories the walk left through `..` (after a symlink they are not ancestors of the
+    /// result, but the kernel passes through them too).
+    pub passed: Vec<PathBuf>,
 }
 
 /// Resolves an absolute host path like the kernel would, recording each symlink met.
@@ -739,8 +744,12 @@ pub(crate) fn resolve(path: &Path) -> Result<Resolved, PolicyError> {
         })
         .collect();
     let mut followed = 0;
+    let mut passed = Vec::new();
     while let Some(c) = todo.pop() {
         if c == ".." {
+            if current != Path::new("/") {
+                passed.push(current.clone());
+            }
             current.pop();
             continue;
         }
@@ -779,6 +788,7 @@ pub(crate) fn resolve(path: &Path) -> Result<Resolved, PolicyError> {
     Ok(Resolved {
         canonical: current,
         links,
+        passed,
     })
 }
 
@@ -892,6 +902,9 @@ pub(crate) struct MountPlan {
     pub visible: Vec<(PathBuf, PathBuf)>,
     /// Recreated symlinks (sandbox path -> link text).
     pub links: BTreeMap<PathBuf, OsString>,
+    /// Every host symlink met while resolving the policy's paths, with its text then: a plan
+    /// is only reused for a new command while they all still read the same.
+    pub host_links: Vec<(PathBuf, OsString)>,
 }
 
 impl MountPlan {
@@ -901,7 +914,15 @@ impl MountPlan {
             ops: Vec::new(),
             visible: vec![(PathBuf::from("/"), PathBuf::from("/"))],
             links: BTreeMap::new(),
+            host_links: Vec::new(),
         }
+    }
+
+    /// Whether every host symlink met while resolving still reads the same (readlink(2)).
+    pub(crate) fn host_links_unchanged(&self) -> bool {
+        self.host_links
+            .iter()
+            .all(|(link, text)| std::fs::read_link(link).is_ok_and(|t| t.as_os_str() == text))
     }
 
     /// Maps a sandbox path to the host path it shows, if it is visible through a bind
@@ -947,6 +968,25 @@ impl MountPlan {
     }
 }
 
+/// Records a bind of `src` at `dst`. A policy is a set: the same bind twice is read-write if
+/// either asks for it; a bind of another source at the same destination replaces the earlier
+/// one, with its own mode.
+fn put_bind(
+    binds: &mut BTreeMap<PathBuf, (PathBuf, NodeKind, bool)>,
+    dst: PathBuf,
+    src: PathBuf,
+    kind: NodeKind,
+    writable: bool,
+) {
+    match binds.get_mut(&dst) {
+        Some(entry) if entry.0 == src => entry.2 |= writable,
+        Some(entry) => *entry = (src, kind, writable),
+        None => {
+            binds.insert(dst, (src, kind, writable));
+        }
+    }
+}
+
 impl Policy {
     /// Resolves the policy against the host into the operations the child runs.
     pub(crate) fn mount_plan(&self, id: &Identity) -> Result<MountPlan, PolicyError> {
@@ -955,11 +995,16 @@ impl Policy {
         let mut links: BTreeMap<PathBuf, OsString> = BTreeMap::new();
         let mut tmpfs: Vec<PathBuf> = Vec::new();
 
+        // Host symlinks met, and directories passed through by `..`, while resolving.
+        let mut met: Vec<(PathBuf, OsString)> = Vec::new();
+        let mut passed: Vec<PathBuf> = Vec::new();
         let add_same_place = |p: &Path,
                               writable: bool,
                               optional: bool,
                               binds: &mut BTreeMap<PathBuf, (PathBuf, NodeKind, bool)>,
-                              links: &mut BTreeMap<PathBuf, OsString>|
+                              links: &mut BTreeMap<PathBuf, OsString>,
+                              met: &mut Vec<(PathBuf, OsString)>,
+                              passed: &mut Vec<PathBuf>|
          -> Result<(), PolicyError> {
             check_nul(p)?;
             let abs = absolute(p).map_err(|e| PolicyError::MissingPath {
@@ -972,31 +1017,53 @@ impl Policy {
                 Err(e) => return Err(e),
             };
             let kind = node_kind(&r.canonical)?;
+            passed.extend(r.passed);
             for (l, t) in r.links {
+                met.push((l.clone(), t.clone()));
                 links.insert(l, t);
             }
-            let entry = binds
-                .entry(r.canonical.clone())
-                .or_insert((r.canonical, kind, writable));
-            // A policy is a set: read-write wins over read-only for the same path.
-            entry.2 |= writable;
+            put_bind(binds, r.canonical.clone(), r.canonical, kind, writable);
             Ok(())
         };
 
         if self.system {
             for p in SYSTEM_PATHS {
-                add_same_place(Path::new(p), false, true, &mut binds, &mut links)?;
+                add_same_place(
+                    Path::new(p),
+                    false,
+                    true,
+                    &mut binds,
+                    &mut links,
+                    &mut met,
+                    &mut passed,
+                )?;
             }
             if self.network == Network::Host {
                 for p in HOST_NETWORK_PATHS {
-                    add_same_place(Path::new(p), false, true, &mut binds, &mut links)?;
+                    add_same_place(
+                        Path::new(p),
+                        false,
+                        true,
+                        &mut binds,
+                        &mut links,
+                        &mut met,
+                        &mut passed,
+                    )?;
                 }
             }
         }
         for (src, dst, writable) in self.user_rules() {
             match (src, dst) {
                 (Some(src), None) => {
-                    add_same_place(src, writable, false, &mut binds, &mut links)?;
+                    add_same_place(
+                        src,
+                        writable,
+                        false,
+                        &mut binds,
+                        &mut links,
+                        &mut met,
+                        &mut passed,
+                    )?;
                 }
                 (Some(src), Some(dst)) => {
                     check_nul(src)?;
@@ -1009,13 +1076,9 @@ impl Policy {
                         source: e,
                     })?;
                     let r = resolve(&abs)?;
+                    met.extend(r.links);
                     let kind = node_kind(&r.canonical)?;
-                    let entry = binds.entry(normalize(dst)).or_insert((
-                        r.canonical.clone(),
-                        kind,
-                        writable,
-                    ));
-                    *entry = (r.canonical, kind, entry.2 | writable);
+                    put_bind(&mut binds, normalize(dst), r.canonical, kind, writable);
                 }
                 (None, Some(dst)) => {
                     check_nul(dst)?;
@@ -1030,6 +1093,9 @@ impl Policy {
 
         if let Some((src, _, _)) = binds.get(Path::new("/")) {
             return Err(PolicyError::RootBind(src.clone()));
+        }
+        if self.tmpfs_size == 0 {
+            return Err(PolicyError::ZeroTmpfsSize);
         }
         if tmpfs.iter().any(|t| t == Path::new("/")) {
             return Err(PolicyError::RootBind(PathBuf::from("tmpfs")));
@@ -1238,14 +1304,15 @@ impl Policy {
 
         // Parents before children; mount points' missing ancestors become mkdir operations.
         let mut dirs: BTreeMap<PathBuf, ()> = BTreeMap::new();
-        for op in &ops {
-            let mut a = op.path().parent();
-            while let Some(d) = a {
-                if d == Path::new("/") {
-                    break;
-                }
+        // A policy path with `..` after a symlink passes through the link's target: it must
+        // exist inside for the program to open the policy path as given.
+        let starts = ops
+            .iter()
+            .filter_map(|op| op.path().parent())
+            .chain(passed.iter().map(PathBuf::as_path));
+        for start in starts {
+            for d in start.ancestors().take_while(|d| *d != Path::new("/")) {
                 dirs.insert(d.to_path_buf(), ());
-                a = d.parent();
             }
         }
         let op_paths: std::collections::HashSet<PathBuf> =
@@ -1275,6 +1342,7 @@ impl Policy {
             ops,
             visible,
             links,
+            host_links: met,
         })
     }
 }

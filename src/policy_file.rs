@@ -30,6 +30,9 @@ pub enum PolicyFileError {
     /// The policy holds something a file cannot express (caller seccomp filters).
     #[error("policy file: {0} cannot be written to a policy file")]
     NotExpressible(&'static str),
+    /// A value TOML cannot hold: a path that is not UTF-8, or a number above `i64::MAX`.
+    #[error("policy file: {0}")]
+    Serialize(#[from] toml::ser::Error),
     /// Reading or writing the file.
     #[error("policy file {path:?}: {source}")]
     Io {
@@ -284,7 +287,9 @@ impl Policy {
     /// ```
     ///
     /// # Errors
-    /// [`PolicyFileError::NotExpressible`] when the policy has caller seccomp filters.
+    /// [`PolicyFileError::NotExpressible`] when the policy has caller seccomp filters;
+    /// [`PolicyFileError::Serialize`] for a path that is not UTF-8 or a number above
+    /// `i64::MAX` (TOML has neither).
     pub fn to_toml(&self) -> Result<String, PolicyFileError> {
         if !self.extra_seccomp.is_empty() {
             return Err(PolicyFileError::NotExpressible("seccomp filters"));
@@ -347,6 +352,6 @@ impl Policy {
                 syscalls: r.syscalls,
             },
         };
-        Ok(toml::to_string(&f).expect("a policy serializes"))
+        Ok(toml::to_string(&f)?)
     }
 }

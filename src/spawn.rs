@@ -561,7 +561,7 @@ fn writable_ancestor(plan: &MountPlan, dst: &Path) -> Option<PathBuf> {
 }
 
 fn child_ops(
-    plan: &MountPlan,
+    plan: &mut MountPlan,
     masks: &Masks,
 ) -> Result<(Vec<ChildOp>, Vec<LandlockRule>), PolicyError> {
     let mut ops = Vec::with_capacity(plan.ops.len());
@@ -575,13 +575,16 @@ fn child_ops(
             access,
         })
     };
-    // A path strictly inside a bind is the host's: nothing may be created there.
-    let bind_dsts: std::collections::HashSet<&Path> =
-        plan.visible.iter().map(|(d, _)| d.as_path()).collect();
+    // A path strictly inside a bind is the host's: nothing may be created there. Those
+    // directories leave the plan, so that each child op has the plan op of the same index
+    // (a setup error names its path by that index).
+    let bind_dsts: std::collections::HashSet<PathBuf> =
+        plan.visible.iter().map(|(d, _)| d.clone()).collect();
     let on_host = |p: &Path| p.ancestors().skip(1).any(|a| bind_dsts.contains(a));
+    plan.ops
+        .retain(|op| !matches!(op, FsOp::Mkdir { path, .. } if on_host(path)));
     for op in &plan.ops {
         match op {
-            FsOp::Mkdir { path, .. } if on_host(path) => {}
             FsOp::Mkdir { path, mode } => ops.push(ChildOp::Mkdir {
                 path: cstring(path)?,
                 mode: *mode,
@@ -677,6 +680,7 @@ fn child_ops(
             }),
         }
     }
+    debug_assert_eq!(ops.len(), plan.ops.len(), "one child op per plan op");
     Ok((ops, rules))
 }
 
@@ -773,8 +777,8 @@ impl CompiledPolicy {
         };
         let masks = Masks::for_abi(abi.unwrap_or(1));
         let (mount_plan, ops, rules) = if layers.mount {
-            let plan = policy.mount_plan(&id)?;
-            let (ops, rules) = child_ops(&plan, &masks)?;
+            let mut plan = policy.mount_plan(&id)?;
+            let (ops, rules) = child_ops(&mut plan, &masks)?;
             (plan, ops, rules)
         } else if !layers.user_namespace && layers.landlock {
             // Landlock alone: the policy's paths become rules on the host paths.
@@ -783,10 +787,11 @@ impl CompiledPolicy {
             let mut visible = MountPlan::host();
             visible.visible = plan.visible.clone();
             visible.links = plan.links.clone();
+            visible.host_links = plan.host_links.clone();
             (visible, Vec::new(), rules)
         } else {
-            let plan = MountPlan::host();
-            let (ops, rules) = child_ops(&plan, &masks)?;
+            let mut plan = MountPlan::host();
+            let (ops, rules) = child_ops(&mut plan, &masks)?;
             (plan, ops, rules)
         };
         // TCP port allow-lists (Landlock ABI 4).
@@ -1157,7 +1162,12 @@ fn compiled_policy(
     let shareable = policy.all_absolute();
     if shareable {
         let last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = last.as_ref().filter(|c| valid(c)) {
+        // A fresh command resolves its paths anew: the last plan serves only while every
+        // symlink it met still points where it did.
+        if let Some(c) = last
+            .as_ref()
+            .filter(|c| valid(c) && c.0.mount_plan.host_links_unchanged())
+        {
             return Ok(c.clone());
         }
     }
@@ -1693,6 +1703,8 @@ fn setup_error(
             .and_then(|i| plan.policy.landlock.as_ref()?.rules.get(i))
             .map(|r| PathBuf::from(OsStr::from_bytes(r.path.as_bytes()))),
         Stage::Chdir => Some(PathBuf::from(OsStr::from_bytes(plan.cwd.as_bytes()))),
+        // Too long an argument list is the program's, although the init's execve reports it.
+        Stage::Exec if errno == libc::E2BIG => Some(program.to_path_buf()),
         Stage::Exec => Some(PathBuf::from("memfd:tokio-sandbox-init")),
         Stage::RootTmpfs | Stage::PivotRoot => {
             Some(PathBuf::from(OsStr::from_bytes(plan.staging.as_bytes())))

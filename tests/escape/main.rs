@@ -1,5 +1,6 @@
 //! The adversarial suite: escape attempts by a small attacker program (this test binary, see
-//! `attacker.rs`), one test per attempt, grouped by family.
+//! `attacker.rs`), one test per attempt, grouped by family, plus hostile input to the library
+//! and random policies.
 //!
 //! Each attempt is made twice where that is meaningful: once on the host (the control, which
 //! must succeed, or the denial would prove nothing) and once in a sandbox, where it must give the
@@ -14,9 +15,11 @@ mod attacker;
 mod common;
 mod fds;
 mod filesystem;
+mod hostile_input;
 mod kernel;
 mod network;
 mod processes;
+mod random_policies;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
