@@ -474,7 +474,10 @@ impl Policy {
 
     /// With [`Network::Host`]: the sandbox may `bind(2)` TCP sockets only to the ports
     /// allowed this way (Landlock ABI 4; each call adds a port). UDP and other protocols stay
-    /// unrestricted: "no network" is [`Network::None`]. Without Landlock ABI 4, spawning fails
+    /// unrestricted: "no network" is [`Network::None`]. A `listen(2)` on a socket never bound
+    /// gets an ephemeral port from the kernel without a bind check. With any allow-list, MPTCP
+    /// sockets and TCP Fast Open (`MSG_FASTOPEN`), which Landlock does not check, fail with
+    /// `EPERM` (a seccomp filter). Without Landlock ABI 4, spawning fails
     /// with [`SpawnError::Unsupported`](crate::SpawnError::Unsupported) unless
     /// [`Property::Network`] is best effort.
     pub fn allow_tcp_bind(&mut self, port: u16) -> &mut Self {
