@@ -238,6 +238,10 @@ async fn main() -> ExitCode {
         }
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    // In the caller's session the program shares the CLI's process group: a terminal's SIGINT
+    // and SIGHUP reach it directly, and forwarding them too would deliver them twice. They are
+    // still caught, so that they do not end the CLI before the program.
+    let interactive = cli.no_new_session;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let status = loop {
@@ -247,6 +251,9 @@ async fn main() -> ExitCode {
             _ = async { int.as_mut().ok()?.recv().await } => libc::SIGINT,
             _ = async { hup.as_mut().ok()?.recv().await } => libc::SIGHUP,
         };
+        if interactive && sig != libc::SIGTERM {
+            continue;
+        }
         let _ = child.signal(sig);
         // A stopped program would hold the signal pending until continued (as timeout(1)
         // does, continue it).

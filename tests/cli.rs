@@ -273,3 +273,74 @@ fn sigterm_ends_a_stopped_program() {
     };
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
 }
+
+const COUNT_SIGINT: &str = r#"
+import signal, time
+n = [0]
+def count(sig, frame):
+    n[0] += 1
+signal.signal(signal.SIGINT, count)
+print("ready", flush=True)
+while n[0] == 0:
+    time.sleep(0.01)
+time.sleep(1)
+print("count", n[0], flush=True)
+"#;
+
+/// In interactive mode (`--no-new-session`) a Ctrl-C on the terminal reaches the program once:
+/// the terminal signals its foreground process group, which the program is in, and neither the
+/// CLI nor the sandbox's init forwards that signal again.
+#[test]
+fn ctrl_c_reaches_an_interactive_program_once() {
+    use std::io::{BufRead, Write};
+    use std::os::unix::process::CommandExt;
+    if !common::python3_or_skip() {
+        return;
+    }
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills the two descriptors; name and terminal settings may be null.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "openpty");
+    // SAFETY: openpty returned these two descriptors, owned here from now on.
+    let (master, slave) = unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    };
+    c.args(["--no-new-session", "--", "python3", "-c", COUNT_SIGINT])
+        .stdin(std::process::Stdio::from(slave))
+        .stdout(std::process::Stdio::piped());
+    // SAFETY: between fork and exec: a new session whose controlling terminal is the pty on
+    // stdin (its foreground process group is then the CLI's).
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().expect("run the CLI");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    (&master).write_all(b"\x03").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "count 1\n");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

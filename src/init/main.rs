@@ -9,7 +9,8 @@
 //! blocks every signal, forks the payload and execs PROGRAM in it (an exec failure goes to
 //! REPORT_FD as `(stage, index, errno)`, like every other setup failure), then waits for signals
 //! with `rt_sigtimedwait`: `SIGCHLD` reaps every exited process (orphans included); any other
-//! signal is forwarded to the payload. When the payload ends, its exact wait status goes to
+//! signal a process sent is forwarded to the payload (kernel-generated ones, such as a
+//! terminal's `SIGINT` to its foreground process group, are not: the payload has them). When the payload ends, its exact wait status goes to
 //! STATUS_FD (4 bytes, native endian) and init exits, which ends every process left in the pid
 //! namespace.
 //!
@@ -213,7 +214,14 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                 continue;
             }
             if sig as usize != SIGCHLD {
-                syscall(SYS_KILL, pid as usize, sig as usize, 0, 0);
+                // Only signals a process sent (si_code <= 0: kill, sigqueue, tgkill, the
+                // library's pidfd_send_signal) are forwarded. A kernel-generated one (SI_KERNEL
+                // and the like) is init's own, or a terminal's signal to its foreground process
+                // group, which the program, in that group too, has received already.
+                let si_code = (info[1] & 0xffff_ffff) as u32 as i32;
+                if si_code <= 0 {
+                    syscall(SYS_KILL, pid as usize, sig as usize, 0, 0);
+                }
                 continue;
             }
             loop {
