@@ -75,8 +75,8 @@ struct Cli {
     no_new_session: bool,
 
     /// Kill the sandbox after SECONDS (fractions allowed); the status says "timeout".
-    #[arg(long, value_name = "SECONDS", help_heading = "Limits")]
-    timeout: Option<f64>,
+    #[arg(long, value_name = "SECONDS", help_heading = "Limits", value_parser = parse_seconds)]
+    timeout: Option<std::time::Duration>,
     /// Memory limit in bytes (without a cgroup: RLIMIT_AS, address space per process).
     #[arg(long, value_name = "BYTES", help_heading = "Limits")]
     memory: Option<u64>,
@@ -95,7 +95,9 @@ struct Cli {
     /// Largest file a process may write, in bytes (SIGXFSZ).
     #[arg(long, value_name = "BYTES", help_heading = "Limits")]
     fsize: Option<u64>,
-    /// Write the final status (exit, end reason, times, peak memory, limits, layers) as JSON.
+    /// Write the final status (exit, end reason, times, peak memory, limits, layers) as JSON
+    /// (the file is opened before the program starts, so a program that replaces it with a
+    /// symlink does not redirect the write).
     #[arg(long = "status-json", value_name = "FILE", help_heading = "Output")]
     status_json: Option<PathBuf>,
 
@@ -203,7 +205,7 @@ fn build(cli: &Cli) -> Result<Command, String> {
         cmd.current_dir(d);
     }
     if let Some(t) = cli.timeout {
-        cmd.timeout(std::time::Duration::from_secs_f64(t.max(0.0)));
+        cmd.timeout(t);
     }
     Ok(cmd)
 }
@@ -230,9 +232,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(125);
         }
     };
+    // Opened now: the path may lie in a writable bind, where the program could replace it with
+    // a symlink to a file of the caller's before the status is written.
+    let mut status_file = match &cli.status_json {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some((path, f)),
+            Err(e) => {
+                eprintln!("tokio-sandbox: opening {}: {e}", path.display());
+                return ExitCode::from(125);
+            }
+        },
+        None => None,
+    };
     let mut child = match cmd.spawn().await {
         Ok(c) => c,
         Err(e) => {
+            if let Some((path, _)) = &status_file {
+                let _ = std::fs::remove_file(path);
+            }
             eprintln!("tokio-sandbox: {e}");
             return ExitCode::from(SpawnError::exit_code(&e) as u8);
         }
@@ -259,9 +276,15 @@ async fn main() -> ExitCode {
         // does, continue it).
         let _ = child.signal(libc::SIGCONT);
     };
-    if let (Some(path), Some(run)) = (&cli.status_json, child.run_status()) {
+    if let (Some((path, file)), Some(run)) = (status_file.as_mut(), child.run_status()) {
+        use std::io::{Seek, Write};
         let json = serde_json::to_string_pretty(&run).expect("the status serializes");
-        if let Err(e) = std::fs::write(path, json + "\n") {
+        // From the start of the file opened before the spawn, whatever its name now holds.
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all((json + "\n").as_bytes()));
+        if let Err(e) = written {
             eprintln!("tokio-sandbox: writing {}: {e}", path.display());
         }
     }
@@ -293,4 +316,13 @@ fn stdin_terminal() -> Option<PathBuf> {
         .file_type()
         .is_char_device()
         .then_some(path)
+}
+
+/// A duration in seconds, fractions allowed: finite, positive and representable.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if secs <= 0.0 {
+        return Err("must be more than 0 seconds".into());
+    }
+    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("{e}"))
 }

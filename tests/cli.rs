@@ -344,3 +344,44 @@ fn ctrl_c_reaches_an_interactive_program_once() {
     assert_eq!(line, "count 1\n");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// `--status-json` in a read-write bind: the program replaces the file with a symlink to a
+/// file of the caller's, and the status write still goes to the file opened before the spawn;
+/// the caller's file is untouched.
+#[test]
+fn status_json_is_not_redirected_by_a_planted_symlink() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let (d, victim_dir) = (common::rw_dir(), common::rw_dir());
+    let victim = victim_dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let file = d.path().join("status.json");
+    let plant = format!(
+        "ln -sf {} {} && echo planted",
+        victim.display(),
+        file.display()
+    );
+    let o = c
+        .arg("--rw")
+        .arg(d.path())
+        .arg("--status-json")
+        .arg(&file)
+        .args(["--", "sh", "-c", &plant])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "planted\n", "{o:?}");
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}
+
+/// Durations clap cannot turn into a timeout are usage errors (exit 2), not panics.
+#[test]
+fn hostile_timeouts_are_usage_errors() {
+    for t in ["inf", "1e30", "NaN", "-1", "0"] {
+        let Some(o) = run(&[os("--timeout"), os(t), os("--"), os("true")]) else {
+            return;
+        };
+        assert_eq!(o.status.code(), Some(2), "--timeout {t}: {o:?}");
+    }
+}
