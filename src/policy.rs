@@ -1140,6 +1140,32 @@ impl Policy {
                 .find_map(|a| all.get(a).map(|b| (a, b)));
             !matches!(nearest, Some((d, (s, _, w))) if d == s && *w == *writable)
         });
+        // A mount nested in a writable bind guards its host path only while no directory
+        // between the two can be renamed: rename(2) of such a directory moves the mount with it
+        // and lets the program build a new tree at the old host path. The kernel refuses to
+        // rename a mount point (EBUSY), so each directory between a writable bind and a mount
+        // nested in it is bound onto itself, writable like its parent.
+        let mut pins: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for dst in binds.keys().chain(tmpfs.iter()) {
+            let outer = dst.ancestors().skip(1).find_map(|a| binds.get_key_value(a));
+            let Some((outer_dst, (outer_src, _, true))) = outer else {
+                continue;
+            };
+            for d in dst.ancestors().skip(1).take_while(|a| a != outer_dst) {
+                let rest = d
+                    .strip_prefix(outer_dst)
+                    .expect("an ancestor below the bind");
+                let src = outer_src.join(rest);
+                // A missing directory fails the nested mount itself, which names it.
+                let is_dir = std::fs::symlink_metadata(&src).is_ok_and(|m| m.is_dir());
+                if !binds.contains_key(d) && is_dir {
+                    pins.push((d.to_path_buf(), src));
+                }
+            }
+        }
+        for (dst, src) in pins {
+            binds.entry(dst).or_insert((src, NodeKind::Dir, true));
+        }
         let covered = |p: &Path| p.ancestors().any(|a| binds.contains_key(a));
         // Symlinks that lie inside a bind are already there.
         links.retain(|l, _| !covered(l));

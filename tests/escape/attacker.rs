@@ -228,6 +228,7 @@ fn run(name: &str) -> String {
             Err(e) => format!("symlink {}", io::<()>(Err(e))),
         },
         "hardlink" => io(std::fs::hard_link(&a, &a2)),
+        "rename" => io(std::fs::rename(&a, &a2)),
         "open_by_handle_at" => open_by_handle_at(&a),
         "chroot" => {
             let p = c(&a);

@@ -2,7 +2,7 @@
 //! directory, hard links, file handles, `/proc/*/root`, the mount family, device nodes, set-ID
 //! files, and filling the writable filesystems.
 
-use libc::{EACCES, ENOENT, ENOSPC, EPERM, EROFS, EXDEV};
+use libc::{EACCES, EBUSY, ENOENT, ENOSPC, EPERM, EROFS, EXDEV};
 
 use crate::common::{self, rw_dir};
 use crate::{errno, s, secret_dir, Attempt, Control};
@@ -325,4 +325,33 @@ async fn fs_proc_cmdline_is_empty() {
         "control: {host}"
     );
     assert_eq!(a.in_sandbox(|_| {}).await, "bytes 0");
+}
+
+/// A read-only path two levels inside a read-write bind (`proj` read-write, `proj/.git/hooks`
+/// read-only): renaming `proj/.git` would move the read-only mount away with it and let the
+/// program build a new `proj/.git/hooks` on the host. Every directory between the two is a
+/// mount point, which rename(2) refuses with EBUSY; on the host the rename succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_rename_around_a_read_only_island() {
+    let (w, control) = (rw_dir(), rw_dir());
+    for root in [w.path(), control.path()] {
+        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+        std::fs::write(root.join(".git/hooks/pre-commit"), "original\n").unwrap();
+    }
+    let hooks = w.path().join(".git/hooks");
+    Attempt::new("rename")
+        .arg(s(&w.path().join(".git")))
+        .arg2(s(&w.path().join(".git-moved")))
+        .control_args(
+            s(&control.path().join(".git")),
+            s(&control.path().join(".git-moved")),
+        )
+        .check(&errno(EBUSY), Control::Ok, |c| {
+            c.read_write(w.path()).read_only(&hooks);
+        })
+        .await;
+    assert_eq!(
+        std::fs::read_to_string(hooks.join("pre-commit")).unwrap(),
+        "original\n"
+    );
 }
