@@ -275,9 +275,13 @@ fn run(name: &str) -> String {
             let fs = c("tmpfs");
             sc(libc::SYS_fsopen, &[fs.as_ptr() as c_long, 0])
         }
-        "mknod_char" => {
+        "mknod_char" | "mknod_whiteout" => {
             let p = c(&a);
-            let dev = libc::makedev(1, 3) as c_long;
+            let dev = if name == "mknod_char" {
+                libc::makedev(1, 3) as c_long
+            } else {
+                0
+            };
             sc(
                 libc::SYS_mknodat,
                 &[

@@ -267,6 +267,22 @@ async fn fs_mknod_device() {
     assert!(!w.path().join("null").exists());
 }
 
+/// An overlayfs whiteout (character device 0:0, which the kernel lets any user create) in a
+/// read-write bind: refused, so that it cannot hide files should the directory become an
+/// overlay layer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_mknod_whiteout() {
+    let w = rw_dir();
+    Attempt::new("mknod_whiteout")
+        .arg(s(&w.path().join("wh")))
+        .control_args(s(&w.path().join("control-wh")), "")
+        .check(&errno(EPERM), Control::Ok, |c| {
+            c.read_write(w.path());
+        })
+        .await;
+    assert!(!w.path().join("wh").exists());
+}
+
 /// A set-user-ID bit on a file in a read-write bind is refused, and the file on the host has no
 /// set-ID bit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
