@@ -65,8 +65,10 @@ pub(crate) enum ChildOp {
     ReadOnly {
         path: CString,
     },
-    /// `/dev/null` bound over a file of the new root.
+    /// The host's `/dev/null` bound over a file of the new root.
     Mask {
+        /// The host's `/dev/null` under the old root (a policy may bind its own `/dev`).
+        src: CString,
         path: CString,
     },
 }
@@ -504,7 +506,7 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 Err(e) => return Err((Stage::Proc, i as u32, e)),
             }
         }
-        ChildOp::Mask { path } => match clone_mount(libc::AT_FDCWD, c"/dev/null", 0, 0, path) {
+        ChildOp::Mask { src, path } => match clone_mount(libc::AT_FDCWD, src, 0, 0, path) {
             // Not on this kernel: nothing to cover.
             Ok(_) | Err(libc::ENOENT) => {}
             Err(e) => return Err((Stage::Proc, i as u32, e)),

@@ -1220,13 +1220,12 @@ impl Policy {
                     path: PathBuf::from(p),
                 });
             }
-            if !covered(Path::new("/dev")) {
-                let masked = PROC_MASKED.iter().filter(|_| host_root);
-                for p in PROC_MASKED_ALWAYS.iter().chain(masked) {
-                    ops.push(FsOp::Mask {
-                        path: PathBuf::from(p),
-                    });
-                }
+            // Covered with the host's /dev/null, whatever the policy binds at /dev.
+            let masked = PROC_MASKED.iter().filter(|_| host_root);
+            for p in PROC_MASKED_ALWAYS.iter().chain(masked) {
+                ops.push(FsOp::Mask {
+                    path: PathBuf::from(p),
+                });
             }
         } else {
             ops.push(FsOp::Bind {

@@ -672,6 +672,7 @@ fn child_ops(
                 path: cstring(path)?,
             }),
             FsOp::Mask { path } => ops.push(ChildOp::Mask {
+                src: old_root_path(Path::new("/dev/null"))?,
                 path: cstring(path)?,
             }),
             FsOp::File { path, contents } => ops.push(ChildOp::File {

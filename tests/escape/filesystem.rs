@@ -331,7 +331,8 @@ async fn fs_fill_tmpfs() {
     }
 }
 
-/// The host's kernel command line is not shown: `/proc/cmdline` reads empty.
+/// The host's kernel command line is not shown: `/proc/cmdline` reads empty, also when the
+/// policy binds a `/dev` of its own (the cover is the host's `/dev/null`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_proc_cmdline_is_empty() {
     let a = Attempt::new("size").arg("/proc/cmdline");
@@ -341,6 +342,13 @@ async fn fs_proc_cmdline_is_empty() {
         "control: {host}"
     );
     assert_eq!(a.in_sandbox(|_| {}).await, "bytes 0");
+    let fake_dev = rw_dir();
+    let out = a
+        .in_sandbox(|c| {
+            c.bind(fake_dev.path(), "/dev", false);
+        })
+        .await;
+    assert_eq!(out, "bytes 0");
 }
 
 /// A read-only path two levels inside a read-write bind (`proj` read-write, `proj/.git/hooks`
