@@ -8,12 +8,23 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_sandbox::{Command, Limits};
 
 const MAX_SCRIPT: u64 = 64 * 1024;
+/// Output kept per stream; the sandbox's limits bound its memory, not what it prints.
+const MAX_OUTPUT: u64 = 1024 * 1024;
+
+/// Reads at most `MAX_OUTPUT` bytes of a stream and discards the rest (so the script is not
+/// blocked on a full pipe); returns the bytes kept and whether any were discarded.
+async fn read_capped(mut r: impl AsyncRead + Unpin) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut kept = Vec::new();
+    (&mut r).take(MAX_OUTPUT).read_to_end(&mut kept).await?;
+    let discarded = tokio::io::copy(&mut r, &mut tokio::io::sink()).await?;
+    Ok((kept, discarded > 0))
+}
 
 async fn serve(mut conn: TcpStream, slots: Arc<Semaphore>) -> std::io::Result<()> {
     let mut script = String::new();
@@ -37,23 +48,22 @@ async fn serve(mut conn: TcpStream, slots: Arc<Semaphore>) -> std::io::Result<()
     let reply = match run {
         Err(e) => format!("error: {e}\n"),
         Ok(mut child) => {
-            let mut so = child.stdout.take().expect("piped");
-            let mut se = child.stderr.take().expect("piped");
-            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let so = child.stdout.take().expect("piped");
+            let se = child.stderr.take().expect("piped");
             // Read both pipes while waiting, so that a chatty script cannot block on a full
-            // pipe (wait_with_output would do the same, but consumes the child, whose status
-            // is wanted below).
-            let (o, e, w) = tokio::join!(
-                so.read_to_end(&mut out),
-                se.read_to_end(&mut err),
-                child.wait()
-            );
-            o?;
-            e?;
+            // pipe (wait_with_output would do the same, but keeps everything and consumes the
+            // child, whose status is wanted below).
+            let (o, e, w) = tokio::join!(read_capped(so), read_capped(se), child.wait());
+            let ((out, out_cut), (err, err_cut)) = (o?, e?);
             w?;
             let status = serde_json::to_string(&child.run_status()).expect("serializes");
+            let cut = if out_cut || err_cut {
+                "(output cut at 1 MiB per stream)\n"
+            } else {
+                ""
+            };
             format!(
-                "{}{}status: {status}\n",
+                "{}{}{cut}status: {status}\n",
                 String::from_utf8_lossy(&out),
                 String::from_utf8_lossy(&err)
             )
@@ -99,6 +109,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     println!("--- one reply ---\n{reply}");
+
+    // A script that prints without end: its reply is cut at 1 MiB, and the timeout ends it.
+    let flood = request(addr, "cat /dev/zero".to_string()).await?;
+    println!(
+        "--- a flood ---\n{} bytes, ended by {}",
+        flood.len(),
+        if flood.contains("\"ended_by\":\"timeout\"") {
+            "the timeout"
+        } else {
+            "?"
+        }
+    );
+    if !flood.contains("(output cut at 1 MiB per stream)") || flood.len() > 2 * MAX_OUTPUT as usize
+    {
+        eprintln!("the flood's reply was not cut");
+        std::process::exit(1);
+    }
 
     // 100 concurrent requests, each computing something checkable.
     let start = Instant::now();

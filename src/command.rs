@@ -453,6 +453,10 @@ impl Command {
     /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`]
     /// (as for [`Command::status`]) and loses the output read so far.
     ///
+    /// All output is kept in the caller's memory, which no limit of the sandbox bounds: for an
+    /// untrusted program, pipe stdout and stderr and read at most what you want to keep
+    /// (`examples/untrusted_server.rs` keeps 1 MiB per stream and discards the rest).
+    ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
