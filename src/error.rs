@@ -170,7 +170,7 @@ pub enum PolicyError {
     /// the directories the program needs instead.
     #[error(
         "mounting {0:?} onto the sandbox's root is not supported; bind the directories the \
-         program needs (e.g. --ro /usr --ro /etc --ro /opt)"
+         program needs, each on its own (read_only(\"/opt\"), or --ro /opt with the CLI)"
     )]
     RootBind(PathBuf),
     /// [`Policy::tmpfs_size`](crate::Policy::tmpfs_size) of 0, which tmpfs(5) would read as
@@ -195,7 +195,8 @@ pub enum PolicyError {
     /// A read-write path is not writable by the sandbox's host uid/gid.
     #[error(
         "read-write path {path:?} is not writable by the sandbox's host uid {uid}/gid {gid}; \
-         make it writable for that id (e.g. chown {uid}:{gid} or chmod o+w) or pick the id with --uid"
+         make it writable for that id (e.g. chown {uid}:{gid} or chmod o+w) or pick the id \
+         (Policy::uid, or --uid with the CLI)"
     )]
     NotWritable {
         /// The canonical host path.
@@ -305,6 +306,15 @@ pub enum SpawnError {
         /// The interpreter it names.
         interpreter: PathBuf,
     },
+    /// The program path exists on the host, but no bind of the policy shows it in the sandbox.
+    #[error(
+        "program {path:?} exists on the host but not in the sandbox; bind it or its directory \
+         (Policy::read_only, or --ro with the CLI)"
+    )]
+    NotBound {
+        /// The program path (the same on the host and inside).
+        path: PathBuf,
+    },
     /// The program was not found when the sandbox tried to execute it.
     #[error("program {path:?} not found in the sandbox")]
     NotFound {
@@ -327,9 +337,22 @@ fn hint(stage: Stage, source: &io::Error) -> &'static str {
             " (the host's /proc has covered entries, as in containers, and the kernel refuses a \
              new procfs in a user namespace then; the host /proc is never bound instead)"
         }
-        (Stage::Bind | Stage::Tmpfs, Some(libc::ENOENT)) => {
+        (Stage::Bind, Some(libc::ENOENT)) => {
             " (the source is gone, or the mount point is inside another bind, where it must \
              already exist: nothing is created on the host)"
+        }
+        (Stage::Tmpfs, Some(libc::ENOENT)) => {
+            " (the mount point is inside a bind, where it must already exist: nothing is \
+             created on the host)"
+        }
+        (Stage::Bind, Some(libc::EACCES)) => {
+            " (the sandbox's host id cannot reach the source: a directory above it is not \
+             searchable for that id, e.g. a 0700 home; a root caller's sandbox runs as uid \
+             65534 unless Policy::uid(0) or --uid 0 is chosen)"
+        }
+        (Stage::Chdir, Some(libc::ENOENT)) => {
+            " (the working directory must be visible in the sandbox: bind it, with \
+             Policy::read_only or --ro)"
         }
         (Stage::IdMap, Some(libc::EPERM)) => {
             " (user namespaces are restricted on this host, e.g. by AppArmor or a sysctl)"
@@ -353,9 +376,9 @@ impl SpawnError {
             SpawnError::Os { source, .. }
             | SpawnError::Setup { source, .. }
             | SpawnError::NotExecutable { source, .. } => source.raw_os_error(),
-            SpawnError::NotFound { .. } | SpawnError::InterpreterNotFound { .. } => {
-                Some(libc::ENOENT)
-            }
+            SpawnError::NotFound { .. }
+            | SpawnError::NotBound { .. }
+            | SpawnError::InterpreterNotFound { .. } => Some(libc::ENOENT),
             SpawnError::Policy(PolicyError::ProgramNotFound { .. }) => Some(libc::ENOENT),
             SpawnError::Policy(PolicyError::MissingPath { source, .. }) => source.raw_os_error(),
             _ => None,
@@ -367,6 +390,7 @@ impl SpawnError {
     pub fn exit_code(&self) -> i32 {
         match self {
             SpawnError::NotFound { .. }
+            | SpawnError::NotBound { .. }
             | SpawnError::InterpreterNotFound { .. }
             | SpawnError::Policy(PolicyError::ProgramNotFound { .. }) => 127,
             SpawnError::NotExecutable { .. } => 126,
@@ -380,6 +404,7 @@ impl From<SpawnError> for io::Error {
         let kind = match &e {
             SpawnError::Policy(PolicyError::ProgramNotFound { .. })
             | SpawnError::NotFound { .. }
+            | SpawnError::NotBound { .. }
             | SpawnError::InterpreterNotFound { .. } => io::ErrorKind::NotFound,
             SpawnError::Policy(PolicyError::MissingPath { source, .. }) => source.kind(),
             SpawnError::Policy(_) => io::ErrorKind::InvalidInput,

@@ -1668,6 +1668,14 @@ fn setup_error(
                     path: program.to_path_buf(),
                     interpreter,
                 },
+                None if host.is_none()
+                    && program.is_absolute()
+                    && std::fs::metadata(program).is_ok_and(|m| m.is_file()) =>
+                {
+                    SpawnError::NotBound {
+                        path: program.to_path_buf(),
+                    }
+                }
                 None => SpawnError::NotFound {
                     path: program.to_path_buf(),
                 },

@@ -516,7 +516,12 @@ async fn current_dir_sets_the_working_directory() {
 async fn current_dir_missing_is_a_chdir_setup_error() {
     let mut cmd = Command::new("/bin/true");
     cmd.current_dir("/does/not/exist");
-    match spawn_err(&mut cmd).await {
+    let e = spawn_err(&mut cmd).await;
+    assert!(
+        e.to_string().contains("bind it"),
+        "the message says what to do: {e}"
+    );
+    match e {
         SpawnError::Setup {
             stage,
             path,
@@ -934,10 +939,18 @@ async fn c29_exec_failures_are_spawn_errors() {
         other => panic!("expected NotFound, got {other:?}"),
     }
 
-    // A file that exists on the host but is not visible in the sandbox is not found either.
+    // A file that exists on the host but is not visible in the sandbox: not bound, which the
+    // error says (exit 127, ENOENT, as not found).
     match spawn_err(&mut Command::new(p.join("good"))).await {
-        SpawnError::NotFound { path } => assert_eq!(path, p.join("good")),
-        other => panic!("expected NotFound, got {other:?}"),
+        e @ SpawnError::NotBound { .. } => {
+            assert_eq!((e.raw_os_error(), e.exit_code()), (Some(libc::ENOENT), 127));
+            assert!(e.to_string().contains("exists on the host"), "{e}");
+            let SpawnError::NotBound { path } = e else {
+                unreachable!()
+            };
+            assert_eq!(path, p.join("good"));
+        }
+        other => panic!("expected NotBound, got {other:?}"),
     }
 
     match spawn_err(&mut Command::new("tsb-no-such-program")).await {
@@ -1474,6 +1487,7 @@ async fn policy_path_the_sandbox_cannot_reach() {
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     if is_root() {
         // Root resolves the policy; the sandbox's own id then cannot open the source.
+        assert!(e.to_string().contains("cannot reach the source"), "{e}");
         match e {
             SpawnError::Setup {
                 stage,
@@ -1574,9 +1588,10 @@ async fn c29_program_symlinked_outside_the_sandbox_is_not_found() {
     std::os::unix::fs::symlink(hidden.path().join("script"), &prog).unwrap();
     let mut cmd = Command::new(&prog);
     cmd.read_only(visible.path());
+    // The symlink is visible, its target is not: the file exists on the host only.
     match spawn_err(&mut cmd).await {
-        SpawnError::NotFound { path } => assert_eq!(path, prog),
-        other => panic!("expected NotFound (/bin/sh is visible), got {other:?}"),
+        SpawnError::NotBound { path } => assert_eq!(path, prog),
+        other => panic!("expected NotBound (/bin/sh is visible), got {other:?}"),
     }
 }
 
