@@ -1030,7 +1030,10 @@ impl Policy {
         };
 
         if self.system {
-            for p in SYSTEM_PATHS {
+            let host_network = HOST_NETWORK_PATHS
+                .iter()
+                .filter(|_| self.network == Network::Host);
+            for p in SYSTEM_PATHS.iter().chain(host_network) {
                 add_same_place(
                     Path::new(p),
                     false,
@@ -1040,19 +1043,6 @@ impl Policy {
                     &mut met,
                     &mut passed,
                 )?;
-            }
-            if self.network == Network::Host {
-                for p in HOST_NETWORK_PATHS {
-                    add_same_place(
-                        Path::new(p),
-                        false,
-                        true,
-                        &mut binds,
-                        &mut links,
-                        &mut met,
-                        &mut passed,
-                    )?;
-                }
             }
         }
         for (src, dst, writable) in self.user_rules() {

@@ -495,9 +495,6 @@ pub const DENIED: &[(&str, i64, Match, &str)] = &[
 ];
 
 fn rules_for(m: Match) -> Vec<SeccompRule> {
-    let cond = |idx: u8, op: SeccompCmpOp, v: u64| {
-        SeccompCondition::new(idx, SeccompCmpArgLen::Dword, op, v).expect("valid condition")
-    };
     match m {
         Match::Always => vec![],
         Match::NewUserFlag(idx) => vec![SeccompRule::new(vec![cond(
@@ -538,14 +535,25 @@ fn denials() -> BpfProgram {
             map.entry(*nr).or_default().extend(rules_for(*m));
         }
     }
+    eperm_program(map)
+}
+
+/// A program that answers the rules of `map` with `EPERM` and allows everything else.
+fn eperm_program(map: BTreeMap<i64, Vec<SeccompRule>>) -> BpfProgram {
     let filter = SeccompFilter::new(
         map,
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         TARGET,
     )
-    .expect("the default seccomp filter is well-formed");
-    BpfProgram::try_from(filter).expect("the default seccomp filter compiles")
+    .expect("the seccomp rules are well-formed");
+    BpfProgram::try_from(filter).expect("the seccomp rules compile")
+}
+
+/// A comparison of the low 32 bits of argument `idx` (the kernel truncates the ints and
+/// flags checked here to 32 bits).
+fn cond(idx: u8, op: SeccompCmpOp, v: u64) -> SeccompCondition {
+    SeccompCondition::new(idx, SeccompCmpArgLen::Dword, op, v).expect("valid condition")
 }
 
 /// `MSG_FASTOPEN`: `sendto`/`sendmsg` with it connect without `connect(2)`.
@@ -559,9 +567,6 @@ const MSG_FASTOPEN: u64 = 0x2000_0000;
 pub(crate) fn tcp_rules_program() -> &'static [sock_filter] {
     static PROGRAM: OnceLock<BpfProgram> = OnceLock::new();
     PROGRAM.get_or_init(|| {
-        let cond = |idx: u8, op: SeccompCmpOp, v: u64| {
-            SeccompCondition::new(idx, SeccompCmpArgLen::Dword, op, v).expect("valid condition")
-        };
         let rule = |c| vec![SeccompRule::new(vec![c]).expect("valid rule")];
         let fastopen = |idx| {
             rule(cond(
@@ -581,14 +586,7 @@ pub(crate) fn tcp_rules_program() -> &'static [sock_filter] {
         ]
         .into_iter()
         .collect();
-        let filter = SeccompFilter::new(
-            map,
-            SeccompAction::Allow,
-            SeccompAction::Errno(libc::EPERM as u32),
-            TARGET,
-        )
-        .expect("the TCP rules filter is well-formed");
-        BpfProgram::try_from(filter).expect("the TCP rules filter compiles")
+        eperm_program(map)
     })
 }
 

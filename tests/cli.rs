@@ -205,26 +205,7 @@ fn c40_terminal_reopened_by_name_in_interactive_mode() {
         let Some(mut c) = cli() else {
             return;
         };
-        let (mut master, mut slave) = (0, 0);
-        // SAFETY: openpty fills the two descriptors; name and terminal settings may be null.
-        let r = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(r, 0, "openpty");
-        // SAFETY: openpty returned these two descriptors, owned here from now on.
-        let (master, slave) = unsafe {
-            use std::os::fd::FromRawFd;
-            (
-                std::os::fd::OwnedFd::from_raw_fd(master),
-                std::os::fd::OwnedFd::from_raw_fd(slave),
-            )
-        };
+        let (master, slave) = common::openpty().expect("openpty");
         if interactive {
             c.arg("--no-new-session");
         }
@@ -300,26 +281,8 @@ fn ctrl_c_reaches_an_interactive_program_once() {
     let Some(mut c) = cli() else {
         return;
     };
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty fills the two descriptors; name and terminal settings may be null.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(r, 0, "openpty");
-    // SAFETY: openpty returned these two descriptors, owned here from now on.
-    let (master, slave) = unsafe {
-        use std::os::fd::FromRawFd;
-        (
-            std::fs::File::from_raw_fd(master),
-            std::os::fd::OwnedFd::from_raw_fd(slave),
-        )
-    };
+    let (master, slave) = common::openpty().expect("openpty");
+    let master = std::fs::File::from(master);
     c.args(["--no-new-session", "--", "python3", "-c", COUNT_SIGINT])
         .stdin(std::process::Stdio::from(slave))
         .stdout(std::process::Stdio::piped());

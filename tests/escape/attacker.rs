@@ -714,26 +714,24 @@ fn process_vm_readv(pid: c_long) -> String {
 /// session (which TIOCSTI needs without privilege).
 fn terminal_ioctl(request: c_long) -> String {
     in_child(|| {
-        let (mut master, mut slave) = (0, 0);
-        // SAFETY: openpty fills the two descriptors; the name and terminal arguments may be null.
-        let r = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
+        use std::os::fd::AsRawFd;
+        let (master, slave) = match crate::common::openpty() {
+            Ok(pair) => pair,
+            Err(e) => return format!("openpty {}", io::<()>(Err(e))),
         };
-        if r != 0 {
-            return format!("openpty errno {}", errno());
-        }
         // SAFETY: setsid of this child, then TIOCSCTTY on the slave descriptor.
         unsafe {
             libc::setsid();
-            libc::ioctl(slave, libc::TIOCSCTTY, 0);
+            libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0);
         }
         let ch = b'x';
-        sc(libc::SYS_ioctl, &[slave as c_long, request, ptr(&ch)])
+        let out = sc(
+            libc::SYS_ioctl,
+            &[slave.as_raw_fd() as c_long, request, ptr(&ch)],
+        );
+        // Closing the master would hang the terminal up and end this session leader with
+        // SIGHUP before it reports; both stay open until the child exits.
+        std::mem::forget((master, slave));
+        out
     })
 }
