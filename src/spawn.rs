@@ -519,7 +519,6 @@ fn old_root_path(p: &Path) -> Result<CString, PolicyError> {
     CString::new(v).map_err(|_| PolicyError::NulByte(p.to_path_buf()))
 }
 
-/// Converts the mount plan into child operations and the Landlock rules that go with them.
 /// The Landlock rights of a path bound from host path `src`.
 fn bind_access(masks: &Masks, kind: NodeKind, writable: bool, src: &Path) -> u64 {
     match (kind, writable) {
@@ -560,6 +559,7 @@ fn writable_ancestor(plan: &MountPlan, dst: &Path) -> Option<PathBuf> {
     })
 }
 
+/// Converts the mount plan into child operations and the Landlock rules that go with them.
 fn child_ops(
     plan: &mut MountPlan,
     masks: &Masks,
