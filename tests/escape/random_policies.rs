@@ -665,7 +665,7 @@ async fn check_on(root: &Path, rules: &[Rule]) -> Result<&'static str, TestCaseE
     Ok(kind)
 }
 
-/// Random policies (48 cases) over a small tree: the spawn fails with exactly the typed error
+/// Random policies (48 cases, or `PROPTEST_CASES`) over a small tree: the spawn fails with exactly the typed error
 /// the first invalid rule explains, or the sandbox sees exactly the modelled view (every
 /// bound path with its contents and mode, read-only ones refusing writes with EROFS, nothing
 /// else), and the host is unchanged.
@@ -676,8 +676,12 @@ async fn random_policies_give_exactly_the_modelled_view() {
     }
     let started = Instant::now();
     let handle = tokio::runtime::Handle::current();
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
     let config = Config {
-        cases: 48,
+        cases,
         failure_persistence: None,
         ..Config::default()
     };
