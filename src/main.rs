@@ -77,10 +77,11 @@ struct Cli {
     /// Kill the sandbox after SECONDS (fractions allowed); the status says "timeout".
     #[arg(long, value_name = "SECONDS", help_heading = "Limits", value_parser = parse_seconds)]
     timeout: Option<std::time::Duration>,
-    /// Memory limit in bytes (without a cgroup: RLIMIT_AS, address space per process).
-    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    /// Memory limit in bytes, or with a K, M, G or T suffix (powers of 1024; without a cgroup:
+    /// RLIMIT_AS, address space per process).
+    #[arg(long, value_name = "BYTES", help_heading = "Limits", value_parser = parse_bytes)]
     memory: Option<u64>,
-    /// Most processes and threads (default 1024).
+    /// Most processes and threads (default 1024; the sandbox's init counts as one).
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pids: Option<u64>,
     /// CPU seconds per process (SIGXCPU, then SIGKILL a second later).
@@ -92,8 +93,8 @@ struct Cli {
     /// Most open files per process.
     #[arg(long, value_name = "N", help_heading = "Limits")]
     nofile: Option<u64>,
-    /// Largest file a process may write, in bytes (SIGXFSZ).
-    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    /// Largest file a process may write, in bytes or with a K, M, G or T suffix (SIGXFSZ).
+    #[arg(long, value_name = "BYTES", help_heading = "Limits", value_parser = parse_bytes)]
     fsize: Option<u64>,
     /// Write the final status (exit, end reason, times, peak memory, limits, layers) as JSON
     /// (the file is opened before the program starts, so a program that replaces it with a
@@ -325,4 +326,22 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
         return Err("must be more than 0 seconds".into());
     }
     std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("{e}"))
+}
+
+/// A byte count: digits, optionally followed by K, M, G or T (powers of 1024, `KiB` etc.
+/// accepted too).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &s[digits.len()..];
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("unknown unit {unit:?} (use K, M, G or T)")),
+    };
+    let n: u64 = digits.parse().map_err(|e| format!("{e}"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| "too large".to_string())
 }

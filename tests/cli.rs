@@ -348,3 +348,33 @@ fn hostile_timeouts_are_usage_errors() {
         assert_eq!(o.status.code(), Some(2), "--timeout {t}: {o:?}");
     }
 }
+
+/// Byte counts take K, M, G and T suffixes (powers of 1024); other units are usage errors.
+#[test]
+fn byte_counts_take_binary_suffixes() {
+    for (flag, value, script, expected) in [
+        ("--memory", "1G", "ulimit -v", "1048576\n"),
+        ("--memory", "512MiB", "ulimit -v", "524288\n"),
+        ("--fsize", "2k", "ulimit -f", "4\n"),
+    ] {
+        let Some(o) = run(&[
+            os(flag),
+            os(value),
+            os("--"),
+            os("sh"),
+            os("-c"),
+            os(script),
+        ]) else {
+            return;
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            expected,
+            "{flag} {value}: {o:?}"
+        );
+    }
+    for bad in ["1X", "G", "99999999999T"] {
+        let o = run(&[os("--memory"), os(bad), os("--"), os("true")]).unwrap();
+        assert_eq!(o.status.code(), Some(2), "--memory {bad}: {o:?}");
+    }
+}
