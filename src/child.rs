@@ -21,7 +21,7 @@ use std::ffi::CString;
 use crate::error::Stage;
 use crate::sys::{self, Errno};
 
-/// A filesystem operation with every path already a C string (see [`crate::policy::FsOp`]).
+/// A filesystem operation with every path already a C string (see `crate::plan::mount::FsOp`).
 #[derive(Debug)]
 pub(crate) enum ChildOp {
     Mkdir {

@@ -122,8 +122,8 @@ mod command;
 mod error;
 pub mod landlock;
 mod netns_pool;
+mod plan;
 mod policy;
-mod policy_file;
 mod probe;
 pub mod seccomp;
 mod spawn;
@@ -135,11 +135,11 @@ pub use child_handle::{
 };
 pub use command::Command;
 pub use error::{PolicyError, SpawnError, Stage};
+pub use policy::file::PolicyFileError;
 pub use policy::{
     Layers, Limits, Network, Policy, Property, Requirement, DEFAULT_PROCESS_LIMIT,
     DEFAULT_TMPFS_SIZE,
 };
-pub use policy_file::PolicyFileError;
 pub use probe::{probe, Availability, CgroupV2, Probe};
 pub use spawn::{CompiledPolicy, DEFAULT_PATH};
 pub use stdio::Stdio;

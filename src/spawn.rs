@@ -21,7 +21,11 @@ use crate::child_handle::{
 use crate::command::{Command, EnvOp};
 use crate::error::{PolicyError, SpawnError, Stage};
 use crate::landlock::Masks;
-use crate::policy::{cstring, normalize, FsOp, Identity, MountPlan, Network, NodeKind, Policy};
+use crate::plan::cstring;
+use crate::plan::identity::Identity;
+use crate::plan::mount::{FsOp, MountPlan, NodeKind};
+use crate::plan::walk::normalize;
+use crate::policy::{Network, Policy};
 use crate::stdio::{Stdio, StdioKind};
 use crate::sys;
 
@@ -554,7 +558,7 @@ fn writable_ancestor(plan: &MountPlan, dst: &Path) -> Option<PathBuf> {
             FsOp::Bind { dst, writable, .. } => (dst, *writable),
             _ => return None,
         };
-        (writable && path.as_path() != dst && crate::policy::is_under(dst, path))
+        (writable && path.as_path() != dst && crate::plan::walk::is_under(dst, path))
             .then(|| path.clone())
     })
 }
@@ -1214,7 +1218,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
     // paths to bound children work), else /.
     let caller_cwd = std::env::current_dir().ok();
     let cwd = match &req.cwd {
-        Some(d) => normalize(&crate::policy::absolute(d).map_err(os_err("current_dir"))?),
+        Some(d) => normalize(&crate::plan::walk::absolute(d).map_err(os_err("current_dir"))?),
         None => caller_cwd
             .as_ref()
             .filter(|c| {

@@ -1,0 +1,560 @@
+//! What the sandbox may see and do: the [`Policy`] builder and its file form.
+//!
+//! A [`Policy`] is a set of rules: paths bound read-only or read-write, tmpfs mounts, the network
+//! mode and the identity. The builder only records them; `crate::plan` resolves them against the
+//! host.
+
+use std::path::{Path, PathBuf};
+
+pub(crate) mod file;
+
+/// The sandbox's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// A new, empty network namespace (network_namespaces(7)) with only the loopback interface,
+    /// brought up with `127.0.0.1` and `::1`. Nothing outside the sandbox is reachable.
+    #[default]
+    None,
+    /// The host's network namespace: the program can reach whatever the caller can.
+    Host,
+}
+
+/// Default size limit of each tmpfs the sandbox gets (`/tmp`, `/dev/shm`, `$HOME`, and the
+/// ones added with [`Policy::tmpfs`]): 256 MiB.
+pub const DEFAULT_TMPFS_SIZE: u64 = 256 * 1024 * 1024;
+
+/// One rule of the filesystem view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rule {
+    /// Bind `src` at `dst` (`None`: the same place).
+    Bind {
+        src: PathBuf,
+        dst: Option<PathBuf>,
+        writable: bool,
+    },
+    /// A fresh tmpfs at `dst`.
+    Tmpfs { dst: PathBuf },
+}
+
+/// A sandbox policy: what the program can see and do.
+///
+/// The default policy is the secure default: a read-only system runtime (see [`Policy::system`]),
+/// a private `/tmp`, `/dev/shm` and home directory, a fresh `/proc`, a minimal `/dev`, no network,
+/// nothing of the caller's environment and no capability.
+///
+/// The builder methods only record rules: paths are resolved and checked when the policy is
+/// compiled ([`Policy::compile`], or the spawn that uses it).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use tokio_sandbox::{Command, Limits, Policy};
+/// let mut policy = Policy::new();
+/// policy
+///     .read_only("/opt/tool")
+///     .read_write("/srv/out")
+///     .limits(Limits { cpu_seconds: Some(10), ..Limits::default() });
+/// let status = Command::new("/opt/tool/run").policy(policy).status().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub(crate) system: bool,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) network: Network,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+    pub(crate) tmpfs_size: u64,
+    pub(crate) allow_retained_groups: bool,
+    pub(crate) new_session: bool,
+    pub(crate) hostname: String,
+    pub(crate) layers: Layers,
+    pub(crate) limits: Limits,
+    pub(crate) requirements: Requirements,
+    pub(crate) extra_seccomp: Vec<std::sync::Arc<seccompiler::BpfProgram>>,
+    /// TCP ports the sandbox may bind / connect to (`None`: not restricted).
+    pub(crate) tcp_bind: Option<Vec<u16>>,
+    pub(crate) tcp_connect: Option<Vec<u16>>,
+}
+
+/// A property of the sandbox that one or more layers enforce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Property {
+    /// Only the policy's paths are visible/accessible: the mount namespace, Landlock, or both.
+    Filesystem,
+    /// No network ([`Network::None`]): a network namespace only (Landlock's TCP rules do not
+    /// cover UDP).
+    Network,
+    /// The sandbox sees only its own processes and dies as a whole: a pid namespace.
+    Processes,
+    /// The seccomp filter.
+    Syscalls,
+}
+
+/// Whether a property must be enforced for a spawn to go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Requirement {
+    /// Spawning fails with [`SpawnError::Unsupported`](crate::SpawnError::Unsupported) when no
+    /// layer can enforce it (the default).
+    #[default]
+    Required,
+    /// Spawning goes ahead without it, and the enforcement report says so.
+    BestEffort,
+}
+
+/// The requirement for each property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Requirements {
+    pub filesystem: Requirement,
+    pub network: Requirement,
+    pub processes: Requirement,
+    pub syscalls: Requirement,
+}
+
+impl Requirements {
+    pub(crate) fn get(&self, p: Property) -> Requirement {
+        match p {
+            Property::Filesystem => self.filesystem,
+            Property::Network => self.network,
+            Property::Processes => self.processes,
+            Property::Syscalls => self.syscalls,
+        }
+    }
+}
+
+/// Resource limits of the sandbox, set with prlimit(2) in its first process, inside its own
+/// user namespace, so they bound the sandbox alone. `None` leaves the caller's limit.
+///
+/// Without a cgroup these rlimits are what bounds a sandbox; each has its semantics:
+/// - `cpu_seconds` (`RLIMIT_CPU`): CPU time per process; `SIGXCPU` at the limit, `SIGKILL` one
+///   second later.
+/// - `address_space` (`RLIMIT_AS`): virtual memory per process in bytes. It is not a memory
+///   limit: runtimes that reserve large address ranges (the JVM, Node, Go) fail at start under
+///   a few hundred MiB even when little is used (case C42).
+/// - `file_size` (`RLIMIT_FSIZE`): largest file a process may write, in bytes (`SIGXFSZ`).
+/// - `open_files` (`RLIMIT_NOFILE`): file descriptors per process.
+/// - `processes` (`RLIMIT_NPROC`, default 1024): processes and threads of the sandbox's uid.
+///   Since Linux 5.14 it is counted per user namespace, so it bounds this sandbox's processes
+///   alone (a fork bomb stops there). Host uid 0 is exempt: a root caller's sandbox asked to
+///   run as host uid 0 is not bounded by it, and the enforcement report says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// CPU seconds per process.
+    pub cpu_seconds: Option<u64>,
+    /// Virtual address space per process, in bytes.
+    pub address_space: Option<u64>,
+    /// Largest file written, in bytes.
+    pub file_size: Option<u64>,
+    /// Open file descriptors per process.
+    pub open_files: Option<u64>,
+    /// Processes and threads of the sandbox.
+    pub processes: Option<u64>,
+    /// Memory in bytes. With a delegated cgroup v2 memory controller this is the sandbox's
+    /// `memory.max` (everything it uses, shared memory and its tmpfs files included).
+    /// Elsewhere it is backed by `RLIMIT_AS`, which bounds each process's address space only:
+    /// memory in tmpfs files or memfds is not counted, and runtimes that reserve large ranges
+    /// break (see `address_space`); the status says which applied. Ignored when
+    /// `address_space` is set too.
+    pub memory: Option<u64>,
+    /// CPU bandwidth for the whole sandbox in thousandths of a CPU (`500`: half a CPU): the
+    /// cgroup's `cpu.max`. It needs a delegated cgroup v2 cpu controller; without one,
+    /// spawning fails with [`SpawnError::Unsupported`](crate::SpawnError::Unsupported) (no
+    /// rlimit bounds CPU bandwidth).
+    pub cpu_millis: Option<u32>,
+}
+
+/// The default process limit of a sandbox.
+pub const DEFAULT_PROCESS_LIMIT: u64 = 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            cpu_seconds: None,
+            address_space: None,
+            file_size: None,
+            open_files: None,
+            processes: Some(DEFAULT_PROCESS_LIMIT),
+            memory: None,
+            cpu_millis: None,
+        }
+    }
+}
+
+impl Limits {
+    /// `(resource, soft, hard)` for prlimit(2).
+    pub(crate) fn rlimits(&self) -> Vec<(u32, u64, u64)> {
+        let mut v = Vec::new();
+        if let Some(s) = self.cpu_seconds {
+            // SIGKILL one second past SIGXCPU; RLIM_INFINITY (u64::MAX) stays unlimited.
+            v.push((libc::RLIMIT_CPU, s, s.saturating_add(1)));
+        }
+        for (res, val) in [
+            (libc::RLIMIT_AS, self.address_space.or(self.memory)),
+            (libc::RLIMIT_FSIZE, self.file_size),
+            (libc::RLIMIT_NOFILE, self.open_files),
+            (libc::RLIMIT_NPROC, self.processes),
+        ] {
+            if let Some(x) = val {
+                v.push((res, x, x));
+            }
+        }
+        v
+    }
+}
+
+/// Which isolation layers a sandbox uses. All are on by default; switching one off weakens the
+/// sandbox and exists to measure each layer's cost (see `benches/`) and for hosts that lack a
+/// mechanism.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Layers {
+    /// A user namespace, which every other namespace here needs. Without it (hosts that
+    /// forbid user namespaces) the sandbox is Landlock, seccomp and `no_new_privs` alone: the
+    /// policy's paths become Landlock rules on the host paths, and what only namespaces give
+    /// (private `/tmp` and home, a fresh `/proc`, hidden host pids, no network, killing the
+    /// whole tree) is not enforced; the enforcement report lists each.
+    pub user_namespace: bool,
+    /// A mount namespace with the tmpfs root, binds, `/proc`, `/dev` and `pivot_root`. When off
+    /// the program sees the host's filesystem (and Landlock, which is added to the new root's
+    /// paths, must be off too).
+    pub mount: bool,
+    /// A pid namespace: the sandbox's processes see only each other and die with its init.
+    pub pid: bool,
+    /// The Landlock ruleset built from the policy.
+    pub landlock: bool,
+    /// The default seccomp filter.
+    pub seccomp: bool,
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        Layers {
+            user_namespace: true,
+            mount: true,
+            pid: true,
+            landlock: true,
+            seccomp: true,
+        }
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            system: true,
+            rules: Vec::new(),
+            network: Network::None,
+            uid: None,
+            gid: None,
+            tmpfs_size: DEFAULT_TMPFS_SIZE,
+            allow_retained_groups: false,
+            new_session: true,
+            hostname: "sandbox".into(),
+            layers: Layers::default(),
+            limits: Limits::default(),
+            requirements: Requirements::default(),
+            extra_seccomp: Vec::new(),
+            tcp_bind: None,
+            tcp_connect: None,
+        }
+    }
+}
+
+impl Policy {
+    /// The default policy (see the type's docs).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the read-only system runtime is visible (default `true`): `/usr`, the host's
+    /// `/bin`, `/sbin`, `/lib*` (recreated as symlinks on merged-/usr hosts), and from `/etc`
+    /// `ld.so.cache`, `ld.so.conf[.d]`, `alternatives`, `localtime` and `nsswitch.conf`; with
+    /// [`Network::Host`] also `resolv.conf`, `hosts`, `ssl` and `ca-certificates`.
+    /// `false` starts from an empty root (only `/proc`, `/dev`, `/tmp`, home and generated
+    /// `/etc` files).
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// // A static binary needs nothing of the host.
+    /// let mut policy = Policy::new();
+    /// policy.system(false).read_only("/opt/static-tool");
+    /// ```
+    pub fn system(&mut self, enabled: bool) -> &mut Self {
+        self.system = enabled;
+        self
+    }
+
+    /// Makes `path` visible read-only at the same place. A relative path resolves against the
+    /// caller's working directory; symlinks on the way are recreated inside. A path that does
+    /// not exist fails the spawn with [`PolicyError::MissingPath`](crate::PolicyError::MissingPath).
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy.read_only("/opt/data").read_only("config.toml");
+    /// ```
+    pub fn read_only(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.rules.push(Rule::Bind {
+            src: path.as_ref().to_path_buf(),
+            dst: None,
+            writable: false,
+        });
+        self
+    }
+
+    /// Makes `path` visible read-write at the same place; writes reach the host. Resolved as in
+    /// [`Policy::read_only`]; a path the sandbox's host uid/gid cannot write fails the spawn
+    /// with [`PolicyError::NotWritable`](crate::PolicyError::NotWritable).
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy.read_write("/srv/jobs/42/out");
+    /// ```
+    pub fn read_write(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.rules.push(Rule::Bind {
+            src: path.as_ref().to_path_buf(),
+            dst: None,
+            writable: true,
+        });
+        self
+    }
+
+    /// Bind-mounts host path `src` at the absolute sandbox path `dst`, read-write when
+    /// `writable`. `src` is resolved as in [`Policy::read_only`]; a relative `dst` fails the
+    /// spawn with [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination), and `dst` `/` with
+    /// [`PolicyError::RootBind`](crate::PolicyError::RootBind).
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy
+    ///     .bind("/srv/jobs/42/in", "/input", false)
+    ///     .bind("/srv/jobs/42/out", "/output", true);
+    /// ```
+    pub fn bind(
+        &mut self,
+        src: impl AsRef<Path>,
+        dst: impl AsRef<Path>,
+        writable: bool,
+    ) -> &mut Self {
+        self.rules.push(Rule::Bind {
+            src: src.as_ref().to_path_buf(),
+            dst: Some(dst.as_ref().to_path_buf()),
+            writable,
+        });
+        self
+    }
+
+    /// Mounts a fresh, empty tmpfs (tmpfs(5)) at the absolute sandbox path `dst`, limited to
+    /// [`Policy::tmpfs_size`] bytes; its contents are gone when the sandbox ends. A relative
+    /// `dst` fails the spawn with [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination), and `dst` `/` with
+    /// [`PolicyError::RootBind`](crate::PolicyError::RootBind).
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy.tmpfs("/scratch").tmpfs_size(1024 * 1024 * 1024); // 1 GiB each
+    /// ```
+    pub fn tmpfs(&mut self, dst: impl AsRef<Path>) -> &mut Self {
+        self.rules.push(Rule::Tmpfs {
+            dst: dst.as_ref().to_path_buf(),
+        });
+        self
+    }
+
+    /// The network mode (default [`Network::None`]).
+    pub fn network(&mut self, network: Network) -> &mut Self {
+        self.network = network;
+        self
+    }
+
+    /// The uid the program runs as. For an unprivileged caller this is the id *inside* the
+    /// sandbox (mapped to the caller's own uid on the host, default: the caller's uid). For a
+    /// root caller it is the host uid the sandbox runs as, shown unchanged inside (default
+    /// 65534, `nobody`; 0 runs as host root and must be asked for explicitly).
+    pub fn uid(&mut self, uid: u32) -> &mut Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// The gid, with the same meaning as [`Policy::uid`] (default: the uid chosen with
+    /// [`Policy::uid`], else the caller's gid, or 65534 for a root caller).
+    pub fn gid(&mut self, gid: u32) -> &mut Self {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// Size limit in bytes of each tmpfs (default [`DEFAULT_TMPFS_SIZE`]). 0 fails the spawn
+    /// with [`PolicyError::ZeroTmpfsSize`](crate::PolicyError::ZeroTmpfsSize) (tmpfs(5) would take it as no limit).
+    pub fn tmpfs_size(&mut self, bytes: u64) -> &mut Self {
+        self.tmpfs_size = bytes;
+        self
+    }
+
+    /// Allows spawning although the (unprivileged) caller has supplementary groups, which stay
+    /// in force inside the sandbox because an unprivileged user namespace must deny
+    /// `setgroups(2)` (user_namespaces(7)). Default `false`: spawning fails with
+    /// [`PolicyError::RetainedGroups`](crate::PolicyError::RetainedGroups).
+    pub fn allow_retained_groups(&mut self, allow: bool) -> &mut Self {
+        self.allow_retained_groups = allow;
+        self
+    }
+
+    /// Whether the program runs in a new session (setsid(2)), detached from the caller's
+    /// controlling terminal (default `true`; this stops `TIOCSTI` on an inherited terminal).
+    /// `false` is for interactive use.
+    pub fn new_session(&mut self, enabled: bool) -> &mut Self {
+        self.new_session = enabled;
+        self
+    }
+
+    /// The hostname inside (default `sandbox`).
+    pub fn hostname(&mut self, name: impl Into<String>) -> &mut Self {
+        self.hostname = name.into();
+        self
+    }
+
+    /// The resource limits in force.
+    pub fn current_limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Resource limits (default: at most [`DEFAULT_PROCESS_LIMIT`] processes). See [`Limits`].
+    /// Replaces every limit: start from [`Limits::default`] to keep the default process limit.
+    ///
+    /// ```
+    /// use tokio_sandbox::{Limits, Policy};
+    /// let mut policy = Policy::new();
+    /// policy.limits(Limits {
+    ///     cpu_seconds: Some(10),
+    ///     memory: Some(512 * 1024 * 1024),
+    ///     processes: Some(64),
+    ///     ..Limits::default()
+    /// });
+    /// assert_eq!(policy.current_limits().processes, Some(64));
+    /// ```
+    pub fn limits(&mut self, limits: Limits) -> &mut Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Whether `property` must be enforced ([`Requirement::Required`], the default) or may be
+    /// left out on a host that lacks every layer for it ([`Requirement::BestEffort`]). A host
+    /// without usable user namespaces (Docker's default profile, AppArmor on Ubuntu 24.04)
+    /// runs a sandbox on Landlock alone only when `Network` and `Processes` are best effort.
+    /// [`Child::enforcement`](crate::Child::enforcement) reports what was left out.
+    ///
+    /// ```
+    /// use tokio_sandbox::{Policy, Property, Requirement};
+    /// let mut policy = Policy::new();
+    /// policy
+    ///     .require(Property::Network, Requirement::BestEffort)
+    ///     .require(Property::Processes, Requirement::BestEffort);
+    /// ```
+    pub fn require(&mut self, property: Property, requirement: Requirement) -> &mut Self {
+        match property {
+            Property::Filesystem => self.requirements.filesystem = requirement,
+            Property::Network => self.requirements.network = requirement,
+            Property::Processes => self.requirements.processes = requirement,
+            Property::Syscalls => self.requirements.syscalls = requirement,
+        }
+        self
+    }
+
+    /// With [`Network::Host`]: the sandbox may `bind(2)` TCP sockets only to the ports
+    /// allowed this way (Landlock ABI 4; each call adds a port). UDP and other protocols stay
+    /// unrestricted: "no network" is [`Network::None`]. A `listen(2)` on a socket never bound
+    /// gets an ephemeral port from the kernel without a bind check. With any allow-list, MPTCP
+    /// sockets and TCP Fast Open (`MSG_FASTOPEN`), which Landlock does not check, fail with
+    /// `EPERM` (a seccomp filter). Without Landlock ABI 4, spawning fails
+    /// with [`SpawnError::Unsupported`](crate::SpawnError::Unsupported) unless
+    /// [`Property::Network`] is best effort.
+    pub fn allow_tcp_bind(&mut self, port: u16) -> &mut Self {
+        self.tcp_bind.get_or_insert_with(Vec::new).push(port);
+        self
+    }
+
+    /// With [`Network::Host`]: the sandbox may `connect(2)` TCP sockets only to the ports
+    /// allowed this way (Landlock ABI 4; each call adds a port). Without Landlock ABI 4, as
+    /// for [`Policy::allow_tcp_bind`].
+    ///
+    /// ```
+    /// use tokio_sandbox::{Network, Policy};
+    /// let mut policy = Policy::new();
+    /// policy.network(Network::Host).allow_tcp_connect(443);
+    /// ```
+    pub fn allow_tcp_connect(&mut self, port: u16) -> &mut Self {
+        self.tcp_connect.get_or_insert_with(Vec::new).push(port);
+        self
+    }
+
+    /// Adds a seccomp filter of the caller's on top of the default one, e.g. compiled with
+    /// seccompiler (`BpfProgram::try_from(SeccompFilter::new(..))`). It is installed after
+    /// the default filter; for each system call the kernel applies the most restrictive
+    /// action of all filters (seccomp(2)), so it can deny more but allow nothing the default
+    /// filter denies. Its length adds to the install time (about 0.6 µs per instruction).
+    ///
+    /// ```
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+    /// use tokio_sandbox::Policy;
+    /// // socket(2) fails with EPERM; everything else is left to the default filter.
+    /// let filter = SeccompFilter::new(
+    ///     [(libc::SYS_socket, vec![])].into_iter().collect(),
+    ///     SeccompAction::Allow,
+    ///     SeccompAction::Errno(libc::EPERM as u32),
+    ///     TargetArch::x86_64,
+    /// )?;
+    /// let mut policy = Policy::new();
+    /// policy.seccomp_filter(BpfProgram::try_from(filter)?);
+    /// # Ok(()) }
+    /// # demo().unwrap();
+    /// ```
+    pub fn seccomp_filter(&mut self, program: seccompiler::BpfProgram) -> &mut Self {
+        self.extra_seccomp.push(std::sync::Arc::new(program));
+        self
+    }
+
+    /// Which isolation layers are used (default: all). See [`Layers`].
+    ///
+    /// ```
+    /// use tokio_sandbox::{Layers, Policy};
+    /// let mut policy = Policy::new();
+    /// policy.layers(Layers { seccomp: false, ..Layers::default() });
+    /// ```
+    pub fn layers(&mut self, layers: Layers) -> &mut Self {
+        self.layers = layers;
+        self
+    }
+
+    /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`](crate::CompiledPolicy)
+    /// and [`Command::compiled_policy`](crate::Command::compiled_policy)).
+    ///
+    /// # Errors
+    /// As [`CompiledPolicy::new`](crate::CompiledPolicy::new).
+    pub fn compile(&self) -> Result<crate::CompiledPolicy, crate::SpawnError> {
+        crate::CompiledPolicy::new(self)
+    }
+
+    /// Whether every host path of the policy is absolute (its resolution does not depend on
+    /// the caller's working directory).
+    pub(crate) fn all_absolute(&self) -> bool {
+        self.rules.iter().all(|r| match r {
+            Rule::Bind { src, .. } => src.is_absolute(),
+            Rule::Tmpfs { .. } => true,
+        })
+    }
+
+    /// All bind and tmpfs rules in order of addition, as `(host source or None for tmpfs,
+    /// sandbox destination, writable)`.
+    pub(crate) fn user_rules(&self) -> impl Iterator<Item = (Option<&Path>, Option<&Path>, bool)> {
+        self.rules.iter().map(|r| match r {
+            Rule::Bind { src, dst, writable } => (Some(src.as_path()), dst.as_deref(), *writable),
+            Rule::Tmpfs { dst } => (None, Some(dst.as_path()), true),
+        })
+    }
+}
