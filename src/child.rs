@@ -112,7 +112,7 @@ pub(crate) struct ChildPlan {
     pub staging: CString,
     pub root_data: CString,
     /// The compiled policy: filesystem operations and Landlock rules.
-    pub policy: std::sync::Arc<crate::spawn::Compiled>,
+    pub policy: std::sync::Arc<crate::plan::Compiled>,
     pub hostname: Vec<u8>,
     pub loopback: bool,
     pub cwd: CString,

@@ -8,8 +8,8 @@ use std::process::{ExitStatus, Output};
 
 use crate::child_handle::Child;
 use crate::error::SpawnError;
+use crate::plan::CompiledPolicy;
 use crate::policy::{Network, Policy};
-use crate::spawn::CompiledPolicy;
 use crate::stdio::Stdio;
 
 #[derive(Debug, Clone)]

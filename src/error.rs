@@ -399,6 +399,19 @@ impl SpawnError {
     }
 }
 
+/// A [`SpawnError::Os`] for the parent-side call `what`.
+pub(crate) fn os_err(what: &'static str) -> impl FnOnce(io::Error) -> SpawnError {
+    move |source| SpawnError::Os { what, source }
+}
+
+/// A [`SpawnError::Os`] for the parent-side call `what`, with `errno`.
+pub(crate) fn last_os(what: &'static str) -> SpawnError {
+    SpawnError::Os {
+        what,
+        source: io::Error::last_os_error(),
+    }
+}
+
 impl From<SpawnError> for io::Error {
     fn from(e: SpawnError) -> io::Error {
         let kind = match &e {

@@ -119,12 +119,13 @@ mod cgroup;
 mod child;
 mod child_handle;
 mod command;
+mod enforcement;
 mod error;
 pub mod landlock;
-mod netns_pool;
 mod plan;
 mod policy;
 mod probe;
+mod report;
 pub mod seccomp;
 mod spawn;
 mod stdio;
@@ -135,11 +136,12 @@ pub use child_handle::{
 };
 pub use command::Command;
 pub use error::{PolicyError, SpawnError, Stage};
+pub use plan::CompiledPolicy;
 pub use policy::file::PolicyFileError;
 pub use policy::{
     Layers, Limits, Network, Policy, Property, Requirement, DEFAULT_PROCESS_LIMIT,
     DEFAULT_TMPFS_SIZE,
 };
 pub use probe::{probe, Availability, CgroupV2, Probe};
-pub use spawn::{CompiledPolicy, DEFAULT_PATH};
+pub use spawn::program::DEFAULT_PATH;
 pub use stdio::Stdio;

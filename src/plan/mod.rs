@@ -3,14 +3,196 @@
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::error::PolicyError;
+use crate::child::{ChildOp, LandlockPlan};
+use crate::error::{PolicyError, SpawnError};
+use crate::landlock::Masks;
+use crate::plan::identity::Identity;
+use crate::plan::landlock::host_rules;
+use crate::plan::lower::child_ops;
+use crate::plan::mount::MountPlan;
+use crate::policy::Policy;
+use crate::sys;
 
 pub(crate) mod identity;
+pub(crate) mod landlock;
+pub(crate) mod lower;
 pub(crate) mod mount;
 pub(crate) mod walk;
 
 /// Converts a path into a `CString` for the child.
 pub(crate) fn cstring(p: impl AsRef<OsStr>) -> Result<CString, PolicyError> {
     CString::new(p.as_ref().as_bytes()).map_err(|_| PolicyError::NulByte(PathBuf::from(p.as_ref())))
+}
+
+/// A [`Policy`] resolved against this host once and reused by every spawn that uses it:
+/// canonical paths, the mount plan, the Landlock rules and the ABI masks, as C strings ready for
+/// the child. Cheap to clone (an `Arc`).
+///
+/// The paths are re-resolved by the child without following symlinks, so a path swapped for a
+/// symlink after compiling fails the spawn instead of redirecting a bind.
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy(pub(crate) Arc<Compiled>);
+
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub policy: Policy,
+    pub id: Identity,
+    pub euid: u32,
+    pub abi: Option<u32>,
+    pub mount_plan: MountPlan,
+    pub ops: Vec<ChildOp>,
+    pub landlock: Option<LandlockPlan>,
+    /// Why Landlock is not applied although the layer was asked for (best effort).
+    pub landlock_missing: Option<String>,
+}
+
+impl CompiledPolicy {
+    /// Resolves `policy` for the calling process (its effective uid decides the sandbox's
+    /// identity; a spawn from another effective uid compiles the policy again). Relative paths
+    /// resolve against the current working directory. Blocks the calling thread while it
+    /// resolves the paths (lstat(2) and readlink(2) per component).
+    ///
+    /// ```no_run
+    /// use tokio_sandbox::{CompiledPolicy, Policy, PolicyError, SpawnError};
+    /// let mut policy = Policy::new();
+    /// policy.read_only("/opt/data");
+    /// match CompiledPolicy::new(&policy) {
+    ///     Ok(compiled) => { /* Command::compiled_policy(&compiled) for each spawn */ }
+    ///     Err(SpawnError::Policy(PolicyError::MissingPath { path, source })) => {
+    ///         eprintln!("{}: {source}", path.display())
+    ///     }
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SpawnError::Policy`] with [`PolicyError::MissingPath`] (a path or a symlink on it
+    /// does not resolve), [`PolicyError::NulByte`], [`PolicyError::RelativeDestination`],
+    /// [`PolicyError::RootBind`], [`PolicyError::SymlinkLoop`], [`PolicyError::NotWritable`]
+    /// or [`PolicyError::ReadOnlyDeviceUnderWritable`]; [`SpawnError::Unsupported`] when
+    /// Landlock is missing and the filesystem is required (or the mount layer is off), when TCP
+    /// port rules need Landlock ABI 4 and the network is required, or for
+    /// [`Layers`](crate::Layers) that cannot work together (mount or pid namespace without the
+    /// user namespace, Landlock in a user namespace without the mount layer, a bind to another
+    /// place without a mount namespace).
+    pub fn new(policy: &Policy) -> Result<CompiledPolicy, SpawnError> {
+        let id = Identity::for_caller(policy);
+        let layers = policy.layers;
+        if !layers.user_namespace && (layers.mount || layers.pid) {
+            return Err(SpawnError::Unsupported {
+                mechanism: "mount and pid namespaces",
+                reason: "they need the user namespace layer".into(),
+            });
+        }
+        if layers.landlock && !layers.mount && layers.user_namespace {
+            return Err(SpawnError::Unsupported {
+                mechanism: "Landlock",
+                reason: "its rules are added to the sandbox's own root, which needs the mount \
+                         layer"
+                    .into(),
+            });
+        }
+        // Landlock missing: an error, unless the filesystem is best effort and a mount
+        // namespace still holds it (C16).
+        let mut landlock_missing = None;
+        let abi = if layers.landlock {
+            match crate::landlock::abi_version() {
+                Ok(v) => Some(v),
+                Err(why)
+                    if policy.requirements.filesystem == crate::policy::Requirement::BestEffort
+                        && layers.mount =>
+                {
+                    landlock_missing = Some(why.to_string());
+                    None
+                }
+                Err(why) => {
+                    return Err(SpawnError::Unsupported {
+                        mechanism: "Landlock",
+                        reason: why.to_string(),
+                    })
+                }
+            }
+        } else {
+            None
+        };
+        let masks = Masks::for_abi(abi.unwrap_or(1));
+        let (mount_plan, ops, rules) = if layers.mount {
+            let mut plan = policy.mount_plan(&id)?;
+            let (ops, rules) = child_ops(&mut plan, &masks)?;
+            (plan, ops, rules)
+        } else if !layers.user_namespace && layers.landlock {
+            // Landlock alone: the policy's paths become rules on the host paths.
+            let plan = policy.mount_plan(&id)?;
+            let rules = host_rules(&plan, &masks)?;
+            let mut visible = MountPlan::host();
+            visible.visible = plan.visible.clone();
+            visible.links = plan.links.clone();
+            visible.host_links = plan.host_links.clone();
+            (visible, Vec::new(), rules)
+        } else {
+            let mut plan = MountPlan::host();
+            let (ops, rules) = child_ops(&mut plan, &masks)?;
+            (plan, ops, rules)
+        };
+        // TCP port allow-lists (Landlock ABI 4).
+        let (mut handled_net, mut net_rules) = (0u64, Vec::new());
+        let restricted = [
+            (policy.tcp_bind.as_ref(), 1u64),
+            (policy.tcp_connect.as_ref(), 2u64),
+        ];
+        if restricted.iter().any(|(r, _)| r.is_some()) {
+            match abi {
+                Some(v) if v >= 4 => {
+                    for (ports, access) in restricted {
+                        if let Some(ports) = ports {
+                            handled_net |= access;
+                            for port in ports {
+                                net_rules.push(sys::LandlockNetPortAttr {
+                                    allowed_access: access,
+                                    port: *port as u64,
+                                });
+                            }
+                        }
+                    }
+                }
+                _ if policy.requirements.network == crate::policy::Requirement::BestEffort => {}
+                _ => {
+                    return Err(SpawnError::Unsupported {
+                        mechanism: "Landlock TCP rules",
+                        reason: format!(
+                            "TCP port allow-lists need Landlock ABI 4 (this process uses {})",
+                            abi.map_or("no Landlock".to_string(), |v| format!("ABI {v}"))
+                        ),
+                    })
+                }
+            }
+        }
+        let landlock = abi.map(|_| LandlockPlan {
+            attr: sys::LandlockRulesetAttr {
+                handled_access_fs: masks.handled,
+                handled_access_net: handled_net,
+                scoped: masks.scoped,
+            },
+            rules,
+            net_rules,
+            restrict_flags: masks.restrict_flags,
+        });
+        Ok(CompiledPolicy(Arc::new(Compiled {
+            policy: policy.clone(),
+            id,
+            euid: rustix::process::geteuid().as_raw(),
+            abi,
+            mount_plan,
+            ops,
+            landlock,
+            landlock_missing,
+        })))
+    }
+
+    /// The policy this was compiled from.
+    pub fn policy(&self) -> &Policy {
+        &self.0.policy
+    }
 }

@@ -558,3 +558,25 @@ impl Policy {
         })
     }
 }
+
+/// The policy to use on a host without usable user namespaces: Landlock, seccomp and
+/// `no_new_privs` alone, when the caller allows the properties only namespaces give to be
+/// left out. `None` when it does not.
+pub(crate) fn landlock_only(policy: &Policy) -> Option<Policy> {
+    use crate::policy::{Property, Requirement};
+    let r = &policy.requirements;
+    let best = |p| r.get(p) == Requirement::BestEffort;
+    let network_ok = policy.network == Network::Host || best(Property::Network);
+    if !network_ok || !best(Property::Processes) {
+        return None;
+    }
+    let mut p = policy.clone();
+    p.network(Network::Host);
+    p.layers(crate::Layers {
+        user_namespace: false,
+        mount: false,
+        pid: false,
+        ..policy.layers
+    });
+    Some(p)
+}

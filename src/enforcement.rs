@@ -1,0 +1,101 @@
+//! The enforcement report: which layers enforce each property of a sandbox.
+
+use crate::child_handle::PropertyReport;
+use crate::plan::Compiled;
+use crate::policy::Network;
+
+/// Which layers enforce each property, and why one is not enforced.
+pub(crate) fn property_report(
+    compiled: &Compiled,
+    requested_network: Network,
+    fallback: Option<&str>,
+) -> Vec<PropertyReport> {
+    use crate::policy::Property;
+    let (policy, abi) = (&compiled.policy, compiled.abi);
+    let l = policy.layers;
+    let why = |what: &str| match fallback {
+        Some(reason) => format!("{what}: user namespaces are unusable here ({reason})"),
+        None => format!("{what}: the layer was switched off"),
+    };
+    let mut fs = Vec::new();
+    if l.mount {
+        fs.push("mount namespace".to_string());
+    }
+    if let Some(v) = abi {
+        fs.push(format!("Landlock ABI {v}"));
+    }
+    let fs_missing = if let Some(why) = &compiled.landlock_missing {
+        Some(format!("Landlock: {why}"))
+    } else if fs.is_empty() {
+        Some("no mount namespace and no Landlock".to_string())
+    } else if !l.mount {
+        Some(why(
+            "a private /tmp, home and /dev/shm, a fresh /proc and generated /etc files need a \
+             mount namespace",
+        ))
+    } else {
+        None
+    };
+    let tcp_rules =
+        (policy.tcp_bind.is_some() || policy.tcp_connect.is_some()) && abi.is_some_and(|v| v >= 4);
+    let net = match (requested_network, policy.network) {
+        (Network::Host, _) if tcp_rules => (
+            vec![format!(
+                "Landlock TCP port rules (ABI {})",
+                abi.unwrap_or(0)
+            )],
+            Some("host network: only TCP bind/connect ports are restricted, not UDP".into()),
+        ),
+        (Network::Host, _) => (
+            Vec::new(),
+            Some("the policy asks for the host network".into()),
+        ),
+        (Network::None, Network::None) => (vec!["network namespace".to_string()], None),
+        (Network::None, Network::Host) => (
+            Vec::new(),
+            Some(why(
+                "no network needs a network namespace (Landlock does not cover UDP)",
+            )),
+        ),
+    };
+    // A property one layer enforces: that layer, or why it is not enforced.
+    let single = |on: bool, layer: &str, missing: String| {
+        if on {
+            (vec![layer.to_string()], None)
+        } else {
+            (Vec::new(), Some(missing))
+        }
+    };
+    let procs = single(
+        l.pid,
+        "pid namespace",
+        why("hiding host processes and killing the whole tree need a pid namespace"),
+    );
+    let sys = single(
+        l.seccomp,
+        "seccomp",
+        "the seccomp layer was switched off".to_string(),
+    );
+    vec![
+        PropertyReport {
+            property: Property::Filesystem,
+            layers: fs,
+            not_enforced: fs_missing,
+        },
+        PropertyReport {
+            property: Property::Network,
+            layers: net.0,
+            not_enforced: net.1,
+        },
+        PropertyReport {
+            property: Property::Processes,
+            layers: procs.0,
+            not_enforced: procs.1,
+        },
+        PropertyReport {
+            property: Property::Syscalls,
+            layers: sys.0,
+            not_enforced: sys.1,
+        },
+    ]
+}

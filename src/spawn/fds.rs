@@ -1,0 +1,88 @@
+//! File descriptors of a spawn: pipes, fd numbers, and the program's stdio.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::error::{last_os, os_err, SpawnError};
+use crate::stdio::{Stdio, StdioKind};
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| os_err("pipe2")(e.into()))
+}
+
+/// Moves `fd` to a number at or above `min` (close-on-exec).
+pub(crate) fn fd_at_least(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, SpawnError> {
+    if fd.as_raw_fd() >= min {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on an fd we own.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if n < 0 {
+        return Err(last_os("fcntl(F_DUPFD_CLOEXEC)"));
+    }
+    // SAFETY: n is a new fd we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// The parent's ends of piped stdio.
+pub(crate) type ParentEnds = (
+    Option<tokio::process::ChildStdin>,
+    Option<tokio::process::ChildStdout>,
+    Option<tokio::process::ChildStderr>,
+);
+
+/// Turns the three stdio settings into (child-side fd, target) pairs and the caller's ends.
+pub(crate) fn stdio_fds(
+    stdio: [Stdio; 3],
+    keep: &mut Vec<OwnedFd>,
+    fds: &mut Vec<(RawFd, RawFd)>,
+) -> Result<ParentEnds, SpawnError> {
+    let mut ends: ParentEnds = (None, None, None);
+    for (target, s) in stdio.into_iter().enumerate() {
+        let target = target as RawFd;
+        match s.0 {
+            StdioKind::Inherit => fds.push((target, target)),
+            StdioKind::Null => {
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")
+                    .map_err(os_err("open /dev/null"))?;
+                let fd: OwnedFd = f.into();
+                fds.push((fd.as_raw_fd(), target));
+                keep.push(fd);
+            }
+            StdioKind::Fd(fd) => {
+                fds.push((fd.as_raw_fd(), target));
+                keep.push(fd);
+            }
+            StdioKind::Piped => {
+                let (r, w) = pipe()?;
+                let (child_end, parent_end) = if target == 0 { (r, w) } else { (w, r) };
+                fds.push((child_end.as_raw_fd(), target));
+                keep.push(child_end);
+                match target {
+                    0 => {
+                        ends.0 = Some(
+                            tokio::process::ChildStdin::from_std(parent_end.into())
+                                .map_err(os_err("registering stdin"))?,
+                        )
+                    }
+                    1 => {
+                        ends.1 = Some(
+                            tokio::process::ChildStdout::from_std(parent_end.into())
+                                .map_err(os_err("registering stdout"))?,
+                        )
+                    }
+                    _ => {
+                        ends.2 = Some(
+                            tokio::process::ChildStderr::from_std(parent_end.into())
+                                .map_err(os_err("registering stderr"))?,
+                        )
+                    }
+                }
+            }
+        }
+    }
+    Ok(ends)
+}
