@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use landlock::{Access, AccessFs, ABI};
 
-use crate::sys;
+use crate::child::sys;
 
 /// Why Landlock cannot be used on this kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

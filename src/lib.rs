@@ -129,7 +129,6 @@ mod report;
 pub mod seccomp;
 mod spawn;
 mod stdio;
-mod sys;
 
 pub use child_handle::{
     Child, EndReason, Enforcement, LimitReport, PropertyReport, ResourceUsage, RunStatus,

@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::child::ChildPlan;
+use crate::child::plan::ChildPlan;
 use crate::error::{SpawnError, Stage};
 use crate::plan::mount::{FsOp, MountPlan};
 use crate::spawn::program::visible_file;

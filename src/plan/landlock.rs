@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::child::LandlockRule;
+use crate::child::plan::LandlockRule;
 use crate::error::SpawnError;
 use crate::landlock::Masks;
 use crate::plan::cstring;

@@ -5,16 +5,16 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::child::{self, ChildOp, LandlockRule};
+use crate::child::plan::{ChildOp, LandlockRule, OLD_ROOT};
+use crate::child::sys;
 use crate::error::PolicyError;
 use crate::landlock::Masks;
 use crate::plan::cstring;
 use crate::plan::landlock::bind_access;
 use crate::plan::mount::{FsOp, MountPlan, NodeKind};
-use crate::sys;
 
 pub(crate) fn old_root_path(p: &Path) -> Result<CString, PolicyError> {
-    let mut v = child::OLD_ROOT.as_bytes().to_vec();
+    let mut v = OLD_ROOT.as_bytes().to_vec();
     v.extend_from_slice(p.as_os_str().as_bytes());
     CString::new(v).map_err(|_| PolicyError::NulByte(p.to_path_buf()))
 }

@@ -5,7 +5,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::child::{ChildOp, LandlockPlan};
+use crate::child::plan::{ChildOp, LandlockPlan};
+use crate::child::sys;
 use crate::error::{PolicyError, SpawnError};
 use crate::landlock::Masks;
 use crate::plan::identity::Identity;
@@ -13,7 +14,6 @@ use crate::plan::landlock::host_rules;
 use crate::plan::lower::child_ops;
 use crate::plan::mount::MountPlan;
 use crate::policy::Policy;
-use crate::sys;
 
 pub(crate) mod identity;
 pub(crate) mod landlock;

@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use tokio::io::unix::AsyncFd;
 
-use crate::child::{self, ChildPlan};
+use crate::child::{self, plan::ChildPlan};
 use crate::child_handle::{pidfd_send_signal, reap_blocking};
 use crate::error::{last_os, SpawnError};
 

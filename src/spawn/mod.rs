@@ -13,7 +13,8 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::child::{self, CStrArray, ChildPlan, SelfMaps, REPORT_LEN};
+use crate::child::plan::{Bpf, CStrArray, ChildPlan, SelfMaps, REPORT_LEN};
+use crate::child::sys;
 use crate::child_handle::{async_fd, reap_blocking, Child, ChildParts, Enforcement};
 use crate::command::{Command, EnvOp};
 use crate::enforcement::property_report;
@@ -28,7 +29,6 @@ use crate::spawn::fds::{fd_at_least, pipe, stdio_fds, ParentEnds};
 use crate::spawn::program::{environment, resolve_program};
 use crate::spawn::shared::{compiled_policy, init_memfd, lifeline_reader, setup_slots};
 use crate::stdio::Stdio;
-use crate::sys;
 
 /// What a spawn needs from the [`Command`], owned, so the synchronous part can run off the
 /// runtime's threads.
@@ -357,14 +357,14 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         mount_ns: layers.mount,
         rlimits,
         seccomp: {
-            let mut progs: Vec<child::Bpf> = Vec::new();
+            let mut progs: Vec<Bpf> = Vec::new();
             if layers.seccomp {
-                progs.extend(crate::seccomp::default_programs().map(child::Bpf::Static));
+                progs.extend(crate::seccomp::default_programs().map(Bpf::Static));
             }
             if policy.tcp_bind.is_some() || policy.tcp_connect.is_some() {
-                progs.push(child::Bpf::Static(crate::seccomp::tcp_rules_program()));
+                progs.push(Bpf::Static(crate::seccomp::tcp_rules_program()));
             }
-            progs.extend(policy.extra_seccomp.iter().cloned().map(child::Bpf::Shared));
+            progs.extend(policy.extra_seccomp.iter().cloned().map(Bpf::Shared));
             progs
         },
         init_fd: init_fd.as_raw_fd(),

@@ -1,0 +1,188 @@
+//! The plan the child reads: everything it needs, prepared by the parent before `clone3`.
+
+use core::ffi::{c_char, c_int};
+use std::ffi::CString;
+
+use crate::child::sys;
+
+/// A filesystem operation with every path already a C string (see `crate::plan::mount::FsOp`).
+#[derive(Debug)]
+pub(crate) enum ChildOp {
+    Mkdir {
+        path: CString,
+        mode: u32,
+    },
+    Symlink {
+        target: CString,
+        path: CString,
+    },
+    Bind {
+        /// Host path below the old root (`/.oldroot/...`), canonical: resolved with
+        /// `RESOLVE_NO_SYMLINKS` so a path swapped for a symlink fails instead of redirecting.
+        src: CString,
+        dst: CString,
+        dir: bool,
+        /// Create the mount point (false when it lies inside another bind: the host's own
+        /// directory or file must already be there; nothing is created on the host).
+        create: bool,
+        /// `MOUNT_ATTR_*` bits to set on the whole bound tree (never cleared: locked flags stay).
+        attr_set: u64,
+    },
+    Tmpfs {
+        dst: CString,
+        create: bool,
+        flags: u64,
+        data: CString,
+    },
+    Proc {
+        dst: CString,
+    },
+    Devpts {
+        dst: CString,
+        data: CString,
+    },
+    File {
+        path: CString,
+        contents: Vec<u8>,
+    },
+    /// A read-only bind of a path of the new root onto itself.
+    ReadOnly {
+        path: CString,
+    },
+    /// The host's `/dev/null` bound over a file of the new root.
+    Mask {
+        /// The host's `/dev/null` under the old root (a policy may bind its own `/dev`).
+        src: CString,
+        path: CString,
+    },
+}
+
+/// One Landlock path-beneath rule, added in the child on a path of the new root.
+#[derive(Debug)]
+pub(crate) struct LandlockRule {
+    pub path: CString,
+    pub access: u64,
+}
+
+/// The Landlock part of the plan.
+#[derive(Debug)]
+pub(crate) struct LandlockPlan {
+    pub attr: sys::LandlockRulesetAttr,
+    pub rules: Vec<LandlockRule>,
+    /// TCP port rules (ABI 4): `landlock_net_port_attr`s.
+    pub net_rules: Vec<sys::LandlockNetPortAttr>,
+    pub restrict_flags: u32,
+}
+
+/// The id maps an unprivileged child writes for itself (user_namespaces(7)).
+#[derive(Debug)]
+pub(crate) struct SelfMaps {
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
+}
+
+/// Everything the child needs, prepared by the parent before `clone3`.
+#[derive(Debug)]
+pub(crate) struct ChildPlan {
+    /// Write end of the close-on-exec report pipe.
+    pub report_fd: c_int,
+    /// Read end of the pipe on which a root caller's parent says the maps are written, or -1.
+    pub sync_fd: c_int,
+    /// For an unprivileged caller: the maps to write.
+    pub self_maps: Option<SelfMaps>,
+    /// For a root caller: the (uid, gid) to switch to after the parent wrote the maps.
+    pub switch_ids: Option<(u32, u32)>,
+    /// Host directory the tmpfs root is mounted on before `pivot_root`.
+    pub staging: CString,
+    pub root_data: CString,
+    /// The compiled policy: filesystem operations and Landlock rules.
+    pub policy: std::sync::Arc<crate::plan::Compiled>,
+    pub hostname: Vec<u8>,
+    pub loopback: bool,
+    pub cwd: CString,
+    pub new_session: bool,
+    /// (source fd in the parent's table, target fd in the program).
+    pub fds: Vec<(c_int, c_int)>,
+    /// Scratch space: one slot per `fds` entry, written only by the child.
+    pub fd_scratch: std::cell::UnsafeCell<Vec<c_int>>,
+    /// Lowest fd number above every source and target: temporaries go there.
+    pub fd_floor: c_int,
+    /// Ranges `[first, last]` of fds to mark close-on-exec (everything >= 3 but the targets).
+    pub cloexec_ranges: Vec<(u32, u32)>,
+    /// Whether to build the new root (a mount namespace was requested).
+    pub mount_ns: bool,
+    /// Whether the child runs in a user namespace of its own (else: Landlock-only mode, where
+    /// an unprivileged caller has no capability to drop).
+    pub in_user_namespace: bool,
+    /// `(resource, soft, hard)` limits, set after Landlock (a small `RLIMIT_NOFILE` must not
+    /// stop the setup's own opens).
+    pub rlimits: Vec<(u32, u64, u64)>,
+    /// seccomp BPF programs, installed in order.
+    pub seccomp: Vec<Bpf>,
+    /// The sealed memfd of the init program (see `src/init/main.rs`).
+    pub init_fd: c_int,
+    /// Write end of the pipe on which init reports the program's wait status.
+    pub status_fd: c_int,
+    /// Read end of the caller's lifeline pipe (EOF when the caller process is gone).
+    pub lifeline_fd: c_int,
+    /// The init's argv: `init REPORT_FD STATUS_FD LIFELINE_FD PROGRAM ARGV0 [ARGS...]`, NULL-terminated;
+    /// points into `_argv`.
+    pub argv: CStrArray,
+    /// The program's environment, NULL-terminated.
+    pub envp: CStrArray,
+}
+
+/// A NULL-terminated array of pointers to C strings it owns, as execve(2) takes it.
+#[derive(Debug)]
+pub(crate) struct CStrArray {
+    ptrs: Vec<*const c_char>,
+    _strings: Vec<CString>,
+}
+
+impl CStrArray {
+    pub(crate) fn new(strings: Vec<CString>) -> CStrArray {
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(core::ptr::null());
+        CStrArray {
+            ptrs,
+            _strings: strings,
+        }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+// SAFETY: the pointers point into the CStrings owned by the same value (their heap buffers do
+// not move when the value moves) and are only read.
+unsafe impl Send for CStrArray {}
+// SAFETY: as above; shared access only reads.
+unsafe impl Sync for CStrArray {}
+
+/// A seccomp BPF program: the default filter's (built once per process) or a caller's.
+#[derive(Debug)]
+pub(crate) enum Bpf {
+    Static(&'static [seccompiler::sock_filter]),
+    Shared(std::sync::Arc<seccompiler::BpfProgram>),
+}
+
+impl Bpf {
+    /// The instructions (a plain dereference: no allocation or atomic operation).
+    pub(crate) fn as_slice(&self) -> &[seccompiler::sock_filter] {
+        match self {
+            Bpf::Static(s) => s,
+            Bpf::Shared(p) => p.as_slice(),
+        }
+    }
+}
+
+/// The report the child sends on failure: stage, op index, errno (native endian u32s).
+pub(crate) const REPORT_LEN: usize = 12;
+
+/// Location of the old root after `pivot_root`.
+pub(crate) const OLD_ROOT: &str = "/.oldroot";
+
+// SAFETY: the scratch cell is written only by the child process, never by the parent's
+// threads; everything else is owned data or `Send` already.
+unsafe impl Send for ChildPlan {}
