@@ -24,14 +24,14 @@ pub(crate) const NEEDED: [&str; 3] = ["memory", "pids", "cpu"];
 pub(crate) fn delegated() -> Result<&'static Path, &'static str> {
     static PARENT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PARENT
-        .get_or_init(|| check(&crate::probe::cgroup_v2()))
+        .get_or_init(|| check(&cgroup_v2()))
         .as_ref()
         .map(|p| p.as_path())
         .map_err(|e| e.as_str())
 }
 
 /// Whether sandboxes can get child cgroups with the needed controllers under `cg`'s cgroup.
-pub(crate) fn check(cg: &crate::probe::CgroupV2) -> Result<PathBuf, String> {
+pub(crate) fn check(cg: &CgroupV2) -> Result<PathBuf, String> {
     {
         {
             let dir = cg.cgroup.clone().ok_or("cgroup v2 is not mounted")?;
@@ -60,6 +60,61 @@ pub(crate) fn check(cg: &crate::probe::CgroupV2) -> Result<PathBuf, String> {
             }
             Ok(dir)
         }
+    }
+}
+
+/// The cgroup v2 hierarchy as seen from this process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CgroupV2 {
+    /// Where cgroup2 is mounted (e.g. `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`).
+    pub mount: Option<PathBuf>,
+    /// This process's cgroup directory.
+    pub cgroup: Option<PathBuf>,
+    /// The controllers available there (`cgroup.controllers`).
+    pub controllers: Vec<String>,
+    /// Of `memory`, `pids` and `cpu`, those missing.
+    pub missing: Vec<&'static str>,
+}
+
+/// Where cgroup v2 is mounted, this process's cgroup in it and the controllers it offers.
+pub(crate) fn cgroup_v2() -> CgroupV2 {
+    let mount = std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                let (pre, post) = l.split_once(" - ")?;
+                if post.split_whitespace().next()? != "cgroup2" {
+                    return None;
+                }
+                Some(PathBuf::from(pre.split_whitespace().nth(4)?))
+            })
+        });
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("0::")
+                    .map(|p| p.trim_start_matches('/').to_string())
+            })
+        });
+    let cgroup = match (&mount, own) {
+        (Some(m), Some(p)) => Some(m.join(p)),
+        _ => None,
+    };
+    let controllers: Vec<String> = cgroup
+        .as_ref()
+        .and_then(|c| std::fs::read_to_string(c.join("cgroup.controllers")).ok())
+        .map(|s| s.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let missing = ["memory", "pids", "cpu"]
+        .into_iter()
+        .filter(|c| !controllers.iter().any(|x| x == c))
+        .collect();
+    CgroupV2 {
+        mount,
+        cgroup,
+        controllers,
+        missing,
     }
 }
 

@@ -10,15 +10,9 @@ use crate::child_handle::Child;
 use crate::error::SpawnError;
 use crate::plan::CompiledPolicy;
 use crate::policy::{Network, Policy};
+use crate::spawn::program::EnvOp;
+use crate::spawn::Request;
 use crate::stdio::Stdio;
-
-#[derive(Debug, Clone)]
-pub(crate) enum EnvOp {
-    Set(OsString, OsString),
-    Remove(OsString),
-    Clear,
-    Inherit(OsString),
-}
 
 /// A program to run in a sandbox, built like [`tokio::process::Command`].
 ///
@@ -415,10 +409,8 @@ impl Command {
     /// [`SpawnError::InterpreterNotFound`] when execve(2) fails; [`SpawnError::Os`] when a
     /// parent-side call (pipe2, mmap, clone3, ...) fails.
     pub async fn spawn(&mut self) -> Result<Child, SpawnError> {
-        crate::spawn::spawn(self, || {
-            [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
-        })
-        .await
+        self.spawn_with([Stdio::inherit(), Stdio::inherit(), Stdio::inherit()])
+            .await
     }
 
     /// Runs the program with inherited stdio (unless set) and waits for its exit status:
@@ -440,10 +432,9 @@ impl Command {
     /// As [`Command::spawn`], converted to `io::Error` (keeping the errno where there is one,
     /// see [`SpawnError`]), or as [`Child::wait`].
     pub async fn status(&mut self) -> io::Result<ExitStatus> {
-        let mut child = crate::spawn::spawn(self, || {
-            [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()]
-        })
-        .await?;
+        let mut child = self
+            .spawn_with([Stdio::inherit(), Stdio::inherit(), Stdio::inherit()])
+            .await?;
         child.wait().await
     }
 
@@ -469,8 +460,47 @@ impl Command {
     /// # Errors
     /// As [`Command::status`], or an error reading stdout or stderr.
     pub async fn output(&mut self) -> io::Result<Output> {
-        let child =
-            crate::spawn::spawn(self, || [Stdio::null(), Stdio::piped(), Stdio::piped()]).await?;
+        let child = self
+            .spawn_with([Stdio::null(), Stdio::piped(), Stdio::piped()])
+            .await?;
         child.wait_with_output().await
+    }
+
+    /// Spawns with `defaults` for the streams the command leaves unset. A policy that may run
+    /// without namespaces does so where the host has no usable user namespaces (the first
+    /// such spawn probes the host, on the blocking pool).
+    async fn spawn_with(&mut self, defaults: [Stdio; 3]) -> Result<Child, SpawnError> {
+        let mut policy = self.policy.clone();
+        let mut fallback = None;
+        if let Some(landlock_only) = policy
+            .landlock_only()
+            .filter(|_| policy.layers.user_namespace)
+        {
+            let probe = crate::spawn::blocking("probing the host", crate::probe::probe).await?;
+            if let crate::probe::Availability::Unavailable(why) = &probe.user_namespace {
+                fallback = Some(why.clone());
+                policy = landlock_only;
+            }
+        }
+        let [d0, d1, d2] = defaults;
+        let req = Request {
+            fallback,
+            requested_network: self.policy.network,
+            policy,
+            program: self.program.clone(),
+            arg0: self.arg0.clone(),
+            args: self.args.clone(),
+            env_ops: self.env_ops.clone(),
+            cwd: self.cwd.clone(),
+            stdio: [
+                self.stdin.take().unwrap_or(d0),
+                self.stdout.take().unwrap_or(d1),
+                self.stderr.take().unwrap_or(d2),
+            ],
+            extra_fds: std::mem::take(&mut self.extra_fds),
+            kill_on_drop: self.kill_on_drop,
+            timeout: self.timeout,
+        };
+        crate::spawn::spawn(req, &mut self.compiled).await
     }
 }

@@ -1,8 +1,40 @@
 //! The enforcement report: which layers enforce each property of a sandbox.
 
-use crate::child_handle::PropertyReport;
 use crate::plan::Compiled;
 use crate::policy::Network;
+
+/// Which isolation layers were applied to a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Enforcement {
+    /// The namespaces the sandbox runs in (`"user"`, `"mount"`, `"pid"`, `"ipc"`, `"uts"`,
+    /// `"cgroup"`, `"network"`).
+    pub namespaces: Vec<&'static str>,
+    /// The Landlock ABI version whose rules were enforced, or `None` if Landlock was not applied.
+    pub landlock_abi: Option<u32>,
+    /// Whether the default seccomp filter was installed.
+    pub seccomp: bool,
+    /// Whether `PR_SET_NO_NEW_PRIVS` was set.
+    pub no_new_privs: bool,
+    /// Whether every capability was dropped (bounding, ambient, permitted, effective, inheritable).
+    pub capabilities_dropped: bool,
+    /// The process limit in force (`RLIMIT_NPROC` in the sandbox's user namespace), or `None`
+    /// when none is (not asked for, or the sandbox runs as host uid 0, which is exempt).
+    pub process_limit: Option<u64>,
+    /// For each property, the layers that enforce it, or why it is not enforced.
+    pub properties: Vec<PropertyReport>,
+}
+
+/// Which layers enforce one property of the policy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PropertyReport {
+    /// The property.
+    pub property: crate::policy::Property,
+    /// The layers enforcing it, e.g. `mount namespace`, `Landlock ABI 7`.
+    pub layers: Vec<String>,
+    /// What of it is not enforced, and why; `None` when it is fully enforced.
+    pub not_enforced: Option<String>,
+}
 
 /// Which layers enforce each property, and why one is not enforced.
 pub(crate) fn property_report(

@@ -130,10 +130,10 @@ pub mod seccomp;
 mod spawn;
 mod stdio;
 
-pub use child_handle::{
-    Child, EndReason, Enforcement, LimitReport, PropertyReport, ResourceUsage, RunStatus,
-};
+pub use cgroup::CgroupV2;
+pub use child_handle::{Child, EndReason, LimitReport, ResourceUsage, RunStatus};
 pub use command::Command;
+pub use enforcement::{Enforcement, PropertyReport};
 pub use error::{PolicyError, SpawnError, Stage};
 pub use plan::CompiledPolicy;
 pub use policy::file::PolicyFileError;
@@ -141,6 +141,6 @@ pub use policy::{
     Layers, Limits, Network, Policy, Property, Requirement, DEFAULT_PROCESS_LIMIT,
     DEFAULT_TMPFS_SIZE,
 };
-pub use probe::{probe, Availability, CgroupV2, Probe};
+pub use probe::{probe, Availability, Probe};
 pub use spawn::program::DEFAULT_PATH;
 pub use stdio::Stdio;

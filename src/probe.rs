@@ -1,7 +1,9 @@
 //! What this kernel and process offer a sandbox: [`probe`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
+
+use crate::stdio::Stdio;
 
 /// Whether a mechanism can be used, and why not.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -29,19 +31,6 @@ impl std::fmt::Display for Availability {
     }
 }
 
-/// The cgroup v2 hierarchy as seen from this process.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CgroupV2 {
-    /// Where cgroup2 is mounted (e.g. `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`).
-    pub mount: Option<PathBuf>,
-    /// This process's cgroup directory.
-    pub cgroup: Option<PathBuf>,
-    /// The controllers available there (`cgroup.controllers`).
-    pub controllers: Vec<String>,
-    /// Of `memory`, `pids` and `cpu`, those missing.
-    pub missing: Vec<&'static str>,
-}
-
 /// What this kernel and process offer, probed once per process (cheap after the first call).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Probe {
@@ -60,16 +49,10 @@ pub struct Probe {
     /// `mount_setattr(2)` (read-only binds that keep locked flags).
     pub mount_setattr: Availability,
     /// cgroup v2 (memory, pids and CPU limits for a whole sandbox need all three controllers).
-    pub cgroup_v2: CgroupV2,
+    pub cgroup_v2: crate::cgroup::CgroupV2,
     /// Whether sandboxes get cgroup v2 limits here: this process's cgroup is writable and
     /// enables the memory, pids and cpu controllers for its children.
     pub cgroup_limits: Availability,
-}
-
-/// Whether `clone3(2)` exists (cached).
-pub(crate) fn clone3_exists() -> bool {
-    static CLONE3: OnceLock<bool> = OnceLock::new();
-    *CLONE3.get_or_init(|| syscall_exists(libc::SYS_clone3, [0, 0, 0, 0, 0]).is_available())
 }
 
 /// `syscall(nr, ...)` with arguments that are invalid for it: `Available` unless ENOSYS.
@@ -84,47 +67,6 @@ fn syscall_exists(nr: libc::c_long, args: [usize; 5]) -> Availability {
     }
 }
 
-pub(crate) fn cgroup_v2() -> CgroupV2 {
-    let mount = std::fs::read_to_string("/proc/self/mountinfo")
-        .ok()
-        .and_then(|m| {
-            m.lines().find_map(|l| {
-                let (pre, post) = l.split_once(" - ")?;
-                if post.split_whitespace().next()? != "cgroup2" {
-                    return None;
-                }
-                Some(PathBuf::from(pre.split_whitespace().nth(4)?))
-            })
-        });
-    let own = std::fs::read_to_string("/proc/self/cgroup")
-        .ok()
-        .and_then(|c| {
-            c.lines().find_map(|l| {
-                l.strip_prefix("0::")
-                    .map(|p| p.trim_start_matches('/').to_string())
-            })
-        });
-    let cgroup = match (&mount, own) {
-        (Some(m), Some(p)) => Some(m.join(p)),
-        _ => None,
-    };
-    let controllers: Vec<String> = cgroup
-        .as_ref()
-        .and_then(|c| std::fs::read_to_string(c.join("cgroup.controllers")).ok())
-        .map(|s| s.split_whitespace().map(String::from).collect())
-        .unwrap_or_default();
-    let missing = ["memory", "pids", "cpu"]
-        .into_iter()
-        .filter(|c| !controllers.iter().any(|x| x == c))
-        .collect();
-    CgroupV2 {
-        mount,
-        cgroup,
-        controllers,
-        missing,
-    }
-}
-
 /// A real sandbox with only the user and mount namespace layers (no Landlock, no seccomp)
 /// whose program does not exist: reaching the exec proves the uid map and mounts work.
 fn user_namespace() -> Availability {
@@ -133,19 +75,32 @@ fn user_namespace() -> Availability {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let mut policy = crate::Policy::new();
+        let mut policy = crate::policy::Policy::new();
         policy
             .system(false)
-            .network(crate::Network::Host)
-            .layers(crate::Layers {
+            .network(crate::policy::Network::Host)
+            .layers(crate::policy::Layers {
                 landlock: false,
                 seccomp: false,
-                ..crate::Layers::default()
+                ..crate::policy::Layers::default()
             });
-        let mut cmd = crate::Command::new("/nonexistent/tokio-sandbox-probe");
-        cmd.policy(policy);
-        match rt.block_on(cmd.spawn()) {
-            Err(crate::SpawnError::NotFound { .. }) => Ok(()),
+        // The spawn entry that never probes (this is the probe).
+        let req = crate::spawn::Request {
+            fallback: None,
+            requested_network: policy.network,
+            policy,
+            program: "/nonexistent/tokio-sandbox-probe".into(),
+            arg0: None,
+            args: Vec::new(),
+            env_ops: Vec::new(),
+            cwd: None,
+            stdio: [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()],
+            extra_fds: Vec::new(),
+            kill_on_drop: false,
+            timeout: None,
+        };
+        match rt.block_on(crate::spawn::spawn(req, &mut None)) {
+            Err(crate::error::SpawnError::NotFound { .. }) => Ok(()),
             Ok(_) => Ok(()),
             Err(e) => Err(e.to_string()),
         }
@@ -154,7 +109,7 @@ fn user_namespace() -> Availability {
     match std::thread::spawn(run).join() {
         Ok(Ok(())) => Availability::Available,
         Ok(Err(why)) => Availability::Unavailable(why),
-        Err(_) => Availability::Unavailable("the probe panicked".into()),
+        Err(payload) => std::panic::resume_unwind(payload),
     }
 }
 
@@ -180,7 +135,11 @@ pub fn probe() -> &'static Probe {
             .release()
             .to_string_lossy()
             .into_owned(),
-        clone3: syscall_exists(libc::SYS_clone3, [0, 0, 0, 0, 0]),
+        clone3: if crate::spawn::clone::clone3_exists() {
+            Availability::Available
+        } else {
+            Availability::Unavailable("ENOSYS".into())
+        },
         user_namespace: user_namespace(),
         landlock: match crate::landlock::abi_version() {
             Ok(_) => Availability::Available,
@@ -198,8 +157,8 @@ pub fn probe() -> &'static Probe {
             }
         },
         mount_setattr: syscall_exists(libc::SYS_mount_setattr, [usize::MAX, 0, 0, 0, 0]),
-        cgroup_v2: cgroup_v2(),
-        cgroup_limits: match crate::cgroup::check(&cgroup_v2()) {
+        cgroup_v2: crate::cgroup::cgroup_v2(),
+        cgroup_limits: match crate::cgroup::check(&crate::cgroup::cgroup_v2()) {
             Ok(_) => Availability::Available,
             Err(why) => Availability::Unavailable(why),
         },

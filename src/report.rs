@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use crate::child::plan::ChildPlan;
 use crate::error::{SpawnError, Stage};
 use crate::plan::mount::{FsOp, MountPlan};
-use crate::spawn::program::visible_file;
 
 /// The interpreter a program names (`#!` line or ELF `PT_INTERP`), read from the host file.
 pub(crate) fn interpreter_of(host: &Path) -> Option<PathBuf> {
@@ -69,7 +68,7 @@ pub(crate) fn setup_error(
 ) -> SpawnError {
     let source = io::Error::from_raw_os_error(errno);
     if stage == Stage::Exec && index == 0 {
-        let host = visible_file(mount_plan, program);
+        let host = mount_plan.visible_file(program);
         return match errno {
             libc::ENOENT => match host.as_deref().and_then(interpreter_of) {
                 Some(interpreter) => SpawnError::InterpreterNotFound {
@@ -117,7 +116,7 @@ pub(crate) fn setup_error(
         })),
         Stage::Landlock => index
             .checked_sub(1)
-            .and_then(|i| plan.policy.landlock.as_ref()?.rules.get(i))
+            .and_then(|i| plan.setup.landlock.as_ref()?.rules.get(i))
             .map(|r| PathBuf::from(OsStr::from_bytes(r.path.as_bytes()))),
         Stage::Chdir => Some(PathBuf::from(OsStr::from_bytes(plan.cwd.as_bytes()))),
         // Too long an argument list is the program's, although the init's execve reports it.

@@ -169,7 +169,7 @@ fn run(plan: &ChildPlan) -> Step {
     sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).map_err(at(Stage::NoNewPrivs, 0))?;
 
     // 8. Landlock, after the last mount (a Landlock-restricted process cannot mount).
-    if let Some(ll) = &plan.policy.landlock {
+    if let Some(ll) = &plan.setup.landlock {
         landlock(ll)?;
     }
 
@@ -224,7 +224,7 @@ fn new_root(plan: &ChildPlan) -> Step {
     // The filesystem operations, parents before children. /proc is mounted while the host's
     // procfs is still in this mount namespace (the kernel refuses a new procfs in a user
     // namespace unless an uncovered one is visible).
-    for (i, op) in plan.policy.ops.iter().enumerate() {
+    for (i, op) in plan.setup.ops.iter().enumerate() {
         run_op(i, op)?;
     }
 

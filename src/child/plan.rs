@@ -74,6 +74,15 @@ pub(crate) struct LandlockPlan {
     pub restrict_flags: u32,
 }
 
+/// What the child runs of a compiled policy, shared by every spawn of it.
+#[derive(Debug)]
+pub(crate) struct PolicySetup {
+    /// The filesystem operations, in order.
+    pub ops: Vec<ChildOp>,
+    /// The Landlock ruleset, when Landlock is applied.
+    pub landlock: Option<LandlockPlan>,
+}
+
 /// The id maps an unprivileged child writes for itself (user_namespaces(7)).
 #[derive(Debug)]
 pub(crate) struct SelfMaps {
@@ -95,8 +104,8 @@ pub(crate) struct ChildPlan {
     /// Host directory the tmpfs root is mounted on before `pivot_root`.
     pub staging: CString,
     pub root_data: CString,
-    /// The compiled policy: filesystem operations and Landlock rules.
-    pub policy: std::sync::Arc<crate::plan::Compiled>,
+    /// The compiled policy's part: filesystem operations and Landlock rules.
+    pub setup: std::sync::Arc<PolicySetup>,
     pub hostname: Vec<u8>,
     pub loopback: bool,
     pub cwd: CString,

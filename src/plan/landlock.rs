@@ -6,8 +6,8 @@ use std::path::Path;
 use crate::child::plan::LandlockRule;
 use crate::error::SpawnError;
 use crate::landlock::Masks;
-use crate::plan::cstring;
 use crate::plan::mount::{FsOp, MountPlan, NodeKind};
+use crate::plan::walk::cstring;
 
 /// The Landlock rights of a path bound from host path `src`.
 pub(crate) fn bind_access(masks: &Masks, kind: NodeKind, writable: bool, src: &Path) -> u64 {

@@ -9,9 +9,9 @@ use crate::child::plan::{ChildOp, LandlockRule, OLD_ROOT};
 use crate::child::sys;
 use crate::error::PolicyError;
 use crate::landlock::Masks;
-use crate::plan::cstring;
 use crate::plan::landlock::bind_access;
 use crate::plan::mount::{FsOp, MountPlan, NodeKind};
+use crate::plan::walk::cstring;
 
 pub(crate) fn old_root_path(p: &Path) -> Result<CString, PolicyError> {
     let mut v = OLD_ROOT.as_bytes().to_vec();

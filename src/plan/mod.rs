@@ -1,13 +1,10 @@
 //! A policy compiled for this host: the mount plan, the identity, and the paths as C strings.
 
-use std::ffi::{CString, OsStr};
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::child::plan::{ChildOp, LandlockPlan};
+use crate::child::plan::{LandlockPlan, PolicySetup};
 use crate::child::sys;
-use crate::error::{PolicyError, SpawnError};
+use crate::error::SpawnError;
 use crate::landlock::Masks;
 use crate::plan::identity::Identity;
 use crate::plan::landlock::host_rules;
@@ -20,11 +17,6 @@ pub(crate) mod landlock;
 pub(crate) mod lower;
 pub(crate) mod mount;
 pub(crate) mod walk;
-
-/// Converts a path into a `CString` for the child.
-pub(crate) fn cstring(p: impl AsRef<OsStr>) -> Result<CString, PolicyError> {
-    CString::new(p.as_ref().as_bytes()).map_err(|_| PolicyError::NulByte(PathBuf::from(p.as_ref())))
-}
 
 /// A [`Policy`] resolved against this host once and reused by every spawn that uses it:
 /// canonical paths, the mount plan, the Landlock rules and the ABI masks, as C strings ready for
@@ -42,8 +34,8 @@ pub(crate) struct Compiled {
     pub euid: u32,
     pub abi: Option<u32>,
     pub mount_plan: MountPlan,
-    pub ops: Vec<ChildOp>,
-    pub landlock: Option<LandlockPlan>,
+    /// What the child runs of it: the mount operations and the Landlock ruleset.
+    pub setup: Arc<PolicySetup>,
     /// Why Landlock is not applied although the layer was asked for (best effort).
     pub landlock_missing: Option<String>,
 }
@@ -68,10 +60,10 @@ impl CompiledPolicy {
     /// ```
     ///
     /// # Errors
-    /// [`SpawnError::Policy`] with [`PolicyError::MissingPath`] (a path or a symlink on it
-    /// does not resolve), [`PolicyError::NulByte`], [`PolicyError::RelativeDestination`],
-    /// [`PolicyError::RootBind`], [`PolicyError::SymlinkLoop`], [`PolicyError::NotWritable`]
-    /// or [`PolicyError::ReadOnlyDeviceUnderWritable`]; [`SpawnError::Unsupported`] when
+    /// [`SpawnError::Policy`] with [`PolicyError::MissingPath`](crate::PolicyError::MissingPath) (a path or a symlink on it
+    /// does not resolve), [`PolicyError::NulByte`](crate::PolicyError::NulByte), [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination),
+    /// [`PolicyError::RootBind`](crate::PolicyError::RootBind), [`PolicyError::SymlinkLoop`](crate::PolicyError::SymlinkLoop), [`PolicyError::NotWritable`](crate::PolicyError::NotWritable)
+    /// or [`PolicyError::ReadOnlyDeviceUnderWritable`](crate::PolicyError::ReadOnlyDeviceUnderWritable); [`SpawnError::Unsupported`] when
     /// Landlock is missing and the filesystem is required (or the mount layer is off), when TCP
     /// port rules need Landlock ABI 4 and the network is required, or for
     /// [`Layers`](crate::Layers) that cannot work together (mount or pid namespace without the
@@ -185,8 +177,7 @@ impl CompiledPolicy {
             euid: rustix::process::geteuid().as_raw(),
             abi,
             mount_plan,
-            ops,
-            landlock,
+            setup: Arc::new(PolicySetup { ops, landlock }),
             landlock_missing,
         })))
     }
@@ -194,5 +185,16 @@ impl CompiledPolicy {
     /// The policy this was compiled from.
     pub fn policy(&self) -> &Policy {
         &self.0.policy
+    }
+}
+
+impl Policy {
+    /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`](crate::CompiledPolicy)
+    /// and [`Command::compiled_policy`](crate::Command::compiled_policy)).
+    ///
+    /// # Errors
+    /// As [`CompiledPolicy::new`](crate::CompiledPolicy::new).
+    pub fn compile(&self) -> Result<crate::CompiledPolicy, crate::SpawnError> {
+        crate::CompiledPolicy::new(self)
     }
 }

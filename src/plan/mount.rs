@@ -222,6 +222,68 @@ impl MountPlan {
         self.bound_host_path(&path)
     }
 
+    /// The host file a sandbox path shows, following symlinks the way the sandbox sees them (a link
+    /// to a path the sandbox cannot see leads nowhere).
+    ///
+    /// Every component is resolved in the sandbox's view (recreated symlinks, then the bind that
+    /// shows it), so a symlink planted in a read-write path cannot lead the parent to a host file
+    /// the sandbox cannot see. Only a regular file counts.
+    pub(crate) fn visible_file(&self, inside: &Path) -> Option<PathBuf> {
+        fn push_components(todo: &mut Vec<std::ffi::OsString>, p: &Path) {
+            for c in p.components().rev() {
+                match c {
+                    std::path::Component::Normal(n) => todo.push(n.to_os_string()),
+                    std::path::Component::ParentDir => todo.push("..".into()),
+                    _ => {}
+                }
+            }
+        }
+        let mut todo = Vec::new();
+        push_components(&mut todo, inside);
+        let mut current = PathBuf::from("/");
+        let mut followed = 0;
+        while let Some(c) = todo.pop() {
+            if c == ".." {
+                current.pop();
+                continue;
+            }
+            let candidate = current.join(&c);
+            let target = match self.links.get(&candidate) {
+                Some(t) => Some(PathBuf::from(t)),
+                // Outside every bind: a directory of the sandbox's own (tmpfs root, /tmp, ...).
+                None => match self.bound_host_path(&candidate) {
+                    None => None,
+                    Some(host) => {
+                        let meta = std::fs::symlink_metadata(&host).ok()?;
+                        if meta.file_type().is_symlink() {
+                            Some(std::fs::read_link(&host).ok()?)
+                        } else {
+                            None
+                        }
+                    }
+                },
+            };
+            match target {
+                Some(t) => {
+                    followed += 1;
+                    if followed > 40 {
+                        return None;
+                    }
+                    if t.is_absolute() {
+                        current = PathBuf::from("/");
+                    }
+                    push_components(&mut todo, &t);
+                }
+                None => current = candidate,
+            }
+        }
+        let host = self.bound_host_path(&current)?;
+        std::fs::symlink_metadata(&host)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|_| host)
+    }
+
     /// The host path behind a sandbox path through the innermost bind containing it, without
     /// following any symlink.
     pub(crate) fn bound_host_path(&self, path: &Path) -> Option<PathBuf> {

@@ -1,6 +1,6 @@
 //! Paths: making them absolute, normalizing them, and resolving host paths like the kernel.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -127,6 +127,11 @@ pub(crate) fn check_nul(path: &Path) -> Result<(), PolicyError> {
 /// `p` is `base` or lies below it.
 pub(crate) fn is_under(p: &Path, base: &Path) -> bool {
     p.starts_with(base)
+}
+
+/// Converts a path into a `CString` for the child.
+pub(crate) fn cstring(p: impl AsRef<OsStr>) -> Result<CString, PolicyError> {
+    CString::new(p.as_ref().as_bytes()).map_err(|_| PolicyError::NulByte(PathBuf::from(p.as_ref())))
 }
 
 #[cfg(test)]

@@ -531,15 +531,6 @@ impl Policy {
         self
     }
 
-    /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`](crate::CompiledPolicy)
-    /// and [`Command::compiled_policy`](crate::Command::compiled_policy)).
-    ///
-    /// # Errors
-    /// As [`CompiledPolicy::new`](crate::CompiledPolicy::new).
-    pub fn compile(&self) -> Result<crate::CompiledPolicy, crate::SpawnError> {
-        crate::CompiledPolicy::new(self)
-    }
-
     /// Whether every host path of the policy is absolute (its resolution does not depend on
     /// the caller's working directory).
     pub(crate) fn all_absolute(&self) -> bool {
@@ -557,26 +548,25 @@ impl Policy {
             Rule::Tmpfs { dst } => (None, Some(dst.as_path()), true),
         })
     }
-}
 
-/// The policy to use on a host without usable user namespaces: Landlock, seccomp and
-/// `no_new_privs` alone, when the caller allows the properties only namespaces give to be
-/// left out. `None` when it does not.
-pub(crate) fn landlock_only(policy: &Policy) -> Option<Policy> {
-    use crate::policy::{Property, Requirement};
-    let r = &policy.requirements;
-    let best = |p| r.get(p) == Requirement::BestEffort;
-    let network_ok = policy.network == Network::Host || best(Property::Network);
-    if !network_ok || !best(Property::Processes) {
-        return None;
+    /// The policy to use on a host without usable user namespaces: Landlock, seccomp and
+    /// `no_new_privs` alone, when the caller allows the properties only namespaces give to be
+    /// left out. `None` when it does not.
+    pub(crate) fn landlock_only(&self) -> Option<Policy> {
+        let r = &self.requirements;
+        let best = |p| r.get(p) == Requirement::BestEffort;
+        let network_ok = self.network == Network::Host || best(Property::Network);
+        if !network_ok || !best(Property::Processes) {
+            return None;
+        }
+        let mut p = self.clone();
+        p.network(Network::Host);
+        p.layers(Layers {
+            user_namespace: false,
+            mount: false,
+            pid: false,
+            ..self.layers
+        });
+        Some(p)
     }
-    let mut p = policy.clone();
-    p.network(Network::Host);
-    p.layers(crate::Layers {
-        user_namespace: false,
-        mount: false,
-        pid: false,
-        ..policy.layers
-    });
-    Some(p)
 }

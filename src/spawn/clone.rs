@@ -2,12 +2,24 @@
 //! keeps the child's memory alive until it has exec'd.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::OnceLock;
 
 use tokio::io::unix::AsyncFd;
 
 use crate::child::{self, plan::ChildPlan};
 use crate::child_handle::{pidfd_send_signal, reap_blocking};
 use crate::error::{last_os, SpawnError};
+
+/// Whether `clone3(2)` exists (cached).
+pub(crate) fn clone3_exists() -> bool {
+    static CLONE3: OnceLock<bool> = OnceLock::new();
+    *CLONE3.get_or_init(|| {
+        // SAFETY: clone3 with a NULL argument and size 0 is rejected (EINVAL) without touching
+        // memory; ENOSYS means the kernel or a seccomp profile lacks it.
+        let r = unsafe { libc::syscall(libc::SYS_clone3, 0usize, 0usize) };
+        !(r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
+    })
+}
 
 /// Size of the child's stack. The setup code uses a few KiB.
 pub(crate) const STACK_SIZE: usize = 128 * 1024;

@@ -15,38 +15,37 @@ use std::path::PathBuf;
 
 use crate::child::plan::{Bpf, CStrArray, ChildPlan, SelfMaps, REPORT_LEN};
 use crate::child::sys;
-use crate::child_handle::{async_fd, reap_blocking, Child, ChildParts, Enforcement};
-use crate::command::{Command, EnvOp};
-use crate::enforcement::property_report;
+use crate::child_handle::{async_fd, reap_blocking, Child, ChildParts};
+use crate::enforcement::{property_report, Enforcement};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
-use crate::plan::cstring;
+use crate::plan::walk::cstring;
 use crate::plan::walk::normalize;
 use crate::plan::CompiledPolicy;
-use crate::policy::{landlock_only, Network, Policy};
+use crate::policy::{Network, Policy};
 use crate::report::setup_error;
 use crate::spawn::clone::{clone_vm, InFlight, SignalsBlocked, Stack};
 use crate::spawn::fds::{fd_at_least, pipe, stdio_fds, ParentEnds};
-use crate::spawn::program::{environment, resolve_program};
+use crate::spawn::program::{environment, resolve_program, EnvOp};
 use crate::spawn::shared::{compiled_policy, init_memfd, lifeline_reader, setup_slots};
 use crate::stdio::Stdio;
 
-/// What a spawn needs from the [`Command`], owned, so the synchronous part can run off the
-/// runtime's threads.
-struct Request {
-    /// Why user namespaces are not used, when they are not.
-    fallback: Option<String>,
-    requested_network: Network,
-    policy: Policy,
-    compiled: Option<CompiledPolicy>,
-    program: OsString,
-    arg0: Option<OsString>,
-    args: Vec<OsString>,
-    env_ops: Vec<EnvOp>,
-    cwd: Option<PathBuf>,
-    stdio: [Stdio; 3],
-    extra_fds: Vec<(RawFd, OwnedFd)>,
-    kill_on_drop: bool,
-    timeout: Option<std::time::Duration>,
+/// What a spawn needs, owned, so the synchronous part can run off the runtime's threads.
+pub(crate) struct Request {
+    /// Why user namespaces are not used, when they are not (`policy` is then the Landlock-only
+    /// form of the caller's).
+    pub fallback: Option<String>,
+    /// The network the caller's policy asks for.
+    pub requested_network: Network,
+    pub policy: Policy,
+    pub program: OsString,
+    pub arg0: Option<OsString>,
+    pub args: Vec<OsString>,
+    pub env_ops: Vec<EnvOp>,
+    pub cwd: Option<PathBuf>,
+    pub stdio: [Stdio; 3],
+    pub extra_fds: Vec<(RawFd, OwnedFd)>,
+    pub kill_on_drop: bool,
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// A child that has been cloned and is setting itself up.
@@ -64,50 +63,16 @@ struct Started {
     program_inside: PathBuf,
     sandbox_cgroup: Option<crate::cgroup::SandboxCgroup>,
 }
-/// Spawns `cmd` with `default_stdio` used for streams the command leaves unset.
+/// Spawns `req`. `compiled` is the compiled form of the policy from an earlier spawn, if any:
+/// it is used while still valid and replaced by the one this spawn used. Never probes the host.
 ///
 /// Preparing the plan and `clone3` (which creates the namespaces synchronously, ~0.3 ms for a
 /// network namespace) run on tokio's blocking pool, so a runtime thread is never held for the
 /// duration of a clone; the wait for the exec report is async.
 pub(crate) async fn spawn(
-    cmd: &mut Command,
-    default_stdio: fn() -> [Stdio; 3],
+    req: Request,
+    compiled: &mut Option<CompiledPolicy>,
 ) -> Result<Child, SpawnError> {
-    let mut policy = cmd.policy.clone();
-    let mut fallback: Option<String> = None;
-    if policy.layers.user_namespace {
-        if let Some(lo) = landlock_only(&policy) {
-            // The caller allows running without namespaces: find out (once per process) whether
-            // this host lets us have them.
-            let probe = tokio::task::spawn_blocking(crate::probe::probe)
-                .await
-                .map_err(|e| os_err("probing the host")(io::Error::other(e)))?;
-            if let crate::probe::Availability::Unavailable(why) = &probe.user_namespace {
-                fallback = Some(why.clone());
-                policy = lo;
-            }
-        }
-    }
-    let [d0, d1, d2] = default_stdio();
-    let req = Request {
-        fallback,
-        requested_network: cmd.policy.network,
-        policy,
-        compiled: cmd.compiled.clone(),
-        program: cmd.program.clone(),
-        arg0: cmd.arg0.clone(),
-        args: cmd.args.clone(),
-        env_ops: cmd.env_ops.clone(),
-        cwd: cmd.cwd.clone(),
-        stdio: [
-            cmd.stdin.take().unwrap_or(d0),
-            cmd.stdout.take().unwrap_or(d1),
-            cmd.stderr.take().unwrap_or(d2),
-        ],
-        extra_fds: std::mem::take(&mut cmd.extra_fds),
-        kill_on_drop: cmd.kill_on_drop,
-        timeout: cmd.timeout,
-    };
     let _permit = setup_slots()
         .acquire()
         .await
@@ -131,11 +96,10 @@ pub(crate) async fn spawn(
         }
         (span, std::time::Instant::now())
     };
-    let started = tokio::task::spawn_blocking(move || start(req))
-        .await
-        .map_err(|e| os_err("the spawning task")(io::Error::other(e)))??;
+    let own = compiled.clone();
+    let started = blocking("the spawning task", move || start(req, own.as_ref())).await??;
     if started.fallback.is_none() {
-        cmd.compiled = Some(started.compiled.clone());
+        *compiled = Some(started.compiled.clone());
     }
     #[cfg(feature = "tracing")]
     let (prepared_and_cloned, t1) = (t0.elapsed(), std::time::Instant::now());
@@ -156,9 +120,23 @@ pub(crate) async fn spawn(
     });
     result
 }
+/// Runs `f` on tokio's blocking pool; a panic in it goes on in the caller.
+pub(crate) async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SpawnError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => Ok(v),
+        Err(e) => match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => Err(os_err(what)(io::Error::other(e))),
+        },
+    }
+}
+
 /// Prepares the child plan, clones the child and, for a root caller, writes its id maps.
-fn start(req: Request) -> Result<Started, SpawnError> {
-    let compiled = compiled_policy(&req.policy, req.compiled.as_ref())?;
+fn start(req: Request, own: Option<&CompiledPolicy>) -> Result<Started, SpawnError> {
+    let compiled = compiled_policy(&req.policy, own)?;
     let c = &compiled.0;
     let (policy, id, layers, mount_plan) = (&c.policy, c.id, c.policy.layers, &c.mount_plan);
 
@@ -300,7 +278,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
             if (limits.memory.is_some()
                 || limits.processes.is_some()
                 || limits.cpu_millis.is_some())
-                && crate::probe::clone3_exists() =>
+                && clone::clone3_exists() =>
         {
             crate::cgroup::SandboxCgroup::create(parent, &limits).ok()
         }
@@ -339,7 +317,7 @@ fn start(req: Request) -> Result<Started, SpawnError> {
         switch_ids: id.privileged.then_some((id.host_uid, id.host_gid)),
         staging: c"/tmp".to_owned(),
         root_data: c"mode=0755,size=1048576".to_owned(),
-        policy: compiled.0.clone(),
+        setup: compiled.0.setup.clone(),
         // The host name is the UTS namespace's; without one it stays the host's.
         hostname: if layers.user_namespace {
             policy.hostname.as_bytes().to_vec()
