@@ -50,6 +50,16 @@ impl Identity {
         }
     }
 
+    /// The line of `/proc/PID/uid_map` (user_namespaces(7)): the inside uid maps to the host uid.
+    pub(crate) fn uid_map(&self) -> String {
+        format!("{} {} 1\n", self.inside_uid, self.host_uid)
+    }
+
+    /// The line of `/proc/PID/gid_map`.
+    pub(crate) fn gid_map(&self) -> String {
+        format!("{} {} 1\n", self.inside_gid, self.host_gid)
+    }
+
     pub(crate) fn home(&self) -> &'static str {
         match self.inside_uid {
             0 => "/root",

@@ -1,14 +1,14 @@
 //! The clone machinery: the child's stack, the `clone3`/`clone` trampoline, and the guard that
 //! keeps the child's memory alive until it has exec'd.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
-use tokio::io::unix::AsyncFd;
-
-use crate::child::{self, plan::ChildPlan};
+use crate::child::{self, plan::ChildPlan, sys};
 use crate::child_handle::{pidfd_send_signal, reap_blocking};
 use crate::error::{last_os, SpawnError};
+use crate::policy::{Layers, Network};
 
 /// Whether `clone3(2)` exists (cached).
 pub(crate) fn clone3_exists() -> bool {
@@ -22,13 +22,13 @@ pub(crate) fn clone3_exists() -> bool {
 }
 
 /// Size of the child's stack. The setup code uses a few KiB.
-pub(crate) const STACK_SIZE: usize = 128 * 1024;
-pub(crate) const GUARD_SIZE: usize = 4096;
+const STACK_SIZE: usize = 128 * 1024;
+const GUARD_SIZE: usize = 4096;
 
 /// An mmap'd stack with a guard page below it (mmap(2)).
-pub(crate) struct Stack {
-    pub(crate) base: *mut libc::c_void,
-    pub(crate) len: usize,
+struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
 }
 
 // SAFETY: the mapping is plain memory owned by this value.
@@ -37,7 +37,7 @@ unsafe impl Send for Stack {}
 unsafe impl Sync for Stack {}
 
 impl Stack {
-    pub(crate) fn new() -> Result<Stack, SpawnError> {
+    fn new() -> Result<Stack, SpawnError> {
         let len = STACK_SIZE + GUARD_SIZE;
         // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
         let base = unsafe {
@@ -79,7 +79,7 @@ impl Drop for Stack {
 /// The flags must include `CLONE_VM` with a live, 16-byte aligned stack; `plan` must stay alive
 /// and untouched until the child has exec'd or exited.
 #[cfg(target_arch = "x86_64")]
-pub(crate) unsafe fn clone_vm(
+unsafe fn clone_vm(
     nr: libc::c_long,
     a0: usize,
     a1: usize,
@@ -118,10 +118,10 @@ pub(crate) unsafe fn clone_vm(
 }
 
 /// Blocks every signal in the calling thread until dropped (pthread_sigmask(3)).
-pub(crate) struct SignalsBlocked(libc::sigset_t);
+struct SignalsBlocked(libc::sigset_t);
 
 impl SignalsBlocked {
-    pub(crate) fn new() -> SignalsBlocked {
+    fn new() -> SignalsBlocked {
         // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask write into locals.
         unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();
@@ -145,42 +145,191 @@ impl Drop for SignalsBlocked {
 /// Dropped before that (the spawn future was cancelled), it kills the child and hands the memory
 /// to a thread that frees it once the report pipe reaches EOF (the child no longer runs on it),
 /// then reaps the child.
-pub(crate) struct InFlight {
-    pub(crate) plan: Option<Box<ChildPlan>>,
-    pub(crate) stack: Option<Stack>,
-    pub(crate) pidfd: Option<OwnedFd>,
-    pub(crate) report: Option<AsyncFd<OwnedFd>>,
+pub(crate) struct InFlight(Option<Parts>);
+
+struct Parts {
+    plan: Box<ChildPlan>,
+    stack: Stack,
+    pidfd: OwnedFd,
+    /// Read end of the report pipe (non-blocking).
+    report: OwnedFd,
+}
+
+impl InFlight {
+    /// The read end of the child's report pipe (non-blocking): the child's failure report, then
+    /// EOF once it has exec'd or exited.
+    pub(crate) fn report(&self) -> BorrowedFd<'_> {
+        let parts = self.0.as_ref();
+        parts
+            .map(|p| p.report.as_fd())
+            .expect("an InFlight holds its parts until released or dropped")
+    }
+
+    /// Once the report pipe is at EOF (the child has exec'd or exited, so it no longer runs on
+    /// its stack): frees the stack and returns the plan and the pidfd.
+    pub(crate) fn release(mut self) -> (Box<ChildPlan>, OwnedFd) {
+        let parts = self.0.take();
+        let Parts { plan, pidfd, .. } =
+            parts.expect("an InFlight holds its parts until released or dropped");
+        (plan, pidfd)
+    }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let (Some(plan), Some(stack)) = (self.plan.take(), self.stack.take()) else {
+        let Some(Parts {
+            plan,
+            stack,
+            pidfd,
+            report,
+        }) = self.0.take()
+        else {
             return;
         };
-        let pidfd = self.pidfd.take();
-        let report = self.report.take().map(|r| r.into_inner());
-        if let Some(p) = &pidfd {
-            let _ = pidfd_send_signal(p.as_fd(), libc::SIGKILL);
-        }
+        let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
         std::thread::spawn(move || {
             // EOF on the report pipe: the child has exec'd or exited, so it no longer runs on
             // the stack or reads the plan.
-            if let Some(r) = &report {
-                let _ = rustix::io::ioctl_fionbio(r, false);
-                let mut buf = [0u8; 64];
-                loop {
-                    match rustix::io::read(r, &mut buf) {
-                        Ok(0) => break,
-                        Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                        Err(_) => break,
-                    }
+            let _ = rustix::io::ioctl_fionbio(&report, false);
+            let mut buf = [0u8; 64];
+            loop {
+                match rustix::io::read(&report, &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(_) => break,
                 }
             }
-            if let Some(p) = &pidfd {
-                reap_blocking(p.as_fd());
-            }
+            reap_blocking(pidfd.as_fd());
             drop(plan);
             drop(stack);
         });
     }
+}
+
+/// The namespaces a sandbox gets: the clone flags, and their names for the enforcement report.
+pub(crate) struct Namespaces {
+    flags: libc::c_int,
+    pub names: Vec<&'static str>,
+}
+
+impl Namespaces {
+    /// The namespaces of `layers` and `network`; `joined_netns` when the clone happens in a
+    /// network namespace prepared ahead of time instead of a new one.
+    pub(crate) fn new(layers: Layers, network: Network, joined_netns: bool) -> Namespaces {
+        let (mut flags, mut names) = if layers.user_namespace {
+            (
+                libc::CLONE_NEWUSER
+                    | libc::CLONE_NEWIPC
+                    | libc::CLONE_NEWUTS
+                    | libc::CLONE_NEWCGROUP,
+                vec!["user", "ipc", "uts", "cgroup"],
+            )
+        } else {
+            (0, Vec::new())
+        };
+        if layers.mount {
+            flags |= libc::CLONE_NEWNS;
+            names.push("mount");
+        }
+        if layers.pid {
+            flags |= libc::CLONE_NEWPID;
+            names.push("pid");
+        }
+        if network == Network::None {
+            if !joined_netns {
+                flags |= libc::CLONE_NEWNET;
+            }
+            names.push("network");
+        }
+        Namespaces { flags, names }
+    }
+}
+
+/// Clones a `CLONE_VM` child that runs `child_main(plan)` on a stack of its own, in
+/// `namespaces` and, when given, in the cgroup `cgroup` (`CLONE_INTO_CGROUP`). `report` is the
+/// read end of the child's report pipe. Returns the child's pid and the guard that keeps its
+/// stack and plan alive until it has exec'd.
+///
+/// Uses `clone3(2)`, or `clone(2)` where `clone3` is `ENOSYS` (Docker's default seccomp
+/// profile), with every signal blocked around it.
+pub(crate) fn clone_child(
+    plan: Box<ChildPlan>,
+    namespaces: &Namespaces,
+    cgroup: Option<&OwnedFd>,
+    report: OwnedFd,
+) -> Result<(u32, InFlight), SpawnError> {
+    let stack = Stack::new()?;
+    let mut pidfd_raw: libc::c_int = -1;
+    let args = sys::CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_PIDFD | namespaces.flags) as u64
+            | sys::CLONE_CLEAR_SIGHAND
+            | if cgroup.is_some() {
+                sys::CLONE_INTO_CGROUP
+            } else {
+                0
+            },
+        pidfd: &mut pidfd_raw as *mut libc::c_int as u64,
+        exit_signal: 0,
+        stack: stack.base as u64,
+        stack_size: stack.len as u64,
+        cgroup: cgroup.map_or(0, |fd| fd.as_raw_fd() as u64),
+        ..Default::default()
+    };
+    let plan_ptr = &*plan as *const ChildPlan;
+    // SAFETY: CLONE_VM with a live stack; the plan and stack are kept alive by `InFlight` until
+    // the report pipe reaches EOF, i.e. until the child has exec'd or exited.
+    let mut ret = unsafe {
+        clone_vm(
+            libc::SYS_clone3,
+            &args as *const sys::CloneArgs as usize,
+            std::mem::size_of::<sys::CloneArgs>(),
+            0,
+            plan_ptr,
+        )
+    };
+    let mut clone_call = "clone3";
+    if ret == -(libc::ENOSYS as isize) {
+        clone_call = "clone";
+        // clone(2) has no CLONE_CLEAR_SIGHAND: block signals around it so no handler of the
+        // caller runs in the child before it resets every disposition (its first step).
+        let _blocked = SignalsBlocked::new();
+        // SAFETY: as for clone3 above; clone(2) stores the pidfd through its third argument.
+        ret = unsafe {
+            clone_vm(
+                libc::SYS_clone,
+                (args.flags & !sys::CLONE_CLEAR_SIGHAND) as usize,
+                stack.base as usize + stack.len,
+                &mut pidfd_raw as *mut libc::c_int as usize,
+                plan_ptr,
+            )
+        };
+    }
+    if ret < 0 {
+        let err = io::Error::from_raw_os_error(-ret as i32);
+        let userns = namespaces.flags & libc::CLONE_NEWUSER != 0;
+        if userns && matches!(-ret as i32, libc::EPERM | libc::ENOSPC | libc::EUSERS) {
+            return Err(SpawnError::Unsupported {
+                mechanism: "a user namespace",
+                reason: format!(
+                    "{clone_call} with CLONE_NEWUSER: {err}; allow them on this host, or make \
+                     Network and Processes best effort to run on Landlock alone"
+                ),
+            });
+        }
+        return Err(SpawnError::Os {
+            what: clone_call,
+            source: err,
+        });
+    }
+    // SAFETY: clone3 stored a new pidfd that we now own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd_raw) };
+    let inflight = InFlight(Some(Parts {
+        plan,
+        stack,
+        pidfd,
+        report,
+    }));
+    rustix::io::ioctl_fionbio(inflight.report(), true)
+        .map_err(|e| crate::error::os_err("making the report pipe non-blocking")(e.into()))?;
+    Ok((ret as u32, inflight))
 }

@@ -31,8 +31,75 @@ pub(crate) type ParentEnds = (
     Option<tokio::process::ChildStderr>,
 );
 
+/// The fds the program gets.
+pub(crate) struct ProgramFds {
+    /// (fd in the parent, fd number in the program) pairs: stdio, then the passed fds.
+    pub pairs: Vec<(RawFd, RawFd)>,
+    /// The parent's fds behind the pairs, closed once the child has its own copies.
+    pub keep: Vec<OwnedFd>,
+    /// The caller's ends of piped stdio.
+    pub parent_ends: ParentEnds,
+}
+
+impl ProgramFds {
+    /// The highest fd number the program gets (at least 2).
+    pub(crate) fn max_target(&self) -> RawFd {
+        self.pairs.iter().map(|(_, d)| *d).max().unwrap_or(2).max(2)
+    }
+
+    /// The highest fd number in the pairs, on either side (at least 2).
+    pub(crate) fn max_fd(&self) -> RawFd {
+        self.pairs
+            .iter()
+            .map(|(s, d)| (*s).max(*d))
+            .max()
+            .unwrap_or(2)
+    }
+
+    /// The ranges of fds the child marks close-on-exec: everything from 3 up but the targets.
+    pub(crate) fn cloexec_ranges(&self) -> Vec<(u32, u32)> {
+        cloexec_ranges(self.pairs.iter().map(|(_, d)| *d))
+    }
+}
+
+/// `[first, last]` ranges covering every fd from 3 up except `targets`.
+pub(crate) fn cloexec_ranges(targets: impl Iterator<Item = RawFd>) -> Vec<(u32, u32)> {
+    let mut targets: Vec<u32> = targets.filter(|d| *d >= 3).map(|d| d as u32).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let mut ranges = Vec::new();
+    let mut next = 3u32;
+    for t in targets {
+        if t > next {
+            ranges.push((next, t - 1));
+        }
+        next = t + 1;
+    }
+    ranges.push((next, u32::MAX));
+    ranges
+}
+
+/// Places the three stdio settings and the passed fds.
+pub(crate) fn program_fds(
+    stdio: [Stdio; 3],
+    extra: Vec<(RawFd, OwnedFd)>,
+) -> Result<ProgramFds, SpawnError> {
+    let mut keep = Vec::new();
+    let mut pairs = Vec::new();
+    let parent_ends = stdio_fds(stdio, &mut keep, &mut pairs)?;
+    for (target, fd) in extra {
+        pairs.push((fd.as_raw_fd(), target));
+        keep.push(fd);
+    }
+    Ok(ProgramFds {
+        pairs,
+        keep,
+        parent_ends,
+    })
+}
+
 /// Turns the three stdio settings into (child-side fd, target) pairs and the caller's ends.
-pub(crate) fn stdio_fds(
+fn stdio_fds(
     stdio: [Stdio; 3],
     keep: &mut Vec<OwnedFd>,
     fds: &mut Vec<(RawFd, RawFd)>,

@@ -8,6 +8,7 @@
 //! user namespace, so it keeps `CLONE_NEWNET`.
 
 use std::fs::File;
+use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Condvar, Mutex, OnceLock};
 
@@ -59,8 +60,18 @@ fn create(home: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
         crate::child::loopback_up().map_err(std::io::Error::from_raw_os_error)?;
         Ok(fd)
     })();
-    setns(home).expect("returning to the process's network namespace");
+    return_home(home);
     result
+}
+
+/// Returns the calling thread to the process's own network namespace, or aborts the process:
+/// a thread left in a sandbox's namespace would run the caller's later work there (tokio reuses
+/// its blocking-pool threads).
+fn return_home(home: BorrowedFd<'_>) {
+    if let Err(e) = setns(home) {
+        eprintln!("tokio-sandbox: cannot return to the process's network namespace: {e}");
+        std::process::abort();
+    }
 }
 
 fn refill(pool: &'static Pool) {
@@ -83,7 +94,7 @@ fn refill(pool: &'static Pool) {
 }
 
 /// Takes a prepared namespace, if this caller can use them (root) and one is ready.
-pub(crate) fn take() -> Option<Joined> {
+pub(crate) fn take() -> Option<OwnedFd> {
     if !rustix::process::geteuid().is_root() {
         return None;
     }
@@ -98,18 +109,31 @@ pub(crate) fn take() -> Option<Joined> {
     });
     let fd = pool.ready.lock().unwrap_or_else(|e| e.into_inner()).pop();
     pool.wanted.notify_one();
-    let fd = fd?;
-    setns(fd.as_fd()).ok()?;
-    Some(Joined { pool })
+    fd
+}
+
+/// Moves the calling thread into the prepared namespace `fd` until the guard is dropped (on the
+/// same thread: the guard is not `Send`).
+pub(crate) fn join(fd: BorrowedFd<'_>) -> std::io::Result<Joined> {
+    // A namespace is only handed out once the pool exists.
+    let home = pool()
+        .map(|p| p.home.as_fd())
+        .ok_or_else(|| std::io::Error::other("no prepared network namespaces in this process"))?;
+    setns(fd)?;
+    Ok(Joined {
+        home,
+        _not_send: PhantomData,
+    })
 }
 
 /// The calling thread is in a prepared namespace until this is dropped.
 pub(crate) struct Joined {
-    pool: &'static Pool,
+    home: BorrowedFd<'static>,
+    _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for Joined {
     fn drop(&mut self) {
-        setns(self.pool.home.as_fd()).expect("returning to the process's network namespace");
+        return_home(self.home);
     }
 }

@@ -1,15 +1,16 @@
-//! The program's environment, and finding the program in the sandbox's view.
+//! What the program starts with: its working directory and environment, where it is in the
+//! sandbox's view, and its argv and envp as C strings.
 
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::PolicyError;
+use crate::error::{os_err, PolicyError, SpawnError};
 use crate::plan::identity::Identity;
 use crate::plan::mount::MountPlan;
-use crate::plan::walk::normalize;
+use crate::plan::walk::{absolute, cstring, normalize};
 
 /// The sandbox's default `PATH`.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
@@ -21,6 +22,67 @@ pub(crate) enum EnvOp {
     Remove(OsString),
     Clear,
     Inherit(OsString),
+}
+
+/// The working directory inside: `cwd` as asked, else the caller's when the sandbox has it at
+/// the same place (bound there, or created there as the parent of a bound path, so that
+/// relative paths to bound children work), else `/`.
+pub(crate) fn working_directory(
+    cwd: Option<&Path>,
+    plan: &MountPlan,
+) -> Result<PathBuf, SpawnError> {
+    if let Some(d) = cwd {
+        return Ok(normalize(&absolute(d).map_err(os_err("current_dir"))?));
+    }
+    let caller = std::env::current_dir().ok();
+    Ok(caller
+        .filter(|c| {
+            plan.host_path(c).as_deref() == Some(c.as_path())
+                || plan
+                    .visible
+                    .iter()
+                    .any(|(dst, src)| dst == src && dst.starts_with(c))
+        })
+        .unwrap_or_else(|| PathBuf::from("/")))
+}
+
+/// The init's argv (`init REPORT_FD STATUS_FD LIFELINE_FD PROGRAM ARGV0 [ARGS...]`, the three
+/// fds as placeholders to fill in) and the program's envp, as C strings.
+pub(crate) fn exec_strings(
+    program: &Path,
+    arg0: &OsStr,
+    args: &[OsString],
+    env: &BTreeMap<OsString, OsString>,
+) -> Result<(Vec<CString>, Vec<CString>), PolicyError> {
+    let cstr = |what: &'static str, s: &OsStr| {
+        CString::new(s.as_bytes()).map_err(|_| PolicyError::NulInString {
+            what,
+            value: s.to_string_lossy().into_owned(),
+        })
+    };
+    let mut argv = Vec::with_capacity(args.len() + 6);
+    argv.push(c"tokio-sandbox-init".to_owned());
+    argv.push(c"0".to_owned()); // report fd
+    argv.push(c"0".to_owned()); // status fd
+    argv.push(c"0".to_owned()); // lifeline fd
+    argv.push(cstring(program)?);
+    argv.push(cstr("program", arg0)?);
+    for a in args {
+        argv.push(cstr("argument", a)?);
+    }
+    let mut envp = Vec::with_capacity(env.len());
+    for (k, v) in env {
+        if k.as_bytes().contains(&b'=') || k.is_empty() {
+            return Err(PolicyError::InvalidEnvName(
+                k.to_string_lossy().into_owned(),
+            ));
+        }
+        let mut kv = k.clone();
+        kv.push("=");
+        kv.push(v);
+        envp.push(cstr("environment variable", &kv)?);
+    }
+    Ok((argv, envp))
 }
 
 /// The environment the program gets: sandbox defaults, then the command's operations in order.
