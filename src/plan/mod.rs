@@ -6,12 +6,14 @@ use crate::child::plan::{LandlockPlan, PolicySetup};
 use crate::child::sys;
 use crate::error::SpawnError;
 use crate::landlock::Masks;
+use crate::plan::builder::PlanBuilder;
 use crate::plan::identity::Identity;
 use crate::plan::landlock::host_rules;
 use crate::plan::lower::child_ops;
 use crate::plan::mount::MountPlan;
 use crate::policy::Policy;
 
+pub(crate) mod builder;
 pub(crate) mod identity;
 pub(crate) mod landlock;
 pub(crate) mod lower;
@@ -111,12 +113,12 @@ impl CompiledPolicy {
         };
         let masks = Masks::for_abi(abi.unwrap_or(1));
         let (mount_plan, ops, rules) = if layers.mount {
-            let mut plan = policy.mount_plan(&id)?;
+            let mut plan = PlanBuilder::build(policy, &id)?;
             let (ops, rules) = child_ops(&mut plan, &masks)?;
             (plan, ops, rules)
         } else if !layers.user_namespace && layers.landlock {
             // Landlock alone: the policy's paths become rules on the host paths.
-            let plan = policy.mount_plan(&id)?;
+            let plan = PlanBuilder::build(policy, &id)?;
             let rules = host_rules(&plan, &masks)?;
             let mut visible = MountPlan::host();
             visible.visible = plan.visible.clone();

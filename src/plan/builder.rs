@@ -1,0 +1,565 @@
+//! Building the mount plan of a policy, step by step: the binds it asks for (resolved on the
+//! host, symlinks recreated), checks, the sandbox's own mounts, then parents before children.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::PolicyError;
+use crate::plan::identity::Identity;
+use crate::plan::mount::{sort_ops, FsOp, MountPlan, NodeKind};
+use crate::plan::walk::{absolute, check_nul, normalize, resolve};
+use crate::policy::{Network, Policy};
+
+/// The system runtime paths bound read-only by default.
+const SYSTEM_PATHS: &[&str] = &[
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+];
+
+/// Extra system paths with the host network.
+const HOST_NETWORK_PATHS: &[&str] = &[
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+];
+
+/// Paths of a fresh /proc that are made read-only: they configure the whole host.
+const PROC_READ_ONLY: &[&str] = &[
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/irq",
+    "/proc/bus",
+    "/proc/fs",
+];
+
+/// Files of a fresh /proc covered with /dev/null in every sandbox: the host's kernel command
+/// line, whose boot parameters can carry addresses and credentials.
+const PROC_MASKED_ALWAYS: &[&str] = &["/proc/cmdline"];
+
+/// Files of a fresh /proc covered with /dev/null for a sandbox running as host uid 0 (as
+/// container runtimes do; any other uid is refused them by their mode).
+const PROC_MASKED: &[&str] = &[
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/key-users",
+    "/proc/timer_list",
+    "/proc/sched_debug",
+    "/proc/kpageflags",
+    "/proc/kpagecount",
+    "/proc/kpagecgroup",
+    "/proc/slabinfo",
+    "/proc/vmallocinfo",
+    "/proc/pagetypeinfo",
+    "/proc/latency_stats",
+];
+
+/// Device nodes bound from the host into the sandbox's `/dev`.
+const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// A bind of the plan, by its sandbox path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Bind {
+    src: PathBuf,
+    kind: NodeKind,
+    writable: bool,
+}
+
+/// Builds the [`MountPlan`] of a policy for an identity, in the steps of [`PlanBuilder::build`].
+pub(crate) struct PlanBuilder<'a> {
+    policy: &'a Policy,
+    id: &'a Identity,
+    /// Binds by sandbox path.
+    binds: BTreeMap<PathBuf, Bind>,
+    /// Symlinks to recreate (sandbox path -> link text).
+    links: BTreeMap<PathBuf, OsString>,
+    /// The policy's tmpfs mounts.
+    tmpfs: Vec<PathBuf>,
+    /// Every host symlink met while resolving, with its text.
+    met: Vec<(PathBuf, OsString)>,
+    /// Directories the resolution passed through by `..`.
+    passed: Vec<PathBuf>,
+    ops: Vec<FsOp>,
+}
+
+impl<'a> PlanBuilder<'a> {
+    /// Resolves `policy` against the host into the operations the child runs.
+    pub(crate) fn build(policy: &'a Policy, id: &'a Identity) -> Result<MountPlan, PolicyError> {
+        let mut b = PlanBuilder {
+            policy,
+            id,
+            binds: BTreeMap::new(),
+            links: BTreeMap::new(),
+            tmpfs: Vec::new(),
+            met: Vec::new(),
+            passed: Vec::new(),
+            ops: Vec::new(),
+        };
+        b.system_runtime()?;
+        b.policy_rules()?;
+        b.check()?;
+        b.drop_redundant_binds();
+        b.pin_directories_under_writable_binds();
+        b.binds_links_and_tmpfs();
+        b.private_tmp_and_home();
+        b.proc();
+        b.dev();
+        b.etc_files();
+        b.mount_points();
+        Ok(b.finish())
+    }
+
+    /// The read-only system runtime, where the policy asks for it (paths the host lacks are
+    /// left out).
+    fn system_runtime(&mut self) -> Result<(), PolicyError> {
+        if !self.policy.system {
+            return Ok(());
+        }
+        let host_network = HOST_NETWORK_PATHS
+            .iter()
+            .filter(|_| self.policy.network == Network::Host);
+        for p in SYSTEM_PATHS.iter().chain(host_network) {
+            self.bind_same_place(Path::new(p), false, true)?;
+        }
+        Ok(())
+    }
+
+    /// The policy's binds and tmpfs mounts, in the order it added them.
+    fn policy_rules(&mut self) -> Result<(), PolicyError> {
+        let policy = self.policy;
+        for (src, dst, writable) in policy.user_rules() {
+            match (src, dst) {
+                (Some(src), None) => self.bind_same_place(src, writable, false)?,
+                (Some(src), Some(dst)) => {
+                    check_nul(src)?;
+                    check_nul(dst)?;
+                    if !dst.is_absolute() {
+                        return Err(PolicyError::RelativeDestination(dst.to_path_buf()));
+                    }
+                    let abs = absolute(src).map_err(|e| PolicyError::MissingPath {
+                        path: src.to_path_buf(),
+                        source: e,
+                    })?;
+                    let r = resolve(&abs)?;
+                    self.met.extend(r.links);
+                    let kind = node_kind(&r.canonical)?;
+                    self.put_bind(normalize(dst), r.canonical, kind, writable);
+                }
+                (None, Some(dst)) => {
+                    check_nul(dst)?;
+                    if !dst.is_absolute() {
+                        return Err(PolicyError::RelativeDestination(dst.to_path_buf()));
+                    }
+                    self.tmpfs.push(normalize(dst));
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds host path `p` at the same place, with the symlinks on its way recreated. An
+    /// `optional` path the host lacks is left out.
+    fn bind_same_place(
+        &mut self,
+        p: &Path,
+        writable: bool,
+        optional: bool,
+    ) -> Result<(), PolicyError> {
+        check_nul(p)?;
+        let abs = absolute(p).map_err(|e| PolicyError::MissingPath {
+            path: p.to_path_buf(),
+            source: e,
+        })?;
+        let r = match resolve(&abs) {
+            Ok(r) => r,
+            Err(PolicyError::MissingPath { .. }) if optional => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let kind = node_kind(&r.canonical)?;
+        self.passed.extend(r.passed);
+        for (l, t) in r.links {
+            self.met.push((l.clone(), t.clone()));
+            self.links.insert(l, t);
+        }
+        self.put_bind(r.canonical.clone(), r.canonical, kind, writable);
+        Ok(())
+    }
+
+    /// Records a bind of `src` at `dst`. A policy is a set: the same bind twice is read-write if
+    /// either asks for it; a bind of another source at the same destination replaces the earlier
+    /// one, with its own mode.
+    fn put_bind(&mut self, dst: PathBuf, src: PathBuf, kind: NodeKind, writable: bool) {
+        let bind = Bind {
+            src,
+            kind,
+            writable,
+        };
+        match self.binds.get_mut(&dst) {
+            Some(entry) if entry.src == bind.src => entry.writable |= writable,
+            Some(entry) => *entry = bind,
+            None => {
+                self.binds.insert(dst, bind);
+            }
+        }
+    }
+
+    /// Refuses what cannot work: a bind or tmpfs on `/`, a tmpfs size of 0, a writable bind
+    /// the sandbox's host id cannot write.
+    fn check(&self) -> Result<(), PolicyError> {
+        if let Some(b) = self.binds.get(Path::new("/")) {
+            return Err(PolicyError::RootBind(b.src.clone()));
+        }
+        if self.policy.tmpfs_size == 0 {
+            return Err(PolicyError::ZeroTmpfsSize);
+        }
+        if self.tmpfs.iter().any(|t| t == Path::new("/")) {
+            return Err(PolicyError::RootBind(PathBuf::from("tmpfs")));
+        }
+        let id = self.id;
+        for b in self.binds.values().filter(|b| b.writable) {
+            let meta = std::fs::metadata(&b.src).map_err(|e| PolicyError::MissingPath {
+                path: b.src.clone(),
+                source: e,
+            })?;
+            let ok = if id.privileged {
+                id.host_uid == 0 || writable_by(&meta, id.host_uid, id.host_gid)
+            } else {
+                rustix::fs::access(&b.src, rustix::fs::Access::WRITE_OK).is_ok()
+            };
+            if !ok {
+                return Err(PolicyError::NotWritable {
+                    path: b.src.clone(),
+                    uid: id.host_uid,
+                    gid: id.host_gid,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops a same-place bind whose nearest enclosing bind is a same-place bind of the same
+    /// mode: that one already shows it, with the same rights. (Ancestor lookups in the map keep
+    /// this linear in the number of binds.)
+    fn drop_redundant_binds(&mut self) {
+        let all = self.binds.clone();
+        self.binds.retain(|dst, b| {
+            if *dst != b.src {
+                return true;
+            }
+            let nearest = dst
+                .ancestors()
+                .skip(1)
+                .find_map(|a| all.get(a).map(|n| (a, n)));
+            !matches!(nearest, Some((d, n)) if d == n.src && n.writable == b.writable)
+        });
+    }
+
+    /// A mount nested in a writable bind guards its host path only while no directory between
+    /// the two can be renamed: rename(2) of such a directory moves the mount with it and lets
+    /// the program build a new tree at the old host path. The kernel refuses to rename a mount
+    /// point (EBUSY), so each directory between a writable bind and a mount nested in it is
+    /// bound onto itself, writable like its parent.
+    fn pin_directories_under_writable_binds(&mut self) {
+        let mut pins: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for dst in self.binds.keys().chain(self.tmpfs.iter()) {
+            let outer = dst
+                .ancestors()
+                .skip(1)
+                .find_map(|a| self.binds.get_key_value(a));
+            let Some((outer_dst, outer)) = outer.filter(|(_, b)| b.writable) else {
+                continue;
+            };
+            for d in dst.ancestors().skip(1).take_while(|a| a != outer_dst) {
+                let rest = d
+                    .strip_prefix(outer_dst)
+                    .expect("an ancestor below the bind");
+                let src = outer.src.join(rest);
+                // A missing directory fails the nested mount itself, which names it.
+                let is_dir = std::fs::symlink_metadata(&src).is_ok_and(|m| m.is_dir());
+                if !self.binds.contains_key(d) && is_dir {
+                    pins.push((d.to_path_buf(), src));
+                }
+            }
+        }
+        for (dst, src) in pins {
+            self.binds.entry(dst).or_insert(Bind {
+                src,
+                kind: NodeKind::Dir,
+                writable: true,
+            });
+        }
+        // Symlinks that lie inside a bind are already there.
+        let binds = &self.binds;
+        self.links
+            .retain(|l, _| !l.ancestors().any(|a| binds.contains_key(a)));
+    }
+
+    /// Whether a bind shows `p` (it is a bind or lies inside one).
+    fn covered(&self, p: &Path) -> bool {
+        p.ancestors().any(|a| self.binds.contains_key(a))
+    }
+
+    /// The binds, the recreated symlinks and the policy's tmpfs mounts.
+    fn binds_links_and_tmpfs(&mut self) {
+        for (dst, b) in &self.binds {
+            self.ops.push(FsOp::Bind {
+                src: b.src.clone(),
+                dst: dst.clone(),
+                kind: b.kind,
+                writable: b.writable,
+            });
+        }
+        for (l, t) in &self.links {
+            self.ops.push(FsOp::Symlink {
+                target: t.clone(),
+                path: l.clone(),
+            });
+        }
+        for t in &self.tmpfs {
+            self.ops.push(FsOp::Tmpfs {
+                dst: t.clone(),
+                mode: 0o755,
+                size: self.policy.tmpfs_size,
+            });
+        }
+    }
+
+    /// Private, writable /tmp and home, unless the policy binds something there.
+    fn private_tmp_and_home(&mut self) {
+        let home = PathBuf::from(self.id.home());
+        for (p, mode) in [(PathBuf::from("/tmp"), 0o1777), (home, 0o700)] {
+            if !self.covered(&p) && !self.tmpfs.contains(&p) {
+                self.ops.push(FsOp::Tmpfs {
+                    dst: p,
+                    mode,
+                    size: self.policy.tmpfs_size,
+                });
+            }
+        }
+    }
+
+    /// A fresh /proc of the sandbox's pid namespace. Without a pid namespace the kernel refuses
+    /// a new procfs (it would belong to the host's pid namespace): the host's is bound
+    /// read-only, showing every host process.
+    fn proc(&mut self) {
+        if !self.policy.layers.pid {
+            self.ops.push(FsOp::Bind {
+                src: PathBuf::from("/proc"),
+                dst: PathBuf::from("/proc"),
+                kind: NodeKind::Dir,
+                writable: false,
+            });
+            return;
+        }
+        self.ops.push(FsOp::Proc {
+            dst: PathBuf::from("/proc"),
+        });
+        // Host-wide knobs in /proc are plain files owned by host root, and some files only
+        // host root may read (kernel memory, keys, timers). A sandbox running as any other
+        // uid is refused them by their mode; one running as host uid 0 (asked for
+        // explicitly) gets the knobs read-only and the files covered.
+        let host_root = self.id.privileged && self.id.host_uid == 0;
+        for p in PROC_READ_ONLY.iter().filter(|_| host_root) {
+            self.ops.push(FsOp::ReadOnly {
+                path: PathBuf::from(p),
+            });
+        }
+        // Covered with the host's /dev/null, whatever the policy binds at /dev.
+        let masked = PROC_MASKED.iter().filter(|_| host_root);
+        for p in PROC_MASKED_ALWAYS.iter().chain(masked) {
+            self.ops.push(FsOp::Mask {
+                path: PathBuf::from(p),
+            });
+        }
+    }
+
+    /// A minimal /dev, unless the policy binds one.
+    fn dev(&mut self) {
+        if self.covered(Path::new("/dev")) {
+            return;
+        }
+        self.ops.push(FsOp::Tmpfs {
+            dst: PathBuf::from("/dev"),
+            mode: 0o755,
+            size: 64 * 1024,
+        });
+        for n in DEV_NODES {
+            let host = Path::new("/dev").join(n);
+            if std::fs::metadata(&host).is_ok() {
+                self.ops.push(FsOp::Bind {
+                    src: host.clone(),
+                    dst: host,
+                    kind: NodeKind::Device,
+                    writable: true,
+                });
+            }
+        }
+        self.ops.push(FsOp::Devpts {
+            dst: PathBuf::from("/dev/pts"),
+        });
+        self.ops.push(FsOp::Tmpfs {
+            dst: PathBuf::from("/dev/shm"),
+            mode: 0o1777,
+            size: self.policy.tmpfs_size,
+        });
+        for (l, t) in [
+            ("/dev/ptmx", "pts/ptmx"),
+            ("/dev/fd", "/proc/self/fd"),
+            ("/dev/stdin", "/proc/self/fd/0"),
+            ("/dev/stdout", "/proc/self/fd/1"),
+            ("/dev/stderr", "/proc/self/fd/2"),
+        ] {
+            self.ops.push(FsOp::Symlink {
+                target: OsString::from(t),
+                path: PathBuf::from(l),
+            });
+        }
+    }
+
+    /// Generated /etc files (users, groups, host name), unless bound.
+    fn etc_files(&mut self) {
+        let id = self.id;
+        let hostname = &self.policy.hostname;
+        let generated: [(&str, String); 4] = [
+            (
+                "/etc/passwd",
+                format!(
+                    "root:x:0:0:root:/root:/bin/sh\n{}\
+                     nobody:x:65534:65534:nobody:{}:/usr/sbin/nologin\n",
+                    if id.inside_uid != 0 && id.inside_uid != 65534 {
+                        format!(
+                            "{}:x:{}:{}:{}:{}:/bin/sh\n",
+                            id.user_name(),
+                            id.inside_uid,
+                            id.inside_gid,
+                            id.user_name(),
+                            id.home()
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if id.inside_uid == 65534 {
+                        "/home/nobody"
+                    } else {
+                        "/nonexistent"
+                    }
+                ),
+            ),
+            (
+                "/etc/group",
+                format!(
+                    "root:x:0:\n{}nogroup:x:65534:\n",
+                    if id.inside_gid != 0 && id.inside_gid != 65534 {
+                        format!("sandbox:x:{}:\n", id.inside_gid)
+                    } else {
+                        String::new()
+                    }
+                ),
+            ),
+            (
+                "/etc/hosts",
+                format!(
+                    "127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
+                    h = hostname
+                ),
+            ),
+            ("/etc/hostname", format!("{hostname}\n")),
+        ];
+        for (p, contents) in generated {
+            let p = PathBuf::from(p);
+            if !self.covered(&p) && !self.links.contains_key(&p) {
+                self.ops.push(FsOp::File {
+                    path: p,
+                    contents: contents.into_bytes(),
+                });
+            }
+        }
+    }
+
+    /// Mount points' missing ancestors become mkdir operations. A policy path with `..` after
+    /// a symlink passes through the link's target: it must exist inside for the program to
+    /// open the policy path as given.
+    fn mount_points(&mut self) {
+        let mut dirs: BTreeMap<PathBuf, ()> = BTreeMap::new();
+        let starts = self
+            .ops
+            .iter()
+            .filter_map(|op| op.path().parent())
+            .chain(self.passed.iter().map(PathBuf::as_path));
+        for start in starts {
+            for d in start.ancestors().take_while(|d| *d != Path::new("/")) {
+                dirs.insert(d.to_path_buf(), ());
+            }
+        }
+        let op_paths: HashSet<PathBuf> = self.ops.iter().map(|o| o.path().to_path_buf()).collect();
+        for d in dirs.keys() {
+            if !op_paths.contains(d) && !self.links.contains_key(d) {
+                self.ops.push(FsOp::Mkdir {
+                    path: d.clone(),
+                    mode: 0o755,
+                });
+            }
+        }
+    }
+
+    /// The operations in execution order, and what spawning needs to know of the binds.
+    fn finish(self) -> MountPlan {
+        let mut ops = self.ops;
+        sort_ops(&mut ops);
+        let mut visible: Vec<(PathBuf, PathBuf)> = self
+            .binds
+            .iter()
+            .map(|(d, b)| (d.clone(), b.src.clone()))
+            .collect();
+        visible.sort();
+        MountPlan {
+            ops,
+            visible,
+            links: self.links,
+            host_links: self.met,
+        }
+    }
+}
+
+fn node_kind(path: &Path) -> Result<NodeKind, PolicyError> {
+    let meta = std::fs::metadata(path).map_err(|e| PolicyError::MissingPath {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let ft = meta.file_type();
+    Ok(if ft.is_dir() {
+        NodeKind::Dir
+    } else if ft.is_char_device() || ft.is_block_device() {
+        NodeKind::Device
+    } else {
+        NodeKind::File
+    })
+}
+
+/// Checks that the sandbox's host id could write `path` (mode bits, as the kernel does for an
+/// unprivileged process without capabilities).
+fn writable_by(meta: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
+    let mode = meta.mode();
+    if meta.uid() == uid {
+        mode & 0o200 != 0
+    } else if meta.gid() == gid {
+        mode & 0o020 != 0
+    } else {
+        mode & 0o002 != 0
+    }
+}
