@@ -9,6 +9,8 @@ use std::process::Command;
 fn main() {
     let src = "src/init/main.rs";
     println!("cargo:rerun-if-changed={src}");
+    // The failure report's format, shared with the library.
+    println!("cargo:rerun-if-changed=src/wire.rs");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("init");
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let status = Command::new(rustc)

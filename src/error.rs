@@ -4,100 +4,9 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-/// The setup step in the sandbox's first process that failed.
-///
-/// The child reports `(stage, index, errno)` over a close-on-exec pipe; [`SpawnError::Setup`]
-/// carries the stage together with the path the failing step worked on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Stage {
-    /// Writing `setgroups`, `gid_map` or `uid_map` of the new user namespace
-    /// (user_namespaces(7)), or waiting for the parent to write them.
-    IdMap,
-    /// Making the inherited mounts private and mounting the tmpfs root (mount(2)).
-    RootTmpfs,
-    /// `pivot_root(2)` into the new root or detaching the old one (umount2(2)).
-    PivotRoot,
-    /// Creating a directory or mount point in the new root (mkdirat(2)).
-    Mkdir,
-    /// Recreating a symlink in the new root (symlinkat(2)).
-    Symlink,
-    /// Bind-mounting a policy path (openat2(2), open_tree(2), mount_setattr(2), move_mount(2)).
-    Bind,
-    /// Mounting a tmpfs (mount(2), tmpfs(5)).
-    Tmpfs,
-    /// Mounting a fresh procfs (proc(5)).
-    Proc,
-    /// Mounting devpts for `/dev/pts` (mount(2)).
-    Devpts,
-    /// Writing a generated file such as `/etc/passwd`.
-    File,
-    /// Making the root read-only (mount_setattr(2)).
-    RootReadOnly,
-    /// Setting the hostname (sethostname(2)).
-    Hostname,
-    /// Bringing the loopback interface up (netdevice(7), `SIOCSIFFLAGS`).
-    Loopback,
-    /// Changing to the working directory (chdir(2)).
-    Chdir,
-    /// Setting a resource limit (prlimit(2)).
-    Rlimit,
-    /// Starting a new session (setsid(2)).
-    Session,
-    /// Placing stdio and passed file descriptors (dup3(2), close_range(2)).
-    Fds,
-    /// Switching to the sandbox's uid/gid and dropping supplementary groups (setresuid(2)).
-    Identity,
-    /// Dropping capabilities and locking securebits (capabilities(7), prctl(2)).
-    Capabilities,
-    /// Setting `PR_SET_NO_NEW_PRIVS` (prctl(2)).
-    NoNewPrivs,
-    /// Creating or enforcing the Landlock ruleset (landlock(7)).
-    Landlock,
-    /// Installing the seccomp filter (seccomp(2)).
-    Seccomp,
-    /// Resetting signal dispositions and the mask (sigaction(2)).
-    Signals,
-    /// `execve(2)` of the program.
-    Exec,
-}
+pub use crate::wire::Stage;
 
 impl Stage {
-    pub(crate) const ALL: [Stage; 24] = [
-        Stage::IdMap,
-        Stage::RootTmpfs,
-        Stage::PivotRoot,
-        Stage::Mkdir,
-        Stage::Symlink,
-        Stage::Bind,
-        Stage::Tmpfs,
-        Stage::Proc,
-        Stage::Devpts,
-        Stage::File,
-        Stage::RootReadOnly,
-        Stage::Hostname,
-        Stage::Loopback,
-        Stage::Chdir,
-        Stage::Rlimit,
-        Stage::Session,
-        Stage::Fds,
-        Stage::Identity,
-        Stage::Capabilities,
-        Stage::NoNewPrivs,
-        Stage::Landlock,
-        Stage::Seccomp,
-        Stage::Signals,
-        Stage::Exec,
-    ];
-
-    pub(crate) fn code(self) -> u32 {
-        Stage::ALL.iter().position(|s| *s == self).unwrap_or(0) as u32
-    }
-
-    pub(crate) fn from_code(code: u32) -> Option<Stage> {
-        Stage::ALL.get(code as usize).copied()
-    }
-
     /// A short lowercase name of the step, as used in error messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -125,6 +34,8 @@ impl Stage {
             Stage::Seccomp => "seccomp filter",
             Stage::Signals => "signal reset",
             Stage::Exec => "execve",
+            Stage::ReadOnlyPath => "read-only path",
+            Stage::MaskedPath => "masked path",
         }
     }
 }
@@ -237,8 +148,8 @@ pub enum PolicyError {
 /// use tokio_sandbox::{Command, SpawnError, Stage};
 /// match Command::new("/opt/tool/run").read_only("/opt/tool").spawn().await {
 ///     Ok(_child) => { /* ... */ }
-///     Err(SpawnError::Setup { stage: Stage::Bind, path, source }) => {
-///         eprintln!("cannot bind {path:?}: {source}");
+///     Err(SpawnError::Setup { stage: Stage::Bind, call, path, source, .. }) => {
+///         eprintln!("cannot bind {path:?}: {call}: {source}");
 ///     }
 ///     Err(e) => {
 ///         eprintln!("{e}");
@@ -272,13 +183,18 @@ pub enum SpawnError {
     },
     /// A setup step in the sandbox failed before the program could be executed.
     #[error(
-        "sandbox setup failed at {stage}{}: {source}{}",
+        "sandbox setup failed at {stage}{}: {call}: {source}{}",
         path_suffix(path),
         hint(*stage, source)
     )]
+    #[non_exhaustive]
     Setup {
         /// The step that failed.
         stage: Stage,
+        /// The system call that failed, as its man page names it, with the argument that
+        /// tells it apart where the step makes that call more than once (e.g. `open_tree`,
+        /// `prctl(PR_CAPBSET_DROP)`, `chdir("/")`).
+        call: &'static str,
         /// The path that step worked on (inside the sandbox, or the host source of a bind).
         path: Option<PathBuf>,
         /// The errno of the failing system call.
@@ -314,6 +230,14 @@ pub enum SpawnError {
     NotBound {
         /// The program path (the same on the host and inside).
         path: PathBuf,
+    },
+    /// The sandbox's first process or its init sent a failure report that does not decode
+    /// (cut short, another format version, or an unknown stage or call): the library and its
+    /// init program do not match. Nothing was started.
+    #[error("unreadable setup report from the sandbox: {reason}")]
+    MalformedReport {
+        /// What is wrong with it.
+        reason: String,
     },
     /// The program was not found when the sandbox tried to execute it.
     #[error("program {path:?} not found in the sandbox")]
@@ -421,6 +345,7 @@ impl From<SpawnError> for io::Error {
             | SpawnError::InterpreterNotFound { .. } => io::ErrorKind::NotFound,
             SpawnError::Policy(PolicyError::MissingPath { source, .. }) => source.kind(),
             SpawnError::Policy(_) => io::ErrorKind::InvalidInput,
+            SpawnError::MalformedReport { .. } => io::ErrorKind::InvalidData,
             SpawnError::Unsupported { .. } => io::ErrorKind::Unsupported,
             SpawnError::NotExecutable { .. } => io::ErrorKind::PermissionDenied,
             SpawnError::Os { source, .. } | SpawnError::Setup { source, .. } => source.kind(),

@@ -54,8 +54,10 @@
 //!
 //! # Setup failures
 //!
-//! The child reports a failing step over a close-on-exec pipe as `(stage, errno)`;
-//! [`Command::spawn`] turns it into [`SpawnError::Setup`] naming the [`Stage`] and the path.
+//! The child (or the sandbox's init) reports a failing step over a close-on-exec pipe as one
+//! record: the stage, the system call that failed, the item the stage was working on and the
+//! errno. [`Command::spawn`] turns it into [`SpawnError::Setup`] naming the [`Stage`], the call
+//! and the path.
 //!
 //! # How a spawn works
 //!
@@ -88,7 +90,7 @@
 //!    lifeline); `SIGKILL` and `SIGSTOP` act on init itself, and `SIGKILL` ends the whole
 //!    sandbox.
 //! 5. **The parent** awaits the report pipe on the reactor: EOF alone means the program was
-//!    exec'd; otherwise the `(stage, errno)` becomes a typed error.
+//!    exec'd; otherwise the record becomes a typed error.
 //!
 //! # Known limits
 //!
@@ -129,6 +131,7 @@ mod report;
 pub mod seccomp;
 mod spawn;
 mod stdio;
+mod wire;
 
 pub use cgroup::CgroupV2;
 pub use child_handle::{Child, EndReason, LimitReport, ResourceUsage, RunStatus};

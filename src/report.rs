@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::child::plan::ChildPlan;
 use crate::error::{SpawnError, Stage};
 use crate::plan::mount::{FsOp, MountPlan};
+use crate::wire::{Call, DecodeError, Failure};
 
 /// The interpreter a program names (`#!` line or ELF `PT_INTERP`), read from the host file.
 pub(crate) fn interpreter_of(host: &Path) -> Option<PathBuf> {
@@ -57,17 +58,46 @@ pub(crate) fn interpreter_of(host: &Path) -> Option<PathBuf> {
     None
 }
 
-/// Turns a child report into a typed error naming the step and the path.
-pub(crate) fn setup_error(
-    stage: Stage,
-    index: usize,
-    errno: i32,
+/// The error a report read from the child's report pipe names: `bytes` is everything read
+/// before EOF (not empty: EOF alone means the program was exec'd).
+pub(crate) fn report_error(
+    bytes: &[u8],
     plan: &ChildPlan,
     mount_plan: &MountPlan,
     program: &Path,
 ) -> SpawnError {
+    match Failure::decode(bytes) {
+        Ok(failure) => setup_error(&failure, plan, mount_plan, program),
+        Err(e) => SpawnError::MalformedReport {
+            reason: match e {
+                DecodeError::Length(n) => {
+                    format!("{n} bytes where a record has {}", crate::wire::LEN)
+                }
+                DecodeError::Magic(m) => format!("unknown format {m:#010x}"),
+                DecodeError::Stage(s) => format!("unknown stage {s}"),
+                DecodeError::Call(c) => format!("unknown call {c}"),
+            },
+        },
+    }
+}
+
+/// Turns a child's failure into a typed error naming the step, the call and the path.
+pub(crate) fn setup_error(
+    failure: &Failure,
+    plan: &ChildPlan,
+    mount_plan: &MountPlan,
+    program: &Path,
+) -> SpawnError {
+    let Failure {
+        stage,
+        call,
+        index,
+        errno,
+        ..
+    } = *failure;
+    let index = index as usize;
     let source = io::Error::from_raw_os_error(errno);
-    if stage == Stage::Exec && index == 0 {
+    if call == Call::ExecProgram {
         let host = mount_plan.visible_file(program);
         return match errno {
             libc::ENOENT => match host.as_deref().and_then(interpreter_of) {
@@ -93,42 +123,53 @@ pub(crate) fn setup_error(
             },
             _ => SpawnError::Setup {
                 stage,
+                call: call.name(),
                 path: Some(program.to_path_buf()),
                 source,
             },
         };
     }
-    let path = match stage {
-        Stage::Mkdir
-        | Stage::Symlink
-        | Stage::Bind
-        | Stage::Tmpfs
-        | Stage::Proc
-        | Stage::Devpts
-        | Stage::File => mount_plan.ops.get(index).map(|op| match op {
+    let c_path = |c: &std::ffi::CStr| PathBuf::from(OsStr::from_bytes(c.to_bytes()));
+    let path = match (stage, call) {
+        (
+            Stage::Mkdir
+            | Stage::Symlink
+            | Stage::Bind
+            | Stage::Tmpfs
+            | Stage::Proc
+            | Stage::Devpts
+            | Stage::File
+            | Stage::ReadOnlyPath
+            | Stage::MaskedPath,
+            _,
+        ) => mount_plan.ops.get(index).map(|op| match op {
             FsOp::Bind { src, .. } => src.clone(),
             other => other.path().to_path_buf(),
         }),
-        Stage::IdMap => Some(PathBuf::from(match index {
+        (Stage::IdMap, Call::ReadSync) => None,
+        (Stage::IdMap, _) => Some(PathBuf::from(match index {
             0 => "/proc/self/setgroups",
             1 => "/proc/self/gid_map",
             _ => "/proc/self/uid_map",
         })),
-        Stage::Landlock => index
-            .checked_sub(1)
-            .and_then(|i| plan.setup.landlock.as_ref()?.rules.get(i))
-            .map(|r| PathBuf::from(OsStr::from_bytes(r.path.as_bytes()))),
-        Stage::Chdir => Some(PathBuf::from(OsStr::from_bytes(plan.cwd.as_bytes()))),
+        (Stage::Landlock, Call::Openat | Call::LandlockAddPathRule) => plan
+            .setup
+            .landlock
+            .as_ref()
+            .and_then(|ll| ll.rules.get(index))
+            .map(|r| c_path(&r.path)),
+        (Stage::Chdir, _) => Some(c_path(&plan.cwd)),
         // Too long an argument list is the program's, although the init's execve reports it.
-        Stage::Exec if errno == libc::E2BIG => Some(program.to_path_buf()),
-        Stage::Exec => Some(PathBuf::from("memfd:tokio-sandbox-init")),
-        Stage::RootTmpfs | Stage::PivotRoot => {
-            Some(PathBuf::from(OsStr::from_bytes(plan.staging.as_bytes())))
+        (Stage::Exec, _) if errno == libc::E2BIG => Some(program.to_path_buf()),
+        (Stage::Exec, Call::ExecInit | Call::ForkProgram) => {
+            Some(PathBuf::from("memfd:tokio-sandbox-init"))
         }
+        (Stage::RootTmpfs | Stage::PivotRoot, _) => Some(c_path(&plan.staging)),
         _ => None,
     };
     SpawnError::Setup {
         stage,
+        call: call.name(),
         path,
         source,
     }

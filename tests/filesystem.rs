@@ -526,6 +526,7 @@ async fn current_dir_missing_is_a_chdir_setup_error() {
             stage,
             path,
             source,
+            ..
         } => {
             assert_eq!(stage, Stage::Chdir);
             assert_eq!(path.as_deref(), Some(Path::new("/does/not/exist")));
@@ -1493,6 +1494,7 @@ async fn policy_path_the_sandbox_cannot_reach() {
                 stage,
                 path,
                 source,
+                ..
             } => {
                 assert_eq!(stage, Stage::Bind);
                 assert_eq!(path.as_deref(), Some(sub.as_path()));
@@ -1524,6 +1526,7 @@ async fn bind_destination_inside_a_read_only_bind_must_exist() {
             stage,
             path,
             source,
+            ..
         } => {
             assert_eq!(stage, Stage::Bind);
             assert_eq!(path.as_deref(), Some(d.path()));
@@ -1690,6 +1693,7 @@ async fn policy_path_swapped_for_a_symlink_fails_instead_of_redirecting() {
             stage: Stage::Bind,
             path,
             source,
+            ..
         } => {
             assert_eq!(path.as_deref(), Some(target.as_path()));
             assert_eq!(source.raw_os_error(), Some(libc::ELOOP));

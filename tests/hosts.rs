@@ -154,6 +154,7 @@ fn c06_proc_covered_is_a_clear_error() {
                 stage: Stage::Proc,
                 path,
                 source,
+                ..
             } => println!(
                 "proc error path={:?} errno={:?} msg={err}",
                 path,

@@ -12,8 +12,8 @@
 //! - only memory prepared by the parent in a [`ChildPlan`], which the parent keeps alive and does
 //!   not touch until the child has exec'd or exited (the report pipe reaches EOF).
 //!
-//! [`child_main`] is one linear function; a failing step writes `(stage, index, errno)` to the
-//! close-on-exec report pipe and exits.
+//! [`child_main`] is one linear function; a failing step writes a [`Failure`] record (stage,
+//! call, index, errno; see `crate::wire`) to the close-on-exec report pipe and exits.
 
 pub(crate) mod plan;
 pub(crate) mod sys;
@@ -22,13 +22,26 @@ use core::ffi::c_int;
 
 use crate::child::plan::{ChildOp, ChildPlan, LandlockPlan};
 use crate::child::sys::Errno;
-use crate::error::Stage;
+use crate::wire::{Call, Failure, Stage};
 
-type Step = Result<(), (Stage, u32, Errno)>;
+type Step = Result<(), Failure>;
 
+/// A failure of `call` in `stage`, on item `index` of the stage's list.
 #[inline(always)]
-fn at(stage: Stage, index: usize) -> impl Fn(Errno) -> (Stage, u32, Errno) {
-    move |e| (stage, index as u32, e)
+fn at(stage: Stage, call: Call, index: usize) -> impl Fn(Errno) -> Failure {
+    move |errno| Failure {
+        stage,
+        call,
+        index: index as u32,
+        arg: 0,
+        errno,
+    }
+}
+
+/// For a helper that says which of its calls failed: a failure in `stage`, on item `index`.
+#[inline(always)]
+fn within(stage: Stage, index: usize) -> impl Fn((Call, Errno)) -> Failure {
+    move |(call, errno)| at(stage, call, index)(errno)
 }
 
 #[inline(always)]
@@ -39,15 +52,16 @@ fn ok_if_exists(r: sys::SysResult) -> sys::SysResult {
     }
 }
 
-/// Writes `data` to the file at `path` (used for /proc/self/{setgroups,uid_map,gid_map}).
-fn write_file(path: &core::ffi::CStr, data: &[u8], flags: c_int) -> sys::SysResult {
-    let fd = sys::openat(libc::AT_FDCWD, path, flags | libc::O_CLOEXEC, 0o644)? as c_int;
+/// Writes `data` to the file at `path` (the id maps, generated files); a short write is `EIO`.
+fn write_file(path: &core::ffi::CStr, data: &[u8], flags: c_int) -> Result<(), (Call, Errno)> {
+    let fd = sys::openat(libc::AT_FDCWD, path, flags | libc::O_CLOEXEC, 0o644)
+        .map_err(|e| (Call::Openat, e))? as c_int;
     let r = sys::write(fd, data);
     let _ = sys::close(fd);
     match r {
-        Ok(n) if n == data.len() => Ok(n),
-        Ok(_) => Err(libc::EIO),
-        Err(e) => Err(e),
+        Ok(n) if n == data.len() => Ok(()),
+        Ok(_) => Err((Call::Write, libc::EIO)),
+        Err(e) => Err((Call::Write, e)),
     }
 }
 
@@ -59,16 +73,11 @@ fn write_file(path: &core::ffi::CStr, data: &[u8], flags: c_int) -> sys::SysResu
 pub(crate) unsafe extern "C" fn child_main(plan: *const ChildPlan) -> ! {
     // SAFETY: guaranteed by the caller.
     let plan = unsafe { &*plan };
-    let err = match run(plan) {
-        Ok(()) => (Stage::Exec, 0, libc::EINVAL),
-        Err(e) => e,
+    let failure = match run(plan) {
+        Ok(()) => Failure::new(Stage::Exec, Call::ExecInit, libc::EINVAL),
+        Err(f) => f,
     };
-    let mut buf = [0u8; crate::child::plan::REPORT_LEN];
-    let words = [err.0.code(), err.1, err.2 as u32];
-    for (chunk, w) in buf.chunks_exact_mut(4).zip(words) {
-        chunk.copy_from_slice(&w.to_ne_bytes());
-    }
-    let _ = sys::write(plan.report_fd, &buf);
+    let _ = sys::write(plan.report_fd, &failure.to_bytes());
     sys::exit_group(127)
 }
 
@@ -82,7 +91,12 @@ fn run(plan: &ChildPlan) -> Step {
         }
         match sys::signal_default(sig) {
             Ok(_) | Err(libc::EINVAL) => {}
-            Err(e) => return Err((Stage::Signals, sig as u32, e)),
+            Err(errno) => {
+                return Err(Failure {
+                    arg: sig as u32,
+                    ..Failure::new(Stage::Signals, Call::RtSigaction, errno)
+                })
+            }
         }
     }
 
@@ -91,26 +105,29 @@ fn run(plan: &ChildPlan) -> Step {
     //    then switch to the sandbox ids before creating any file (an unmapped fsuid cannot
     //    create files: EOVERFLOW).
     if let Some(maps) = &plan.self_maps {
-        write_file(c"/proc/self/setgroups", b"deny", libc::O_WRONLY)
-            .map_err(at(Stage::IdMap, 0))?;
-        write_file(c"/proc/self/gid_map", &maps.gid_map, libc::O_WRONLY)
-            .map_err(at(Stage::IdMap, 1))?;
-        write_file(c"/proc/self/uid_map", &maps.uid_map, libc::O_WRONLY)
-            .map_err(at(Stage::IdMap, 2))?;
+        let files: [(&core::ffi::CStr, &[u8]); 3] = [
+            (c"/proc/self/setgroups", b"deny"),
+            (c"/proc/self/gid_map", &maps.gid_map),
+            (c"/proc/self/uid_map", &maps.uid_map),
+        ];
+        for (i, (path, data)) in files.into_iter().enumerate() {
+            write_file(path, data, libc::O_WRONLY).map_err(within(Stage::IdMap, i))?;
+        }
     }
     if plan.sync_fd >= 0 {
         let mut b = [0u8; 1];
-        match sys::read(plan.sync_fd, &mut b) {
-            Ok(1) => {}
-            Ok(_) => return Err((Stage::IdMap, 3, libc::EPIPE)),
-            Err(e) => return Err((Stage::IdMap, 3, e)),
-        }
+        let read = match sys::read(plan.sync_fd, &mut b) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(libc::EPIPE),
+            Err(e) => Err(e),
+        };
+        read.map_err(at(Stage::IdMap, Call::ReadSync, 0))?;
         let _ = sys::close(plan.sync_fd);
     }
     if let Some((uid, gid)) = plan.switch_ids {
-        sys::setgroups_empty().map_err(at(Stage::Identity, 0))?;
-        sys::setresgid(gid).map_err(at(Stage::Identity, 1))?;
-        sys::setresuid(uid).map_err(at(Stage::Identity, 2))?;
+        sys::setgroups_empty().map_err(at(Stage::Identity, Call::Setgroups, 0))?;
+        sys::setresgid(gid).map_err(at(Stage::Identity, Call::Setresgid, 0))?;
+        sys::setresuid(uid).map_err(at(Stage::Identity, Call::Setresuid, 0))?;
     }
 
     // 3. The new root (see `new_root`).
@@ -121,15 +138,16 @@ fn run(plan: &ChildPlan) -> Step {
     // 4. Host name, loopback, working directory, limits, session: all need this process's
     //    capabilities in its namespaces or must happen before the program starts.
     if !plan.hostname.is_empty() {
-        sys::sethostname(&plan.hostname).map_err(at(Stage::Hostname, 0))?;
+        sys::sethostname(&plan.hostname).map_err(at(Stage::Hostname, Call::Sethostname, 0))?;
     }
     if plan.loopback {
-        loopback_up().map_err(at(Stage::Loopback, 0))?;
+        loopback_up().map_err(within(Stage::Loopback, 0))?;
     }
-    sys::chdir(&plan.cwd).map_err(at(Stage::Chdir, 0))?;
-    sys::setrlimit(libc::RLIMIT_CORE, 0, 0).map_err(at(Stage::Rlimit, 0))?;
+    sys::chdir(&plan.cwd).map_err(at(Stage::Chdir, Call::Chdir, 0))?;
+    // No core dump: this process shares the caller's memory.
+    sys::setrlimit(libc::RLIMIT_CORE, 0, 0).map_err(at(Stage::Rlimit, Call::PrlimitCore, 0))?;
     if plan.new_session {
-        sys::setsid().map_err(at(Stage::Session, 0))?;
+        sys::setsid().map_err(at(Stage::Session, Call::Setsid, 0))?;
     }
 
     // 5. File descriptors: stdio and passed fds at their numbers, every other fd close-on-exec.
@@ -146,13 +164,18 @@ fn run(plan: &ChildPlan) -> Step {
     match sys::prctl(libc::PR_SET_SECUREBITS, securebits, 0, 0, 0) {
         Ok(_) => {}
         Err(e) if no_caps(e) => {}
-        Err(e) => return Err((Stage::Capabilities, 0, e)),
+        Err(e) => return Err(Failure::new(Stage::Capabilities, Call::SetSecurebits, e)),
     }
     for cap in 0..64 {
         match sys::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) {
             Ok(_) | Err(libc::EINVAL) => {}
             Err(e) if no_caps(e) => {}
-            Err(e) => return Err((Stage::Capabilities, 1, e)),
+            Err(errno) => {
+                return Err(Failure {
+                    arg: cap as u32,
+                    ..Failure::new(Stage::Capabilities, Call::CapbsetDrop, errno)
+                })
+            }
         }
     }
     sys::prctl(
@@ -162,11 +185,15 @@ fn run(plan: &ChildPlan) -> Step {
         0,
         0,
     )
-    .map_err(at(Stage::Capabilities, 2))?;
-    sys::capset_empty().map_err(at(Stage::Capabilities, 3))?;
+    .map_err(at(Stage::Capabilities, Call::CapAmbientClearAll, 0))?;
+    sys::capset_empty().map_err(at(Stage::Capabilities, Call::Capset, 0))?;
 
     // 7. no_new_privs, needed for Landlock and seccomp without privilege.
-    sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).map_err(at(Stage::NoNewPrivs, 0))?;
+    sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).map_err(at(
+        Stage::NoNewPrivs,
+        Call::SetNoNewPrivs,
+        0,
+    ))?;
 
     // 8. Landlock, after the last mount (a Landlock-restricted process cannot mount).
     if let Some(ll) = &plan.setup.landlock {
@@ -175,7 +202,11 @@ fn run(plan: &ChildPlan) -> Step {
 
     // Resource limits, now that the setup opens no more files.
     for (i, (res, cur, max)) in plan.rlimits.iter().enumerate() {
-        sys::setrlimit(*res, *cur, *max).map_err(at(Stage::Rlimit, i + 1))?;
+        sys::setrlimit(*res, *cur, *max).map_err(|errno| Failure {
+            index: i as u32,
+            arg: *res,
+            ..Failure::new(Stage::Rlimit, Call::Prlimit, errno)
+        })?;
     }
 
     // 9. seccomp last, so the filter need not allow the setup calls.
@@ -185,20 +216,21 @@ fn run(plan: &ChildPlan) -> Step {
             len: prog.len() as u16,
             filter: prog.as_ptr(),
         };
-        sys::seccomp_set_filter(&fprog).map_err(at(Stage::Seccomp, i))?;
+        sys::seccomp_set_filter(&fprog).map_err(at(Stage::Seccomp, Call::Seccomp, i))?;
     }
 
     // 10. Exec the init from its memfd. The report and status pipes stay open across this
     //     exec: init execs the program and keeps the status pipe; the report pipe reaches EOF
     //     once the program itself has been exec'd. Init unblocks signals in the program.
-    sys::fcntl(plan.report_fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, 1))?;
-    sys::fcntl(plan.status_fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, 1))?;
-    sys::fcntl(plan.lifeline_fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, 1))?;
+    let kept = [plan.report_fd, plan.status_fd, plan.lifeline_fd];
+    for (i, fd) in kept.into_iter().enumerate() {
+        sys::fcntl(fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, Call::ClearCloexec, i))?;
+    }
     // SAFETY: argv/envp are NULL-terminated arrays into CStrings owned by the plan.
     let e = unsafe { sys::execveat_fd(plan.init_fd, plan.argv.as_ptr(), plan.envp.as_ptr()) };
     match e {
         Ok(_) => Ok(()),
-        Err(e) => Err((Stage::Exec, 1, e)),
+        Err(e) => Err(Failure::new(Stage::Exec, Call::ExecInit, e)),
     }
 }
 
@@ -206,8 +238,11 @@ fn run(plan: &ChildPlan) -> Step {
 fn new_root(plan: &ChildPlan) -> Step {
     // The new root: stop propagation to the host, mount a tmpfs on the staging directory,
     // pivot into it and keep the host's tree at /.oldroot until the binds are done.
-    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
-        .map_err(at(Stage::RootTmpfs, 0))?;
+    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None).map_err(at(
+        Stage::RootTmpfs,
+        Call::MountPrivate,
+        0,
+    ))?;
     sys::mount(
         Some(c"tmpfs"),
         &plan.staging,
@@ -215,11 +250,12 @@ fn new_root(plan: &ChildPlan) -> Step {
         libc::MS_NOSUID | libc::MS_NODEV,
         Some(&plan.root_data),
     )
-    .map_err(at(Stage::RootTmpfs, 1))?;
-    sys::chdir(&plan.staging).map_err(at(Stage::PivotRoot, 0))?;
-    sys::mkdirat(libc::AT_FDCWD, c".oldroot", 0o700).map_err(at(Stage::PivotRoot, 0))?;
-    sys::pivot_root(c".", c".oldroot").map_err(at(Stage::PivotRoot, 0))?;
-    sys::chdir(c"/").map_err(at(Stage::PivotRoot, 0))?;
+    .map_err(at(Stage::RootTmpfs, Call::Mount, 0))?;
+    let pivot = |call| at(Stage::PivotRoot, call, 0);
+    sys::chdir(&plan.staging).map_err(pivot(Call::Chdir))?;
+    sys::mkdirat(libc::AT_FDCWD, c".oldroot", 0o700).map_err(pivot(Call::Mkdirat))?;
+    sys::pivot_root(c".", c".oldroot").map_err(pivot(Call::PivotRoot))?;
+    sys::chdir(c"/").map_err(pivot(Call::ChdirNewRoot))?;
 
     // The filesystem operations, parents before children. /proc is mounted while the host's
     // procfs is still in this mount namespace (the kernel refuses a new procfs in a user
@@ -229,25 +265,36 @@ fn new_root(plan: &ChildPlan) -> Step {
     }
 
     // Detach the host's tree and make the root itself read-only.
-    sys::umount2(c"/.oldroot", libc::MNT_DETACH).map_err(at(Stage::PivotRoot, 1))?;
+    sys::umount2(c"/.oldroot", libc::MNT_DETACH).map_err(pivot(Call::Umount2))?;
     sys::unlinkat(libc::AT_FDCWD, c"/.oldroot", libc::AT_REMOVEDIR)
-        .map_err(at(Stage::PivotRoot, 1))?;
+        .map_err(pivot(Call::Unlinkat))?;
     let ro = sys::MountAttr {
         attr_set: sys::MOUNT_ATTR_RDONLY,
         ..Default::default()
     };
-    sys::mount_setattr(libc::AT_FDCWD, c"/", 0, &ro).map_err(at(Stage::RootReadOnly, 0))?;
+    sys::mount_setattr(libc::AT_FDCWD, c"/", 0, &ro).map_err(at(
+        Stage::RootReadOnly,
+        Call::MountSetattr,
+        0,
+    ))?;
     Ok(())
 }
 
 fn run_op(i: usize, op: &ChildOp) -> Step {
     match op {
         ChildOp::Mkdir { path, mode } => {
-            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, path, *mode)).map_err(at(Stage::Mkdir, i))?;
+            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, path, *mode)).map_err(at(
+                Stage::Mkdir,
+                Call::Mkdirat,
+                i,
+            ))?;
         }
         ChildOp::Symlink { target, path } => {
-            ok_if_exists(sys::symlinkat(target, libc::AT_FDCWD, path))
-                .map_err(at(Stage::Symlink, i))?;
+            ok_if_exists(sys::symlinkat(target, libc::AT_FDCWD, path)).map_err(at(
+                Stage::Symlink,
+                Call::Symlinkat,
+                i,
+            ))?;
         }
         ChildOp::Bind {
             src,
@@ -257,8 +304,11 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             attr_set,
         } => {
             if *create && *dir {
-                ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755))
-                    .map_err(at(Stage::Bind, i))?;
+                ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755)).map_err(at(
+                    Stage::Bind,
+                    Call::Mkdirat,
+                    i,
+                ))?;
             } else if *create {
                 let fd = ok_if_exists(sys::openat(
                     libc::AT_FDCWD,
@@ -266,7 +316,7 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                     libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
                     0o644,
                 ))
-                .map_err(at(Stage::Bind, i))?;
+                .map_err(at(Stage::Bind, Call::Openat, i))?;
                 if fd > 0 {
                     let _ = sys::close(fd as c_int);
                 }
@@ -276,8 +326,11 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 mode: 0,
                 resolve: sys::RESOLVE_NO_SYMLINKS,
             };
-            let src_fd =
-                sys::openat2(libc::AT_FDCWD, src, &how).map_err(at(Stage::Bind, i))? as c_int;
+            let src_fd = sys::openat2(libc::AT_FDCWD, src, &how).map_err(at(
+                Stage::Bind,
+                Call::Openat2,
+                i,
+            ))? as c_int;
             let r = clone_mount(
                 src_fd,
                 c"",
@@ -286,7 +339,7 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 dst,
             );
             let _ = sys::close(src_fd);
-            r.map_err(at(Stage::Bind, i))?;
+            r.map_err(within(Stage::Bind, i))?;
         }
         ChildOp::Tmpfs {
             dst,
@@ -295,14 +348,24 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             data,
         } => {
             if *create {
-                ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755))
-                    .map_err(at(Stage::Tmpfs, i))?;
+                ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755)).map_err(at(
+                    Stage::Tmpfs,
+                    Call::Mkdirat,
+                    i,
+                ))?;
             }
-            sys::mount(Some(c"tmpfs"), dst, Some(c"tmpfs"), *flags, Some(data))
-                .map_err(at(Stage::Tmpfs, i))?;
+            sys::mount(Some(c"tmpfs"), dst, Some(c"tmpfs"), *flags, Some(data)).map_err(at(
+                Stage::Tmpfs,
+                Call::Mount,
+                i,
+            ))?;
         }
         ChildOp::Proc { dst } => {
-            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o555)).map_err(at(Stage::Proc, i))?;
+            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o555)).map_err(at(
+                Stage::Proc,
+                Call::Mkdirat,
+                i,
+            ))?;
             sys::mount(
                 Some(c"proc"),
                 dst,
@@ -310,10 +373,14 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                 None,
             )
-            .map_err(at(Stage::Proc, i))?;
+            .map_err(at(Stage::Proc, Call::Mount, i))?;
         }
         ChildOp::Devpts { dst, data } => {
-            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755)).map_err(at(Stage::Devpts, i))?;
+            ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755)).map_err(at(
+                Stage::Devpts,
+                Call::Mkdirat,
+                i,
+            ))?;
             sys::mount(
                 Some(c"devpts"),
                 dst,
@@ -321,20 +388,20 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 libc::MS_NOSUID | libc::MS_NOEXEC,
                 Some(data),
             )
-            .map_err(at(Stage::Devpts, i))?;
+            .map_err(at(Stage::Devpts, Call::Mount, i))?;
         }
         ChildOp::ReadOnly { path } => {
             let ro = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
             match clone_mount(libc::AT_FDCWD, path, 0, ro, path) {
                 // Not on this kernel (e.g. no magic SysRq): nothing to protect.
-                Ok(_) | Err(libc::ENOENT) => {}
-                Err(e) => return Err((Stage::Proc, i as u32, e)),
+                Ok(()) | Err((_, libc::ENOENT)) => {}
+                Err(e) => return Err(within(Stage::ReadOnlyPath, i)(e)),
             }
         }
         ChildOp::Mask { src, path } => match clone_mount(libc::AT_FDCWD, src, 0, 0, path) {
             // Not on this kernel: nothing to cover.
-            Ok(_) | Err(libc::ENOENT) => {}
-            Err(e) => return Err((Stage::Proc, i as u32, e)),
+            Ok(()) | Err((_, libc::ENOENT)) => {}
+            Err(e) => return Err(within(Stage::MaskedPath, i)(e)),
         },
         ChildOp::File { path, contents } => {
             write_file(
@@ -342,7 +409,7 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 contents,
                 libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
             )
-            .map_err(at(Stage::File, i))?;
+            .map_err(within(Stage::File, i))?;
         }
     }
     Ok(())
@@ -357,12 +424,13 @@ fn clone_mount(
     flags: u32,
     attr_set: u64,
     dst: &core::ffi::CStr,
-) -> sys::SysResult {
+) -> Result<(), (Call, Errno)> {
     let tree = sys::open_tree(
         dirfd,
         path,
         sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC | flags,
-    )? as c_int;
+    )
+    .map_err(|e| (Call::OpenTree, e))? as c_int;
     let attr = sys::MountAttr {
         attr_set,
         ..Default::default()
@@ -374,17 +442,24 @@ fn clone_mount(
             libc::AT_EMPTY_PATH as u32 | (flags & sys::AT_RECURSIVE),
             &attr,
         )
+        .map(|_| ())
+        .map_err(|e| (Call::MountSetattr, e))
     } else {
-        Ok(0)
+        Ok(())
     }
-    .and_then(|_| sys::move_mount(tree, c"", libc::AT_FDCWD, dst, sys::MOVE_MOUNT_F_EMPTY_PATH));
+    .and_then(|()| {
+        sys::move_mount(tree, c"", libc::AT_FDCWD, dst, sys::MOVE_MOUNT_F_EMPTY_PATH)
+            .map(|_| ())
+            .map_err(|e| (Call::MoveMount, e))
+    });
     let _ = sys::close(tree);
     r
 }
 
 /// Brings `lo` up in the new network namespace; the kernel then adds 127.0.0.1 and ::1.
-pub(crate) fn loopback_up() -> sys::SysResult {
-    let fd = sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)? as c_int;
+pub(crate) fn loopback_up() -> Result<(), (Call, Errno)> {
+    let fd = sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+        .map_err(|e| (Call::Socket, e))? as c_int;
     let mut ifr = sys::IfreqFlags {
         name: [0; 16],
         flags: (libc::IFF_UP | libc::IFF_RUNNING) as i16,
@@ -395,7 +470,7 @@ pub(crate) fn loopback_up() -> sys::SysResult {
     // SAFETY: ifr has the layout SIOCSIFFLAGS reads (name, then the flags member of the union).
     let r = unsafe { sys::ioctl(fd, libc::SIOCSIFFLAGS, &mut ifr as *mut _ as *mut _) };
     let _ = sys::close(fd);
-    r
+    r.map(|_| ()).map_err(|e| (Call::IoctlSetFlags, e))
 }
 
 /// Puts each `(source, target)` fd in place. Sources are first copied above every source and
@@ -405,22 +480,32 @@ fn place_fds(plan: &ChildPlan) -> Step {
     // SAFETY: only the child touches the scratch vector, and the parent sized it to `fds`.
     let scratch = unsafe { &mut *plan.fd_scratch.get() };
     for (i, ((src, _), slot)) in plan.fds.iter().zip(scratch.iter_mut()).enumerate() {
-        *slot = sys::fcntl(*src, libc::F_DUPFD_CLOEXEC, plan.fd_floor as usize)
-            .map_err(at(Stage::Fds, i))? as c_int;
+        *slot = sys::fcntl(*src, libc::F_DUPFD_CLOEXEC, plan.fd_floor as usize).map_err(at(
+            Stage::Fds,
+            Call::DupAbove,
+            i,
+        ))? as c_int;
     }
     for (i, ((_, dst), tmp)) in plan.fds.iter().zip(scratch.iter()).enumerate() {
-        sys::dup3(*tmp, *dst, 0).map_err(at(Stage::Fds, i))?;
+        sys::dup3(*tmp, *dst, 0).map_err(at(Stage::Fds, Call::Dup3, i))?;
         let _ = sys::close(*tmp);
     }
-    for (first, last) in &plan.cloexec_ranges {
-        sys::close_range(*first, *last, libc::CLOSE_RANGE_CLOEXEC)
-            .map_err(at(Stage::Fds, plan.fds.len()))?;
+    for (i, (first, last)) in plan.cloexec_ranges.iter().enumerate() {
+        sys::close_range(*first, *last, libc::CLOSE_RANGE_CLOEXEC).map_err(at(
+            Stage::Fds,
+            Call::CloseRange,
+            i,
+        ))?;
     }
     Ok(())
 }
 
 fn landlock(ll: &LandlockPlan) -> Step {
-    let rs = sys::landlock_create_ruleset(&ll.attr).map_err(at(Stage::Landlock, 0))? as c_int;
+    let rs = sys::landlock_create_ruleset(&ll.attr).map_err(at(
+        Stage::Landlock,
+        Call::LandlockCreateRuleset,
+        0,
+    ))? as c_int;
     for (i, rule) in ll.rules.iter().enumerate() {
         let fd = match sys::openat(
             libc::AT_FDCWD,
@@ -429,7 +514,7 @@ fn landlock(ll: &LandlockPlan) -> Step {
             0,
         ) {
             Ok(fd) => fd as c_int,
-            Err(e) => return Err((Stage::Landlock, i as u32 + 1, e)),
+            Err(e) => return Err(at(Stage::Landlock, Call::Openat, i)(e)),
         };
         let attr = sys::LandlockPathBeneathAttr {
             allowed_access: rule.access,
@@ -437,14 +522,17 @@ fn landlock(ll: &LandlockPlan) -> Step {
         };
         let r = sys::landlock_add_path_rule(rs, &attr);
         let _ = sys::close(fd);
-        r.map_err(at(Stage::Landlock, i + 1))?;
+        r.map_err(at(Stage::Landlock, Call::LandlockAddPathRule, i))?;
     }
     for (i, rule) in ll.net_rules.iter().enumerate() {
-        sys::landlock_add_net_rule(rs, rule)
-            .map_err(at(Stage::Landlock, ll.rules.len() + 1 + i))?;
+        sys::landlock_add_net_rule(rs, rule).map_err(at(
+            Stage::Landlock,
+            Call::LandlockAddNetRule,
+            i,
+        ))?;
     }
     let r = sys::landlock_restrict_self(rs, ll.restrict_flags);
     let _ = sys::close(rs);
-    r.map_err(at(Stage::Landlock, ll.rules.len() + ll.net_rules.len() + 1))?;
+    r.map_err(at(Stage::Landlock, Call::LandlockRestrictSelf, 0))?;
     Ok(())
 }

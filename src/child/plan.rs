@@ -186,9 +186,6 @@ impl Bpf {
     }
 }
 
-/// The report the child sends on failure: stage, op index, errno (native endian u32s).
-pub(crate) const REPORT_LEN: usize = 12;
-
 /// Location of the old root after `pivot_root`.
 pub(crate) const OLD_ROOT: &str = "/.oldroot";
 

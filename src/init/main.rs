@@ -6,8 +6,9 @@
 //! `init REPORT_FD STATUS_FD LIFELINE_FD PROGRAM ARGV0 [ARGS...]`.
 //!
 //! It makes itself non-dumpable (its `/proc/1/{mem,fd,environ}` are closed to the payload),
-//! blocks every signal, forks the payload and execs PROGRAM in it (an exec failure goes to
-//! REPORT_FD as `(stage, index, errno)`, like every other setup failure), then waits for signals
+//! blocks every signal, forks the payload and execs PROGRAM in it (a failure of the fork or the
+//! exec goes to REPORT_FD as a record of `src/wire.rs`, like every other setup failure), then
+//! waits for signals
 //! with `rt_sigtimedwait`: `SIGCHLD` reaps every exited process (orphans included); any other
 //! signal a process sent is forwarded to the payload (kernel-generated ones, such as a
 //! terminal's `SIGINT` to its foreground process group, are not: the payload has them). When the payload ends, its exact wait status goes to
@@ -23,6 +24,13 @@
 #![no_main]
 
 use core::arch::{asm, global_asm};
+
+/// The failure report's format, shared with the library.
+#[path = "../wire.rs"]
+#[allow(dead_code)]
+mod wire;
+
+use wire::{Call, Failure, Stage};
 
 global_asm!(
     ".globl _start",
@@ -64,8 +72,6 @@ const PR_SET_DUMPABLE: usize = 4;
 const WNOHANG: usize = 1;
 const EINTR: isize = 4;
 const EAGAIN: isize = 11;
-/// Stage code of `execve` in the library's report protocol (`Stage::Exec`).
-const STAGE_EXEC: u32 = 23;
 
 #[inline(always)]
 unsafe fn syscall(nr: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
@@ -169,13 +175,11 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                 envp as usize,
                 0,
             );
-            let words = [STAGE_EXEC, 0, (-err) as u32];
-            syscall(SYS_WRITE, report, words.as_ptr() as usize, 12, 0);
+            report_failure(report, Call::ExecProgram, err);
             exit(127);
         }
         if pid < 0 {
-            let words = [STAGE_EXEC, 1, (-pid) as u32];
-            syscall(SYS_WRITE, report, words.as_ptr() as usize, 12, 0);
+            report_failure(report, Call::ForkProgram, pid);
             exit(125);
         }
         // Keep only the status pipe and the lifeline: the payload's stdio and passed fds are
@@ -250,6 +254,13 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             }
         }
     }
+}
+
+/// Writes the failure of `call` (its return value `ret`, a negative errno) to the report pipe.
+fn report_failure(report: usize, call: Call, ret: isize) {
+    let record = Failure::new(Stage::Exec, call, (-ret) as i32).to_bytes();
+    // SAFETY: writes the record, a local buffer of wire::LEN bytes.
+    unsafe { syscall(SYS_WRITE, report, record.as_ptr() as usize, wire::LEN, 0) };
 }
 
 /// `pid1` is true in a pid namespace, and also when init does not lead its own process group

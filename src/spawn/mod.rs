@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::SandboxCgroup;
-use crate::child::plan::{Bpf, CStrArray, ChildPlan, SelfMaps, REPORT_LEN};
+use crate::child::plan::{Bpf, CStrArray, ChildPlan, SelfMaps};
 use crate::child_handle::{async_fd, reap_blocking, Child, ChildParts};
 use crate::enforcement::{property_report, Enforcement};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
@@ -26,7 +26,7 @@ use crate::plan::identity::Identity;
 use crate::plan::walk::cstring;
 use crate::plan::CompiledPolicy;
 use crate::policy::{Limits, Network, Policy};
-use crate::report::setup_error;
+use crate::report::report_error;
 use crate::spawn::clone::{clone_child, InFlight, Namespaces};
 use crate::spawn::fds::{fd_at_least, pipe, program_fds, ParentEnds};
 use crate::spawn::program::{exec_strings, resolve_program, working_directory, EnvOp};
@@ -410,6 +410,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Started, SpawnError> {
             let path = PathBuf::from(format!("/proc/{pid}/{file}"));
             std::fs::write(&path, line).map_err(|e| SpawnError::Setup {
                 stage: Stage::IdMap,
+                call: crate::wire::Call::Write.name(),
                 path: Some(path),
                 source: e,
             })?;
@@ -433,8 +434,8 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
         namespaces,
         kept,
     } = started;
-    let mut report = [0u8; REPORT_LEN];
-    let mut got = 0usize;
+    // Everything the child writes until EOF: nothing, or one record (kept up to a bound).
+    let mut report: Vec<u8> = Vec::new();
     {
         // SAFETY: the fd is borrowed from `inflight`, which keeps it open until after this
         // registration is dropped (at the end of this block).
@@ -442,17 +443,13 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
             AsyncFd::register_with_interest(inflight.report(), tokio::io::Interest::READABLE)
         }
         .map_err(|e| os_err("registering the report pipe")(e.into()))?;
+        let mut buf = [0u8; 64];
         loop {
             let mut guard = r.readable().await.map_err(os_err("waiting for exec"))?;
-            match rustix::io::read(r.get_ref(), &mut report[got..]) {
+            match rustix::io::read(r.get_ref(), &mut buf) {
                 Ok(0) => break,
-                Ok(n) => {
-                    got += n;
-                    if got == REPORT_LEN {
-                        // The child exits right after; EOF follows.
-                        continue;
-                    }
-                }
+                Ok(n) if report.len() < 4096 => report.extend_from_slice(&buf[..n]),
+                Ok(_) => {}
                 Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(os_err("reading the exec report")(e.into())),
@@ -475,7 +472,7 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
     } = kept;
     let c = &compiled.0;
 
-    if got == 0 {
+    if report.is_empty() {
         return Child::new(ChildParts {
             pid,
             pidfd,
@@ -509,22 +506,5 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
     let _ = pidfd.readable().await;
     reap_blocking(pidfd.get_ref().as_fd());
 
-    if got != REPORT_LEN {
-        return Err(SpawnError::Os {
-            what: "reading the exec report",
-            source: io::Error::new(io::ErrorKind::UnexpectedEof, "short report"),
-        });
-    }
-    let word = |i: usize| u32::from_ne_bytes(report[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
-    let stage = Stage::from_code(word(0)).unwrap_or(Stage::Exec);
-    let index = word(1) as usize;
-    let errno = word(2) as i32;
-    Err(setup_error(
-        stage,
-        index,
-        errno,
-        &plan,
-        &c.mount_plan,
-        &program,
-    ))
+    Err(report_error(&report, &plan, &c.mount_plan, &program))
 }

@@ -57,7 +57,7 @@ fn create(home: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
     }
     let result = (|| {
         let fd: OwnedFd = File::open("/proc/thread-self/ns/net")?.into();
-        crate::child::loopback_up().map_err(std::io::Error::from_raw_os_error)?;
+        crate::child::loopback_up().map_err(|(_, e)| std::io::Error::from_raw_os_error(e))?;
         Ok(fd)
     })();
     return_home(home);

@@ -72,6 +72,7 @@ fn assert_setup(e: SpawnError, stage: Stage, path: Option<&Path>, errno: i32) {
             stage: s,
             path: p,
             source,
+            ..
         } => {
             assert_eq!(
                 (s, p.as_deref(), source.raw_os_error()),

@@ -652,6 +652,7 @@ async fn check_on(root: &Path, rules: &[Rule]) -> Result<&'static str, TestCaseE
                     stage: Stage::Bind,
                     path: Some(p),
                     source,
+                    ..
                 } => Expected::BindSetup(p, source.raw_os_error().unwrap_or(0)),
                 other => return Err(TestCaseError::fail(format!("unexpected error {other:?}"))),
             }

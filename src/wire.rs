@@ -1,0 +1,493 @@
+//! The failure report the sandbox's first process, or its init, writes on the close-on-exec
+//! report pipe, and the parent reads: one record, then EOF.
+//!
+//! Shared by the library and the init program (`src/init/main.rs` includes this file with
+//! `#[path]`), so it holds only `core` items: no allocation, no panic, no formatting.
+//!
+//! A record is [`LEN`] bytes: six native-endian `u32` words, in this order:
+//!
+//! | word | meaning |
+//! |---|---|
+//! | 0 | [`MAGIC`]: the format and its version |
+//! | 1 | the [`Stage`] that failed |
+//! | 2 | the [`Call`] that failed |
+//! | 3 | the index of the item the stage was working on (mount op, map file, fd, Landlock rule, seccomp program, rlimit), 0 when it has no list |
+//! | 4 | the integer argument that tells the failing call apart (a signal or capability number, an rlimit resource), else 0 |
+//! | 5 | the errno |
+//!
+//! Exactly one record or nothing is written. EOF with nothing read means the program was
+//! exec'd; anything but a whole record with a known magic, stage and call is refused by
+//! [`Failure::decode`].
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+/// The first word of a record: `tsr` (tokio-sandbox report) and the format version `1`.
+pub const MAGIC: u32 = u32::from_le_bytes(*b"tsr1");
+
+/// The length of a record in bytes.
+pub const LEN: usize = 24;
+
+/// The setup step in the sandbox's first process that failed.
+///
+/// The child reports the stage, the call and the errno over a close-on-exec pipe;
+/// [`SpawnError::Setup`](crate::SpawnError::Setup) carries the stage together with the call
+/// and the path the failing step worked on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u32)]
+pub enum Stage {
+    /// Writing `setgroups`, `gid_map` or `uid_map` of the new user namespace
+    /// (user_namespaces(7)), or waiting for the parent to write them.
+    IdMap = 1,
+    /// Making the inherited mounts private and mounting the tmpfs root (mount(2)).
+    RootTmpfs = 2,
+    /// `pivot_root(2)` into the new root or detaching the old one (umount2(2)).
+    PivotRoot = 3,
+    /// Creating a directory or mount point in the new root (mkdirat(2)).
+    Mkdir = 4,
+    /// Recreating a symlink in the new root (symlinkat(2)).
+    Symlink = 5,
+    /// Bind-mounting a policy path (openat2(2), open_tree(2), mount_setattr(2), move_mount(2)).
+    Bind = 6,
+    /// Mounting a tmpfs (mount(2), tmpfs(5)).
+    Tmpfs = 7,
+    /// Mounting a fresh procfs (proc(5)).
+    Proc = 8,
+    /// Mounting devpts for `/dev/pts` (mount(2)).
+    Devpts = 9,
+    /// Writing a generated file such as `/etc/passwd`.
+    File = 10,
+    /// Making the root read-only (mount_setattr(2)).
+    RootReadOnly = 11,
+    /// Setting the hostname (sethostname(2)).
+    Hostname = 12,
+    /// Bringing the loopback interface up (netdevice(7), `SIOCSIFFLAGS`).
+    Loopback = 13,
+    /// Changing to the working directory (chdir(2)).
+    Chdir = 14,
+    /// Setting a resource limit (prlimit(2)).
+    Rlimit = 15,
+    /// Starting a new session (setsid(2)).
+    Session = 16,
+    /// Placing stdio and passed file descriptors (dup3(2), close_range(2)).
+    Fds = 17,
+    /// Switching to the sandbox's uid/gid and dropping supplementary groups (setresuid(2)).
+    Identity = 18,
+    /// Dropping capabilities and locking securebits (capabilities(7), prctl(2)).
+    Capabilities = 19,
+    /// Setting `PR_SET_NO_NEW_PRIVS` (prctl(2)).
+    NoNewPrivs = 20,
+    /// Creating or enforcing the Landlock ruleset (landlock(7)).
+    Landlock = 21,
+    /// Installing the seccomp filter (seccomp(2)).
+    Seccomp = 22,
+    /// Resetting signal dispositions and the mask (sigaction(2)).
+    Signals = 23,
+    /// `execve(2)` of the sandbox's init or of the program, and what init does to start it.
+    Exec = 24,
+    /// Making a path of the new root read-only, such as the host-wide knobs in `/proc/sys`
+    /// (a read-only bind onto itself: open_tree(2), mount_setattr(2), move_mount(2)).
+    ReadOnlyPath = 25,
+    /// Covering a file of the new root, such as `/proc/kcore`, with the host's `/dev/null`
+    /// (open_tree(2), move_mount(2)).
+    MaskedPath = 26,
+}
+
+impl Stage {
+    /// The stage of a record's word, if the word names one.
+    pub(crate) fn from_u32(word: u32) -> Option<Stage> {
+        Some(match word {
+            1 => Stage::IdMap,
+            2 => Stage::RootTmpfs,
+            3 => Stage::PivotRoot,
+            4 => Stage::Mkdir,
+            5 => Stage::Symlink,
+            6 => Stage::Bind,
+            7 => Stage::Tmpfs,
+            8 => Stage::Proc,
+            9 => Stage::Devpts,
+            10 => Stage::File,
+            11 => Stage::RootReadOnly,
+            12 => Stage::Hostname,
+            13 => Stage::Loopback,
+            14 => Stage::Chdir,
+            15 => Stage::Rlimit,
+            16 => Stage::Session,
+            17 => Stage::Fds,
+            18 => Stage::Identity,
+            19 => Stage::Capabilities,
+            20 => Stage::NoNewPrivs,
+            21 => Stage::Landlock,
+            22 => Stage::Seccomp,
+            23 => Stage::Signals,
+            24 => Stage::Exec,
+            25 => Stage::ReadOnlyPath,
+            26 => Stage::MaskedPath,
+            _ => return None,
+        })
+    }
+}
+
+/// The system call that failed, with the argument that tells it apart where one stage makes
+/// the same call twice. Together with the stage it names one call site of the child or init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Call {
+    /// `rt_sigaction(sig, SIG_DFL)`; the record's argument is the signal.
+    RtSigaction = 1,
+    /// `openat(2)`.
+    Openat = 2,
+    /// `write(2)` (a short write is reported as `EIO`).
+    Write = 3,
+    /// `read(2)` of the pipe on which a root caller's parent says the id maps are written
+    /// (`EPIPE`: the parent closed it first).
+    ReadSync = 4,
+    /// `setgroups(0, NULL)`.
+    Setgroups = 5,
+    /// `setresgid(2)`.
+    Setresgid = 6,
+    /// `setresuid(2)`.
+    Setresuid = 7,
+    /// `mount(NULL, "/", NULL, MS_REC | MS_PRIVATE)`: stop propagation to the host.
+    MountPrivate = 8,
+    /// `mount(2)` of a new filesystem (tmpfs, proc, devpts).
+    Mount = 9,
+    /// `chdir(2)`.
+    Chdir = 10,
+    /// `mkdirat(2)`.
+    Mkdirat = 11,
+    /// `pivot_root(".", ".oldroot")`.
+    PivotRoot = 12,
+    /// `chdir("/")` after `pivot_root`.
+    ChdirNewRoot = 13,
+    /// `umount2("/.oldroot", MNT_DETACH)`.
+    Umount2 = 14,
+    /// `unlinkat(AT_FDCWD, "/.oldroot", AT_REMOVEDIR)`.
+    Unlinkat = 15,
+    /// `mount_setattr(2)`.
+    MountSetattr = 16,
+    /// `symlinkat(2)`.
+    Symlinkat = 17,
+    /// `openat2(RESOLVE_NO_SYMLINKS)` of a bind's source.
+    Openat2 = 18,
+    /// `open_tree(OPEN_TREE_CLONE)`.
+    OpenTree = 19,
+    /// `move_mount(2)`.
+    MoveMount = 20,
+    /// `sethostname(2)`.
+    Sethostname = 21,
+    /// `socket(AF_INET, SOCK_DGRAM)` for the loopback ioctl.
+    Socket = 22,
+    /// `ioctl(SIOCSIFFLAGS)` bringing `lo` up.
+    IoctlSetFlags = 23,
+    /// `prlimit64(2)`; the record's argument is the resource.
+    Prlimit = 24,
+    /// `setsid(2)`.
+    Setsid = 25,
+    /// `fcntl(F_DUPFD_CLOEXEC)` of a source fd above every fd number in use.
+    DupAbove = 26,
+    /// `dup3(2)` onto the fd number the program gets.
+    Dup3 = 27,
+    /// `close_range(CLOSE_RANGE_CLOEXEC)`.
+    CloseRange = 28,
+    /// `prctl(PR_SET_SECUREBITS)`.
+    SetSecurebits = 29,
+    /// `prctl(PR_CAPBSET_DROP)`; the record's argument is the capability.
+    CapbsetDrop = 30,
+    /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)`.
+    CapAmbientClearAll = 31,
+    /// `capset(2)` with every set empty.
+    Capset = 32,
+    /// `prctl(PR_SET_NO_NEW_PRIVS)`.
+    SetNoNewPrivs = 33,
+    /// `landlock_create_ruleset(2)`.
+    LandlockCreateRuleset = 34,
+    /// `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)`.
+    LandlockAddPathRule = 35,
+    /// `landlock_add_rule(LANDLOCK_RULE_NET_PORT)`.
+    LandlockAddNetRule = 36,
+    /// `landlock_restrict_self(2)`.
+    LandlockRestrictSelf = 37,
+    /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
+    Seccomp = 38,
+    /// `fcntl(F_SETFD, 0)` of an fd init keeps (report, status, lifeline pipe).
+    ClearCloexec = 39,
+    /// `execveat(AT_EMPTY_PATH)` of the init program's memfd.
+    ExecInit = 40,
+    /// init's `clone(SIGCHLD)` of the process that execs the program.
+    ForkProgram = 41,
+    /// init's `execve(2)` of the program.
+    ExecProgram = 42,
+    /// `prlimit64(RLIMIT_CORE, 0)`: no core dump of a process that shares the caller's memory.
+    PrlimitCore = 43,
+}
+
+impl Call {
+    /// The call of a record's word, if the word names one.
+    pub fn from_u32(word: u32) -> Option<Call> {
+        Some(match word {
+            1 => Call::RtSigaction,
+            2 => Call::Openat,
+            3 => Call::Write,
+            4 => Call::ReadSync,
+            5 => Call::Setgroups,
+            6 => Call::Setresgid,
+            7 => Call::Setresuid,
+            8 => Call::MountPrivate,
+            9 => Call::Mount,
+            10 => Call::Chdir,
+            11 => Call::Mkdirat,
+            12 => Call::PivotRoot,
+            13 => Call::ChdirNewRoot,
+            14 => Call::Umount2,
+            15 => Call::Unlinkat,
+            16 => Call::MountSetattr,
+            17 => Call::Symlinkat,
+            18 => Call::Openat2,
+            19 => Call::OpenTree,
+            20 => Call::MoveMount,
+            21 => Call::Sethostname,
+            22 => Call::Socket,
+            23 => Call::IoctlSetFlags,
+            24 => Call::Prlimit,
+            25 => Call::Setsid,
+            26 => Call::DupAbove,
+            27 => Call::Dup3,
+            28 => Call::CloseRange,
+            29 => Call::SetSecurebits,
+            30 => Call::CapbsetDrop,
+            31 => Call::CapAmbientClearAll,
+            32 => Call::Capset,
+            33 => Call::SetNoNewPrivs,
+            34 => Call::LandlockCreateRuleset,
+            35 => Call::LandlockAddPathRule,
+            36 => Call::LandlockAddNetRule,
+            37 => Call::LandlockRestrictSelf,
+            38 => Call::Seccomp,
+            39 => Call::ClearCloexec,
+            40 => Call::ExecInit,
+            41 => Call::ForkProgram,
+            42 => Call::ExecProgram,
+            43 => Call::PrlimitCore,
+            _ => return None,
+        })
+    }
+
+    /// The call as error messages name it: the system call, with the argument that tells it
+    /// apart where that matters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::RtSigaction => "rt_sigaction",
+            Call::Openat => "openat",
+            Call::Write => "write",
+            Call::ReadSync => "read of the id map sync pipe",
+            Call::Setgroups => "setgroups",
+            Call::Setresgid => "setresgid",
+            Call::Setresuid => "setresuid",
+            Call::MountPrivate => "mount(MS_REC | MS_PRIVATE)",
+            Call::Mount => "mount",
+            Call::Chdir => "chdir",
+            Call::Mkdirat => "mkdirat",
+            Call::PivotRoot => "pivot_root",
+            Call::ChdirNewRoot => "chdir(\"/\")",
+            Call::Umount2 => "umount2",
+            Call::Unlinkat => "unlinkat",
+            Call::MountSetattr => "mount_setattr",
+            Call::Symlinkat => "symlinkat",
+            Call::Openat2 => "openat2",
+            Call::OpenTree => "open_tree",
+            Call::MoveMount => "move_mount",
+            Call::Sethostname => "sethostname",
+            Call::Socket => "socket",
+            Call::IoctlSetFlags => "ioctl(SIOCSIFFLAGS)",
+            Call::Prlimit => "prlimit64",
+            Call::Setsid => "setsid",
+            Call::DupAbove => "fcntl(F_DUPFD_CLOEXEC)",
+            Call::Dup3 => "dup3",
+            Call::CloseRange => "close_range",
+            Call::SetSecurebits => "prctl(PR_SET_SECUREBITS)",
+            Call::CapbsetDrop => "prctl(PR_CAPBSET_DROP)",
+            Call::CapAmbientClearAll => "prctl(PR_CAP_AMBIENT_CLEAR_ALL)",
+            Call::Capset => "capset",
+            Call::SetNoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
+            Call::LandlockCreateRuleset => "landlock_create_ruleset",
+            Call::LandlockAddPathRule => "landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)",
+            Call::LandlockAddNetRule => "landlock_add_rule(LANDLOCK_RULE_NET_PORT)",
+            Call::LandlockRestrictSelf => "landlock_restrict_self",
+            Call::Seccomp => "seccomp(SECCOMP_SET_MODE_FILTER)",
+            Call::ClearCloexec => "fcntl(F_SETFD)",
+            Call::ExecInit => "execveat of the init",
+            Call::ForkProgram => "init's fork of the program",
+            Call::ExecProgram => "execve",
+            Call::PrlimitCore => "prlimit64(RLIMIT_CORE)",
+        }
+    }
+}
+
+/// One failure, as the child or init reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub stage: Stage,
+    pub call: Call,
+    /// The index of the item the stage was working on; 0 when it has no list.
+    pub index: u32,
+    /// The integer argument that tells the call apart (signal, capability, resource), else 0.
+    pub arg: u32,
+    /// The errno.
+    pub errno: i32,
+}
+
+/// Why bytes read from the report pipe are not a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not [`LEN`] bytes (this many were read).
+    Length(usize),
+    /// Another format or version.
+    Magic(u32),
+    /// A stage this library does not know.
+    Stage(u32),
+    /// A call this library does not know.
+    Call(u32),
+}
+
+impl Failure {
+    /// A failure of `call` at `stage` with `errno`, without an index or argument.
+    pub const fn new(stage: Stage, call: Call, errno: i32) -> Failure {
+        Failure {
+            stage,
+            call,
+            index: 0,
+            arg: 0,
+            errno,
+        }
+    }
+
+    /// The record's bytes.
+    pub fn to_bytes(self) -> [u8; LEN] {
+        let words = [
+            MAGIC,
+            self.stage as u32,
+            self.call as u32,
+            self.index,
+            self.arg,
+            self.errno as u32,
+        ];
+        let mut out = [0u8; LEN];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(words) {
+            for (byte, b) in chunk.iter_mut().zip(word.to_ne_bytes()) {
+                *byte = b;
+            }
+        }
+        out
+    }
+
+    /// Decodes a record: exactly [`LEN`] bytes with [`MAGIC`], a known stage and a known call.
+    pub fn decode(bytes: &[u8]) -> Result<Failure, DecodeError> {
+        if bytes.len() != LEN {
+            return Err(DecodeError::Length(bytes.len()));
+        }
+        let mut words = [0u32; 6];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+            let mut b = [0u8; 4];
+            for (d, s) in b.iter_mut().zip(chunk) {
+                *d = *s;
+            }
+            *word = u32::from_ne_bytes(b);
+        }
+        let [magic, stage, call, index, arg, errno] = words;
+        if magic != MAGIC {
+            return Err(DecodeError::Magic(magic));
+        }
+        Ok(Failure {
+            stage: Stage::from_u32(stage).ok_or(DecodeError::Stage(stage))?,
+            call: Call::from_u32(call).ok_or(DecodeError::Call(call))?,
+            index,
+            arg,
+            errno: errno as i32,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::panic
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_pinned() {
+        let f = Failure {
+            stage: Stage::Bind,
+            call: Call::OpenTree,
+            index: 7,
+            arg: 9,
+            errno: 2,
+        };
+        let b = f.to_bytes();
+        assert_eq!(LEN, 24);
+        assert_eq!(&b[0..4], b"tsr1");
+        let word = |i: usize| u32::from_ne_bytes(b[i * 4..i * 4 + 4].try_into().unwrap());
+        assert_eq!(
+            [word(1), word(2), word(3), word(4), word(5)],
+            [6, 19, 7, 9, 2]
+        );
+        assert_eq!(Failure::decode(&b), Ok(f));
+    }
+
+    #[test]
+    fn discriminants_are_pinned() {
+        // Changing one is a new format: bump MAGIC's version with it.
+        let stages = [
+            (Stage::IdMap, 1),
+            (Stage::PivotRoot, 3),
+            (Stage::Bind, 6),
+            (Stage::Proc, 8),
+            (Stage::Exec, 24),
+            (Stage::ReadOnlyPath, 25),
+            (Stage::MaskedPath, 26),
+        ];
+        for (s, code) in stages {
+            assert_eq!(s as u32, code);
+        }
+        for code in 0..64 {
+            match Stage::from_u32(code) {
+                Some(s) => assert_eq!(s as u32, code),
+                None => assert!(code == 0 || code > 26, "{code}"),
+            }
+            match Call::from_u32(code) {
+                Some(c) => assert_eq!(c as u32, code),
+                None => assert!(code == 0 || code > 43, "{code}"),
+            }
+        }
+        assert_eq!(Call::PrlimitCore as u32, 43);
+    }
+
+    #[test]
+    fn decoding_is_strict() {
+        let good = Failure::new(Stage::Exec, Call::ExecProgram, 2).to_bytes();
+        assert_eq!(Failure::decode(&good[..12]), Err(DecodeError::Length(12)));
+        assert_eq!(Failure::decode(&[]), Err(DecodeError::Length(0)));
+        let mut long = good.to_vec();
+        long.push(0);
+        assert_eq!(Failure::decode(&long), Err(DecodeError::Length(25)));
+        let mut b = good;
+        b[0] = b'T';
+        assert!(matches!(Failure::decode(&b), Err(DecodeError::Magic(_))));
+        let mut b = good;
+        b[4..8].copy_from_slice(&99u32.to_ne_bytes());
+        assert_eq!(Failure::decode(&b), Err(DecodeError::Stage(99)));
+        let mut b = good;
+        b[8..12].copy_from_slice(&0u32.to_ne_bytes());
+        assert_eq!(Failure::decode(&b), Err(DecodeError::Call(0)));
+    }
+}
