@@ -128,6 +128,16 @@ pub enum PolicyError {
         /// The supplementary group ids other than the primary gid.
         groups: Vec<u32>,
     },
+    /// A seccomp filter (see [`Policy::seccomp_filter`](crate::Policy::seccomp_filter)) longer
+    /// than the kernel takes: `BPF_MAXINSNS`, 4096 instructions (seccomp(2)).
+    #[error(
+        "a seccomp filter of {len} instructions is longer than the kernel takes (BPF_MAXINSNS, \
+         4096); split it into filters of at most 4096 instructions"
+    )]
+    SeccompFilterTooLong {
+        /// Its number of instructions.
+        len: usize,
+    },
     /// The program was not found in the sandbox's `PATH` or at the given path.
     #[error("program {program:?} not found in the sandbox; searched {searched}")]
     ProgramNotFound {

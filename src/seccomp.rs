@@ -70,6 +70,11 @@ fn ins(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
+/// A jump over `n` instructions: BPF's jump offsets are 8 bits.
+fn jump(n: usize) -> u8 {
+    u8::try_from(n).expect("a conditional BPF jump spans at most 255 instructions")
+}
+
 /// System calls answered with `ENOSYS` by the gate.
 pub const ENOSYS_CALLS: &[(&str, i64)] = &[
     // Its mode sits in a struct the filter cannot read; C libraries fall back to openat.
@@ -148,7 +153,7 @@ fn gate() -> BpfProgram {
             ],
             _ => continue,
         };
-        let skip = block.len() as u8 + 1;
+        let skip = jump(block.len() + 1);
         push(&mut p, ins(BPF_JEQ_K, *nr as u32, 0, skip), 0);
         p.extend(block);
         push(&mut p, ins(BPF_LD_W_ABS, OFFSET_NR, 0, 0), 0);
@@ -164,7 +169,8 @@ fn gate() -> BpfProgram {
                 ENOSYS => ret_enosys,
                 _ => return insn,
             };
-            insn.jt = (t - i - 1) as u8;
+            // The return instructions follow every other one.
+            insn.jt = jump(t - (i + 1));
             insn
         })
         .collect();

@@ -15,10 +15,19 @@
 //! [`child_main`] is one linear function; a failing step writes a [`Failure`] record (stage,
 //! call, index, errno; see `crate::wire`) to the close-on-exec report pipe and exits.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 pub(crate) mod plan;
 pub(crate) mod sys;
 
-use core::ffi::c_int;
+use core::convert::Infallible;
+use core::ffi::{c_int, CStr};
 
 use crate::child::plan::{ChildOp, ChildPlan, LandlockPlan};
 use crate::child::sys::Errno;
@@ -53,12 +62,10 @@ fn ok_if_exists(r: sys::SysResult) -> sys::SysResult {
 }
 
 /// Writes `data` to the file at `path` (the id maps, generated files); a short write is `EIO`.
-fn write_file(path: &core::ffi::CStr, data: &[u8], flags: c_int) -> Result<(), (Call, Errno)> {
+fn write_file(path: &CStr, data: &[u8], flags: c_int) -> Result<(), (Call, Errno)> {
     let fd = sys::openat(libc::AT_FDCWD, path, flags | libc::O_CLOEXEC, 0o644)
-        .map_err(|e| (Call::Openat, e))? as c_int;
-    let r = sys::write(fd, data);
-    let _ = sys::close(fd);
-    match r {
+        .map_err(|e| (Call::Openat, e))?;
+    match sys::write(fd.raw(), data) {
         Ok(n) if n == data.len() => Ok(()),
         Ok(_) => Err((Call::Write, libc::EIO)),
         Err(e) => Err((Call::Write, e)),
@@ -73,16 +80,14 @@ fn write_file(path: &core::ffi::CStr, data: &[u8], flags: c_int) -> Result<(), (
 pub(crate) unsafe extern "C" fn child_main(plan: *const ChildPlan) -> ! {
     // SAFETY: guaranteed by the caller.
     let plan = unsafe { &*plan };
-    let failure = match run(plan) {
-        Ok(()) => Failure::new(Stage::Exec, Call::ExecInit, libc::EINVAL),
-        Err(f) => f,
-    };
+    let Err(failure) = run(plan);
     let _ = sys::write(plan.report_fd, &failure.to_bytes());
     sys::exit_group(127)
 }
 
-/// The setup sequence. Each step's comment says why it is where it is.
-fn run(plan: &ChildPlan) -> Step {
+/// The setup sequence, ending in the exec of init: it returns only with the step that failed.
+/// Each step's comment says why it is where it is.
+fn run(plan: &ChildPlan) -> Result<Infallible, Failure> {
     // 1. Signals: CLONE_CLEAR_SIGHAND reset every handler; ignored signals stay ignored across
     //    exec, so put those back to the default too (the mask is cleared right before exec).
     for sig in 1..=64 {
@@ -105,7 +110,7 @@ fn run(plan: &ChildPlan) -> Step {
     //    then switch to the sandbox ids before creating any file (an unmapped fsuid cannot
     //    create files: EOVERFLOW).
     if let Some(maps) = &plan.self_maps {
-        let files: [(&core::ffi::CStr, &[u8]); 3] = [
+        let files: [(&CStr, &[u8]); 3] = [
             (c"/proc/self/setgroups", b"deny"),
             (c"/proc/self/gid_map", &maps.gid_map),
             (c"/proc/self/uid_map", &maps.uid_map),
@@ -155,45 +160,38 @@ fn run(plan: &ChildPlan) -> Step {
 
     // 6. Capabilities: lock securebits (no root privilege regained by a uid change or exec),
     //    empty the bounding and ambient sets, then drop what this process holds.
-    // SECBIT_NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE, each with its lock, and
-    // KEEP_CAPS_LOCKED (capabilities(7)).
-    let securebits = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
+    let securebits = libc::SECBIT_NOROOT
+        | libc::SECBIT_NOROOT_LOCKED
+        | libc::SECBIT_NO_SETUID_FIXUP
+        | libc::SECBIT_NO_SETUID_FIXUP_LOCKED
+        | libc::SECBIT_KEEP_CAPS_LOCKED
+        | libc::SECBIT_NO_CAP_AMBIENT_RAISE
+        | libc::SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
     // Without a user namespace an unprivileged caller holds no capability: EPERM here means
     // there is nothing to drop (and no_new_privs keeps file capabilities from being gained).
     let no_caps = |e: Errno| !plan.in_user_namespace && e == libc::EPERM;
-    match sys::prctl(libc::PR_SET_SECUREBITS, securebits, 0, 0, 0) {
+    match sys::set_securebits(securebits as u32) {
         Ok(_) => {}
         Err(e) if no_caps(e) => {}
         Err(e) => return Err(Failure::new(Stage::Capabilities, Call::SetSecurebits, e)),
     }
     for cap in 0..64 {
-        match sys::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) {
+        match sys::capbset_drop(cap) {
             Ok(_) | Err(libc::EINVAL) => {}
             Err(e) if no_caps(e) => {}
             Err(errno) => {
                 return Err(Failure {
-                    arg: cap as u32,
+                    arg: cap,
                     ..Failure::new(Stage::Capabilities, Call::CapbsetDrop, errno)
                 })
             }
         }
     }
-    sys::prctl(
-        libc::PR_CAP_AMBIENT,
-        libc::PR_CAP_AMBIENT_CLEAR_ALL as usize,
-        0,
-        0,
-        0,
-    )
-    .map_err(at(Stage::Capabilities, Call::CapAmbientClearAll, 0))?;
+    sys::cap_ambient_clear_all().map_err(at(Stage::Capabilities, Call::CapAmbientClearAll, 0))?;
     sys::capset_empty().map_err(at(Stage::Capabilities, Call::Capset, 0))?;
 
     // 7. no_new_privs, needed for Landlock and seccomp without privilege.
-    sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).map_err(at(
-        Stage::NoNewPrivs,
-        Call::SetNoNewPrivs,
-        0,
-    ))?;
+    sys::set_no_new_privs().map_err(at(Stage::NoNewPrivs, Call::SetNoNewPrivs, 0))?;
 
     // 8. Landlock, after the last mount (a Landlock-restricted process cannot mount).
     if let Some(ll) = &plan.setup.landlock {
@@ -210,13 +208,8 @@ fn run(plan: &ChildPlan) -> Step {
     }
 
     // 9. seccomp last, so the filter need not allow the setup calls.
-    for (i, prog) in plan.seccomp.iter().enumerate() {
-        let prog = prog.as_slice();
-        let fprog = sys::SockFprog {
-            len: prog.len() as u16,
-            filter: prog.as_ptr(),
-        };
-        sys::seccomp_set_filter(&fprog).map_err(at(Stage::Seccomp, Call::Seccomp, i))?;
+    for (i, prog) in plan.setup.seccomp.iter().enumerate() {
+        sys::seccomp_set_filter(&prog.fprog()).map_err(at(Stage::Seccomp, Call::Seccomp, i))?;
     }
 
     // 10. Exec the init from its memfd. The report and status pipes stay open across this
@@ -224,14 +217,11 @@ fn run(plan: &ChildPlan) -> Step {
     //     once the program itself has been exec'd. Init unblocks signals in the program.
     let kept = [plan.report_fd, plan.status_fd, plan.lifeline_fd];
     for (i, fd) in kept.into_iter().enumerate() {
-        sys::fcntl(fd, libc::F_SETFD, 0).map_err(at(Stage::Exec, Call::ClearCloexec, i))?;
+        sys::clear_cloexec(fd).map_err(at(Stage::Exec, Call::ClearCloexec, i))?;
     }
     // SAFETY: argv/envp are NULL-terminated arrays into CStrings owned by the plan.
-    let e = unsafe { sys::execveat_fd(plan.init_fd, plan.argv.as_ptr(), plan.envp.as_ptr()) };
-    match e {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Failure::new(Stage::Exec, Call::ExecInit, e)),
-    }
+    let errno = unsafe { sys::execveat_fd(plan.init_fd, plan.argv.as_ptr(), plan.envp.as_ptr()) };
+    Err(Failure::new(Stage::Exec, Call::ExecInit, errno))
 }
 
 /// Builds the sandbox's root in its mount namespace and `pivot_root`s into it.
@@ -280,6 +270,7 @@ fn new_root(plan: &ChildPlan) -> Step {
     Ok(())
 }
 
+/// Runs filesystem operation `i` of the plan.
 fn run_op(i: usize, op: &ChildOp) -> Step {
     match op {
         ChildOp::Mkdir { path, mode } => {
@@ -310,15 +301,11 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                     i,
                 ))?;
             } else if *create {
-                let fd = ok_if_exists(sys::openat(
-                    libc::AT_FDCWD,
-                    dst,
-                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-                    0o644,
-                ))
-                .map_err(at(Stage::Bind, Call::Openat, i))?;
-                if fd > 0 {
-                    let _ = sys::close(fd as c_int);
+                let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+                match sys::openat(libc::AT_FDCWD, dst, flags, 0o644) {
+                    // The mount point is there; the fd closes at once.
+                    Ok(_) | Err(libc::EEXIST) => {}
+                    Err(e) => return Err(at(Stage::Bind, Call::Openat, i)(e)),
                 }
             }
             let how = sys::OpenHow {
@@ -326,20 +313,13 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 mode: 0,
                 resolve: sys::RESOLVE_NO_SYMLINKS,
             };
-            let src_fd = sys::openat2(libc::AT_FDCWD, src, &how).map_err(at(
+            let src = sys::openat2(libc::AT_FDCWD, src, &how).map_err(at(
                 Stage::Bind,
                 Call::Openat2,
                 i,
-            ))? as c_int;
-            let r = clone_mount(
-                src_fd,
-                c"",
-                sys::AT_RECURSIVE | libc::AT_EMPTY_PATH as u32,
-                *attr_set,
-                dst,
-            );
-            let _ = sys::close(src_fd);
-            r.map_err(within(Stage::Bind, i))?;
+            ))?;
+            let flags = sys::AT_RECURSIVE | libc::AT_EMPTY_PATH as u32;
+            clone_mount(src.raw(), c"", flags, *attr_set, dst).map_err(within(Stage::Bind, i))?;
         }
         ChildOp::Tmpfs {
             dst,
@@ -420,46 +400,40 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
 /// attaches it at `dst` (move_mount(2)).
 fn clone_mount(
     dirfd: c_int,
-    path: &core::ffi::CStr,
+    path: &CStr,
     flags: u32,
     attr_set: u64,
-    dst: &core::ffi::CStr,
+    dst: &CStr,
 ) -> Result<(), (Call, Errno)> {
     let tree = sys::open_tree(
         dirfd,
         path,
         sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC | flags,
     )
-    .map_err(|e| (Call::OpenTree, e))? as c_int;
-    let attr = sys::MountAttr {
-        attr_set,
-        ..Default::default()
-    };
-    let r = if attr_set != 0 {
-        sys::mount_setattr(
-            tree,
-            c"",
-            libc::AT_EMPTY_PATH as u32 | (flags & sys::AT_RECURSIVE),
-            &attr,
-        )
-        .map(|_| ())
-        .map_err(|e| (Call::MountSetattr, e))
-    } else {
-        Ok(())
+    .map_err(|e| (Call::OpenTree, e))?;
+    if attr_set != 0 {
+        let attr = sys::MountAttr {
+            attr_set,
+            ..Default::default()
+        };
+        let flags = libc::AT_EMPTY_PATH as u32 | (flags & sys::AT_RECURSIVE);
+        sys::mount_setattr(tree.raw(), c"", flags, &attr).map_err(|e| (Call::MountSetattr, e))?;
     }
-    .and_then(|()| {
-        sys::move_mount(tree, c"", libc::AT_FDCWD, dst, sys::MOVE_MOUNT_F_EMPTY_PATH)
-            .map(|_| ())
-            .map_err(|e| (Call::MoveMount, e))
-    });
-    let _ = sys::close(tree);
-    r
+    sys::move_mount(
+        tree.raw(),
+        c"",
+        libc::AT_FDCWD,
+        dst,
+        sys::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| (Call::MoveMount, e))?;
+    Ok(())
 }
 
 /// Brings `lo` up in the new network namespace; the kernel then adds 127.0.0.1 and ::1.
 pub(crate) fn loopback_up() -> Result<(), (Call, Errno)> {
     let fd = sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-        .map_err(|e| (Call::Socket, e))? as c_int;
+        .map_err(|e| (Call::Socket, e))?;
     let mut ifr = sys::IfreqFlags {
         name: [0; 16],
         flags: (libc::IFF_UP | libc::IFF_RUNNING) as i16,
@@ -467,10 +441,8 @@ pub(crate) fn loopback_up() -> Result<(), (Call, Errno)> {
     };
     ifr.name[0] = b'l';
     ifr.name[1] = b'o';
-    // SAFETY: ifr has the layout SIOCSIFFLAGS reads (name, then the flags member of the union).
-    let r = unsafe { sys::ioctl(fd, libc::SIOCSIFFLAGS, &mut ifr as *mut _ as *mut _) };
-    let _ = sys::close(fd);
-    r.map(|_| ()).map_err(|e| (Call::IoctlSetFlags, e))
+    sys::set_interface_flags(fd.raw(), &ifr).map_err(|e| (Call::IoctlSetFlags, e))?;
+    Ok(())
 }
 
 /// Puts each `(source, target)` fd in place. Sources are first copied above every source and
@@ -480,11 +452,8 @@ fn place_fds(plan: &ChildPlan) -> Step {
     // SAFETY: only the child touches the scratch vector, and the parent sized it to `fds`.
     let scratch = unsafe { &mut *plan.fd_scratch.get() };
     for (i, ((src, _), slot)) in plan.fds.iter().zip(scratch.iter_mut()).enumerate() {
-        *slot = sys::fcntl(*src, libc::F_DUPFD_CLOEXEC, plan.fd_floor as usize).map_err(at(
-            Stage::Fds,
-            Call::DupAbove,
-            i,
-        ))? as c_int;
+        let copy = sys::dup_cloexec_at_least(*src, plan.fd_floor);
+        *slot = copy.map_err(at(Stage::Fds, Call::DupAbove, i))? as c_int;
     }
     for (i, ((_, dst), tmp)) in plan.fds.iter().zip(scratch.iter()).enumerate() {
         sys::dup3(*tmp, *dst, 0).map_err(at(Stage::Fds, Call::Dup3, i))?;
@@ -500,39 +469,42 @@ fn place_fds(plan: &ChildPlan) -> Step {
     Ok(())
 }
 
+/// Creates the Landlock ruleset, adds the plan's rules and enforces it.
 fn landlock(ll: &LandlockPlan) -> Step {
     let rs = sys::landlock_create_ruleset(&ll.attr).map_err(at(
         Stage::Landlock,
         Call::LandlockCreateRuleset,
         0,
-    ))? as c_int;
+    ))?;
     for (i, rule) in ll.rules.iter().enumerate() {
-        let fd = match sys::openat(
+        let fd = sys::openat(
             libc::AT_FDCWD,
             &rule.path,
             libc::O_PATH | libc::O_CLOEXEC,
             0,
-        ) {
-            Ok(fd) => fd as c_int,
-            Err(e) => return Err(at(Stage::Landlock, Call::Openat, i)(e)),
-        };
+        )
+        .map_err(at(Stage::Landlock, Call::Openat, i))?;
         let attr = sys::LandlockPathBeneathAttr {
             allowed_access: rule.access,
-            parent_fd: fd,
+            parent_fd: fd.raw(),
         };
-        let r = sys::landlock_add_path_rule(rs, &attr);
-        let _ = sys::close(fd);
-        r.map_err(at(Stage::Landlock, Call::LandlockAddPathRule, i))?;
+        sys::landlock_add_path_rule(rs.raw(), &attr).map_err(at(
+            Stage::Landlock,
+            Call::LandlockAddPathRule,
+            i,
+        ))?;
     }
     for (i, rule) in ll.net_rules.iter().enumerate() {
-        sys::landlock_add_net_rule(rs, rule).map_err(at(
+        sys::landlock_add_net_rule(rs.raw(), rule).map_err(at(
             Stage::Landlock,
             Call::LandlockAddNetRule,
             i,
         ))?;
     }
-    let r = sys::landlock_restrict_self(rs, ll.restrict_flags);
-    let _ = sys::close(rs);
-    r.map_err(at(Stage::Landlock, Call::LandlockRestrictSelf, 0))?;
+    sys::landlock_restrict_self(rs.raw(), ll.restrict_flags).map_err(at(
+        Stage::Landlock,
+        Call::LandlockRestrictSelf,
+        0,
+    ))?;
     Ok(())
 }

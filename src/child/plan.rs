@@ -1,5 +1,13 @@
 //! The plan the child reads: everything it needs, prepared by the parent before `clone3`.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use core::ffi::{c_char, c_int};
 use std::ffi::CString;
 
@@ -79,6 +87,8 @@ pub(crate) struct LandlockPlan {
 pub(crate) struct PolicySetup {
     /// The filesystem operations, in order.
     pub ops: Vec<ChildOp>,
+    /// The seccomp BPF programs, installed in order.
+    pub seccomp: Vec<Bpf>,
     /// The Landlock ruleset, when Landlock is applied.
     pub landlock: Option<LandlockPlan>,
 }
@@ -126,8 +136,6 @@ pub(crate) struct ChildPlan {
     /// `(resource, soft, hard)` limits, set after Landlock (a small `RLIMIT_NOFILE` must not
     /// stop the setup's own opens).
     pub rlimits: Vec<(u32, u64, u64)>,
-    /// seccomp BPF programs, installed in order.
-    pub seccomp: Vec<Bpf>,
     /// The sealed memfd of the init program (see `src/init/main.rs`).
     pub init_fd: c_int,
     /// Write end of the pipe on which init reports the program's wait status.
@@ -166,29 +174,58 @@ impl CStrArray {
 // SAFETY: the pointers point into the CStrings owned by the same value (their heap buffers do
 // not move when the value moves) and are only read.
 unsafe impl Send for CStrArray {}
-// SAFETY: as above; shared access only reads.
-unsafe impl Sync for CStrArray {}
 
-/// A seccomp BPF program: the default filter's (built once per process) or a caller's.
+/// A seccomp BPF program ready for seccomp(2): the default filter's (built once per process) or
+/// a caller's, with its length checked against `BPF_MAXINSNS` by the parent.
 #[derive(Debug)]
-pub(crate) enum Bpf {
+pub(crate) struct Bpf {
+    insns: Insns,
+    len: u16,
+}
+
+#[derive(Debug)]
+enum Insns {
     Static(&'static [seccompiler::sock_filter]),
     Shared(std::sync::Arc<seccompiler::BpfProgram>),
 }
 
 impl Bpf {
-    /// The instructions (a plain dereference: no allocation or atomic operation).
-    pub(crate) fn as_slice(&self) -> &[seccompiler::sock_filter] {
-        match self {
-            Bpf::Static(s) => s,
-            Bpf::Shared(p) => p.as_slice(),
+    /// One of the library's own programs.
+    pub(crate) fn of_static(insns: &'static [seccompiler::sock_filter]) -> Result<Bpf, usize> {
+        Bpf::new(Insns::Static(insns))
+    }
+
+    /// A caller's program.
+    pub(crate) fn of_shared(insns: std::sync::Arc<seccompiler::BpfProgram>) -> Result<Bpf, usize> {
+        Bpf::new(Insns::Shared(insns))
+    }
+
+    /// The program, or its length when the kernel would refuse it (more than `BPF_MAXINSNS`
+    /// instructions, seccomp(2)).
+    fn new(insns: Insns) -> Result<Bpf, usize> {
+        let n = match &insns {
+            Insns::Static(s) => s.len(),
+            Insns::Shared(p) => p.len(),
+        };
+        match u16::try_from(n) {
+            Ok(len) if n <= libc::BPF_MAXINSNS as usize => Ok(Bpf { insns, len }),
+            _ => Err(n),
+        }
+    }
+
+    /// The `sock_fprog` seccomp(2) takes (a plain dereference: no allocation or atomic
+    /// operation).
+    pub(crate) fn fprog(&self) -> sys::SockFprog {
+        let filter = match &self.insns {
+            Insns::Static(s) => s.as_ptr(),
+            Insns::Shared(p) => p.as_ptr(),
+        };
+        sys::SockFprog {
+            len: self.len,
+            filter,
         }
     }
 }
 
 /// Location of the old root after `pivot_root`.
 pub(crate) const OLD_ROOT: &str = "/.oldroot";
-
-// SAFETY: the scratch cell is written only by the child process, never by the parent's
-// threads; everything else is owned data or `Send` already.
-unsafe impl Send for ChildPlan {}

@@ -7,7 +7,15 @@
 //!
 //! The doc line of each wrapper names the C call; see the man page of that call for the details.
 
-use core::ffi::{c_int, c_void, CStr};
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use core::ffi::{c_int, CStr};
 
 /// An errno value returned by a failed raw system call.
 pub type Errno = i32;
@@ -19,7 +27,7 @@ pub type SysResult = Result<usize, Errno>;
 #[inline(always)]
 fn check(ret: isize) -> SysResult {
     if (-4095..0).contains(&ret) {
-        Err((-ret) as Errno)
+        Err(ret.unsigned_abs() as Errno)
     } else {
         Ok(ret as usize)
     }
@@ -79,15 +87,48 @@ mod arch {
 /// # Safety
 /// The arguments must be valid for system call `nr` (pointers to live memory of the right type).
 #[inline(always)]
-pub unsafe fn syscall(nr: libc::c_long, args: &[usize]) -> SysResult {
+unsafe fn syscall<const N: usize>(nr: libc::c_long, args: [usize; N]) -> SysResult {
+    // SAFETY: forwarded from the caller.
+    check(unsafe { raw_syscall(nr, args) })
+}
+
+/// As [`syscall`], with the kernel's return value as it is.
+///
+/// # Safety
+/// As [`syscall`].
+#[inline(always)]
+unsafe fn raw_syscall<const N: usize>(nr: libc::c_long, args: [usize; N]) -> isize {
+    const { assert!(N <= 6, "a system call takes at most six arguments") };
     let mut a = [0usize; 6];
-    let mut i = 0;
-    while i < args.len() && i < 6 {
-        a[i] = args[i];
-        i += 1;
+    for (slot, arg) in a.iter_mut().zip(args) {
+        *slot = arg;
     }
     // SAFETY: forwarded from the caller.
-    check(unsafe { arch::syscall6(nr as usize, a) })
+    unsafe { arch::syscall6(nr as usize, a) }
+}
+
+/// A file descriptor the child opened, closed when dropped (close(2)): the child's way to close
+/// what it opens on every path, without allocating.
+#[derive(Debug)]
+pub struct Fd(c_int);
+
+impl Fd {
+    /// The descriptor number.
+    pub fn raw(&self) -> c_int {
+        self.0
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        let _ = close(self.0);
+    }
+}
+
+/// An fd returned by a system call, owned from now on.
+#[inline(always)]
+fn fd(r: SysResult) -> Result<Fd, Errno> {
+    r.map(|n| Fd(n as c_int))
 }
 
 #[inline(always)]
@@ -209,7 +250,7 @@ pub struct IfreqFlags {
 /// `write(fd, buf, len)`
 pub fn write(fd: c_int, buf: &[u8]) -> SysResult {
     // SAFETY: buf is a live slice of len bytes.
-    unsafe { syscall(libc::SYS_write, &[fd as usize, p(buf.as_ptr()), buf.len()]) }
+    unsafe { syscall(libc::SYS_write, [fd as usize, p(buf.as_ptr()), buf.len()]) }
 }
 
 /// `read(fd, buf, len)`
@@ -218,7 +259,7 @@ pub fn read(fd: c_int, buf: &mut [u8]) -> SysResult {
     unsafe {
         syscall(
             libc::SYS_read,
-            &[fd as usize, p(buf.as_mut_ptr()), buf.len()],
+            [fd as usize, p(buf.as_mut_ptr()), buf.len()],
         )
     }
 }
@@ -226,46 +267,46 @@ pub fn read(fd: c_int, buf: &mut [u8]) -> SysResult {
 /// `close(fd)`
 pub fn close(fd: c_int) -> SysResult {
     // SAFETY: closing an fd number has no memory-safety requirement in the child.
-    unsafe { syscall(libc::SYS_close, &[fd as usize]) }
+    unsafe { syscall(libc::SYS_close, [fd as usize]) }
 }
 
 /// `openat(dirfd, path, flags, mode)`
-pub fn openat(dirfd: c_int, path: &CStr, flags: c_int, mode: u32) -> SysResult {
+pub fn openat(dirfd: c_int, path: &CStr, flags: c_int, mode: u32) -> Result<Fd, Errno> {
     // SAFETY: path is NUL-terminated.
-    unsafe {
+    fd(unsafe {
         syscall(
             libc::SYS_openat,
-            &[dirfd as usize, s(path), flags as usize, mode as usize],
+            [dirfd as usize, s(path), flags as usize, mode as usize],
         )
-    }
+    })
 }
 
 /// `openat2(dirfd, path, &how, sizeof how)`
-pub fn openat2(dirfd: c_int, path: &CStr, how: &OpenHow) -> SysResult {
+pub fn openat2(dirfd: c_int, path: &CStr, how: &OpenHow) -> Result<Fd, Errno> {
     // SAFETY: path is NUL-terminated and how points to a live open_how.
-    unsafe {
+    fd(unsafe {
         syscall(
             libc::SYS_openat2,
-            &[
+            [
                 dirfd as usize,
                 s(path),
                 p(how),
                 core::mem::size_of::<OpenHow>(),
             ],
         )
-    }
+    })
 }
 
 /// `mkdirat(dirfd, path, mode)`
 pub fn mkdirat(dirfd: c_int, path: &CStr, mode: u32) -> SysResult {
     // SAFETY: path is NUL-terminated.
-    unsafe { syscall(libc::SYS_mkdirat, &[dirfd as usize, s(path), mode as usize]) }
+    unsafe { syscall(libc::SYS_mkdirat, [dirfd as usize, s(path), mode as usize]) }
 }
 
 /// `symlinkat(target, newdirfd, linkpath)`
 pub fn symlinkat(target: &CStr, dirfd: c_int, path: &CStr) -> SysResult {
     // SAFETY: both strings are NUL-terminated.
-    unsafe { syscall(libc::SYS_symlinkat, &[s(target), dirfd as usize, s(path)]) }
+    unsafe { syscall(libc::SYS_symlinkat, [s(target), dirfd as usize, s(path)]) }
 }
 
 /// `unlinkat(dirfd, path, flags)`
@@ -274,7 +315,7 @@ pub fn unlinkat(dirfd: c_int, path: &CStr, flags: c_int) -> SysResult {
     unsafe {
         syscall(
             libc::SYS_unlinkat,
-            &[dirfd as usize, s(path), flags as usize],
+            [dirfd as usize, s(path), flags as usize],
         )
     }
 }
@@ -282,7 +323,7 @@ pub fn unlinkat(dirfd: c_int, path: &CStr, flags: c_int) -> SysResult {
 /// `chdir(path)`
 pub fn chdir(path: &CStr) -> SysResult {
     // SAFETY: path is NUL-terminated.
-    unsafe { syscall(libc::SYS_chdir, &[s(path)]) }
+    unsafe { syscall(libc::SYS_chdir, [s(path)]) }
 }
 
 /// `mount(source, target, fstype, flags, data)`
@@ -297,7 +338,7 @@ pub fn mount(
     unsafe {
         syscall(
             libc::SYS_mount,
-            &[os(source), s(target), os(fstype), flags as usize, os(data)],
+            [os(source), s(target), os(fstype), flags as usize, os(data)],
         )
     }
 }
@@ -305,24 +346,24 @@ pub fn mount(
 /// `umount2(target, flags)`
 pub fn umount2(target: &CStr, flags: c_int) -> SysResult {
     // SAFETY: target is NUL-terminated.
-    unsafe { syscall(libc::SYS_umount2, &[s(target), flags as usize]) }
+    unsafe { syscall(libc::SYS_umount2, [s(target), flags as usize]) }
 }
 
 /// `pivot_root(new_root, put_old)`
 pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> SysResult {
     // SAFETY: both strings are NUL-terminated.
-    unsafe { syscall(libc::SYS_pivot_root, &[s(new_root), s(put_old)]) }
+    unsafe { syscall(libc::SYS_pivot_root, [s(new_root), s(put_old)]) }
 }
 
 /// `open_tree(dirfd, path, flags)`
-pub fn open_tree(dirfd: c_int, path: &CStr, flags: u32) -> SysResult {
+pub fn open_tree(dirfd: c_int, path: &CStr, flags: u32) -> Result<Fd, Errno> {
     // SAFETY: path is NUL-terminated.
-    unsafe {
+    fd(unsafe {
         syscall(
             libc::SYS_open_tree,
-            &[dirfd as usize, s(path), flags as usize],
+            [dirfd as usize, s(path), flags as usize],
         )
-    }
+    })
 }
 
 /// `move_mount(from_dirfd, from_path, to_dirfd, to_path, flags)`
@@ -337,7 +378,7 @@ pub fn move_mount(
     unsafe {
         syscall(
             libc::SYS_move_mount,
-            &[
+            [
                 from_dirfd as usize,
                 s(from_path),
                 to_dirfd as usize,
@@ -354,7 +395,7 @@ pub fn mount_setattr(dirfd: c_int, path: &CStr, flags: u32, attr: &MountAttr) ->
     unsafe {
         syscall(
             libc::SYS_mount_setattr,
-            &[
+            [
                 dirfd as usize,
                 s(path),
                 flags as usize,
@@ -368,38 +409,48 @@ pub fn mount_setattr(dirfd: c_int, path: &CStr, flags: u32, attr: &MountAttr) ->
 /// `sethostname(name, len)`
 pub fn sethostname(name: &[u8]) -> SysResult {
     // SAFETY: name is a live slice.
-    unsafe { syscall(libc::SYS_sethostname, &[p(name.as_ptr()), name.len()]) }
+    unsafe { syscall(libc::SYS_sethostname, [p(name.as_ptr()), name.len()]) }
 }
 
 /// `socket(domain, type, protocol)`
-pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> SysResult {
+pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> Result<Fd, Errno> {
     // SAFETY: no pointer arguments.
-    unsafe {
+    fd(unsafe {
         syscall(
             libc::SYS_socket,
-            &[domain as usize, ty as usize, protocol as usize],
+            [domain as usize, ty as usize, protocol as usize],
         )
-    }
+    })
 }
 
-/// `ioctl(fd, request, arg)` with a pointer argument.
-///
-/// # Safety
-/// `arg` must point to memory of the type `request` expects.
-pub unsafe fn ioctl(fd: c_int, request: libc::c_ulong, arg: *mut c_void) -> SysResult {
-    // SAFETY: forwarded from the caller.
+/// `ioctl(fd, SIOCSIFFLAGS, ifr)`: sets an interface's flags (netdevice(7)).
+pub fn set_interface_flags(fd: c_int, ifr: &IfreqFlags) -> SysResult {
+    // SAFETY: ifr has the layout SIOCSIFFLAGS reads (the name, then the flags member of the
+    // union, padded to the size of struct ifreq); the kernel only reads it.
     unsafe {
         syscall(
             libc::SYS_ioctl,
-            &[fd as usize, request as usize, arg as usize],
+            [fd as usize, libc::SIOCSIFFLAGS as usize, p(ifr)],
         )
     }
 }
 
-/// `fcntl(fd, cmd, arg)` with an integer argument.
-pub fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> SysResult {
-    // SAFETY: integer commands only (F_DUPFD_CLOEXEC, F_SETFD).
-    unsafe { syscall(libc::SYS_fcntl, &[fd as usize, cmd as usize, arg]) }
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`: a close-on-exec copy of `fd` at the lowest free number
+/// at or above `min`.
+pub fn dup_cloexec_at_least(fd: c_int, min: c_int) -> SysResult {
+    // SAFETY: F_DUPFD_CLOEXEC takes an integer argument.
+    unsafe {
+        syscall(
+            libc::SYS_fcntl,
+            [fd as usize, libc::F_DUPFD_CLOEXEC as usize, min as usize],
+        )
+    }
+}
+
+/// `fcntl(fd, F_SETFD, 0)`: clears close-on-exec.
+pub fn clear_cloexec(fd: c_int) -> SysResult {
+    // SAFETY: F_SETFD takes an integer argument.
+    unsafe { syscall(libc::SYS_fcntl, [fd as usize, libc::F_SETFD as usize, 0]) }
 }
 
 /// `dup3(oldfd, newfd, flags)`
@@ -408,7 +459,7 @@ pub fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> SysResult {
     unsafe {
         syscall(
             libc::SYS_dup3,
-            &[oldfd as usize, newfd as usize, flags as usize],
+            [oldfd as usize, newfd as usize, flags as usize],
         )
     }
 }
@@ -419,15 +470,47 @@ pub fn close_range(first: u32, last: u32, flags: u32) -> SysResult {
     unsafe {
         syscall(
             libc::SYS_close_range,
-            &[first as usize, last as usize, flags as usize],
+            [first as usize, last as usize, flags as usize],
         )
     }
 }
 
-/// `prctl(option, arg2, arg3, arg4, arg5)` with integer arguments.
-pub fn prctl(option: c_int, a2: usize, a3: usize, a4: usize, a5: usize) -> SysResult {
-    // SAFETY: only integer-argument prctl options are used through this wrapper.
-    unsafe { syscall(libc::SYS_prctl, &[option as usize, a2, a3, a4, a5]) }
+/// `prctl(option, arg2, 0, 0, 0)` for an option whose argument is an integer.
+///
+/// # Safety
+/// `option` must take an integer second argument and no pointer.
+unsafe fn prctl_int(option: c_int, arg2: usize) -> SysResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { syscall(libc::SYS_prctl, [option as usize, arg2, 0, 0, 0]) }
+}
+
+/// `prctl(PR_SET_SECUREBITS, bits)`
+pub fn set_securebits(bits: u32) -> SysResult {
+    // SAFETY: PR_SET_SECUREBITS takes the bits as an integer.
+    unsafe { prctl_int(libc::PR_SET_SECUREBITS, bits as usize) }
+}
+
+/// `prctl(PR_CAPBSET_DROP, cap)`
+pub fn capbset_drop(cap: u32) -> SysResult {
+    // SAFETY: PR_CAPBSET_DROP takes the capability number as an integer.
+    unsafe { prctl_int(libc::PR_CAPBSET_DROP, cap as usize) }
+}
+
+/// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)`
+pub fn cap_ambient_clear_all() -> SysResult {
+    // SAFETY: PR_CAP_AMBIENT takes integer arguments.
+    unsafe {
+        prctl_int(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as usize,
+        )
+    }
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)`
+pub fn set_no_new_privs() -> SysResult {
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments.
+    unsafe { prctl_int(libc::PR_SET_NO_NEW_PRIVS, 1) }
 }
 
 /// `setresuid(r, e, s)` (the per-thread system call, not glibc's process-wide broadcast).
@@ -436,7 +519,7 @@ pub fn setresuid(uid: u32) -> SysResult {
     unsafe {
         syscall(
             libc::SYS_setresuid,
-            &[uid as usize, uid as usize, uid as usize],
+            [uid as usize, uid as usize, uid as usize],
         )
     }
 }
@@ -447,7 +530,7 @@ pub fn setresgid(gid: u32) -> SysResult {
     unsafe {
         syscall(
             libc::SYS_setresgid,
-            &[gid as usize, gid as usize, gid as usize],
+            [gid as usize, gid as usize, gid as usize],
         )
     }
 }
@@ -455,7 +538,7 @@ pub fn setresgid(gid: u32) -> SysResult {
 /// `setgroups(0, NULL)`: drops every supplementary group.
 pub fn setgroups_empty() -> SysResult {
     // SAFETY: size 0 with a NULL list.
-    unsafe { syscall(libc::SYS_setgroups, &[0, 0]) }
+    unsafe { syscall(libc::SYS_setgroups, [0, 0]) }
 }
 
 /// `capset(&header, data)` with every set empty.
@@ -463,13 +546,13 @@ pub fn capset_empty() -> SysResult {
     let header = [0x2008_0522u32, 0]; // _LINUX_CAPABILITY_VERSION_3, pid 0 (self)
     let data = [0u32; 6]; // two struct __user_cap_data_struct, all zero
                           // SAFETY: header and data have the layout capset(2) expects for version 3.
-    unsafe { syscall(libc::SYS_capset, &[p(header.as_ptr()), p(data.as_ptr())]) }
+    unsafe { syscall(libc::SYS_capset, [p(header.as_ptr()), p(data.as_ptr())]) }
 }
 
 /// `setsid()`
 pub fn setsid() -> SysResult {
     // SAFETY: no arguments.
-    unsafe { syscall(libc::SYS_setsid, &[]) }
+    unsafe { syscall(libc::SYS_setsid, []) }
 }
 
 /// `prlimit64(0, resource, &new, NULL)`
@@ -479,7 +562,7 @@ pub fn setrlimit(resource: u32, cur: u64, max: u64) -> SysResult {
     unsafe {
         syscall(
             libc::SYS_prlimit64,
-            &[0, resource as usize, p(lim.as_ptr()), 0],
+            [0, resource as usize, p(lim.as_ptr()), 0],
         )
     }
 }
@@ -492,20 +575,20 @@ pub fn signal_default(sig: c_int) -> SysResult {
     unsafe {
         syscall(
             libc::SYS_rt_sigaction,
-            &[sig as usize, p(act.as_ptr()), 0, 8],
+            [sig as usize, p(act.as_ptr()), 0, 8],
         )
     }
 }
 
 /// `landlock_create_ruleset(&attr, sizeof attr, 0)`
-pub fn landlock_create_ruleset(attr: &LandlockRulesetAttr) -> SysResult {
+pub fn landlock_create_ruleset(attr: &LandlockRulesetAttr) -> Result<Fd, Errno> {
     // SAFETY: attr points to a live ruleset attribute.
-    unsafe {
+    fd(unsafe {
         syscall(
             libc::SYS_landlock_create_ruleset,
-            &[p(attr), core::mem::size_of::<LandlockRulesetAttr>(), 0],
+            [p(attr), core::mem::size_of::<LandlockRulesetAttr>(), 0],
         )
-    }
+    })
 }
 
 /// `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`: the ABI version.
@@ -514,7 +597,7 @@ pub fn landlock_abi_version() -> SysResult {
     unsafe {
         syscall(
             libc::SYS_landlock_create_ruleset,
-            &[0, 0, LANDLOCK_CREATE_RULESET_VERSION as usize],
+            [0, 0, LANDLOCK_CREATE_RULESET_VERSION as usize],
         )
     }
 }
@@ -525,7 +608,7 @@ pub fn landlock_add_path_rule(ruleset: c_int, attr: &LandlockPathBeneathAttr) ->
     unsafe {
         syscall(
             libc::SYS_landlock_add_rule,
-            &[
+            [
                 ruleset as usize,
                 LANDLOCK_RULE_PATH_BENEATH as usize,
                 p(attr),
@@ -541,7 +624,7 @@ pub fn landlock_add_net_rule(ruleset: c_int, attr: &LandlockNetPortAttr) -> SysR
     unsafe {
         syscall(
             libc::SYS_landlock_add_rule,
-            &[ruleset as usize, 2, p(attr), 0],
+            [ruleset as usize, 2, p(attr), 0],
         )
     }
 }
@@ -552,7 +635,7 @@ pub fn landlock_restrict_self(ruleset: c_int, flags: u32) -> SysResult {
     unsafe {
         syscall(
             libc::SYS_landlock_restrict_self,
-            &[ruleset as usize, flags as usize],
+            [ruleset as usize, flags as usize],
         )
     }
 }
@@ -560,10 +643,11 @@ pub fn landlock_restrict_self(ruleset: c_int, flags: u32) -> SysResult {
 /// `seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)`
 pub fn seccomp_set_filter(prog: &SockFprog) -> SysResult {
     // SAFETY: prog points to a live sock_fprog whose filter array outlives the call.
-    unsafe { syscall(libc::SYS_seccomp, &[1, 0, p(prog)]) }
+    unsafe { syscall(libc::SYS_seccomp, [1, 0, p(prog)]) }
 }
 
-/// `execveat(dirfd, "", argv, envp, AT_EMPTY_PATH)`: executes the file behind `fd`.
+/// `execveat(dirfd, "", argv, envp, AT_EMPTY_PATH)`: executes the file behind `fd`. Returns
+/// only when it fails, with the errno.
 ///
 /// # Safety
 /// `argv` and `envp` must be NULL-terminated arrays of pointers to NUL-terminated strings.
@@ -571,12 +655,12 @@ pub unsafe fn execveat_fd(
     fd: c_int,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
-) -> SysResult {
+) -> Errno {
     // SAFETY: forwarded from the caller; the path is the empty string.
-    unsafe {
-        syscall(
+    let ret = unsafe {
+        raw_syscall(
             libc::SYS_execveat,
-            &[
+            [
                 fd as usize,
                 s(c""),
                 argv as usize,
@@ -584,13 +668,14 @@ pub unsafe fn execveat_fd(
                 libc::AT_EMPTY_PATH as usize,
             ],
         )
-    }
+    };
+    ret.unsigned_abs() as Errno
 }
 
 /// `exit_group(code)`: never returns.
 pub fn exit_group(code: c_int) -> ! {
     loop {
         // SAFETY: exit_group takes an integer and does not return.
-        let _ = unsafe { syscall(libc::SYS_exit_group, &[code as usize]) };
+        let _ = unsafe { raw_syscall(libc::SYS_exit_group, [code as usize]) };
     }
 }

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::child::plan::{LandlockPlan, PolicySetup};
+use crate::child::plan::{Bpf, LandlockPlan, PolicySetup};
 use crate::child::sys;
-use crate::error::SpawnError;
+use crate::error::{PolicyError, SpawnError};
 use crate::landlock::Masks;
 use crate::plan::builder::PlanBuilder;
 use crate::plan::identity::Identity;
@@ -65,7 +65,8 @@ impl CompiledPolicy {
     /// [`SpawnError::Policy`] with [`PolicyError::MissingPath`](crate::PolicyError::MissingPath) (a path or a symlink on it
     /// does not resolve), [`PolicyError::NulByte`](crate::PolicyError::NulByte), [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination),
     /// [`PolicyError::RootBind`](crate::PolicyError::RootBind), [`PolicyError::SymlinkLoop`](crate::PolicyError::SymlinkLoop), [`PolicyError::NotWritable`](crate::PolicyError::NotWritable)
-    /// or [`PolicyError::ReadOnlyDeviceUnderWritable`](crate::PolicyError::ReadOnlyDeviceUnderWritable); [`SpawnError::Unsupported`] when
+    /// or [`PolicyError::ReadOnlyDeviceUnderWritable`](crate::PolicyError::ReadOnlyDeviceUnderWritable),
+    /// [`PolicyError::SeccompFilterTooLong`](crate::PolicyError::SeccompFilterTooLong); [`SpawnError::Unsupported`] when
     /// Landlock is missing and the filesystem is required (or the mount layer is off), when TCP
     /// port rules need Landlock ABI 4 and the network is required, or for
     /// [`Layers`](crate::Layers) that cannot work together (mount or pid namespace without the
@@ -179,7 +180,11 @@ impl CompiledPolicy {
             euid: rustix::process::geteuid().as_raw(),
             abi,
             mount_plan,
-            setup: Arc::new(PolicySetup { ops, landlock }),
+            setup: Arc::new(PolicySetup {
+                ops,
+                seccomp: seccomp_programs(policy)?,
+                landlock,
+            }),
             landlock_missing,
         })))
     }
@@ -190,6 +195,25 @@ impl CompiledPolicy {
     }
 }
 
+/// The seccomp programs a sandbox of `policy` installs, in order: the default filter, the one
+/// that goes with a TCP allow-list, the caller's.
+fn seccomp_programs(policy: &Policy) -> Result<Vec<Bpf>, PolicyError> {
+    let too_long = |len| PolicyError::SeccompFilterTooLong { len };
+    let mut progs = Vec::new();
+    if policy.layers.seccomp {
+        for insns in crate::seccomp::default_programs() {
+            progs.push(Bpf::of_static(insns).map_err(too_long)?);
+        }
+    }
+    if policy.tcp_bind.is_some() || policy.tcp_connect.is_some() {
+        progs.push(Bpf::of_static(crate::seccomp::tcp_rules_program()).map_err(too_long)?);
+    }
+    for p in &policy.extra_seccomp {
+        progs.push(Bpf::of_shared(p.clone()).map_err(too_long)?);
+    }
+    Ok(progs)
+}
+
 impl Policy {
     /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`](crate::CompiledPolicy)
     /// and [`Command::compiled_policy`](crate::Command::compiled_policy)).
@@ -198,5 +222,39 @@ impl Policy {
     /// As [`CompiledPolicy::new`](crate::CompiledPolicy::new).
     pub fn compile(&self) -> Result<crate::CompiledPolicy, crate::SpawnError> {
         crate::CompiledPolicy::new(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_filter(len: usize) -> Policy {
+        let insn = seccompiler::sock_filter {
+            code: 0x06, // BPF_RET | BPF_K
+            jt: 0,
+            jf: 0,
+            k: 0x7fff_0000, // SECCOMP_RET_ALLOW
+        };
+        let mut policy = Policy::new();
+        policy.seccomp_filter(vec![insn; len]);
+        policy
+    }
+
+    #[test]
+    fn a_caller_filter_over_bpf_maxinsns_is_refused() {
+        let progs = seccomp_programs(&with_filter(4096)).unwrap();
+        // The default filter's two programs, then the caller's, whole.
+        assert_eq!(progs.len(), 3);
+        assert_eq!(progs[2].fprog().len, 4096);
+        match seccomp_programs(&with_filter(4097)) {
+            Err(PolicyError::SeccompFilterTooLong { len: 4097 }) => {}
+            other => panic!("expected SeccompFilterTooLong, got {other:?}"),
+        }
+        // Not truncated to 16 bits either.
+        match seccomp_programs(&with_filter(65536 + 5)) {
+            Err(PolicyError::SeccompFilterTooLong { len: 65541 }) => {}
+            other => panic!("expected SeccompFilterTooLong, got {other:?}"),
+        }
     }
 }

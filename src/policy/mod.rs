@@ -496,7 +496,10 @@ impl Policy {
     /// seccompiler (`BpfProgram::try_from(SeccompFilter::new(..))`). It is installed after
     /// the default filter; for each system call the kernel applies the most restrictive
     /// action of all filters (seccomp(2)), so it can deny more but allow nothing the default
-    /// filter denies. Its length adds to the install time (about 0.6 µs per instruction).
+    /// filter denies. Its length adds to the install time (about 0.6 µs per instruction); the
+    /// kernel takes at most 4096 instructions per filter (`BPF_MAXINSNS`), and a longer one
+    /// fails the spawn with
+    /// [`PolicyError::SeccompFilterTooLong`](crate::PolicyError::SeccompFilterTooLong).
     ///
     /// ```
     /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {

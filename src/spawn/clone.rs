@@ -33,8 +33,6 @@ struct Stack {
 
 // SAFETY: the mapping is plain memory owned by this value.
 unsafe impl Send for Stack {}
-// SAFETY: the parent never reads or writes the mapping; only the child uses it.
-unsafe impl Sync for Stack {}
 
 impl Stack {
     fn new() -> Result<Stack, SpawnError> {

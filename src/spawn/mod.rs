@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::SandboxCgroup;
-use crate::child::plan::{Bpf, CStrArray, ChildPlan, SelfMaps};
+use crate::child::plan::{CStrArray, ChildPlan, SelfMaps};
 use crate::child_handle::{async_fd, reap_blocking, Child, ChildParts};
 use crate::enforcement::{property_report, Enforcement};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
@@ -293,17 +293,6 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
         fd_floor,
         mount_ns: layers.mount,
         rlimits,
-        seccomp: {
-            let mut progs: Vec<Bpf> = Vec::new();
-            if layers.seccomp {
-                progs.extend(crate::seccomp::default_programs().map(Bpf::Static));
-            }
-            if policy.tcp_bind.is_some() || policy.tcp_connect.is_some() {
-                progs.push(Bpf::Static(crate::seccomp::tcp_rules_program()));
-            }
-            progs.extend(policy.extra_seccomp.iter().cloned().map(Bpf::Shared));
-            progs
-        },
         init_fd: init_fd.as_raw_fd(),
         status_fd: status_wr.as_raw_fd(),
         lifeline_fd: lifeline.as_raw_fd(),
