@@ -25,6 +25,12 @@ pub(crate) fn interpreter_of(host: &Path) -> Option<PathBuf> {
         .take(64 * 1024)
         .read_to_end(&mut data)
         .ok()?;
+    interpreter_in(&data)
+}
+
+/// The interpreter named by a file that starts with `data`: its `#!` line, or the `PT_INTERP`
+/// program header of a 64-bit little-endian ELF file (elf(5)).
+fn interpreter_in(data: &[u8]) -> Option<PathBuf> {
     if let Some(rest) = data.strip_prefix(b"#!") {
         let line = rest.split(|b| *b == b'\n').next()?;
         let line = std::str::from_utf8(line).ok()?.trim();
@@ -172,5 +178,245 @@ pub(crate) fn setup_error(
         call: call.name(),
         path,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::child::plan::{CStrArray, LandlockPlan, LandlockRule, PolicySetup};
+    use crate::plan::mount::NodeKind;
+
+    /// A 64-bit little-endian ELF header with one program header of type `ty` whose contents
+    /// (at offset 120) are `contents`.
+    fn elf(ty: u32, contents: &[u8]) -> Vec<u8> {
+        let mut d = vec![0u8; 120];
+        d[..4].copy_from_slice(b"\x7fELF");
+        d[4] = 2; // ELFCLASS64
+        d[5] = 1; // little-endian
+        d[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        d[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        d[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+        d[64..68].copy_from_slice(&ty.to_le_bytes()); // p_type
+        d[72..80].copy_from_slice(&120u64.to_le_bytes()); // p_offset
+        d[96..104].copy_from_slice(&(contents.len() as u64).to_le_bytes()); // p_filesz
+        d.extend_from_slice(contents);
+        d
+    }
+
+    #[test]
+    fn interpreters_of_scripts_and_elf_files() {
+        assert_eq!(
+            interpreter_in(b"#!/usr/bin/env python3\nprint(1)\n"),
+            Some(PathBuf::from("/usr/bin/env"))
+        );
+        assert_eq!(
+            interpreter_in(b"#!  /bin/sh -e\n"),
+            Some(PathBuf::from("/bin/sh"))
+        );
+        assert_eq!(interpreter_in(b"#!\n"), None);
+        let ld = b"/lib64/ld-linux-x86-64.so.2\0";
+        assert_eq!(
+            interpreter_in(&elf(3, ld)),
+            Some(PathBuf::from("/lib64/ld-linux-x86-64.so.2"))
+        );
+        // A static binary (no PT_INTERP), a header pointing past the end, a 32-bit file, and
+        // no ELF at all name none.
+        assert_eq!(interpreter_in(&elf(1, ld)), None);
+        let mut cut = elf(3, ld);
+        cut.truncate(125);
+        assert_eq!(interpreter_in(&cut), None);
+        let mut elf32 = elf(3, ld);
+        elf32[4] = 1;
+        assert_eq!(interpreter_in(&elf32), None);
+        assert_eq!(interpreter_in(b"plain text"), None);
+        assert_eq!(interpreter_in(b""), None);
+    }
+
+    fn child_plan() -> ChildPlan {
+        ChildPlan {
+            report_fd: -1,
+            sync_fd: -1,
+            self_maps: None,
+            switch_ids: None,
+            staging: c"/tmp".to_owned(),
+            root_data: c"".to_owned(),
+            setup: std::sync::Arc::new(PolicySetup {
+                ops: Vec::new(),
+                seccomp: Vec::new(),
+                landlock: Some(LandlockPlan {
+                    attr: Default::default(),
+                    rules: vec![
+                        LandlockRule {
+                            path: c"/".to_owned(),
+                            access: 0,
+                        },
+                        LandlockRule {
+                            path: c"/data".to_owned(),
+                            access: 0,
+                        },
+                    ],
+                    net_rules: Vec::new(),
+                    restrict_flags: 0,
+                }),
+            }),
+            hostname: Vec::new(),
+            loopback: false,
+            cwd: c"/work".to_owned(),
+            new_session: false,
+            fds: Vec::new(),
+            fd_scratch: std::cell::UnsafeCell::new(Vec::new()),
+            fd_floor: 3,
+            cloexec_ranges: Vec::new(),
+            mount_ns: true,
+            in_user_namespace: true,
+            rlimits: Vec::new(),
+            init_fd: -1,
+            status_fd: -1,
+            lifeline_fd: -1,
+            argv: CStrArray::new(Vec::new()),
+            envp: CStrArray::new(Vec::new()),
+        }
+    }
+
+    fn mount_plan() -> MountPlan {
+        MountPlan {
+            ops: vec![
+                FsOp::Mkdir {
+                    path: PathBuf::from("/srv"),
+                    mode: 0o755,
+                },
+                FsOp::Bind {
+                    src: PathBuf::from("/host/src"),
+                    dst: PathBuf::from("/srv/in"),
+                    kind: NodeKind::Dir,
+                    writable: false,
+                },
+                FsOp::ReadOnly {
+                    path: PathBuf::from("/proc/sys"),
+                },
+            ],
+            visible: Vec::new(),
+            links: Default::default(),
+            host_links: Vec::new(),
+        }
+    }
+
+    /// The error a record of these words decodes to.
+    fn decoded(stage: Stage, call: Call, index: u32, errno: i32) -> SpawnError {
+        let record = Failure {
+            index,
+            ..Failure::new(stage, call, errno)
+        }
+        .to_bytes();
+        let program = Path::new("/nonexistent/tokio-sandbox-test/prog");
+        report_error(&record, &child_plan(), &mount_plan(), program)
+    }
+
+    /// `(stage, call, path, errno)` of a setup error.
+    type Parts = (Stage, &'static str, Option<PathBuf>, Option<i32>);
+
+    /// The parts of a setup error, and its message.
+    fn setup(e: SpawnError) -> (Parts, String) {
+        let msg = e.to_string();
+        match e {
+            SpawnError::Setup {
+                stage,
+                call,
+                path,
+                source,
+                ..
+            } => ((stage, call, path, source.raw_os_error()), msg),
+            other => panic!("expected a setup error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn records_become_errors_naming_the_step_the_call_and_the_path() {
+        let (got, msg) = setup(decoded(Stage::Bind, Call::OpenTree, 1, libc::ENOENT));
+        let src = Some(PathBuf::from("/host/src"));
+        assert_eq!(got, (Stage::Bind, "open_tree", src, Some(libc::ENOENT)));
+        assert!(
+            msg.starts_with("sandbox setup failed at bind mount (/host/src): open_tree: "),
+            "{msg}"
+        );
+        let (got, _) = setup(decoded(
+            Stage::ReadOnlyPath,
+            Call::MountSetattr,
+            2,
+            libc::EPERM,
+        ));
+        let p = Some(PathBuf::from("/proc/sys"));
+        assert_eq!(
+            got,
+            (Stage::ReadOnlyPath, "mount_setattr", p, Some(libc::EPERM))
+        );
+        // The four calls of pivot_root are told apart.
+        let (a, _) = setup(decoded(Stage::PivotRoot, Call::Chdir, 0, libc::EACCES));
+        let (b, _) = setup(decoded(
+            Stage::PivotRoot,
+            Call::ChdirNewRoot,
+            0,
+            libc::EACCES,
+        ));
+        assert_eq!((a.1, b.1), ("chdir", "chdir(\"/\")"));
+        let (got, _) = setup(decoded(Stage::IdMap, Call::Write, 1, libc::EPERM));
+        assert_eq!(got.2, Some(PathBuf::from("/proc/self/gid_map")));
+        let (got, _) = setup(decoded(Stage::IdMap, Call::ReadSync, 0, libc::EPIPE));
+        assert_eq!(got.2, None);
+        let (got, _) = setup(decoded(
+            Stage::Landlock,
+            Call::LandlockAddPathRule,
+            1,
+            libc::EBADF,
+        ));
+        assert_eq!(got.2, Some(PathBuf::from("/data")));
+        let (got, _) = setup(decoded(Stage::Chdir, Call::Chdir, 0, libc::ENOENT));
+        assert_eq!(got.2, Some(PathBuf::from("/work")));
+        // The init's exec: its memfd, or the program when its arguments are too long.
+        let (got, _) = setup(decoded(Stage::Exec, Call::ExecInit, 0, libc::EAGAIN));
+        assert_eq!(got.2, Some(PathBuf::from("memfd:tokio-sandbox-init")));
+        let (got, _) = setup(decoded(Stage::Exec, Call::ExecInit, 0, libc::E2BIG));
+        assert_eq!(
+            got.2,
+            Some(PathBuf::from("/nonexistent/tokio-sandbox-test/prog"))
+        );
+    }
+
+    #[test]
+    fn the_programs_exec_becomes_the_error_execve_means() {
+        match decoded(Stage::Exec, Call::ExecProgram, 0, libc::ENOENT) {
+            SpawnError::NotFound { path } => {
+                assert_eq!(path, Path::new("/nonexistent/tokio-sandbox-test/prog"))
+            }
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+        assert!(matches!(
+            decoded(Stage::Exec, Call::ExecProgram, 0, libc::EACCES),
+            SpawnError::NotExecutable { .. }
+        ));
+        let (got, _) = setup(decoded(Stage::Exec, Call::ExecProgram, 0, libc::ENOMEM));
+        assert_eq!((got.0, got.1), (Stage::Exec, "execve"));
+    }
+
+    #[test]
+    fn an_unreadable_record_is_its_own_error() {
+        let plan = child_plan();
+        let reason = |bytes: &[u8]| match report_error(bytes, &plan, &mount_plan(), Path::new("/p"))
+        {
+            SpawnError::MalformedReport { reason } => reason,
+            other => panic!("expected MalformedReport, got {other:?}"),
+        };
+        let good = Failure::new(Stage::Exec, Call::ExecProgram, libc::ENOENT).to_bytes();
+        assert_eq!(reason(&good[..12]), "12 bytes where a record has 24");
+        let mut b = good;
+        b[..4].copy_from_slice(b"TSR1");
+        assert!(reason(&b).starts_with("unknown format"));
+        let mut b = good;
+        b[4..8].copy_from_slice(&1000u32.to_ne_bytes());
+        assert_eq!(reason(&b), "unknown stage 1000");
+        let mut b = good;
+        b[8..12].copy_from_slice(&1000u32.to_ne_bytes());
+        assert_eq!(reason(&b), "unknown call 1000");
     }
 }

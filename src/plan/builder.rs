@@ -156,8 +156,8 @@ impl<'a> PlanBuilder<'a> {
                     })?;
                     let r = resolve(&abs)?;
                     self.met.extend(r.links);
-                    let kind = node_kind(&r.canonical)?;
-                    self.put_bind(normalize(dst), r.canonical, kind, writable);
+                    let kind = node_kind(&r.path)?;
+                    self.put_bind(normalize(dst), r.path, kind, writable);
                 }
                 (None, Some(dst)) => {
                     check_nul(dst)?;
@@ -190,13 +190,13 @@ impl<'a> PlanBuilder<'a> {
             Err(PolicyError::MissingPath { .. }) if optional => return Ok(()),
             Err(e) => return Err(e),
         };
-        let kind = node_kind(&r.canonical)?;
+        let kind = node_kind(&r.path)?;
         self.passed.extend(r.passed);
         for (l, t) in r.links {
             self.met.push((l.clone(), t.clone()));
             self.links.insert(l, t);
         }
-        self.put_bind(r.canonical.clone(), r.canonical, kind, writable);
+        self.put_bind(r.path.clone(), r.path, kind, writable);
         Ok(())
     }
 

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::plan::walk::{is_under, normalize};
+use crate::plan::walk::{is_under, walk, Host, Node, View};
 
 /// The kind of host object a bind mounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,21 @@ impl FsOp {
     }
 }
 
+/// The sandbox's view of the host, for walking sandbox paths: a recreated symlink, else what
+/// the innermost bind shows (a symlink there is one in the sandbox too), else a directory of
+/// the sandbox's own.
+impl View for MountPlan {
+    fn lookup(&self, path: &Path) -> io::Result<Node> {
+        if let Some(target) = self.links.get(path) {
+            return Ok(Node::Link(PathBuf::from(target)));
+        }
+        match self.bound_host_path(path) {
+            Some(host) => Host.lookup(&host),
+            None => Ok(Node::Other),
+        }
+    }
+}
+
 /// The mount plan: filesystem operations in execution order, plus what spawning needs to know.
 #[derive(Debug, Clone)]
 pub(crate) struct MountPlan {
@@ -105,89 +121,19 @@ impl MountPlan {
             .all(|(link, text)| std::fs::read_link(link).is_ok_and(|t| t.as_os_str() == text))
     }
 
-    /// Maps a sandbox path to the host path it shows, if it is visible through a bind
-    /// (following the recreated symlinks).
+    /// The host path a sandbox path shows, walked in the sandbox's view (see
+    /// [`MountPlan::lookup`]); `None` when some component is not there or the path is a
+    /// directory of the sandbox's own (its tmpfs root, `/tmp`, ...).
     pub(crate) fn host_path(&self, inside: &Path) -> Option<PathBuf> {
-        let mut path = normalize(inside);
-        for _ in 0..40 {
-            // A recreated symlink on the way?
-            let mut redirected = None;
-            for (link, target) in self.links.range(..=path.clone()).rev() {
-                if is_under(&path, link) {
-                    let rest = path.strip_prefix(link).ok()?;
-                    let base = if Path::new(target).is_absolute() {
-                        PathBuf::from(target)
-                    } else {
-                        link.parent().unwrap_or(Path::new("/")).join(target)
-                    };
-                    redirected = Some(normalize(&base.join(rest)));
-                    break;
-                }
-            }
-            match redirected {
-                Some(p) => path = p,
-                None => break,
-            }
-        }
-        self.bound_host_path(&path)
+        let end = walk(inside, self).ok()?.path;
+        self.bound_host_path(&end)
     }
 
-    /// The host file a sandbox path shows, following symlinks the way the sandbox sees them (a link
-    /// to a path the sandbox cannot see leads nowhere).
-    ///
-    /// Every component is resolved in the sandbox's view (recreated symlinks, then the bind that
-    /// shows it), so a symlink planted in a read-write path cannot lead the parent to a host file
-    /// the sandbox cannot see. Only a regular file counts.
+    /// The host file a sandbox path shows, walked in the sandbox's view (a link to a path the
+    /// sandbox cannot see leads nowhere), so a symlink planted in a read-write path cannot lead
+    /// the parent to a host file the sandbox cannot see. Only a regular file counts.
     pub(crate) fn visible_file(&self, inside: &Path) -> Option<PathBuf> {
-        fn push_components(todo: &mut Vec<std::ffi::OsString>, p: &Path) {
-            for c in p.components().rev() {
-                match c {
-                    std::path::Component::Normal(n) => todo.push(n.to_os_string()),
-                    std::path::Component::ParentDir => todo.push("..".into()),
-                    _ => {}
-                }
-            }
-        }
-        let mut todo = Vec::new();
-        push_components(&mut todo, inside);
-        let mut current = PathBuf::from("/");
-        let mut followed = 0;
-        while let Some(c) = todo.pop() {
-            if c == ".." {
-                current.pop();
-                continue;
-            }
-            let candidate = current.join(&c);
-            let target = match self.links.get(&candidate) {
-                Some(t) => Some(PathBuf::from(t)),
-                // Outside every bind: a directory of the sandbox's own (tmpfs root, /tmp, ...).
-                None => match self.bound_host_path(&candidate) {
-                    None => None,
-                    Some(host) => {
-                        let meta = std::fs::symlink_metadata(&host).ok()?;
-                        if meta.file_type().is_symlink() {
-                            Some(std::fs::read_link(&host).ok()?)
-                        } else {
-                            None
-                        }
-                    }
-                },
-            };
-            match target {
-                Some(t) => {
-                    followed += 1;
-                    if followed > 40 {
-                        return None;
-                    }
-                    if t.is_absolute() {
-                        current = PathBuf::from("/");
-                    }
-                    push_components(&mut todo, &t);
-                }
-                None => current = candidate,
-            }
-        }
-        let host = self.bound_host_path(&current)?;
+        let host = self.host_path(inside)?;
         std::fs::symlink_metadata(&host)
             .ok()
             .filter(|m| m.is_file())
@@ -232,5 +178,106 @@ fn op_rank(op: &FsOp) -> u8 {
         | FsOp::ReadOnly { .. }
         | FsOp::Mask { .. } => 1,
         FsOp::Symlink { .. } | FsOp::File { .. } => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_run_parents_first_and_the_mount_before_what_refers_to_it() {
+        let mkdir = |p: &str| FsOp::Mkdir {
+            path: PathBuf::from(p),
+            mode: 0o755,
+        };
+        let bind = |p: &str| FsOp::Bind {
+            src: PathBuf::from("/host"),
+            dst: PathBuf::from(p),
+            kind: NodeKind::Dir,
+            writable: false,
+        };
+        let link = |p: &str| FsOp::Symlink {
+            target: OsString::from("x"),
+            path: PathBuf::from(p),
+        };
+        let file = |p: &str| FsOp::File {
+            path: PathBuf::from(p),
+            contents: Vec::new(),
+        };
+        let mut ops = vec![
+            file("/etc/passwd"),
+            link("/a"),
+            bind("/a/b/c"),
+            bind("/a"),
+            mkdir("/a/b"),
+            mkdir("/a"),
+            FsOp::Proc {
+                dst: PathBuf::from("/proc"),
+            },
+            FsOp::Mask {
+                path: PathBuf::from("/proc/kcore"),
+            },
+            mkdir("/etc"),
+            mkdir("/a-b"),
+        ];
+        sort_ops(&mut ops);
+        let order: Vec<(&Path, u8)> = ops.iter().map(|o| (o.path(), op_rank(o))).collect();
+        assert_eq!(
+            order,
+            [
+                (Path::new("/a"), 0),
+                (Path::new("/a"), 1),
+                (Path::new("/a"), 2),
+                (Path::new("/a/b"), 0),
+                (Path::new("/a/b/c"), 1),
+                // By components: /a/b/c before /a-b, which a byte order would not give.
+                (Path::new("/a-b"), 0),
+                (Path::new("/etc"), 0),
+                (Path::new("/etc/passwd"), 2),
+                (Path::new("/proc"), 1),
+                (Path::new("/proc/kcore"), 1),
+            ]
+        );
+    }
+
+    /// A plan that binds `host` (with `file`, a link `inner` -> `file` and a link `out` ->
+    /// `/etc/hostname`) at `/opt/tools`, and recreates `/tools` -> `opt/tools`.
+    fn plan(host: &Path) -> MountPlan {
+        std::fs::write(host.join("file"), "x").unwrap();
+        std::os::unix::fs::symlink("file", host.join("inner")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", host.join("out")).unwrap();
+        std::fs::create_dir(host.join("dir")).unwrap();
+        MountPlan {
+            ops: Vec::new(),
+            visible: vec![(PathBuf::from("/opt/tools"), host.to_path_buf())],
+            links: [(PathBuf::from("/tools"), OsString::from("opt/tools"))]
+                .into_iter()
+                .collect(),
+            host_links: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sandbox_paths_are_walked_in_the_sandbox_view() {
+        let d = tempfile::tempdir().unwrap();
+        let host = d.path();
+        let p = plan(host);
+        let file = Some(host.join("file"));
+        assert_eq!(p.visible_file(Path::new("/opt/tools/file")), file);
+        // Through the recreated link, through a link inside the bind, and back through `..`.
+        assert_eq!(p.visible_file(Path::new("/tools/file")), file);
+        assert_eq!(p.visible_file(Path::new("/opt/tools/inner")), file);
+        assert_eq!(p.visible_file(Path::new("/tools/dir/../inner")), file);
+        // A link inside the bind to a path the sandbox does not show leads nowhere, although
+        // the host has a file there.
+        assert_eq!(p.visible_file(Path::new("/opt/tools/out")), None);
+        assert_eq!(p.host_path(Path::new("/opt/tools/out")), None);
+        // A directory is a host path but not a file.
+        assert_eq!(p.host_path(Path::new("/tools/dir")), Some(host.join("dir")));
+        assert_eq!(p.visible_file(Path::new("/tools/dir")), None);
+        // The sandbox's own directories show no host path.
+        assert_eq!(p.host_path(Path::new("/opt")), None);
+        assert_eq!(p.host_path(Path::new("/opt/tools/missing")), None);
     }
 }

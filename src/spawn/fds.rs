@@ -153,3 +153,20 @@ fn stdio_fds(
     }
     Ok(ends)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_from_3_up_but_the_targets_is_close_on_exec() {
+        let ranges = |t: &[RawFd]| cloexec_ranges(t.iter().copied());
+        assert_eq!(ranges(&[0, 1, 2]), [(3, u32::MAX)]);
+        assert_eq!(ranges(&[]), [(3, u32::MAX)]);
+        assert_eq!(ranges(&[0, 1, 2, 3]), [(4, u32::MAX)]);
+        assert_eq!(
+            ranges(&[0, 1, 2, 9, 5, 6, 5]),
+            [(3, 4), (7, 8), (10, u32::MAX)]
+        );
+    }
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{os_err, PolicyError, SpawnError};
 use crate::plan::identity::Identity;
 use crate::plan::mount::MountPlan;
-use crate::plan::walk::{absolute, cstring, normalize};
+use crate::plan::walk::{absolute, cstring, normalize, without_cur_dirs};
 
 /// The sandbox's default `PATH`.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
@@ -128,7 +128,8 @@ pub(crate) fn resolve_program(
 ) -> Result<PathBuf, PolicyError> {
     let bytes = program.as_bytes();
     if bytes.contains(&b'/') {
-        let inside = normalize(&cwd.join(program));
+        // `..` stays: the kernel resolves it after the symlinks before it, as the walk does.
+        let inside = without_cur_dirs(&cwd.join(program));
         // A relative path that leads to nothing visible: say where it was looked for.
         if !Path::new(program).is_absolute() && plan.visible_file(&inside).is_none() {
             return Err(PolicyError::ProgramNotFound {
@@ -159,4 +160,160 @@ pub(crate) fn resolve_program(
         program: program.to_string_lossy().into_owned(),
         searched: path_var.to_string_lossy().into_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(inside_uid: u32) -> Identity {
+        Identity {
+            inside_uid,
+            inside_gid: inside_uid,
+            host_uid: 1000,
+            host_gid: 1000,
+            privileged: false,
+        }
+    }
+
+    #[test]
+    fn environment_starts_from_the_sandbox_defaults_then_applies_the_ops_in_order() {
+        let env = environment(&[], &id(1000));
+        let get = |env: &BTreeMap<OsString, OsString>, k: &str| {
+            env.get(OsStr::new(k))
+                .map(|v| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(env.len(), 5);
+        assert_eq!(get(&env, "PATH").as_deref(), Some(DEFAULT_PATH));
+        assert_eq!(get(&env, "HOME").as_deref(), Some("/home/sandbox"));
+        assert_eq!(get(&env, "USER").as_deref(), Some("sandbox"));
+        assert_eq!(get(&env, "LOGNAME").as_deref(), Some("sandbox"));
+        assert_eq!(get(&env, "TMPDIR").as_deref(), Some("/tmp"));
+        assert_eq!(
+            get(&environment(&[], &id(0)), "HOME").as_deref(),
+            Some("/root")
+        );
+
+        let ops = [
+            EnvOp::Set("A".into(), "1".into()),
+            EnvOp::Remove("TMPDIR".into()),
+            EnvOp::Set("A".into(), "2".into()),
+            EnvOp::Inherit("PATH".into()),
+            EnvOp::Inherit("TOKIO_SANDBOX_TEST_UNSET_VARIABLE".into()),
+        ];
+        let env = environment(&ops, &id(1000));
+        assert_eq!(get(&env, "A").as_deref(), Some("2"));
+        assert_eq!(get(&env, "TMPDIR"), None);
+        assert_eq!(
+            env.get(OsStr::new("PATH")),
+            std::env::var_os("PATH").as_ref()
+        );
+        assert_eq!(get(&env, "TOKIO_SANDBOX_TEST_UNSET_VARIABLE"), None);
+
+        // Clear drops the defaults too; what follows it still applies.
+        let env = environment(
+            &[EnvOp::Clear, EnvOp::Set("B".into(), "x".into())],
+            &id(1000),
+        );
+        assert_eq!(env.len(), 1);
+        assert_eq!(get(&env, "B").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn exec_strings_refuse_nul_bytes_and_bad_names() {
+        let env: BTreeMap<OsString, OsString> = [("K".into(), "v".into())].into_iter().collect();
+        let (argv, envp) =
+            exec_strings(Path::new("/bin/p"), OsStr::new("p"), &["a".into()], &env).unwrap();
+        let argv: Vec<&[u8]> = argv.iter().map(|c| c.as_bytes()).collect();
+        assert_eq!(
+            argv,
+            [
+                &b"tokio-sandbox-init"[..],
+                b"0",
+                b"0",
+                b"0",
+                b"/bin/p",
+                b"p",
+                b"a"
+            ]
+        );
+        assert_eq!(envp[0].as_bytes(), b"K=v");
+        assert!(matches!(
+            exec_strings(Path::new("/bin/p"), OsStr::new("p"), &["a\0b".into()], &env),
+            Err(PolicyError::NulInString {
+                what: "argument",
+                ..
+            })
+        ));
+        let bad: BTreeMap<OsString, OsString> = [("A=B".into(), "v".into())].into_iter().collect();
+        assert!(matches!(
+            exec_strings(Path::new("/bin/p"), OsStr::new("p"), &[], &bad),
+            Err(PolicyError::InvalidEnvName(n)) if n == "A=B"
+        ));
+    }
+
+    #[test]
+    fn programs_are_found_in_the_sandbox_view() {
+        let d = tempfile::tempdir().unwrap();
+        let host = d.path();
+        std::fs::create_dir(host.join("bin")).unwrap();
+        std::fs::write(host.join("bin/tool"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(
+            host.join("bin/tool"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(host.join("bin/data"), "").unwrap();
+        std::os::unix::fs::symlink("bin", host.join("link")).unwrap();
+        // `host` at /opt, and a recreated /work -> opt/link.
+        let plan = MountPlan {
+            ops: Vec::new(),
+            visible: vec![(PathBuf::from("/opt"), host.to_path_buf())],
+            links: [(PathBuf::from("/work"), OsString::from("opt/link"))]
+                .into_iter()
+                .collect(),
+            host_links: Vec::new(),
+        };
+        let find = |program: &str, path: &str, cwd: &str| {
+            resolve_program(
+                OsStr::new(program),
+                Some(OsStr::new(path)),
+                Path::new(cwd),
+                &plan,
+            )
+        };
+        // In PATH, through the recreated link; a non-executable file is skipped.
+        assert_eq!(
+            find("tool", "/usr/bin:/work", "/").unwrap(),
+            PathBuf::from("/work/tool")
+        );
+        assert!(matches!(
+            find("data", "/work", "/"),
+            Err(PolicyError::ProgramNotFound { .. })
+        ));
+        // Relative to the working directory, with `..` after the link (/work is /opt/link,
+        // i.e. /opt/bin: its parent is /opt), as the kernel resolves it.
+        assert_eq!(
+            find("../bin/tool", "", "/work").unwrap(),
+            PathBuf::from("/work/../bin/tool")
+        );
+        assert_eq!(
+            plan.visible_file(Path::new("/work/../bin/tool")),
+            Some(host.join("bin/tool"))
+        );
+        match find("./nothing", "", "/work") {
+            Err(PolicyError::ProgramNotFound { searched, .. }) => {
+                assert_eq!(
+                    searched,
+                    "/work/nothing (the working directory inside is /work)"
+                )
+            }
+            other => panic!("expected ProgramNotFound, got {other:?}"),
+        }
+        // An absolute path is left to execve, which names what is wrong.
+        assert_eq!(
+            find("/nowhere/x", "", "/").unwrap(),
+            PathBuf::from("/nowhere/x")
+        );
+    }
 }
