@@ -9,10 +9,12 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::policy::Limits;
 
@@ -188,13 +190,146 @@ impl SandboxCgroup {
 
 impl Drop for SandboxCgroup {
     fn drop(&mut self) {
-        // Empty once every process of the sandbox is gone; retry briefly while the last ones
-        // are torn down.
-        for _ in 0..50 {
-            if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
+        // Empty once every process of the sandbox is gone, which is usually the case by now.
+        if remove(&self.dir) {
+            return;
         }
+        // The last processes are still being torn down: wait for the kernel to say the cgroup
+        // is empty, off the runtime's threads.
+        let dir = std::mem::take(&mut self.dir);
+        let remove_later = move || remove_when_empty(&dir);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(remove_later)),
+            Err(_) => drop(std::thread::spawn(remove_later)),
+        }
+    }
+}
+
+/// Removes a cgroup directory (rmdir(2)); whether it is gone.
+fn remove(dir: &Path) -> bool {
+    match fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    }
+}
+
+/// How long a dropped cgroup waits for its last processes to be torn down.
+const EMPTY_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Waits (blocking, at most [`EMPTY_PATIENCE`]) until `cgroup.events` says `populated 0`, then
+/// removes the cgroup. The kernel signals every change of that file with `POLLPRI`, and reading
+/// it re-arms the notification (`cgroup.events` in cgroup-v2.rst).
+fn remove_when_empty(dir: &Path) {
+    let deadline = Instant::now() + EMPTY_PATIENCE;
+    if let Ok(events) = fs::File::open(dir.join("cgroup.events")) {
+        let mut buf = [0u8; 256];
+        loop {
+            let n = events.read_at(&mut buf, 0).unwrap_or(0);
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if text.lines().any(|l| l == "populated 0") {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let mut pfd = libc::pollfd {
+                fd: events.as_raw_fd(),
+                events: libc::POLLPRI,
+                revents: 0,
+            };
+            let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+            // SAFETY: one live pollfd for an fd this function holds open.
+            if unsafe { libc::poll(&mut pfd, 1, ms.max(1)) } < 0
+                && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted
+            {
+                break;
+            }
+        }
+    }
+    remove(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new cgroup under this process's own (cgroup v2, writable), or why there is none.
+    fn new_cgroup() -> Result<SandboxCgroup, String> {
+        let cg = cgroup_v2();
+        let dir = cg.cgroup.ok_or("cgroup v2 is not mounted")?;
+        if rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_err() {
+            return Err(format!("{} is not writable", dir.display()));
+        }
+        let limits = Limits {
+            processes: None,
+            ..Limits::default()
+        };
+        SandboxCgroup::create(&dir, &limits).map_err(|e| format!("{}: {e}", dir.display()))
+    }
+
+    /// A new cgroup holding a new process (`sleep 10`), or `None` (printed) where none can be
+    /// created.
+    fn cgroup_with_a_process() -> Option<(SandboxCgroup, std::process::Child)> {
+        let cg = match new_cgroup() {
+            Ok(cg) => cg,
+            Err(why) => {
+                println!("skipped: no cgroup v2 hierarchy to create cgroups in: {why}");
+                return None;
+            }
+        };
+        let process = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        fs::write(cg.dir.join("cgroup.procs"), process.id().to_string()).unwrap();
+        Some((cg, process))
+    }
+
+    #[test]
+    fn removal_waits_until_the_cgroup_is_empty() {
+        let Some((cg, mut process)) = cgroup_with_a_process() else {
+            return;
+        };
+        let dir = cg.dir.clone();
+        std::mem::forget(cg);
+        let waiter = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                remove_when_empty(&dir);
+                t.elapsed()
+            })
+        };
+        assert!(dir.exists());
+        process.kill().unwrap();
+        process.wait().unwrap();
+        let waited = waiter.join().unwrap();
+        assert!(!dir.exists(), "{} is still there", dir.display());
+        assert!(waited < EMPTY_PATIENCE, "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cgroup_dropped_on_a_runtime_thread_is_removed_in_the_background() {
+        let Some((cg, mut process)) = cgroup_with_a_process() else {
+            return;
+        };
+        let dir = cg.dir.clone();
+        let t = Instant::now();
+        drop(cg);
+        // The drop does not wait for the process.
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(dir.exists(), "removed while a process is in it");
+        process.kill().unwrap();
+        process.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while dir.exists() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!dir.exists(), "{} is still there", dir.display());
     }
 }

@@ -195,19 +195,41 @@ fn pidfd_exited(fd: BorrowedFd<'_>) -> bool {
 pub(crate) fn reap_blocking(pidfd: BorrowedFd<'_>) {
     // SAFETY: siginfo_t is plain data; zeroed is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid writes into `info`, a live siginfo_t; the pidfd is borrowed, so open.
-    unsafe {
-        libc::waitid(
-            libc::P_PIDFD,
-            pidfd.as_raw_fd() as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::__WALL,
-        )
-    };
+    loop {
+        // SAFETY: waitid writes into `info`, a live siginfo_t; the pidfd is borrowed, so open.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::__WALL,
+            )
+        };
+        if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
+/// Reaps the process behind `pidfd` once it ends, awaiting that on tokio's reactor; the status
+/// is dropped. Done too when another waiter took it (`ECHILD`).
+pub(crate) async fn reap(pidfd: &AsyncFd<OwnedFd>) -> io::Result<()> {
+    loop {
+        let mut guard = pidfd.readable().await?;
+        match waitid_nohang(pidfd.as_fd()) {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => guard.clear_ready(),
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Reaps the process behind `pidfd` once it ends, without blocking the caller.
-fn reap_in_background(pidfd: AsyncFd<OwnedFd>, cgroup: Option<crate::cgroup::SandboxCgroup>) {
+pub(crate) fn reap_in_background(
+    pidfd: AsyncFd<OwnedFd>,
+    cgroup: Option<crate::cgroup::SandboxCgroup>,
+) {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => {
             handle.spawn(async move {

@@ -19,7 +19,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::SandboxCgroup;
 use crate::child::plan::{CStrArray, ChildPlan, SelfMaps};
-use crate::child_handle::{async_fd, reap_blocking, Child, ChildParts};
+use crate::child_handle::{async_fd, reap, reap_in_background, Child, ChildParts};
 use crate::enforcement::{property_report, Enforcement};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
 use crate::plan::identity::Identity;
@@ -491,9 +491,10 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
 
     // Reap the failed child (it exits right after writing the report).
     let pidfd = async_fd(pidfd).map_err(os_err("registering the pidfd"))?;
-    // Readable once it has exited, so the wait does not block.
-    let _ = pidfd.readable().await;
-    reap_blocking(pidfd.get_ref().as_fd());
+    if let Err(e) = reap(&pidfd).await {
+        reap_in_background(pidfd, None);
+        return Err(os_err("waiting for the failed sandbox to exit")(e));
+    }
 
     Err(report_error(&report, &plan, &c.mount_plan, &program))
 }
