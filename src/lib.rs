@@ -134,7 +134,8 @@ mod stdio;
 mod wire;
 
 pub use cgroup::CgroupV2;
-pub use child_handle::{Child, EndReason, LimitReport, ResourceUsage, RunStatus};
+pub use child_handle::status::{EndReason, LimitReport, ResourceUsage, RunStatus};
+pub use child_handle::Child;
 pub use command::Command;
 pub use enforcement::{Enforcement, PropertyReport};
 pub use error::{PolicyError, SpawnError, Stage};

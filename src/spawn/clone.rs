@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 use crate::child::{self, plan::ChildPlan, sys};
-use crate::child_handle::{pidfd_send_signal, reap_blocking};
+use crate::child_handle::pidfd::{pidfd_send_signal, reap_blocking};
 use crate::error::{last_os, SpawnError};
 use crate::policy::{Layers, Network};
 

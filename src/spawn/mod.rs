@@ -19,7 +19,8 @@ use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::SandboxCgroup;
 use crate::child::plan::{CStrArray, ChildPlan, SelfMaps};
-use crate::child_handle::{async_fd, reap, reap_in_background, Child, ChildParts};
+use crate::child_handle::pidfd::{async_fd, reap, reap_in_background};
+use crate::child_handle::{Child, ChildParts};
 use crate::enforcement::{property_report, Enforcement};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
 use crate::plan::identity::Identity;

@@ -1,0 +1,485 @@
+//! The async handle to a running sandbox.
+
+pub(crate) mod pidfd;
+pub(crate) mod status;
+
+use std::io;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Output};
+use std::time::{Duration, Instant};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::AsyncReadExt;
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+
+use crate::cgroup::SandboxCgroup;
+use crate::child_handle::pidfd::{
+    async_fd, pidfd_exited, pidfd_send_signal, reap_in_background, waitid_nohang,
+};
+use crate::child_handle::status::{Causes, EndReason, Ended, ResourceUsage, RunStatus};
+use crate::enforcement::Enforcement;
+use crate::policy::Limits;
+
+/// A running (or finished) sandboxed program, like [`tokio::process::Child`].
+///
+/// Waiting uses the pidfd from `clone3(CLONE_PIDFD)` on tokio's reactor: no `SIGCHLD` handler
+/// is involved. The program's exact status comes from the sandbox's init over a pipe, so a
+/// caller that ignores `SIGCHLD` or reaps with `waitpid(-1)` elsewhere does not lose it.
+///
+/// A `Child` dropped before the program ended does not leave a zombie: the program keeps
+/// running (or is killed, with [`Command::kill_on_drop`](crate::Command::kill_on_drop)) and is
+/// reaped in the background when it ends.
+#[derive(Debug)]
+pub struct Child {
+    pid: u32,
+    /// The pidfd of the sandbox's init, for the `Child`'s whole life (taken only by `drop`).
+    pidfd: ManuallyDrop<AsyncFd<OwnedFd>>,
+    state: State,
+    kill_on_drop: bool,
+    enforcement: Enforcement,
+    limits: Limits,
+    /// When the spawn returned.
+    started: Instant,
+    /// The caller's end of the program's stdin, if it was [`Stdio::piped`](crate::Stdio::piped).
+    pub stdin: Option<ChildStdin>,
+    /// The caller's end of the program's stdout, if piped.
+    pub stdout: Option<ChildStdout>,
+    /// The caller's end of the program's stderr, if piped.
+    pub stderr: Option<ChildStderr>,
+}
+
+/// Whether the sandbox still runs, and what is known of it.
+#[derive(Debug)]
+enum State {
+    Running(Running),
+    Done(Ended),
+}
+
+/// A sandbox that has not been reaped yet.
+#[derive(Debug)]
+struct Running {
+    /// Read end of the pipe on which the sandbox's init reports the program's wait status.
+    status_pipe: OwnedFd,
+    /// When the run's time is up ([`Command::timeout`](crate::Command::timeout)).
+    deadline: Option<tokio::time::Instant>,
+    /// Whether the deadline passed and the sandbox was killed for it.
+    timed_out: bool,
+    /// Whether this handle sent `SIGKILL` (which ends init before it can report).
+    killed: bool,
+    /// The sandbox's own cgroup, read and removed once the sandbox has been reaped.
+    cgroup: Option<SandboxCgroup>,
+}
+
+impl Running {
+    /// The program's exact wait status as init reported it. When init ended before it could
+    /// report (it was killed, e.g. by [`Child::start_kill`]), its own status (`init`), or
+    /// `SIGKILL` if this handle sent it and the status was taken by another waiter.
+    fn program_status(&self, init: Option<ExitStatus>) -> io::Result<ExitStatus> {
+        let mut buf = [0u8; 4];
+        match rustix::io::read(&self.status_pipe, &mut buf) {
+            Ok(4) => Ok(ExitStatus::from_raw(i32::from_ne_bytes(buf))),
+            _ => match init {
+                Some(s) => Ok(s),
+                None if self.killed => Ok(ExitStatus::from_raw(libc::SIGKILL)),
+                None => Err(io::Error::other(
+                    "the sandbox ended without reporting a status and its exit status was \
+                     collected by another waiter (waitpid(-1) or SIGCHLD set to SIG_IGN)",
+                )),
+            },
+        }
+    }
+}
+
+/// What the spawning code hands over to a new [`Child`].
+pub(crate) struct ChildParts {
+    pub pid: u32,
+    pub pidfd: OwnedFd,
+    pub kill_on_drop: bool,
+    pub enforcement: Enforcement,
+    pub stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
+    pub status_pipe: OwnedFd,
+    pub timeout: Option<Duration>,
+    pub limits: Limits,
+    pub cgroup: Option<SandboxCgroup>,
+}
+
+impl Child {
+    pub(crate) fn new(parts: ChildParts) -> io::Result<Child> {
+        let ChildParts {
+            pid,
+            pidfd,
+            kill_on_drop,
+            enforcement,
+            stdio,
+            status_pipe,
+            timeout,
+            limits,
+            cgroup,
+        } = parts;
+        Ok(Child {
+            pid,
+            pidfd: ManuallyDrop::new(async_fd(pidfd)?),
+            state: State::Running(Running {
+                status_pipe,
+                deadline: timeout.map(|t| tokio::time::Instant::now() + t),
+                timed_out: false,
+                killed: false,
+                cgroup,
+            }),
+            kill_on_drop,
+            enforcement,
+            limits,
+            started: Instant::now(),
+            stdin: stdio.0,
+            stdout: stdio.1,
+            stderr: stdio.2,
+        })
+    }
+
+    /// The host pid of the sandbox's first process, or `None` once it has been reaped.
+    pub fn id(&self) -> Option<u32> {
+        match self.state {
+            State::Running(_) => Some(self.pid),
+            State::Done(_) => None,
+        }
+    }
+
+    /// The pidfd of the sandbox's first process (pidfd_open(2) semantics), usable with
+    /// `pidfd_send_signal(2)`, `waitid(P_PIDFD)` or `poll(2)`.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Which isolation layers this sandbox runs under.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let child = Command::new("true").spawn().await?;
+    /// let e = child.enforcement();
+    /// println!("Landlock ABI {:?}, seccomp {}", e.landlock_abi, e.seccomp);
+    /// for p in &e.properties {
+    ///     if let Some(why) = &p.not_enforced {
+    ///         eprintln!("{:?} not enforced: {why}", p.property);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn enforcement(&self) -> &Enforcement {
+        &self.enforcement
+    }
+
+    /// Sends signal `sig` (e.g. `libc::SIGTERM`) to the program (pidfd_send_signal(2)).
+    ///
+    /// The sandbox's init receives it and forwards it to the program, except `SIGKILL` and
+    /// `SIGSTOP`, which act on init itself (`SIGKILL` ends the whole sandbox), and `SIGIO`,
+    /// which is not forwarded.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("sleep").arg("1000").spawn().await?;
+    /// child.signal(libc::SIGINT)?;
+    /// child.wait().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] once the program has been reaped (its status
+    /// collected); otherwise the errno of pidfd_send_signal(2) (`EINVAL` for an invalid
+    /// signal).
+    pub fn signal(&mut self, sig: i32) -> io::Result<()> {
+        let State::Running(running) = &mut self.state else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "invalid argument: can't signal an exited process",
+            ));
+        };
+        pidfd_send_signal(self.pidfd.as_fd(), sig)?;
+        if sig == libc::SIGKILL {
+            running.killed = true;
+        }
+        Ok(())
+    }
+
+    /// Sends `SIGKILL` without waiting. Killing the sandbox's first process ends every process
+    /// in the sandbox (it is pid 1 of its pid namespace).
+    ///
+    /// # Errors
+    /// As [`Child::signal`].
+    pub fn start_kill(&mut self) -> io::Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Sends `SIGKILL` to the sandbox and waits for it to end, with every process in it.
+    ///
+    /// Cancel-safe: if the future is dropped, the signal has been sent and [`Child::wait`] can
+    /// be called again.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::{Command, EndReason};
+    /// let mut child = Command::new("sleep").arg("1000").spawn().await?;
+    /// child.kill().await?;
+    /// assert_eq!(child.run_status().unwrap().ended_by, EndReason::Killed);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Child::start_kill`] (so [`io::ErrorKind::InvalidInput`] when the status has already
+    /// been collected), then as [`Child::wait`].
+    pub async fn kill(&mut self) -> io::Result<()> {
+        self.start_kill()?;
+        self.wait().await?;
+        Ok(())
+    }
+
+    /// Returns the exit status if the program has ended, `Ok(None)` while it runs. Never
+    /// blocks; does not close stdin and does not apply
+    /// [`Command::timeout`](crate::Command::timeout). Once it has returned a status, later
+    /// calls (and [`Child::wait`]) return the same one.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("sleep").arg("1").spawn().await?;
+    /// let status = loop {
+    ///     if let Some(status) = child.try_wait()? {
+    ///         break status;
+    ///     }
+    ///     tokio::time::sleep(Duration::from_millis(100)).await;
+    /// };
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The errno of waitid(2), other than `ECHILD`; an error of kind
+    /// [`io::ErrorKind::Other`] when another waiter (`waitpid(-1)`, or `SIGCHLD` set to
+    /// `SIG_IGN`) collected the sandbox's exit status and the sandbox's init ended without
+    /// reporting the program's status.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        let running = match &mut self.state {
+            State::Done(ended) => return Ok(Some(ended.status)),
+            State::Running(running) => running,
+        };
+        let (status, usage) = match waitid_nohang(self.pidfd.as_fd()) {
+            Ok(Some((init, usage))) => (running.program_status(Some(init))?, Some(usage)),
+            Ok(None) => return Ok(None),
+            // The sandbox's init has exec'd, which made it an ordinary SIGCHLD child: a caller
+            // that ignores SIGCHLD (auto-reap) or reaps with waitpid(-1) takes its status. The
+            // pidfd still tells that it ended, and init reported the program's status on the
+            // status pipe before exiting.
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
+                if !pidfd_exited(self.pidfd.as_fd()) {
+                    return Ok(None);
+                }
+                (running.program_status(None)?, None)
+            }
+            Err(e) => return Err(e),
+        };
+        // Read before the cgroup goes (dropping it removes it).
+        let cgroup_events = running.cgroup.take().map(|cg| cg.events());
+        let end = Causes {
+            status,
+            usage,
+            cgroup_events,
+            timed_out: running.timed_out,
+            killed: running.killed,
+            limits: &self.limits,
+        }
+        .end_reason();
+        self.state = State::Done(Ended {
+            status,
+            usage,
+            end,
+            wall_time: self.started.elapsed(),
+            cgroup_events,
+        });
+        Ok(Some(status))
+    }
+
+    /// Waits for the program to end and returns its status. Closes the caller's end of stdin
+    /// first, so a program reading stdin sees EOF. With
+    /// [`Command::timeout`](crate::Command::timeout), kills the sandbox once the time is up and
+    /// returns the status of the killed run.
+    ///
+    /// Idempotent: later calls return the same status. Cancel-safe: if the future is dropped,
+    /// no status is lost, and a later `wait` or [`Child::try_wait`] returns it.
+    ///
+    /// Do not wait on a program whose piped stdout or stderr nobody reads: once the pipe is full
+    /// (64 KiB by default) the program blocks writing and never ends. Use
+    /// [`Child::wait_with_output`] to read and wait at once.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().await?;
+    /// assert_eq!(child.wait().await?.code(), Some(3));
+    /// assert_eq!(child.wait().await?.code(), Some(3)); // the same status again
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Child::try_wait`]; an error polling the pidfd on tokio's reactor; the errno of
+    /// pidfd_send_signal(2) when the kill at the timeout fails.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        loop {
+            if let Some(s) = self.try_wait()? {
+                return Ok(s);
+            }
+            let deadline = match &self.state {
+                State::Running(r) if !r.timed_out => r.deadline,
+                _ => None,
+            };
+            match deadline {
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline, self.pidfd.readable()).await {
+                        Ok(guard) => guard?.clear_ready(),
+                        Err(_) => {
+                            if let State::Running(r) = &mut self.state {
+                                r.timed_out = true;
+                            }
+                            self.start_kill()?;
+                        }
+                    }
+                }
+                None => self.pidfd.readable().await?.clear_ready(),
+            }
+        }
+    }
+
+    /// Whether [`Command::timeout`](crate::Command::timeout) ended the run (the sandbox was
+    /// killed when its time was up).
+    pub fn timed_out(&self) -> bool {
+        match &self.state {
+            State::Running(r) => r.timed_out,
+            State::Done(ended) => ended.end == EndReason::Timeout,
+        }
+    }
+
+    /// What the sandbox used, once it has been waited for: CPU time and peak memory of its
+    /// processes. `None` before, or when another waiter took the exit status.
+    pub fn resource_usage(&self) -> Option<ResourceUsage> {
+        match &self.state {
+            State::Running(_) => None,
+            State::Done(ended) => ended.usage,
+        }
+    }
+
+    /// The final status once the sandbox has been waited for: how it ended, wall and CPU time,
+    /// peak memory, the limits in force and the isolation layers. `None` before.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("true").spawn().await?;
+    /// child.wait().await?;
+    /// let status = child.run_status().expect("waited for");
+    /// println!("{:?} after {} ms", status.ended_by, status.wall_time_ms);
+    /// println!("{}", serde_json::to_string_pretty(&status)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn run_status(&self) -> Option<RunStatus> {
+        match &self.state {
+            State::Running(_) => None,
+            State::Done(ended) => Some(ended.run_status(&self.limits, &self.enforcement)),
+        }
+    }
+
+    /// Asks the program to stop with `SIGTERM`, waits up to `grace` for the sandbox to end,
+    /// then kills the whole sandbox with `SIGKILL` and waits; returns the final status. When the
+    /// program has already ended, returns its status without sending anything.
+    ///
+    /// Cancel-safe: if dropped, the signals sent stay sent and [`Child::wait`] can be called.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tokio_sandbox::Command;
+    /// let mut child = Command::new("server").spawn().await?;
+    /// // ...
+    /// let status = child.terminate(Duration::from_secs(5)).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Child::try_wait`], [`Child::signal`] and [`Child::wait`].
+    pub async fn terminate(&mut self, grace: std::time::Duration) -> io::Result<ExitStatus> {
+        if let Some(s) = self.try_wait()? {
+            return Ok(s);
+        }
+        self.signal(libc::SIGTERM)?;
+        match tokio::time::timeout(grace, self.wait()).await {
+            Ok(status) => status,
+            Err(_) => {
+                self.start_kill()?;
+                self.wait().await
+            }
+        }
+    }
+
+    /// Closes stdin, reads stdout and stderr to the end (those that are piped) while waiting,
+    /// and returns everything; a stream that is not piped (or was taken from the `Child`)
+    /// gives an empty `Vec`.
+    ///
+    /// Not cancel-safe: if the future is dropped, the output read so far is lost and the
+    /// `Child` is dropped (see [`Command::kill_on_drop`](crate::Command::kill_on_drop)).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio_sandbox::{Command, Stdio};
+    /// let child = Command::new("uname").arg("-n").stdout(Stdio::piped()).spawn().await?;
+    /// let out = child.wait_with_output().await?;
+    /// assert_eq!(out.stdout, b"sandbox\n"); // the default hostname
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Child::wait`], or an error reading stdout or stderr.
+    pub async fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let mut out_pipe = self.stdout.take();
+        let mut err_pipe = self.stderr.take();
+        let read_out = async {
+            let mut v = Vec::new();
+            if let Some(p) = out_pipe.as_mut() {
+                p.read_to_end(&mut v).await?;
+            }
+            Ok::<_, io::Error>(v)
+        };
+        let read_err = async {
+            let mut v = Vec::new();
+            if let Some(p) = err_pipe.as_mut() {
+                p.read_to_end(&mut v).await?;
+            }
+            Ok::<_, io::Error>(v)
+        };
+        let (status, stdout, stderr) = tokio::try_join!(self.wait(), read_out, read_err)?;
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once, and nothing uses the pidfd after this.
+        let pidfd = unsafe { ManuallyDrop::take(&mut self.pidfd) };
+        let State::Running(running) = &mut self.state else {
+            return;
+        };
+        if self.kill_on_drop {
+            let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        }
+        if let Ok(Some(_)) = waitid_nohang(pidfd.as_fd()) {
+            return;
+        }
+        reap_in_background(pidfd, running.cgroup.take());
+    }
+}

@@ -1,0 +1,233 @@
+//! How a run ended and what it used: the [`RunStatus`] of a finished [`Child`](crate::Child).
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use crate::cgroup::CgroupEvents;
+use crate::enforcement::Enforcement;
+use crate::policy::Limits;
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The program exited by itself.
+    Exited,
+    /// A signal the sandbox did not cause ended it.
+    Signaled,
+    /// [`Command::timeout`](crate::Command::timeout) passed and the sandbox was killed.
+    Timeout,
+    /// The CPU-time limit (`SIGXCPU`, or `SIGKILL` at the hard limit).
+    CpuLimit,
+    /// The file-size limit (`SIGXFSZ`).
+    FileSizeLimit,
+    /// The cgroup's memory limit: the kernel's OOM killer ended a process of it.
+    MemoryLimit,
+    /// The caller killed it ([`Child::kill`](crate::Child::kill), [`Child::start_kill`](crate::Child::start_kill), `terminate` past grace).
+    Killed,
+}
+
+/// One limit that was in force, and what enforced it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LimitReport {
+    /// `cpu_time_seconds`, `memory_bytes`, `address_space_bytes`, `file_size_bytes`,
+    /// `open_files` or `processes`.
+    pub name: &'static str,
+    /// The limit.
+    pub value: u64,
+    /// The mechanism: an rlimit, named as in getrlimit(2).
+    pub mechanism: &'static str,
+    /// Whether the kernel enforces it for this sandbox.
+    pub enforced: bool,
+    /// What to know about this mechanism, if anything.
+    pub note: Option<&'static str>,
+}
+
+/// The final status of a run: how it ended, what it used, which limits and layers applied.
+/// Serialized by the CLI's `--status-json` (the field names are stable).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunStatus {
+    /// The exit code, when the program exited.
+    pub exit_code: Option<i32>,
+    /// The terminating signal, when a signal ended it.
+    pub signal: Option<i32>,
+    /// Why it ended.
+    pub ended_by: EndReason,
+    /// From the spawn's return to when the end was observed (by [`Child::wait`](crate::Child::wait) or
+    /// [`Child::try_wait`](crate::Child::try_wait)), in milliseconds: await the child promptly to measure a run.
+    pub wall_time_ms: u64,
+    /// User CPU time, in milliseconds, of the sandbox's init and the processes it reaped
+    /// (rusage): processes still running when the program exits are killed with the sandbox
+    /// and not counted.
+    pub user_time_ms: u64,
+    /// System CPU time, in milliseconds, counted like `user_time_ms` (it includes init's own
+    /// setup of the program, about a millisecond).
+    pub system_time_ms: u64,
+    /// Peak resident memory in bytes (see `peak_memory_scope`).
+    pub peak_memory_bytes: Option<u64>,
+    /// What `peak_memory_bytes` covers: `sandbox` (the cgroup's `memory.peak`) or
+    /// `largest_process` (from rusage, without a cgroup, where the total is not observable).
+    pub peak_memory_scope: &'static str,
+    /// The limits in force.
+    pub limits: Vec<LimitReport>,
+    /// The isolation layers.
+    pub enforcement: Enforcement,
+}
+
+/// What a finished sandbox used: its init and every process it reaped (getrusage(2) of a
+/// waited-for child).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResourceUsage {
+    /// CPU time in user mode.
+    pub user_time: std::time::Duration,
+    /// CPU time in kernel mode.
+    pub system_time: std::time::Duration,
+    /// The largest resident set size of any one process, in bytes.
+    pub max_rss_bytes: u64,
+}
+
+/// A finished sandbox: how it ended and what it used, observed once by the [`Child`](crate::Child).
+#[derive(Debug, Clone)]
+pub(crate) struct Ended {
+    pub status: ExitStatus,
+    /// `None` when another waiter took the exit status.
+    pub usage: Option<ResourceUsage>,
+    pub end: EndReason,
+    /// From the spawn's return to when the end was observed.
+    pub wall_time: Duration,
+    /// What the sandbox's cgroup recorded, when it had one.
+    pub cgroup_events: Option<CgroupEvents>,
+}
+
+/// How a run ended, in the order the causes are told apart.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Causes<'a> {
+    pub status: ExitStatus,
+    pub usage: Option<ResourceUsage>,
+    pub cgroup_events: Option<CgroupEvents>,
+    /// The wait's deadline passed and the sandbox was killed for it.
+    pub timed_out: bool,
+    /// The `Child` sent `SIGKILL`.
+    pub killed: bool,
+    pub limits: &'a Limits,
+}
+
+impl Causes<'_> {
+    /// Why the run ended.
+    pub(crate) fn end_reason(&self) -> EndReason {
+        let signal = self.status.signal();
+        let cpu = self
+            .usage
+            .map(|u| u.user_time + u.system_time)
+            .unwrap_or_default();
+        let oom = self.cgroup_events.is_some_and(|e| e.oom_kills > 0);
+        if self.timed_out {
+            EndReason::Timeout
+        } else if oom {
+            EndReason::MemoryLimit
+        } else if self.limits.cpu_seconds.is_some_and(|s| {
+            // The program can send itself SIGXCPU: only a limit that is set counts, and
+            // SIGKILL only once the CPU time reached it.
+            signal == Some(libc::SIGXCPU)
+                || (signal == Some(libc::SIGKILL) && cpu >= Duration::from_secs(s))
+        }) {
+            EndReason::CpuLimit
+        } else if signal == Some(libc::SIGXFSZ) && self.limits.file_size.is_some() {
+            EndReason::FileSizeLimit
+        } else if self.killed && signal == Some(libc::SIGKILL) {
+            EndReason::Killed
+        } else if signal.is_some() {
+            EndReason::Signaled
+        } else {
+            EndReason::Exited
+        }
+    }
+}
+
+impl Ended {
+    /// The run's status, with the limits and layers it ran under.
+    pub(crate) fn run_status(&self, limits: &Limits, enforcement: &Enforcement) -> RunStatus {
+        let usage = self.usage;
+        let ms = |d: Duration| d.as_millis() as u64;
+        RunStatus {
+            exit_code: self.status.code(),
+            signal: self.status.signal(),
+            ended_by: self.end,
+            wall_time_ms: ms(self.wall_time),
+            user_time_ms: usage.map(|u| ms(u.user_time)).unwrap_or(0),
+            system_time_ms: usage.map(|u| ms(u.system_time)).unwrap_or(0),
+            peak_memory_bytes: self
+                .cgroup_events
+                .and_then(|e| e.memory_peak)
+                .or(usage.map(|u| u.max_rss_bytes)),
+            peak_memory_scope: if self.cgroup_events.is_some_and(|e| e.memory_peak.is_some()) {
+                "sandbox"
+            } else {
+                "largest_process"
+            },
+            limits: limit_reports(
+                limits,
+                self.cgroup_events.is_some(),
+                enforcement.process_limit.is_some(),
+            ),
+            enforcement: enforcement.clone(),
+        }
+    }
+}
+
+/// The limits in force and what enforces each: the cgroup's files where the sandbox had a
+/// cgroup, rlimits elsewhere.
+fn limit_reports(l: &Limits, cgroup: bool, process_limit_enforced: bool) -> Vec<LimitReport> {
+    let mut limits = Vec::new();
+    let mut add = |name, value: Option<u64>, mechanism, enforced, note| {
+        if let Some(value) = value {
+            limits.push(LimitReport {
+                name,
+                value,
+                mechanism,
+                enforced,
+                note,
+            });
+        }
+    };
+    add("cpu_time_seconds", l.cpu_seconds, "RLIMIT_CPU", true, None);
+    let as_note = Some(
+        "address space per process, not resident memory: tmpfs files and memfds are not \
+         counted, and the JVM, Node and Go reserve large ranges and may fail at start",
+    );
+    if l.address_space.is_none() && cgroup {
+        add("memory_bytes", l.memory, "cgroup memory.max", true, None);
+    } else if l.address_space.is_none() {
+        add("memory_bytes", l.memory, "RLIMIT_AS", true, as_note);
+    }
+    add(
+        "address_space_bytes",
+        l.address_space,
+        "RLIMIT_AS",
+        true,
+        as_note,
+    );
+    add("file_size_bytes", l.file_size, "RLIMIT_FSIZE", true, None);
+    add("open_files", l.open_files, "RLIMIT_NOFILE", true, None);
+    add(
+        "cpu_millis",
+        l.cpu_millis.map(u64::from),
+        "cgroup cpu.max",
+        true,
+        None,
+    );
+    if cgroup {
+        add("processes", l.processes, "cgroup pids.max", true, None);
+    } else {
+        add(
+            "processes",
+            l.processes,
+            "RLIMIT_NPROC",
+            process_limit_enforced,
+            Some("counted in the sandbox's own user namespace; host uid 0 is exempt"),
+        );
+    }
+    limits
+}
