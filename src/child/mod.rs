@@ -259,7 +259,7 @@ fn new_root(plan: &ChildPlan) -> Step {
     sys::unlinkat(libc::AT_FDCWD, c"/.oldroot", libc::AT_REMOVEDIR)
         .map_err(pivot(Call::Unlinkat))?;
     let ro = sys::MountAttr {
-        attr_set: sys::MOUNT_ATTR_RDONLY,
+        attr_set: libc::MOUNT_ATTR_RDONLY,
         ..Default::default()
     };
     sys::mount_setattr(libc::AT_FDCWD, c"/", 0, &ro).map_err(at(
@@ -311,14 +311,14 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             let how = sys::OpenHow {
                 flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
                 mode: 0,
-                resolve: sys::RESOLVE_NO_SYMLINKS,
+                resolve: libc::RESOLVE_NO_SYMLINKS,
             };
             let src = sys::openat2(libc::AT_FDCWD, src, &how).map_err(at(
                 Stage::Bind,
                 Call::Openat2,
                 i,
             ))?;
-            let flags = sys::AT_RECURSIVE | libc::AT_EMPTY_PATH as u32;
+            let flags = libc::AT_RECURSIVE as u32 | libc::AT_EMPTY_PATH as u32;
             clone_mount(src.raw(), c"", flags, *attr_set, dst).map_err(within(Stage::Bind, i))?;
         }
         ChildOp::Tmpfs {
@@ -371,7 +371,7 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             .map_err(at(Stage::Devpts, Call::Mount, i))?;
         }
         ChildOp::ReadOnly { path } => {
-            let ro = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+            let ro = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
             match clone_mount(libc::AT_FDCWD, path, 0, ro, path) {
                 // Not on this kernel (e.g. no magic SysRq): nothing to protect.
                 Ok(()) | Err((_, libc::ENOENT)) => {}
@@ -408,7 +408,7 @@ fn clone_mount(
     let tree = sys::open_tree(
         dirfd,
         path,
-        sys::OPEN_TREE_CLONE | sys::OPEN_TREE_CLOEXEC | flags,
+        libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | flags,
     )
     .map_err(|e| (Call::OpenTree, e))?;
     if attr_set != 0 {
@@ -416,7 +416,7 @@ fn clone_mount(
             attr_set,
             ..Default::default()
         };
-        let flags = libc::AT_EMPTY_PATH as u32 | (flags & sys::AT_RECURSIVE);
+        let flags = libc::AT_EMPTY_PATH as u32 | (flags & libc::AT_RECURSIVE as u32);
         sys::mount_setattr(tree.raw(), c"", flags, &attr).map_err(|e| (Call::MountSetattr, e))?;
     }
     sys::move_mount(
@@ -424,7 +424,7 @@ fn clone_mount(
         c"",
         libc::AT_FDCWD,
         dst,
-        sys::MOVE_MOUNT_F_EMPTY_PATH,
+        libc::MOVE_MOUNT_F_EMPTY_PATH,
     )
     .map_err(|e| (Call::MoveMount, e))?;
     Ok(())

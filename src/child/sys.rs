@@ -152,22 +152,18 @@ fn os(c: Option<&CStr>) -> usize {
 
 // ---- constants the libc crate lacks or declares with the wrong type -------------------------
 
+/// `CLONE_CLEAR_SIGHAND` (Linux 5.5), a 64-bit clone3 flag: libc declares it as an overflowing
+/// `c_int`.
 pub const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+/// `CLONE_INTO_CGROUP` (Linux 5.7), as above.
 pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-pub const OPEN_TREE_CLONE: u32 = 1;
-pub const OPEN_TREE_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
-pub const AT_RECURSIVE: u32 = 0x8000;
-pub const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
-
-pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
-pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
-pub const MOUNT_ATTR_NODEV: u64 = 0x4;
-
-pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-
+/// `LANDLOCK_CREATE_RULESET_VERSION` from `<linux/landlock.h>`.
 pub const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
+/// `LANDLOCK_RULE_PATH_BENEATH` from `<linux/landlock.h>`.
 pub const LANDLOCK_RULE_PATH_BENEATH: u32 = 1;
+/// `LANDLOCK_RULE_NET_PORT` from `<linux/landlock.h>`.
+pub const LANDLOCK_RULE_NET_PORT: u32 = 2;
 
 /// `struct clone_args` from `<linux/sched.h>` (clone3(2)).
 #[repr(C)]
@@ -624,7 +620,12 @@ pub fn landlock_add_net_rule(ruleset: c_int, attr: &LandlockNetPortAttr) -> SysR
     unsafe {
         syscall(
             libc::SYS_landlock_add_rule,
-            [ruleset as usize, 2, p(attr), 0],
+            [
+                ruleset as usize,
+                LANDLOCK_RULE_NET_PORT as usize,
+                p(attr),
+                0,
+            ],
         )
     }
 }

@@ -6,7 +6,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::child::plan::{ChildOp, LandlockRule, OLD_ROOT};
-use crate::child::sys;
 use crate::error::PolicyError;
 use crate::landlock::Masks;
 use crate::plan::landlock::bind_access;
@@ -72,16 +71,16 @@ pub(crate) fn child_ops(
                 kind,
                 writable,
             } => {
-                let mut attr = sys::MOUNT_ATTR_NOSUID;
+                let mut attr = libc::MOUNT_ATTR_NOSUID;
                 // Device nodes (and a bound /dev) must stay usable: C08.
                 if *kind != NodeKind::Device && !src.starts_with("/dev") {
-                    attr |= sys::MOUNT_ATTR_NODEV;
+                    attr |= libc::MOUNT_ATTR_NODEV;
                 }
                 // A device node's mount is read-only even when the device is writable: writes
                 // to a device pass a read-only mount (Landlock decides those), while chmod and
                 // utimes on the host's node do not.
                 if !*writable || *kind == NodeKind::Device {
-                    attr |= sys::MOUNT_ATTR_RDONLY;
+                    attr |= libc::MOUNT_ATTR_RDONLY;
                 }
                 // Landlock rights are inherited from parent directories: a read-only device
                 // beneath a writable path would be writable.
