@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{Layers, Limits, Network, Policy, Requirement, Requirements, Rule};
+use crate::policy::{Layers, Limits, Network, Policy, Requirements, Rule};
 
 /// Why a policy file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -61,19 +61,6 @@ struct MountEntry {
     tmpfs: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequireFile {
-    #[serde(default)]
-    filesystem: Requirement,
-    #[serde(default)]
-    network: Requirement,
-    #[serde(default)]
-    processes: Requirement,
-    #[serde(default)]
-    syscalls: Requirement,
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
@@ -104,7 +91,7 @@ struct PolicyFile {
     #[serde(default)]
     layers: Layers,
     #[serde(default)]
-    require: RequireFile,
+    require: Requirements,
 }
 
 fn yes() -> bool {
@@ -191,12 +178,7 @@ impl Policy {
         }
         p.tcp_bind = f.allow_tcp_bind;
         p.tcp_connect = f.allow_tcp_connect;
-        p.requirements = Requirements {
-            filesystem: f.require.filesystem,
-            network: f.require.network,
-            processes: f.require.processes,
-            syscalls: f.require.syscalls,
-        };
+        p.requirements = f.require;
         for (index, m) in f.mount.into_iter().enumerate() {
             let err = |reason| PolicyFileError::Mount { index, reason };
             match m {
@@ -330,7 +312,6 @@ impl Policy {
                 },
             })
             .collect();
-        let r = &self.requirements;
         let f = PolicyFile {
             system: self.system,
             network: self.network,
@@ -345,12 +326,7 @@ impl Policy {
             mount,
             limits: self.limits,
             layers: self.layers,
-            require: RequireFile {
-                filesystem: r.filesystem,
-                network: r.network,
-                processes: r.processes,
-                syscalls: r.syscalls,
-            },
+            require: self.requirements,
         };
         Ok(toml::to_string(&f)?)
     }

@@ -104,8 +104,9 @@ pub enum Requirement {
     BestEffort,
 }
 
-/// The requirement for each property.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The requirement for each property (the `[require]` table of a policy file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct Requirements {
     pub filesystem: Requirement,
     pub network: Requirement,
