@@ -122,7 +122,7 @@ pub enum PolicyError {
         "the caller's supplementary groups {groups:?} stay in force inside the sandbox \
          (setgroups is denied in an unprivileged user namespace) and would grant access to \
          group-readable files; drop them (e.g. setpriv --clear-groups) or allow them explicitly \
-         with Command::allow_retained_groups(true) / --keep-groups"
+         with Policy::allow_retained_groups(true) / --keep-groups"
     )]
     RetainedGroups {
         /// The supplementary group ids other than the primary gid.
