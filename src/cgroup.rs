@@ -67,6 +67,7 @@ pub(crate) fn check(cg: &CgroupV2) -> Result<PathBuf, String> {
 
 /// The cgroup v2 hierarchy as seen from this process.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct CgroupV2 {
     /// Where cgroup2 is mounted (e.g. `/sys/fs/cgroup` or `/sys/fs/cgroup/unified`).
     pub mount: Option<PathBuf>,

@@ -27,6 +27,7 @@ pub struct Enforcement {
 
 /// Which layers enforce one property of the policy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct PropertyReport {
     /// The property.
     pub property: crate::policy::Property,

@@ -9,6 +9,7 @@ use crate::child::sys;
 
 /// Why Landlock cannot be used on this kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LandlockUnavailable {
     /// `landlock_create_ruleset` returned ENOSYS: the kernel was built without Landlock.
     NotBuilt,

@@ -8,6 +8,7 @@ use crate::stdio::Stdio;
 /// Whether a mechanism can be used, and why not.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Availability {
     /// It works here.
     Available,
@@ -33,6 +34,7 @@ impl std::fmt::Display for Availability {
 
 /// What this kernel and process offer, probed once per process (cheap after the first call).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Probe {
     /// The kernel release (uname -r).
     pub kernel: String,

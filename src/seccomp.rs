@@ -187,6 +187,7 @@ fn gate() -> BpfProgram {
 
 /// How a denied call is matched.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum Match {
     /// Every call.
     Always,

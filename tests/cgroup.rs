@@ -16,6 +16,7 @@ fn cgroup_limits_or_skip() -> bool {
             common::skip(&format!("cgroup v2 limits are not available here: {why}"));
             false
         }
+        other => panic!("unexpected availability {other:?}"),
     }
 }
 
@@ -103,5 +104,6 @@ async fn cpu_bandwidth_needs_the_cgroup_cpu_controller() {
             }
             other => panic!("expected Unsupported, got {other:?}"),
         },
+        other => panic!("unexpected availability {other:?}"),
     }
 }

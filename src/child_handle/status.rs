@@ -11,6 +11,7 @@ use crate::policy::Limits;
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EndReason {
     /// The program exited by itself.
     Exited,
@@ -30,6 +31,7 @@ pub enum EndReason {
 
 /// One limit that was in force, and what enforced it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct LimitReport {
     /// `cpu_time_seconds`, `memory_bytes`, `address_space_bytes`, `file_size_bytes`,
     /// `open_files` or `processes`.
@@ -47,6 +49,7 @@ pub struct LimitReport {
 /// The final status of a run: how it ended, what it used, which limits and layers applied.
 /// Serialized by the CLI's `--status-json` (the field names are stable).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct RunStatus {
     /// The exit code, when the program exited.
     pub exit_code: Option<i32>,

@@ -80,6 +80,7 @@ pub struct Policy {
 /// A property of the sandbox that one or more layers enforce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Property {
     /// Only the policy's paths are visible/accessible: the mount namespace, Landlock, or both.
     Filesystem,
