@@ -21,6 +21,8 @@ use crate::stdio::Stdio;
 /// `PATH`, `HOME`, `TMPDIR`, `USER` and `LOGNAME` with sandbox values; nothing of the caller's
 /// environment is passed unless asked for with [`Command::env_inherit`].
 ///
+/// # Examples
+///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
 /// use tokio_sandbox::Command;
@@ -124,6 +126,8 @@ impl Command {
 
     /// Clears the environment, including the sandbox defaults (`PATH`, `HOME`, ...).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tokio_sandbox::Command;
     /// let mut cmd = Command::new("/usr/bin/env");
@@ -135,6 +139,8 @@ impl Command {
     }
 
     /// Passes the caller's value of `key`, read at spawn time, if it has one.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tokio_sandbox::Command;
@@ -154,6 +160,8 @@ impl Command {
     /// the same path, else `/`. A directory the sandbox does not show fails the spawn with
     /// [`SpawnError::Setup`] at [`Stage::Chdir`](crate::Stage::Chdir).
     ///
+    /// # Examples
+    ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
@@ -170,6 +178,8 @@ impl Command {
     }
 
     /// The program's stdin (default: inherited for `spawn`/`status`, null for `output`).
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -188,6 +198,8 @@ impl Command {
     }
 
     /// The program's stdout (default: inherited for `spawn`/`status`, piped for `output`).
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -210,6 +222,8 @@ impl Command {
     /// Passes `fd` to the program as fd number `target` (>= 3). Only 0, 1, 2 and fds passed this
     /// way reach the program. The fd is consumed by the next spawn.
     ///
+    /// # Examples
+    ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
@@ -229,6 +243,8 @@ impl Command {
     /// Kill the whole sandbox when the [`Child`] is dropped before it ended (default `false`).
     /// Either way a dropped `Child` is reaped in the background.
     ///
+    /// # Examples
+    ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
@@ -245,6 +261,8 @@ impl Command {
     /// waiting kills the sandbox and [`Child::timed_out`] says so. Applies to [`Child::wait`]
     /// (and so to `status`, `output`, `wait_with_output` and `terminate`); nothing
     /// kills the sandbox while no wait is in progress, and [`Child::try_wait`] ignores it.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -272,6 +290,8 @@ impl Command {
 
     /// Replaces the whole policy.
     ///
+    /// # Examples
+    ///
     /// ```no_run
     /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::{Command, Policy};
@@ -289,6 +309,8 @@ impl Command {
     /// share the resolved paths, mount plan and Landlock rules. Changing the policy afterwards
     /// (with [`Command::policy_mut`] or a shortcut such as [`Command::read_only`]) drops the
     /// compiled form, and the next spawn compiles the changed policy.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -313,6 +335,8 @@ impl Command {
     }
 
     /// The policy, to change it in place.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tokio_sandbox::Command;
@@ -381,8 +405,12 @@ impl Command {
     ///
     /// Stdio settings and passed fds are consumed. Streams left unset are inherited.
     ///
-    /// Cancel-safe: dropping the future at any point kills a half-built sandbox and releases
-    /// its memory and fds.
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: dropping the future at any point kills a half-built sandbox and releases its
+    /// memory and fds.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -398,14 +426,14 @@ impl Command {
     /// ```
     ///
     /// # Errors
-    /// [`SpawnError::Policy`] for an invalid policy or command, found before anything is
-    /// spawned (missing path, NUL byte, invalid environment variable name, program not found,
-    /// read-write path the sandbox cannot write, retained groups; see
-    /// [`PolicyError`](crate::PolicyError)); [`SpawnError::Unsupported`] when a mechanism the
-    /// policy requires is missing (Landlock, user namespaces, Landlock ABI 4 for TCP port
-    /// rules, a cgroup v2 cpu controller for [`Limits::cpu_millis`](crate::Limits::cpu_millis));
-    /// [`SpawnError::Setup`] naming the step, the path and the errno when the sandbox could not
-    /// be built; [`SpawnError::NotFound`], [`SpawnError::NotExecutable`] and
+    /// [`SpawnError::Policy`] for an invalid policy or command, found before anything is spawned
+    /// (missing path, NUL byte, invalid environment variable name, program not found, read-write
+    /// path the sandbox cannot write, retained groups; see [`PolicyError`](crate::PolicyError));
+    /// [`SpawnError::Unsupported`] when a mechanism the policy requires is missing (Landlock, user
+    /// namespaces, Landlock ABI 4 for TCP port rules, a cgroup v2 cpu controller for
+    /// [`Limits::cpu_millis`](crate::Limits::cpu_millis)); [`SpawnError::Setup`] naming the step,
+    /// the call, the path and the errno when the sandbox could not be built;
+    /// [`SpawnError::NotFound`], [`SpawnError::NotExecutable`] and
     /// [`SpawnError::InterpreterNotFound`] when execve(2) fails; [`SpawnError::Os`] when a
     /// parent-side call (pipe2, mmap, clone3, ...) fails.
     pub async fn spawn(&mut self) -> Result<Child, SpawnError> {
@@ -416,9 +444,13 @@ impl Command {
     /// Runs the program with inherited stdio (unless set) and waits for its exit status:
     /// [`Command::spawn`], then [`Child::wait`].
     ///
-    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`]:
-    /// the program runs on and is reaped in the background, or is killed with
+    /// # Cancel safety
+    ///
+    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`]: the
+    /// program runs on and is reaped in the background, or is killed with
     /// [`Command::kill_on_drop`].
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -441,12 +473,16 @@ impl Command {
     /// Runs the program with stdin from `/dev/null` and stdout/stderr captured (unless set) and
     /// returns everything once it exits: [`Command::spawn`], then [`Child::wait_with_output`].
     ///
-    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`]
-    /// (as for [`Command::status`]) and loses the output read so far.
-    ///
     /// All output is kept in the caller's memory, which no limit of the sandbox bounds: for an
     /// untrusted program, pipe stdout and stderr and read at most what you want to keep
     /// (`examples/untrusted_server.rs` keeps 1 MiB per stream and discards the rest).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`] (as
+    /// for [`Command::status`]) and loses the output read so far.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

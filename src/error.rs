@@ -153,6 +153,8 @@ pub enum PolicyError {
 /// Converts into [`std::io::Error`] (keeping the errno where there is one), so `?` works in
 /// functions returning `io::Result`.
 ///
+/// # Examples
+///
 /// ```no_run
 /// # async fn demo() {
 /// use tokio_sandbox::{Command, SpawnError, Stage};

@@ -44,6 +44,8 @@ pub const ABI_MAX_ENV: &str = "TOKIO_SANDBOX_LANDLOCK_ABI_MAX";
 /// (`landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`), capped by
 /// [`ABI_MAX_ENV`] when set; probed once per process.
 ///
+/// # Examples
+///
 /// ```
 /// match tokio_sandbox::landlock::abi_version() {
 ///     Ok(abi) => println!("Landlock ABI {abi}"),

@@ -123,6 +123,8 @@ fn user_namespace() -> Availability {
 /// The first call blocks the calling thread until that sandbox has ended; the sandbox runs on
 /// a thread of its own, so calling from inside a tokio runtime works.
 ///
+/// # Examples
+///
 /// ```no_run
 /// let probe = tokio_sandbox::probe();
 /// if !probe.user_namespace.is_available() {

@@ -11,9 +11,12 @@
 //! | 0 | [`MAGIC`]: the format and its version |
 //! | 1 | the [`Stage`] that failed |
 //! | 2 | the [`Call`] that failed |
-//! | 3 | the index of the item the stage was working on (mount op, map file, fd, Landlock rule, seccomp program, rlimit), 0 when it has no list |
-//! | 4 | the integer argument that tells the failing call apart (a signal or capability number, an rlimit resource), else 0 |
+//! | 3 | the index of the item the stage was working on, 0 when it goes through no list |
+//! | 4 | the call's integer argument (signal, capability, rlimit resource), else 0 |
 //! | 5 | the errno |
+//!
+//! The items a stage goes through: the mount operations, the id map files, the fds, the
+//! Landlock rules, the seccomp programs, the rlimits.
 //!
 //! Exactly one record or nothing is written. EOF with nothing read means the program was
 //! exec'd; anything but a whole record with a known magic, stage and call is refused by

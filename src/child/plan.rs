@@ -142,8 +142,8 @@ pub(crate) struct ChildPlan {
     pub status_fd: c_int,
     /// Read end of the caller's lifeline pipe (EOF when the caller process is gone).
     pub lifeline_fd: c_int,
-    /// The init's argv: `init REPORT_FD STATUS_FD LIFELINE_FD PROGRAM ARGV0 [ARGS...]`, NULL-terminated;
-    /// points into `_argv`.
+    /// The init's argv: `init REPORT_FD STATUS_FD LIFELINE_FD PROGRAM ARGV0 [ARGS...]`,
+    /// NULL-terminated; points into `_argv`.
     pub argv: CStrArray,
     /// The program's environment, NULL-terminated.
     pub envp: CStrArray,

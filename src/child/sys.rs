@@ -539,9 +539,10 @@ pub fn setgroups_empty() -> SysResult {
 
 /// `capset(&header, data)` with every set empty.
 pub fn capset_empty() -> SysResult {
-    let header = [0x2008_0522u32, 0]; // _LINUX_CAPABILITY_VERSION_3, pid 0 (self)
-    let data = [0u32; 6]; // two struct __user_cap_data_struct, all zero
-                          // SAFETY: header and data have the layout capset(2) expects for version 3.
+    // _LINUX_CAPABILITY_VERSION_3, pid 0 (self); two struct __user_cap_data_struct, all zero.
+    let header = [0x2008_0522u32, 0];
+    let data = [0u32; 6];
+    // SAFETY: header and data have the layout capset(2) expects for version 3.
     unsafe { syscall(libc::SYS_capset, [p(header.as_ptr()), p(data.as_ptr())]) }
 }
 

@@ -154,6 +154,8 @@ impl Child {
 
     /// Which isolation layers this sandbox runs under.
     ///
+    /// # Examples
+    ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
@@ -176,6 +178,8 @@ impl Child {
     /// The sandbox's init receives it and forwards it to the program, except `SIGKILL` and
     /// `SIGSTOP`, which act on init itself (`SIGKILL` ends the whole sandbox), and `SIGIO`,
     /// which is not forwarded.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -215,8 +219,12 @@ impl Child {
 
     /// Sends `SIGKILL` to the sandbox and waits for it to end, with every process in it.
     ///
-    /// Cancel-safe: if the future is dropped, the signal has been sent and [`Child::wait`] can
-    /// be called again.
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: if the future is dropped, the signal has been sent and [`Child::wait`] can be
+    /// called again.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -240,6 +248,8 @@ impl Child {
     /// blocks; does not close stdin and does not apply
     /// [`Command::timeout`](crate::Command::timeout). Once it has returned a status, later
     /// calls (and [`Child::wait`]) return the same one.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -306,12 +316,18 @@ impl Child {
     /// [`Command::timeout`](crate::Command::timeout), kills the sandbox once the time is up and
     /// returns the status of the killed run.
     ///
-    /// Idempotent: later calls return the same status. Cancel-safe: if the future is dropped,
-    /// no status is lost, and a later `wait` or [`Child::try_wait`] returns it.
+    /// Idempotent: later calls return the same status.
     ///
     /// Do not wait on a program whose piped stdout or stderr nobody reads: once the pipe is full
     /// (64 KiB by default) the program blocks writing and never ends. Use
     /// [`Child::wait_with_output`] to read and wait at once.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: if the future is dropped, no status is lost, and a later `wait` or
+    /// [`Child::try_wait`] returns it.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -373,6 +389,8 @@ impl Child {
     /// The final status once the sandbox has been waited for: how it ended, wall and CPU time,
     /// peak memory, the limits in force and the isolation layers. `None` before.
     ///
+    /// # Examples
+    ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
@@ -394,7 +412,11 @@ impl Child {
     /// then kills the whole sandbox with `SIGKILL` and waits; returns the final status. When the
     /// program has already ended, returns its status without sending anything.
     ///
+    /// # Cancel safety
+    ///
     /// Cancel-safe: if dropped, the signals sent stay sent and [`Child::wait`] can be called.
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -426,8 +448,12 @@ impl Child {
     /// and returns everything; a stream that is not piped (or was taken from the `Child`)
     /// gives an empty `Vec`.
     ///
-    /// Not cancel-safe: if the future is dropped, the output read so far is lost and the
-    /// `Child` is dropped (see [`Command::kill_on_drop`](crate::Command::kill_on_drop)).
+    /// # Cancel safety
+    ///
+    /// Not cancel-safe: if the future is dropped, the output read so far is lost and the `Child` is
+    /// dropped (see [`Command::kill_on_drop`](crate::Command::kill_on_drop)).
+    ///
+    /// # Examples
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -25,7 +25,8 @@ pub enum EndReason {
     FileSizeLimit,
     /// The cgroup's memory limit: the kernel's OOM killer ended a process of it.
     MemoryLimit,
-    /// The caller killed it ([`Child::kill`](crate::Child::kill), [`Child::start_kill`](crate::Child::start_kill), `terminate` past grace).
+    /// The caller killed it ([`Child::kill`](crate::Child::kill),
+    /// [`Child::start_kill`](crate::Child::start_kill), `terminate` past grace).
     Killed,
 }
 
@@ -57,8 +58,9 @@ pub struct RunStatus {
     pub signal: Option<i32>,
     /// Why it ended.
     pub ended_by: EndReason,
-    /// From the spawn's return to when the end was observed (by [`Child::wait`](crate::Child::wait) or
-    /// [`Child::try_wait`](crate::Child::try_wait)), in milliseconds: await the child promptly to measure a run.
+    /// From the spawn's return to when the end was observed (by [`Child::wait`](crate::Child::wait)
+    /// or [`Child::try_wait`](crate::Child::try_wait)), in milliseconds: await the child promptly
+    /// to measure a run.
     pub wall_time_ms: u64,
     /// User CPU time, in milliseconds, of the sandbox's init and the processes it reaped
     /// (rusage): processes still running when the program exits are killed with the sandbox

@@ -48,6 +48,8 @@ impl CompiledPolicy {
     /// resolve against the current working directory. Blocks the calling thread while it
     /// resolves the paths (lstat(2) and readlink(2) per component).
     ///
+    /// # Examples
+    ///
     /// ```no_run
     /// use tokio_sandbox::{CompiledPolicy, Policy, PolicyError, SpawnError};
     /// let mut policy = Policy::new();
@@ -62,14 +64,13 @@ impl CompiledPolicy {
     /// ```
     ///
     /// # Errors
-    /// [`SpawnError::Policy`] with [`PolicyError::MissingPath`](crate::PolicyError::MissingPath) (a path or a symlink on it
-    /// does not resolve), [`PolicyError::NulByte`](crate::PolicyError::NulByte), [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination),
-    /// [`PolicyError::RootBind`](crate::PolicyError::RootBind), [`PolicyError::SymlinkLoop`](crate::PolicyError::SymlinkLoop), [`PolicyError::NotWritable`](crate::PolicyError::NotWritable)
-    /// or [`PolicyError::ReadOnlyDeviceUnderWritable`](crate::PolicyError::ReadOnlyDeviceUnderWritable),
-    /// [`PolicyError::SeccompFilterTooLong`](crate::PolicyError::SeccompFilterTooLong); [`SpawnError::Unsupported`] when
-    /// Landlock is missing and the filesystem is required (or the mount layer is off), when TCP
-    /// port rules need Landlock ABI 4 and the network is required, or for
-    /// [`Layers`](crate::Layers) that cannot work together (mount or pid namespace without the
+    /// [`SpawnError::Policy`] with [`PolicyError::MissingPath`] (a path or a symlink on it does not
+    /// resolve), [`PolicyError::NulByte`], [`PolicyError::RelativeDestination`],
+    /// [`PolicyError::RootBind`], [`PolicyError::SymlinkLoop`], [`PolicyError::NotWritable`],
+    /// [`PolicyError::ReadOnlyDeviceUnderWritable`] or [`PolicyError::SeccompFilterTooLong`];
+    /// [`SpawnError::Unsupported`] when Landlock is missing and the filesystem is required (or the
+    /// mount layer is off), when TCP port rules need Landlock ABI 4 and the network is required, or
+    /// for [`Layers`](crate::Layers) that cannot work together (mount or pid namespace without the
     /// user namespace, Landlock in a user namespace without the mount layer, a bind to another
     /// place without a mount namespace).
     pub fn new(policy: &Policy) -> Result<CompiledPolicy, SpawnError> {
@@ -215,8 +216,9 @@ fn seccomp_programs(policy: &Policy) -> Result<Vec<Bpf>, PolicyError> {
 }
 
 impl Policy {
-    /// Resolves the policy once for reuse by many spawns (see [`CompiledPolicy`](crate::CompiledPolicy)
-    /// and [`Command::compiled_policy`](crate::Command::compiled_policy)).
+    /// Resolves the policy once for reuse by many spawns (see
+    /// [`CompiledPolicy`](crate::CompiledPolicy) and
+    /// [`Command::compiled_policy`](crate::Command::compiled_policy)).
     ///
     /// # Errors
     /// As [`CompiledPolicy::new`](crate::CompiledPolicy::new).

@@ -140,6 +140,8 @@ impl Policy {
     /// `network`, `processes`, `syscalls`). Caller seccomp filters cannot be written in a
     /// file.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tokio_sandbox::{Network, Policy};
     /// let policy = Policy::from_toml(
@@ -240,6 +242,8 @@ impl Policy {
 
     /// Reads a policy file (see [`Policy::from_toml`]).
     ///
+    /// # Examples
+    ///
     /// ```no_run
     /// use tokio_sandbox::Policy;
     /// let policy = Policy::from_file("sandbox.toml")?;
@@ -258,6 +262,8 @@ impl Policy {
     }
 
     /// Writes the policy as TOML; reading it back gives an equal policy.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tokio_sandbox::Policy;

@@ -46,6 +46,8 @@ pub(crate) enum Rule {
 /// The builder methods only record rules: paths are resolved and checked when the policy is
 /// compiled ([`Policy::compile`], or the spawn that uses it).
 ///
+/// # Examples
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use tokio_sandbox::{Command, Limits, Policy};
@@ -278,6 +280,8 @@ impl Policy {
     /// `false` starts from an empty root (only `/proc`, `/dev`, `/tmp`, home and generated
     /// `/etc` files).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tokio_sandbox::Policy;
     /// // A static binary needs nothing of the host.
@@ -290,8 +294,10 @@ impl Policy {
     }
 
     /// Makes `path` visible read-only at the same place. A relative path resolves against the
-    /// caller's working directory; symlinks on the way are recreated inside. A path that does
-    /// not exist fails the spawn with [`PolicyError::MissingPath`](crate::PolicyError::MissingPath).
+    /// caller's working directory; symlinks on the way are recreated inside. A path that does not
+    /// exist fails the spawn with [`PolicyError::MissingPath`](crate::PolicyError::MissingPath).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tokio_sandbox::Policy;
@@ -311,6 +317,8 @@ impl Policy {
     /// [`Policy::read_only`]; a path the sandbox's host uid/gid cannot write fails the spawn
     /// with [`PolicyError::NotWritable`](crate::PolicyError::NotWritable).
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tokio_sandbox::Policy;
     /// let mut policy = Policy::new();
@@ -325,10 +333,12 @@ impl Policy {
         self
     }
 
-    /// Bind-mounts host path `src` at the absolute sandbox path `dst`, read-write when
-    /// `writable`. `src` is resolved as in [`Policy::read_only`]; a relative `dst` fails the
-    /// spawn with [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination), and `dst` `/` with
-    /// [`PolicyError::RootBind`](crate::PolicyError::RootBind).
+    /// Bind-mounts host path `src` at the absolute sandbox path `dst`, read-write when `writable`.
+    /// `src` is resolved as in [`Policy::read_only`]; a relative `dst` fails the spawn with
+    /// [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination), and `dst` `/`
+    /// with [`PolicyError::RootBind`](crate::PolicyError::RootBind).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tokio_sandbox::Policy;
@@ -352,9 +362,12 @@ impl Policy {
     }
 
     /// Mounts a fresh, empty tmpfs (tmpfs(5)) at the absolute sandbox path `dst`, limited to
-    /// [`Policy::tmpfs_size`] bytes; its contents are gone when the sandbox ends. A relative
-    /// `dst` fails the spawn with [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination), and `dst` `/` with
-    /// [`PolicyError::RootBind`](crate::PolicyError::RootBind).
+    /// [`Policy::tmpfs_size`] bytes; its contents are gone when the sandbox ends. A relative `dst`
+    /// fails the spawn with
+    /// [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination), and `dst` `/`
+    /// with [`PolicyError::RootBind`](crate::PolicyError::RootBind).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tokio_sandbox::Policy;
@@ -390,8 +403,9 @@ impl Policy {
         self
     }
 
-    /// Size limit in bytes of each tmpfs (default [`DEFAULT_TMPFS_SIZE`]). 0 fails the spawn
-    /// with [`PolicyError::ZeroTmpfsSize`](crate::PolicyError::ZeroTmpfsSize) (tmpfs(5) would take it as no limit).
+    /// Size limit in bytes of each tmpfs (default [`DEFAULT_TMPFS_SIZE`]). 0 fails the spawn with
+    /// [`PolicyError::ZeroTmpfsSize`](crate::PolicyError::ZeroTmpfsSize) (tmpfs(5) would take it as
+    /// no limit).
     pub fn tmpfs_size(&mut self, bytes: u64) -> &mut Self {
         self.tmpfs_size = bytes;
         self
@@ -428,6 +442,8 @@ impl Policy {
     /// Resource limits (default: at most [`DEFAULT_PROCESS_LIMIT`] processes). See [`Limits`].
     /// Replaces every limit: start from [`Limits::default`] to keep the default process limit.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tokio_sandbox::{Limits, Policy};
     /// let mut policy = Policy::new();
@@ -449,6 +465,8 @@ impl Policy {
     /// without usable user namespaces (Docker's default profile, AppArmor on Ubuntu 24.04)
     /// runs a sandbox on Landlock alone only when `Network` and `Processes` are best effort.
     /// [`Child::enforcement`](crate::Child::enforcement) reports what was left out.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tokio_sandbox::{Policy, Property, Requirement};
@@ -484,6 +502,8 @@ impl Policy {
     /// allowed this way (Landlock ABI 4; each call adds a port). Without Landlock ABI 4, as
     /// for [`Policy::allow_tcp_bind`].
     ///
+    /// # Examples
+    ///
     /// ```
     /// use tokio_sandbox::{Network, Policy};
     /// let mut policy = Policy::new();
@@ -502,6 +522,8 @@ impl Policy {
     /// kernel takes at most 4096 instructions per filter (`BPF_MAXINSNS`), and a longer one
     /// fails the spawn with
     /// [`PolicyError::SeccompFilterTooLong`](crate::PolicyError::SeccompFilterTooLong).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -525,6 +547,8 @@ impl Policy {
     }
 
     /// Which isolation layers are used (default: all). See [`Layers`].
+    ///
+    /// # Examples
     ///
     /// ```
     /// use tokio_sandbox::{Layers, Policy};
