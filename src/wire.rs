@@ -36,252 +36,196 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"tsr1");
 /// The length of a record in bytes.
 pub const LEN: usize = 24;
 
-/// The setup step in the sandbox's first process that failed.
-///
-/// The child reports the stage, the call and the errno over a close-on-exec pipe;
-/// [`SpawnError::Setup`](crate::SpawnError::Setup) carries the stage together with the call
-/// and the path the failing step worked on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-#[repr(u32)]
-pub enum Stage {
-    /// Writing `setgroups`, `gid_map` or `uid_map` of the new user namespace
-    /// (user_namespaces(7)), or waiting for the parent to write them.
-    IdMap = 1,
-    /// Making the inherited mounts private and mounting the tmpfs root (mount(2)).
-    RootTmpfs = 2,
-    /// `pivot_root(2)` into the new root or detaching the old one (umount2(2)).
-    PivotRoot = 3,
-    /// Creating a directory or mount point in the new root (mkdirat(2)).
-    Mkdir = 4,
-    /// Recreating a symlink in the new root (symlinkat(2)).
-    Symlink = 5,
-    /// Bind-mounting a policy path (openat2(2), open_tree(2), mount_setattr(2), move_mount(2)).
-    Bind = 6,
-    /// Mounting a tmpfs (mount(2), tmpfs(5)).
-    Tmpfs = 7,
-    /// Mounting a fresh procfs (proc(5)).
-    Proc = 8,
-    /// Mounting devpts for `/dev/pts` (mount(2)).
-    Devpts = 9,
-    /// Writing a generated file such as `/etc/passwd`.
-    File = 10,
-    /// Making the root read-only (mount_setattr(2)).
-    RootReadOnly = 11,
-    /// Setting the hostname (sethostname(2)).
-    Hostname = 12,
-    /// Bringing the loopback interface up (netdevice(7), `SIOCSIFFLAGS`).
-    Loopback = 13,
-    /// Changing to the working directory (chdir(2)).
-    Chdir = 14,
-    /// Setting a resource limit (prlimit(2)).
-    Rlimit = 15,
-    /// Starting a new session (setsid(2)).
-    Session = 16,
-    /// Placing stdio and passed file descriptors (dup3(2), close_range(2)).
-    Fds = 17,
-    /// Switching to the sandbox's uid/gid and dropping supplementary groups (setresuid(2)).
-    Identity = 18,
-    /// Dropping capabilities and locking securebits (capabilities(7), prctl(2)).
-    Capabilities = 19,
-    /// Setting `PR_SET_NO_NEW_PRIVS` (prctl(2)).
-    NoNewPrivs = 20,
-    /// Creating or enforcing the Landlock ruleset (landlock(7)).
-    Landlock = 21,
-    /// Installing the seccomp filter (seccomp(2)).
-    Seccomp = 22,
-    /// Resetting signal dispositions and the mask (sigaction(2)).
-    Signals = 23,
-    /// `execve(2)` of the sandbox's init or of the program, and what init does to start it.
-    Exec = 24,
-    /// Making a path of the new root read-only, such as the host-wide knobs in `/proc/sys`
-    /// (a read-only bind onto itself: open_tree(2), mount_setattr(2), move_mount(2)).
-    ReadOnlyPath = 25,
-    /// Covering a file of the new root, such as `/proc/kcore`, with the host's `/dev/null`
-    /// (open_tree(2), move_mount(2)).
-    MaskedPath = 26,
+/// Declares a `#[repr(u32)]` enum of the codes a record's word holds, and `from_u32`, which
+/// reads a word back, from one list.
+macro_rules! codes {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $code:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(u32)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant = $code,)*
+        }
+
+        impl $name {
+            /// The value a record's word names, if it names one.
+            pub(crate) fn from_u32(word: u32) -> Option<$name> {
+                match word {
+                    $($code => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl Stage {
-    /// The stage of a record's word, if the word names one.
-    pub(crate) fn from_u32(word: u32) -> Option<Stage> {
-        Some(match word {
-            1 => Stage::IdMap,
-            2 => Stage::RootTmpfs,
-            3 => Stage::PivotRoot,
-            4 => Stage::Mkdir,
-            5 => Stage::Symlink,
-            6 => Stage::Bind,
-            7 => Stage::Tmpfs,
-            8 => Stage::Proc,
-            9 => Stage::Devpts,
-            10 => Stage::File,
-            11 => Stage::RootReadOnly,
-            12 => Stage::Hostname,
-            13 => Stage::Loopback,
-            14 => Stage::Chdir,
-            15 => Stage::Rlimit,
-            16 => Stage::Session,
-            17 => Stage::Fds,
-            18 => Stage::Identity,
-            19 => Stage::Capabilities,
-            20 => Stage::NoNewPrivs,
-            21 => Stage::Landlock,
-            22 => Stage::Seccomp,
-            23 => Stage::Signals,
-            24 => Stage::Exec,
-            25 => Stage::ReadOnlyPath,
-            26 => Stage::MaskedPath,
-            _ => return None,
-        })
+codes! {
+    /// The setup step in the sandbox's first process that failed.
+    ///
+    /// The child reports the stage, the call and the errno over a close-on-exec pipe;
+    /// [`SpawnError::Setup`](crate::SpawnError::Setup) carries the stage together with the call
+    /// and the path the failing step worked on.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum Stage {
+        /// Writing `setgroups`, `gid_map` or `uid_map` of the new user namespace
+        /// (user_namespaces(7)), or waiting for the parent to write them.
+        IdMap = 1,
+        /// Making the inherited mounts private and mounting the tmpfs root (mount(2)).
+        RootTmpfs = 2,
+        /// `pivot_root(2)` into the new root or detaching the old one (umount2(2)).
+        PivotRoot = 3,
+        /// Creating a directory or mount point in the new root (mkdirat(2)).
+        Mkdir = 4,
+        /// Recreating a symlink in the new root (symlinkat(2)).
+        Symlink = 5,
+        /// Bind-mounting a policy path (openat2(2), open_tree(2), mount_setattr(2), move_mount(2)).
+        Bind = 6,
+        /// Mounting a tmpfs (mount(2), tmpfs(5)).
+        Tmpfs = 7,
+        /// Mounting a fresh procfs (proc(5)).
+        Proc = 8,
+        /// Mounting devpts for `/dev/pts` (mount(2)).
+        Devpts = 9,
+        /// Writing a generated file such as `/etc/passwd`.
+        File = 10,
+        /// Making the root read-only (mount_setattr(2)).
+        RootReadOnly = 11,
+        /// Setting the hostname (sethostname(2)).
+        Hostname = 12,
+        /// Bringing the loopback interface up (netdevice(7), `SIOCSIFFLAGS`).
+        Loopback = 13,
+        /// Changing to the working directory (chdir(2)).
+        Chdir = 14,
+        /// Setting a resource limit (prlimit(2)).
+        Rlimit = 15,
+        /// Starting a new session (setsid(2)).
+        Session = 16,
+        /// Placing stdio and passed file descriptors (dup3(2), close_range(2)).
+        Fds = 17,
+        /// Switching to the sandbox's uid/gid and dropping supplementary groups (setresuid(2)).
+        Identity = 18,
+        /// Dropping capabilities and locking securebits (capabilities(7), prctl(2)).
+        Capabilities = 19,
+        /// Setting `PR_SET_NO_NEW_PRIVS` (prctl(2)).
+        NoNewPrivs = 20,
+        /// Creating or enforcing the Landlock ruleset (landlock(7)).
+        Landlock = 21,
+        /// Installing the seccomp filter (seccomp(2)).
+        Seccomp = 22,
+        /// Resetting signal dispositions and the mask (sigaction(2)).
+        Signals = 23,
+        /// `execve(2)` of the sandbox's init or of the program, and what init does to start it.
+        Exec = 24,
+        /// Making a path of the new root read-only, such as the host-wide knobs in `/proc/sys`
+        /// (a read-only bind onto itself: open_tree(2), mount_setattr(2), move_mount(2)).
+        ReadOnlyPath = 25,
+        /// Covering a file of the new root, such as `/proc/kcore`, with the host's `/dev/null`
+        /// (open_tree(2), move_mount(2)).
+        MaskedPath = 26,
     }
 }
 
-/// The system call that failed, with the argument that tells it apart where one stage makes
-/// the same call twice. Together with the stage it names one call site of the child or init.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum Call {
-    /// `rt_sigaction(sig, SIG_DFL)`; the record's argument is the signal.
-    RtSigaction = 1,
-    /// `openat(2)`.
-    Openat = 2,
-    /// `write(2)` (a short write is reported as `EIO`).
-    Write = 3,
-    /// `read(2)` of the pipe on which a root caller's parent says the id maps are written
-    /// (`EPIPE`: the parent closed it first).
-    ReadSync = 4,
-    /// `setgroups(0, NULL)`.
-    Setgroups = 5,
-    /// `setresgid(2)`.
-    Setresgid = 6,
-    /// `setresuid(2)`.
-    Setresuid = 7,
-    /// `mount(NULL, "/", NULL, MS_REC | MS_PRIVATE)`: stop propagation to the host.
-    MountPrivate = 8,
-    /// `mount(2)` of a new filesystem (tmpfs, proc, devpts).
-    Mount = 9,
-    /// `chdir(2)`.
-    Chdir = 10,
-    /// `mkdirat(2)`.
-    Mkdirat = 11,
-    /// `pivot_root(".", ".oldroot")`.
-    PivotRoot = 12,
-    /// `chdir("/")` after `pivot_root`.
-    ChdirNewRoot = 13,
-    /// `umount2("/.oldroot", MNT_DETACH)`.
-    Umount2 = 14,
-    /// `unlinkat(AT_FDCWD, "/.oldroot", AT_REMOVEDIR)`.
-    Unlinkat = 15,
-    /// `mount_setattr(2)`.
-    MountSetattr = 16,
-    /// `symlinkat(2)`.
-    Symlinkat = 17,
-    /// `openat2(RESOLVE_NO_SYMLINKS)` of a bind's source.
-    Openat2 = 18,
-    /// `open_tree(OPEN_TREE_CLONE)`.
-    OpenTree = 19,
-    /// `move_mount(2)`.
-    MoveMount = 20,
-    /// `sethostname(2)`.
-    Sethostname = 21,
-    /// `socket(AF_INET, SOCK_DGRAM)` for the loopback ioctl.
-    Socket = 22,
-    /// `ioctl(SIOCSIFFLAGS)` bringing `lo` up.
-    IoctlSetFlags = 23,
-    /// `prlimit64(2)`; the record's argument is the resource.
-    Prlimit = 24,
-    /// `setsid(2)`.
-    Setsid = 25,
-    /// `fcntl(F_DUPFD_CLOEXEC)` of a source fd above every fd number in use.
-    DupAbove = 26,
-    /// `dup3(2)` onto the fd number the program gets.
-    Dup3 = 27,
-    /// `close_range(CLOSE_RANGE_CLOEXEC)`.
-    CloseRange = 28,
-    /// `prctl(PR_SET_SECUREBITS)`.
-    SetSecurebits = 29,
-    /// `prctl(PR_CAPBSET_DROP)`; the record's argument is the capability.
-    CapbsetDrop = 30,
-    /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)`.
-    CapAmbientClearAll = 31,
-    /// `capset(2)` with every set empty.
-    Capset = 32,
-    /// `prctl(PR_SET_NO_NEW_PRIVS)`.
-    SetNoNewPrivs = 33,
-    /// `landlock_create_ruleset(2)`.
-    LandlockCreateRuleset = 34,
-    /// `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)`.
-    LandlockAddPathRule = 35,
-    /// `landlock_add_rule(LANDLOCK_RULE_NET_PORT)`.
-    LandlockAddNetRule = 36,
-    /// `landlock_restrict_self(2)`.
-    LandlockRestrictSelf = 37,
-    /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
-    Seccomp = 38,
-    /// `fcntl(F_SETFD, 0)` of an fd init keeps (report, status, lifeline pipe).
-    ClearCloexec = 39,
-    /// `execveat(AT_EMPTY_PATH)` of the init program's memfd.
-    ExecInit = 40,
-    /// init's `clone(SIGCHLD)` of the process that execs the program.
-    ForkProgram = 41,
-    /// init's `execve(2)` of the program.
-    ExecProgram = 42,
-    /// `prlimit64(RLIMIT_CORE, 0)`: no core dump of a process that shares the caller's memory.
-    PrlimitCore = 43,
+codes! {
+    /// The system call that failed, with the argument that tells it apart where one stage makes
+    /// the same call twice. Together with the stage it names one call site of the child or init.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Call {
+        /// `rt_sigaction(sig, SIG_DFL)`; the record's argument is the signal.
+        RtSigaction = 1,
+        /// `openat(2)`.
+        Openat = 2,
+        /// `write(2)` (a short write is reported as `EIO`).
+        Write = 3,
+        /// `read(2)` of the pipe on which a root caller's parent says the id maps are written
+        /// (`EPIPE`: the parent closed it first).
+        ReadSync = 4,
+        /// `setgroups(0, NULL)`.
+        Setgroups = 5,
+        /// `setresgid(2)`.
+        Setresgid = 6,
+        /// `setresuid(2)`.
+        Setresuid = 7,
+        /// `mount(NULL, "/", NULL, MS_REC | MS_PRIVATE)`: stop propagation to the host.
+        MountPrivate = 8,
+        /// `mount(2)` of a new filesystem (tmpfs, proc, devpts).
+        Mount = 9,
+        /// `chdir(2)`.
+        Chdir = 10,
+        /// `mkdirat(2)`.
+        Mkdirat = 11,
+        /// `pivot_root(".", ".oldroot")`.
+        PivotRoot = 12,
+        /// `chdir("/")` after `pivot_root`.
+        ChdirNewRoot = 13,
+        /// `umount2("/.oldroot", MNT_DETACH)`.
+        Umount2 = 14,
+        /// `unlinkat(AT_FDCWD, "/.oldroot", AT_REMOVEDIR)`.
+        Unlinkat = 15,
+        /// `mount_setattr(2)`.
+        MountSetattr = 16,
+        /// `symlinkat(2)`.
+        Symlinkat = 17,
+        /// `openat2(RESOLVE_NO_SYMLINKS)` of a bind's source.
+        Openat2 = 18,
+        /// `open_tree(OPEN_TREE_CLONE)`.
+        OpenTree = 19,
+        /// `move_mount(2)`.
+        MoveMount = 20,
+        /// `sethostname(2)`.
+        Sethostname = 21,
+        /// `socket(AF_INET, SOCK_DGRAM)` for the loopback ioctl.
+        Socket = 22,
+        /// `ioctl(SIOCSIFFLAGS)` bringing `lo` up.
+        IoctlSetFlags = 23,
+        /// `prlimit64(2)`; the record's argument is the resource.
+        Prlimit = 24,
+        /// `setsid(2)`.
+        Setsid = 25,
+        /// `fcntl(F_DUPFD_CLOEXEC)` of a source fd above every fd number in use.
+        DupAbove = 26,
+        /// `dup3(2)` onto the fd number the program gets.
+        Dup3 = 27,
+        /// `close_range(CLOSE_RANGE_CLOEXEC)`.
+        CloseRange = 28,
+        /// `prctl(PR_SET_SECUREBITS)`.
+        SetSecurebits = 29,
+        /// `prctl(PR_CAPBSET_DROP)`; the record's argument is the capability.
+        CapbsetDrop = 30,
+        /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)`.
+        CapAmbientClearAll = 31,
+        /// `capset(2)` with every set empty.
+        Capset = 32,
+        /// `prctl(PR_SET_NO_NEW_PRIVS)`.
+        SetNoNewPrivs = 33,
+        /// `landlock_create_ruleset(2)`.
+        LandlockCreateRuleset = 34,
+        /// `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)`.
+        LandlockAddPathRule = 35,
+        /// `landlock_add_rule(LANDLOCK_RULE_NET_PORT)`.
+        LandlockAddNetRule = 36,
+        /// `landlock_restrict_self(2)`.
+        LandlockRestrictSelf = 37,
+        /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
+        Seccomp = 38,
+        /// `fcntl(F_SETFD, 0)` of an fd init keeps (report, status, lifeline pipe).
+        ClearCloexec = 39,
+        /// `execveat(AT_EMPTY_PATH)` of the init program's memfd.
+        ExecInit = 40,
+        /// init's `clone(SIGCHLD)` of the process that execs the program.
+        ForkProgram = 41,
+        /// init's `execve(2)` of the program.
+        ExecProgram = 42,
+        /// `prlimit64(RLIMIT_CORE, 0)`: no core dump of a process that shares the caller's memory.
+        PrlimitCore = 43,
+    }
 }
 
 impl Call {
-    /// The call of a record's word, if the word names one.
-    pub fn from_u32(word: u32) -> Option<Call> {
-        Some(match word {
-            1 => Call::RtSigaction,
-            2 => Call::Openat,
-            3 => Call::Write,
-            4 => Call::ReadSync,
-            5 => Call::Setgroups,
-            6 => Call::Setresgid,
-            7 => Call::Setresuid,
-            8 => Call::MountPrivate,
-            9 => Call::Mount,
-            10 => Call::Chdir,
-            11 => Call::Mkdirat,
-            12 => Call::PivotRoot,
-            13 => Call::ChdirNewRoot,
-            14 => Call::Umount2,
-            15 => Call::Unlinkat,
-            16 => Call::MountSetattr,
-            17 => Call::Symlinkat,
-            18 => Call::Openat2,
-            19 => Call::OpenTree,
-            20 => Call::MoveMount,
-            21 => Call::Sethostname,
-            22 => Call::Socket,
-            23 => Call::IoctlSetFlags,
-            24 => Call::Prlimit,
-            25 => Call::Setsid,
-            26 => Call::DupAbove,
-            27 => Call::Dup3,
-            28 => Call::CloseRange,
-            29 => Call::SetSecurebits,
-            30 => Call::CapbsetDrop,
-            31 => Call::CapAmbientClearAll,
-            32 => Call::Capset,
-            33 => Call::SetNoNewPrivs,
-            34 => Call::LandlockCreateRuleset,
-            35 => Call::LandlockAddPathRule,
-            36 => Call::LandlockAddNetRule,
-            37 => Call::LandlockRestrictSelf,
-            38 => Call::Seccomp,
-            39 => Call::ClearCloexec,
-            40 => Call::ExecInit,
-            41 => Call::ForkProgram,
-            42 => Call::ExecProgram,
-            43 => Call::PrlimitCore,
-            _ => return None,
-        })
-    }
-
     /// The call as error messages name it: the system call, with the argument that tells it
     /// apart where that matters.
     pub fn name(self) -> &'static str {

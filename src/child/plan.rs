@@ -1,12 +1,7 @@
 //! The plan the child reads: everything it needs, prepared by the parent before `clone3`.
-
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
+//!
+//! The child's lints (`child/mod.rs`: no indexing, arithmetic, `unwrap`, `expect` or `panic!`)
+//! apply here too.
 
 use core::ffi::{c_char, c_int};
 use std::ffi::CString;

@@ -6,14 +6,9 @@
 //! sandbox's first process before it execs. Errors come back as the raw errno value.
 //!
 //! The doc line of each wrapper names the C call; see the man page of that call for the details.
-
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
+//!
+//! The child's lints (`child/mod.rs`: no indexing, arithmetic, `unwrap`, `expect` or `panic!`)
+//! apply here too.
 
 use core::ffi::{c_int, CStr};
 

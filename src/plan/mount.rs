@@ -182,6 +182,23 @@ fn op_rank(op: &FsOp) -> u8 {
 }
 
 #[cfg(test)]
+impl MountPlan {
+    /// A plan without operations that shows `host` at `dst` and recreates the symlinks `links`
+    /// (path, text): the sandbox's view, for tests.
+    pub(crate) fn showing(dst: &str, host: &Path, links: &[(&str, &str)]) -> MountPlan {
+        MountPlan {
+            ops: Vec::new(),
+            visible: vec![(PathBuf::from(dst), host.to_path_buf())],
+            links: links
+                .iter()
+                .map(|(l, t)| (PathBuf::from(l), OsString::from(t)))
+                .collect(),
+            host_links: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -248,14 +265,7 @@ mod tests {
         std::os::unix::fs::symlink("file", host.join("inner")).unwrap();
         std::os::unix::fs::symlink("/etc/hostname", host.join("out")).unwrap();
         std::fs::create_dir(host.join("dir")).unwrap();
-        MountPlan {
-            ops: Vec::new(),
-            visible: vec![(PathBuf::from("/opt/tools"), host.to_path_buf())],
-            links: [(PathBuf::from("/tools"), OsString::from("opt/tools"))]
-                .into_iter()
-                .collect(),
-            host_links: Vec::new(),
-        }
+        MountPlan::showing("/opt/tools", host, &[("/tools", "opt/tools")])
     }
 
     #[test]

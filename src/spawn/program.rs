@@ -266,14 +266,7 @@ mod tests {
         std::fs::write(host.join("bin/data"), "").unwrap();
         std::os::unix::fs::symlink("bin", host.join("link")).unwrap();
         // `host` at /opt, and a recreated /work -> opt/link.
-        let plan = MountPlan {
-            ops: Vec::new(),
-            visible: vec![(PathBuf::from("/opt"), host.to_path_buf())],
-            links: [(PathBuf::from("/work"), OsString::from("opt/link"))]
-                .into_iter()
-                .collect(),
-            host_links: Vec::new(),
-        };
+        let plan = MountPlan::showing("/opt", host, &[("/work", "opt/link")]);
         let find = |program: &str, path: &str, cwd: &str| {
             resolve_program(
                 OsStr::new(program),
