@@ -41,7 +41,7 @@
 //! the default layering: without it spawning fails with [`SpawnError::Unsupported`], unless
 //! the filesystem is best effort ([`Policy::require`]). Without user namespaces, a policy
 //! whose network and processes are best effort runs on Landlock, seccomp and `no_new_privs`
-//! alone; [`probe`] says what a host offers.
+//! alone; [`probe()`] says what a host offers.
 //!
 //! # Cancel safety
 //!

@@ -73,7 +73,19 @@ pub(crate) fn report_error(
     program: &Path,
 ) -> SpawnError {
     match Failure::decode(bytes) {
-        Ok(failure) => setup_error(&failure, plan, mount_plan, program),
+        Ok(failure) => {
+            // The whole record, with the argument the error does not carry.
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                stage = ?failure.stage,
+                call = ?failure.call,
+                index = failure.index,
+                arg = failure.arg,
+                errno = failure.errno,
+                "setup failure report"
+            );
+            setup_error(&failure, plan, mount_plan, program)
+        }
         Err(e) => SpawnError::MalformedReport {
             reason: match e {
                 DecodeError::Length(n) => {

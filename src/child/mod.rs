@@ -6,8 +6,9 @@
 //! memory, including the thread-local storage of the thread that called `clone3`, while other
 //! threads of the parent keep running. So everything here is **async-signal-safe**:
 //!
-//! - no allocation or deallocation, no locks, no panics (no indexing that can fail, no
-//!   `unwrap`), no formatting, logging or tracing;
+//! - no allocation or deallocation, no locks, no panics (the lints below deny indexing,
+//!   arithmetic that can overflow, `unwrap`, `expect` and `panic!` here, in [`plan`] and in
+//!   [`sys`]), no formatting, logging or tracing;
 //! - only raw system calls from [`sys`], which never write `errno`;
 //! - only memory prepared by the parent in a [`ChildPlan`], which the parent keeps alive and does
 //!   not touch until the child has exec'd or exited (the report pipe reaches EOF).

@@ -217,7 +217,7 @@ fn seccomp_programs(policy: &Policy) -> Result<Vec<Bpf>, PolicyError> {
 
 impl Policy {
     /// Resolves the policy once for reuse by many spawns (see
-    /// [`CompiledPolicy`](crate::CompiledPolicy) and
+    /// [`CompiledPolicy`] and
     /// [`Command::compiled_policy`](crate::Command::compiled_policy)).
     ///
     /// # Errors
