@@ -309,8 +309,8 @@ fn ctrl_c_reaches_an_interactive_program_once() {
 }
 
 /// `--status-json` in a read-write bind: the program replaces the file with a symlink to a
-/// file of the caller's, and the status write still goes to the file opened before the spawn;
-/// the caller's file is untouched.
+/// file of the caller's; the status replaces the link and the caller's file is untouched (more
+/// in `tests/escape/cli.rs`).
 #[test]
 fn status_json_is_not_redirected_by_a_planted_symlink() {
     let Some(mut c) = cli() else {
@@ -336,6 +336,68 @@ fn status_json_is_not_redirected_by_a_planted_symlink() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "planted\n", "{o:?}");
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(std::fs::symlink_metadata(&file).unwrap().is_file());
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(v["exit_code"], 0);
+}
+
+/// `--status-json` replaces a stale status (a relative name resolves against the working
+/// directory) and leaves no other file; a device, a directory or a missing directory is refused
+/// with exit 125 before the program runs.
+#[test]
+fn status_json_takes_a_regular_file_or_a_new_name() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let d = common::rw_dir();
+    std::fs::write(d.path().join("status.json"), "stale").unwrap();
+    let o = c
+        .current_dir(d.path())
+        .args(["--status-json", "status.json", "--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("status.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["exit_code"], 3);
+    let names: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["status.json"]);
+
+    let refusal = |kind: &str, path: &str| {
+        format!(
+            "tokio-sandbox: --status-json {path}: refusing to write through {kind}; the status \
+             file must be a regular file or not exist (remove it or name another file)\n"
+        )
+    };
+    let dir = d.path().to_str().unwrap();
+    for (path, err) in [
+        ("/dev/null", refusal("a character device", "/dev/null")),
+        (dir, refusal("a directory", dir)),
+        (
+            "/nonexistent-dir/status.json",
+            "tokio-sandbox: --status-json /nonexistent-dir/status.json: opening its directory: \
+             No such file or directory (os error 2)\n"
+                .to_string(),
+        ),
+    ] {
+        let o = run(&[
+            os("--status-json"),
+            os(path),
+            os("--"),
+            os("sh"),
+            os("-c"),
+            os("echo ran"),
+        ])
+        .unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stderr), err);
+        assert_eq!(o.status.code(), Some(125), "{path}");
+        assert_eq!(o.stdout, b"", "{path}: the program ran");
+    }
 }
 
 /// Durations clap cannot turn into a timeout are usage errors (exit 2), not panics.

@@ -229,6 +229,28 @@ fn run(name: &str) -> String {
         },
         "hardlink" => io(std::fs::hard_link(&a, &a2)),
         "rename" => io(std::fs::rename(&a, &a2)),
+        // Leaves a symlink to `a2` at `a`, in place of whatever is there (a file that a later
+        // run of the CLI writes).
+        "plant_symlink" => {
+            let _ = std::fs::remove_file(&a);
+            io(std::os::unix::fs::symlink(&a2, &a))
+        }
+        // Leaves a FIFO at `a`, in place of whatever is there.
+        "plant_fifo" => {
+            let _ = std::fs::remove_file(&a);
+            let p = c(&a);
+            // SAFETY: a NUL-terminated path that outlives the call.
+            ret(unsafe { libc::mkfifo(p.as_ptr(), 0o666) } as c_long)
+        }
+        // Puts a file of its own holding `a2` at `a` (written beside it, then renamed over it).
+        "plant_file" => {
+            let tmp = format!("{a}.planted");
+            io(std::fs::write(&tmp, &a2).and_then(|()| std::fs::rename(&tmp, &a)))
+        }
+        // Moves the directory `a` aside (to `a.moved`) and leaves a symlink to `a2` in its
+        // place.
+        "swap_dir" => io(std::fs::rename(&a, format!("{a}.moved"))
+            .and_then(|()| std::os::unix::fs::symlink(&a2, &a))),
         "open_by_handle_at" => open_by_handle_at(&a),
         "chroot" => {
             let p = c(&a);

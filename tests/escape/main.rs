@@ -11,6 +11,7 @@
 //! fork bomb) say why they have no control.
 
 mod attacker;
+mod cli;
 #[path = "../common/mod.rs"]
 mod common;
 mod fds;
