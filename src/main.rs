@@ -11,9 +11,13 @@ use tokio_sandbox::{Command, Network, SpawnError};
 /// Run PROGRAM in a sandbox: new user, mount, pid, ipc, uts, cgroup and network namespaces,
 /// a read-only system runtime, no capabilities, Landlock and a seccomp filter.
 ///
-/// Exit status: the program's own; 128+N when it was killed by signal N; 125 when the sandbox
-/// could not be set up, 126 when the program is not executable, 127 when it was not found;
-/// 2 for a usage error.
+/// SIGTERM, SIGINT and SIGHUP are forwarded to the program (then SIGCONT, so that a stopped
+/// program ends too), except one the caller left ignored (nohup, trap '' INT), which stays
+/// ignored as in a shell; one that arrives before the program has started ends the CLI.
+///
+/// Exit status: the program's own; 128+N when it was killed by signal N, or when signal N
+/// ended the CLI before the program started; 125 when the sandbox could not be set up, 126
+/// when the program is not executable, 127 when it was not found; 2 for a usage error.
 #[derive(Parser, Debug)]
 #[command(
     name = "tokio-sandbox",
@@ -213,8 +217,100 @@ fn build(cli: &Cli) -> Result<Command, String> {
     Ok(cmd)
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+/// The signals the CLI passes on to the program.
+const FORWARDED: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+
+fn main() -> ExitCode {
+    // First, before anything that takes time: of the signals to forward, those the caller left
+    // ignored stay ignored and are not forwarded (as a shell does: `nohup`, `trap '' INT`), and
+    // the others are unblocked (a blocked mask survives exec; the runtime's threads inherit
+    // this thread's).
+    let caught = caught_signals();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tokio-sandbox: starting the runtime: {e}");
+            return ExitCode::from(125);
+        }
+    };
+    runtime.block_on(run(&caught))
+}
+
+/// Of [`FORWARDED`], those the caller did not leave ignored; unblocks them in this thread.
+fn caught_signals() -> Vec<libc::c_int> {
+    let mut caught = Vec::new();
+    // SAFETY: sigset_t is plain data; sigemptyset initializes it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    for sig in FORWARDED {
+        // SAFETY: sigaction is plain data, filled by the call below.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only reads the current one into the live `old`.
+        let read = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0;
+        if !(read && old.sa_sigaction == libc::SIG_IGN) {
+            caught.push(sig);
+            // SAFETY: `set` is a live, initialized sigset_t and `sig` a valid signal.
+            unsafe { libc::sigaddset(&mut set, sig) };
+        }
+    }
+    // SAFETY: unblocks the signals in the live `set` for this thread (still the only one).
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    caught
+}
+
+/// The CLI's handlers for the signals it forwards. Installed before anything slow, so that such
+/// a signal at any later point is either forwarded or, before the program has started, ends the
+/// CLI with 128+N.
+struct Signals(Vec<(libc::c_int, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    fn install(signals: &[libc::c_int]) -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        signals
+            .iter()
+            .map(|&sig| Ok((sig, signal(SignalKind::from_raw(sig))?)))
+            .collect::<std::io::Result<_>>()
+            .map(Signals)
+    }
+
+    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<libc::c_int> {
+        for (sig, stream) in &mut self.0 {
+            if let std::task::Poll::Ready(Some(())) = stream.poll_recv(cx) {
+                return std::task::Poll::Ready(*sig);
+            }
+        }
+        std::task::Poll::Pending
+    }
+
+    /// A signal that has already arrived, if any.
+    async fn arrived(&mut self) -> Option<libc::c_int> {
+        // Signals reach the streams when the runtime's driver turns, which a yield lets it do.
+        tokio::task::yield_now().await;
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match self.poll(&mut cx) {
+            std::task::Poll::Ready(sig) => Some(sig),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    /// The next signal.
+    async fn recv(&mut self) -> libc::c_int {
+        std::future::poll_fn(|cx| self.poll(cx)).await
+    }
+}
+
+async fn run(caught: &[libc::c_int]) -> ExitCode {
+    let mut signals = match Signals::install(caught) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tokio-sandbox: installing signal handlers: {e}");
+            return ExitCode::from(125);
+        }
+    };
     let cli = Cli::parse();
     if cli.probe {
         let probe = tokio_sandbox::probe();
@@ -247,6 +343,13 @@ async fn main() -> ExitCode {
         },
         None => None,
     };
+    // Asked to end while setting up: the program is not started.
+    if let Some(sig) = signals.arrived().await {
+        if let Some(f) = &status_file {
+            f.discard();
+        }
+        return ExitCode::from(128 + sig as u8);
+    }
     let mut child = match cmd.spawn().await {
         Ok(c) => c,
         Err(e) => {
@@ -257,19 +360,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(SpawnError::exit_code(&e) as u8);
         }
     };
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     // In the caller's session the program shares the CLI's process group: a terminal's SIGINT
     // and SIGHUP reach it directly, and forwarding them too would deliver them twice. They are
     // still caught, so that they do not end the CLI before the program.
     let interactive = cli.no_new_session;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let status = loop {
         let sig = tokio::select! {
             s = child.wait() => break s,
-            _ = async { term.as_mut().ok()?.recv().await } => libc::SIGTERM,
-            _ = async { int.as_mut().ok()?.recv().await } => libc::SIGINT,
-            _ = async { hup.as_mut().ok()?.recv().await } => libc::SIGHUP,
+            sig = signals.recv() => sig,
         };
         if interactive && sig != libc::SIGTERM {
             continue;

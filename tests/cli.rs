@@ -5,19 +5,24 @@ mod common;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Output};
 
-/// The CLI: `TOKIO_SANDBOX_CLI` when set (CI runs a copy as another user), else the one cargo
-/// built for this test run.
-fn cli() -> Option<Command> {
+/// The CLI's path: `TOKIO_SANDBOX_CLI` when set (CI runs a copy as another user), else the one
+/// cargo built for this test run.
+fn cli_path() -> Option<std::ffi::OsString> {
     if let Some(exe) = std::env::var_os("TOKIO_SANDBOX_CLI") {
-        return Some(Command::new(exe));
+        return Some(exe);
     }
     match option_env!("CARGO_BIN_EXE_tokio-sandbox") {
-        Some(exe) => Some(Command::new(exe)),
+        Some(exe) => Some(exe.into()),
         None => {
             common::skip("the CLI is built only with --features cli");
             None
         }
     }
+}
+
+/// The CLI, ready to take arguments.
+fn cli() -> Option<Command> {
+    cli_path().map(Command::new)
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> Option<Output> {
@@ -225,6 +230,75 @@ fn c40_terminal_reopened_by_name_in_interactive_mode() {
     }
 }
 
+/// The processes below `pid` (from the parent pids in `/proc/*/stat`).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = std::collections::HashMap::<u32, Vec<u32>>::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(ppid) = proc_stat(p).map(|(_, ppid)| ppid) {
+            parents.entry(ppid).or_default().push(p);
+        }
+    }
+    let mut found = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for &c in parents.get(&p).into_iter().flatten() {
+            found.push(c);
+            todo.push(c);
+        }
+    }
+    found
+}
+
+/// A process's state letter and parent pid (proc_pid_stat(5)).
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = stat[stat.rfind(')')? + 2..].split(' ');
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.next()?.parse().ok()?))
+}
+
+/// Whether process `pid` has a handler for `sig` (`SigCgt` in its status).
+fn catches(pid: u32, sig: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+}
+
+/// Polls `cond` every 10 ms for up to `secs` seconds; whether it became true.
+fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(secs) {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+/// Waits up to `secs` seconds for a process this test started to end; kills it and fails after.
+fn wait_bounded(child: &mut std::process::Child, secs: u64) -> std::process::ExitStatus {
+    let mut status = None;
+    if !wait_for(secs, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    }) {
+        let _ = child.kill();
+        panic!("the CLI still runs after {secs} s");
+    }
+    status.unwrap()
+}
+
 /// A program that stopped itself still ends on SIGTERM to the CLI, which continues it after
 /// forwarding the signal (as timeout(1) does).
 #[test]
@@ -238,20 +312,167 @@ fn sigterm_ends_a_stopped_program() {
         .spawn()
         .expect("run the CLI");
     // Until the program has stopped itself, a SIGTERM would end it anyway.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let pid = child.id();
+    assert!(
+        wait_for(60, || descendants(pid)
+            .into_iter()
+            .any(|p| proc_stat(p).is_some_and(|(state, _)| state == 'T'))),
+        "the program did not stop itself within 60 s"
+    );
     // SAFETY: signals the CLI process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(5),
-            "the CLI still runs 5 s after SIGTERM"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let status = wait_bounded(&mut child, 10);
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+}
+
+/// A SIGTERM that reaches the CLI while it is still setting up (here: reading its policy from
+/// a FIFO) ends it with 128+15 without starting the program: the handler is in place before
+/// anything that takes time.
+#[test]
+fn sigterm_during_setup_ends_the_cli_before_the_program() {
+    let Some(mut c) = cli() else {
+        return;
     };
+    let d = common::rw_dir();
+    let policy = d.path().join("policy.toml");
+    let p = std::ffi::CString::new(policy.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o600) }, 0);
+    let started = d.path().join("started");
+    let mut child = c
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--rw")
+        .arg(d.path())
+        .args(["--", "touch"])
+        .arg(&started)
+        .spawn()
+        .expect("run the CLI");
+    let pid = child.id();
+    if !wait_for(60, || catches(pid, libc::SIGTERM)) {
+        let _ = child.kill();
+        panic!("the CLI does not catch SIGTERM while it reads its policy");
+    }
+    // SAFETY: signals the CLI process this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    // The policy (an empty one) lets the CLI go on.
+    std::fs::write(&policy, "").unwrap();
+    let status = wait_bounded(&mut child, 30);
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    assert!(!started.exists(), "the program ran");
+}
+
+/// The program's view of its signals, then a readiness line, a pause and a last line.
+const SIGNALS_THEN_WAIT: &str =
+    "grep -E '^Sig(Blk|Ign)' /proc/self/status; echo ready; sleep 1; echo done";
+
+/// Starts `c` (the CLI, or a wrapper that execs it, running [`SIGNALS_THEN_WAIT`]), sends `sig`
+/// to it once the program is ready and the CLI catches `caught`, and returns its exit status
+/// and output.
+fn signal_when_ready(mut c: Command, sig: i32, caught: i32) -> (std::process::ExitStatus, String) {
+    use std::io::{BufRead, Read};
+    let mut child = c
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the CLI");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut text = String::new();
+    while !text.ends_with("ready\n") {
+        assert_ne!(
+            out.read_line(&mut text).unwrap(),
+            0,
+            "no ready line: {text:?}"
+        );
+    }
+    let pid = child.id();
+    if !wait_for(60, || catches(pid, caught)) {
+        let _ = child.kill();
+        panic!("the CLI does not catch signal {caught}");
+    }
+    // SAFETY: signals the CLI process this test started (the wrapper exec'd it).
+    unsafe { libc::kill(pid as i32, sig) };
+    out.read_to_string(&mut text).unwrap();
+    (wait_bounded(&mut child, 30), text)
+}
+
+const NO_IGNORED_NO_BLOCKED: &str = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+
+/// C49: under `nohup` (SIGHUP ignored) the CLI leaves SIGHUP ignored, as a shell does: a
+/// SIGHUP neither ends it nor reaches the program, which runs to its end. The control: without
+/// nohup the same SIGHUP is forwarded and ends the run with 128+1. The program starts with no
+/// signal ignored or blocked either way.
+#[test]
+fn c49_nohup_leaves_sighup_ignored() {
+    let Some(exe) = cli_path() else {
+        return;
+    };
+    let mut plain = Command::new(&exe);
+    plain.args(["--", "sh", "-c", SIGNALS_THEN_WAIT]);
+    let (status, out) = signal_when_ready(plain, libc::SIGHUP, libc::SIGHUP);
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGHUP),
+        "the control: {out}"
+    );
+    assert_eq!(out, format!("{NO_IGNORED_NO_BLOCKED}ready\n"));
+
+    let mut nohup = Command::new("nohup");
+    nohup.arg(&exe).args(["--", "sh", "-c", SIGNALS_THEN_WAIT]);
+    let (status, out) = signal_when_ready(nohup, libc::SIGHUP, libc::SIGTERM);
+    assert_eq!(out, format!("{NO_IGNORED_NO_BLOCKED}ready\ndone\n"));
+    assert_eq!(status.code(), Some(0));
+}
+
+/// C49: after `trap '' INT` in the calling shell (SIGINT ignored), a SIGINT neither ends the
+/// CLI nor reaches the program. The control: without the trap it is forwarded (128+2).
+#[test]
+fn c49_trap_int_leaves_sigint_ignored() {
+    let Some(exe) = cli_path() else {
+        return;
+    };
+    let mut plain = Command::new(&exe);
+    plain.args(["--", "sh", "-c", SIGNALS_THEN_WAIT]);
+    let (status, out) = signal_when_ready(plain, libc::SIGINT, libc::SIGINT);
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGINT),
+        "the control: {out}"
+    );
+
+    let mut trapped = Command::new("sh");
+    trapped
+        .args(["-c", "trap '' INT; exec \"$0\" \"$@\""])
+        .arg(&exe)
+        .args(["--", "sh", "-c", SIGNALS_THEN_WAIT]);
+    let (status, out) = signal_when_ready(trapped, libc::SIGINT, libc::SIGTERM);
+    assert_eq!(out, format!("{NO_IGNORED_NO_BLOCKED}ready\ndone\n"));
+    assert_eq!(status.code(), Some(0));
+}
+
+/// C49: a caller that blocks SIGTERM before exec'ing the CLI: the CLI unblocks it and forwards
+/// it (128+15), and the program starts with nothing blocked.
+#[test]
+fn c49_blocked_sigterm_is_unblocked_and_forwarded() {
+    use std::os::unix::process::CommandExt;
+    let Some(mut c) = cli() else {
+        return;
+    };
+    c.args(["--", "sh", "-c", SIGNALS_THEN_WAIT]);
+    // SAFETY: between fork and exec, only sigprocmask on a set built on the stack.
+    unsafe {
+        c.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (status, out) = signal_when_ready(c, libc::SIGTERM, libc::SIGTERM);
+    assert_eq!(out, format!("{NO_IGNORED_NO_BLOCKED}ready\n"));
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
 }
 
