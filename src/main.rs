@@ -27,7 +27,7 @@ use tokio_sandbox::{Command, Network, SpawnError};
         tokio-sandbox -- python3 -c 'import os; print(sorted(os.listdir(\"/\")))'\n  \
         tokio-sandbox --rw ./out -- sh -c 'echo hi > out/f'\n  \
         tokio-sandbox --network host --env TERM -- curl https://example.org\n  \
-        tokio-sandbox --timeout 5 --memory 536870912 --pids 64 --status-json status.json -- python3 job.py"
+        tokio-sandbox --timeout 5m --memory 512M --pids 64 --status-json status.json -- python3 job.py"
 )]
 struct Cli {
     /// Bind PATH read-only at the same place (repeatable).
@@ -78,8 +78,16 @@ struct Cli {
     #[arg(long = "no-new-session", help_heading = "Process")]
     no_new_session: bool,
 
-    /// Kill the sandbox after SECONDS (fractions allowed); the status says "timeout".
-    #[arg(long, value_name = "SECONDS", help_heading = "Limits", value_parser = parse_seconds)]
+    /// Kill the sandbox after DURATION, as timeout(1) takes it: a number with an optional
+    /// fraction and unit ms, s (the default), m, h or d (90, 1.5m, 250ms); the status says
+    /// "timeout".
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help_heading = "Limits",
+        value_parser = parse_duration,
+        allow_hyphen_values = true
+    )]
     timeout: Option<std::time::Duration>,
     /// Memory limit in bytes, or with a K, M, G or T suffix (powers of 1024; without a cgroup:
     /// RLIMIT_AS, address space per process).
@@ -116,11 +124,13 @@ struct Cli {
     #[arg(long, requires = "probe", help_heading = "Output")]
     json: bool,
 
-    /// The program and its arguments (PROGRAM [ARGS]...).
+    /// The program to run (a path, or a name looked up in the sandbox's PATH) and its
+    /// arguments.
     #[arg(
+        value_names = ["PROGRAM", "ARGS"],
         required_unless_present = "probe",
         trailing_var_arg = true,
-        value_name = "ARGS"
+        num_args = 1..
     )]
     command: Vec<OsString>,
 }
@@ -577,13 +587,59 @@ fn stdin_terminal() -> Option<PathBuf> {
         .then_some(path)
 }
 
-/// A duration in seconds, fractions allowed: finite, positive and representable.
-fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
-    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if secs <= 0.0 {
-        return Err("must be more than 0 seconds".into());
+/// A duration as timeout(1) takes it: digits with an optional fraction (`1`, `1.5`, `.5`) and
+/// an optional unit `ms`, `s` (the default), `m`, `h` or `d`; more than zero, and a deadline a
+/// clock can hold.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    const FORMS: &str = "use a number with an optional fraction and unit ms, s (the default), \
+                         m, h or d, e.g. 90, 1.5m or 250ms";
+    if s.starts_with('-') {
+        return Err(format!("must be more than zero; {FORMS}"));
     }
-    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("{e}"))
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let nanos_per_unit: u128 = match unit {
+        "ms" => 1_000_000,
+        "" | "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        _ => return Err(FORMS.into()),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return Err(FORMS.into());
+    }
+    let too_large = || "too large for a deadline".to_string();
+    // Exact in nanoseconds: whole × unit + fraction × unit / 10^len (past 18 digits of the
+    // fraction nothing changes).
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_large())?
+    };
+    let fraction = &fraction[..fraction.len().min(18)];
+    let fraction_nanos = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse::<u128>().unwrap() * nanos_per_unit / 10u128.pow(fraction.len() as u32)
+    };
+    let nanos = whole
+        .checked_mul(nanos_per_unit)
+        .and_then(|n| n.checked_add(fraction_nanos))
+        .ok_or_else(too_large)?;
+    if nanos == 0 {
+        return Err(format!("must be more than zero; {FORMS}"));
+    }
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| too_large())?;
+    let d = std::time::Duration::new(secs, (nanos % 1_000_000_000) as u32);
+    std::time::Instant::now()
+        .checked_add(d)
+        .map(|_| d)
+        .ok_or_else(too_large)
 }
 
 /// A byte count: digits, optionally followed by K, M, G or T (powers of 1024, `KiB` etc.

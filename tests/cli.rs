@@ -621,15 +621,87 @@ fn status_json_takes_a_regular_file_or_a_new_name() {
     }
 }
 
-/// Durations clap cannot turn into a timeout are usage errors (exit 2), not panics.
+/// `--timeout` takes what timeout(1) takes: a number with an optional fraction and unit `ms`,
+/// `s` (the default), `m`, `h` or `d`. 0.005m and 300ms both end `sleep 5` after 300 ms.
+#[test]
+fn timeout_takes_units() {
+    for t in ["300ms", "0.005m", "0.3", ".3s"] {
+        let Some(mut c) = cli() else {
+            return;
+        };
+        let d = common::rw_dir();
+        let file = d.path().join("status.json");
+        let o = c
+            .args(["--timeout", t, "--status-json"])
+            .arg(&file)
+            .args(["--", "sleep", "5"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(128 + libc::SIGKILL),
+            "--timeout {t}: {o:?}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(v["ended_by"], "timeout", "--timeout {t}");
+        let wall = v["wall_time_ms"].as_u64().unwrap();
+        assert!((300..4000).contains(&wall), "--timeout {t}: {wall} ms");
+    }
+    for t in ["1h", "1.5d", "2m", "10"] {
+        let o = run(&[os("--timeout"), os(t), os("--"), os("true")]).unwrap();
+        assert_eq!(o.status.code(), Some(0), "--timeout {t}: {o:?}");
+    }
+}
+
+/// Durations that are not a positive time a deadline can hold are usage errors (exit 2, not a
+/// panic) whose message gives the accepted forms.
 #[test]
 fn hostile_timeouts_are_usage_errors() {
-    for t in ["inf", "1e30", "NaN", "-1", "0"] {
+    for t in [
+        "inf", "1e30", "NaN", "-1", "-1.5m", "0", "0.0ms", "1.2.3", ".", "5x", "1 s", "5sec", "",
+    ] {
         let Some(o) = run(&[os("--timeout"), os(t), os("--"), os("true")]) else {
             return;
         };
         assert_eq!(o.status.code(), Some(2), "--timeout {t}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("invalid value '{t}' for '--timeout <DURATION>': "))
+                && err.contains(
+                    "use a number with an optional fraction and unit ms, s (the default), m, h \
+                     or d, e.g. 90, 1.5m or 250ms"
+                ),
+            "--timeout {t}: {err}"
+        );
     }
+    let o = run(&[
+        os("--timeout"),
+        os("99999999999999999999d"),
+        os("--"),
+        os("true"),
+    ])
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains(": too large for a deadline"));
+}
+
+/// Without a program the usage error names PROGRAM as the usage line does.
+#[test]
+fn a_missing_program_is_named_as_in_the_usage_line() {
+    let Some(o) = run(&[os("--rw"), os("/tmp")]) else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "error: the following required arguments were not provided:\n  <PROGRAM> [ARGS]...\n\n\
+         Usage: tokio-sandbox [OPTIONS] [--] PROGRAM [ARGS]...\n\n\
+         For more information, try '--help'.\n"
+    );
+    // Everything after PROGRAM is the program's, options of the CLI's included.
+    let o = run(&[os("echo"), os("--probe"), os("-x")]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "--probe -x\n");
 }
 
 /// Byte counts take K, M, G and T suffixes (powers of 1024); other units are usage errors.
