@@ -30,19 +30,21 @@ use tokio_sandbox::{Command, Network, SpawnError};
         tokio-sandbox --timeout 5m --memory 512M --pids 64 --status-json status.json -- python3 job.py"
 )]
 struct Cli {
-    /// Bind PATH read-only at the same place (repeatable).
+    /// Bind PATH read-only at the same place (repeatable; like every path of the CLI, a
+    /// relative one resolves against the working directory).
     #[arg(long = "ro", value_name = "PATH", help_heading = "Filesystem")]
     ro: Vec<PathBuf>,
     /// Bind PATH read-write at the same place (repeatable).
     #[arg(long = "rw", value_name = "PATH", help_heading = "Filesystem")]
     rw: Vec<PathBuf>,
-    /// Bind host SRC read-only at sandbox path DST.
+    /// Bind host SRC read-only at sandbox path DST (a relative SRC or DST resolves against
+    /// the working directory, as with --ro).
     #[arg(long = "bind-ro", num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
     bind_ro: Vec<PathBuf>,
-    /// Bind host SRC read-write at sandbox path DST.
+    /// Bind host SRC read-write at sandbox path DST (relative: as --bind-ro).
     #[arg(long = "bind-rw", num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Filesystem")]
     bind_rw: Vec<PathBuf>,
-    /// Mount an empty tmpfs at PATH.
+    /// Mount an empty tmpfs at PATH (a relative PATH resolves against the working directory).
     #[arg(long = "tmpfs", value_name = "PATH", help_heading = "Filesystem")]
     tmpfs: Vec<PathBuf>,
     /// Start from an empty root instead of the read-only system runtime.
@@ -53,8 +55,9 @@ struct Cli {
     #[arg(long, value_name = "MODE", value_parser = ["none", "host"], help_heading = "Network")]
     network: Option<String>,
 
-    /// Start from the policy in this TOML file (see the crate docs of `Policy::from_toml`);
-    /// the other options apply on top of it.
+    /// Start from the policy in this TOML file (see the crate docs of `Policy::from_toml`; its
+    /// relative paths resolve against the working directory, not the file's); the other
+    /// options apply on top of it.
     #[arg(long, value_name = "FILE", help_heading = "Filesystem")]
     policy: Option<PathBuf>,
 
@@ -139,8 +142,30 @@ fn build(cli: &Cli) -> Result<Command, String> {
     let mut cmd = Command::new(&cli.command[0]);
     cmd.args(&cli.command[1..]);
     if let Some(file) = &cli.policy {
-        cmd.policy(tokio_sandbox::Policy::from_file(file).map_err(|e| e.to_string())?);
+        use tokio_sandbox::PolicyFileError;
+        let named = |e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
+        let policy = tokio_sandbox::Policy::from_file(file).map_err(|e| match e {
+            PolicyFileError::Io { source, .. } => named(&source),
+            PolicyFileError::Parse(e) => named(&e),
+            PolicyFileError::Mount { index, reason } => {
+                named(&format!("mount entry {index}: {reason}"))
+            }
+            other => named(&other),
+        })?;
+        cmd.policy(policy);
     }
+    // Sandbox paths given relative resolve against the working directory, as the host paths
+    // of --ro and --rw do (there the library resolves them).
+    let cwd = std::env::current_dir();
+    let here = |p: &PathBuf| -> Result<PathBuf, String> {
+        if p.is_absolute() {
+            return Ok(p.clone());
+        }
+        match &cwd {
+            Ok(dir) => Ok(dir.join(p)),
+            Err(e) => Err(format!("{}: the working directory: {e}", p.display())),
+        }
+    };
     let policy = cmd.policy_mut();
     if cli.no_system {
         policy.system(false);
@@ -152,13 +177,13 @@ fn build(cli: &Cli) -> Result<Command, String> {
         policy.read_write(p);
     }
     for pair in cli.bind_ro.chunks(2) {
-        policy.bind(&pair[0], &pair[1], false);
+        policy.bind(&pair[0], here(&pair[1])?, false);
     }
     for pair in cli.bind_rw.chunks(2) {
-        policy.bind(&pair[0], &pair[1], true);
+        policy.bind(&pair[0], here(&pair[1])?, true);
     }
     for p in &cli.tmpfs {
-        policy.tmpfs(p);
+        policy.tmpfs(here(p)?);
     }
     match cli.network.as_deref() {
         Some("host") => {

@@ -181,7 +181,67 @@ fn policy_file_from_the_cli() {
         .unwrap();
     assert_eq!(o.status.code(), Some(125));
     let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "tokio-sandbox: {}: TOML parse error at line 1",
+            file.display()
+        )),
+        "{err}"
+    );
     assert!(err.contains("netwrok"), "{err}");
+    std::fs::write(&file, "[[mount]]\nread_only = \"/a\"\ntmpfs = \"/b\"\n").unwrap();
+    let missing = d.path().join("missing.toml");
+    for (f, expected) in [
+        (
+            &file,
+            "mount entry 0: expected exactly one of read_only, read_write, bind (with to and \
+             optionally writable), tmpfs",
+        ),
+        (&missing, "No such file or directory (os error 2)"),
+    ] {
+        let o = cli()
+            .unwrap()
+            .arg("--policy")
+            .arg(f)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(125));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            format!("tokio-sandbox: {}: {expected}\n", f.display())
+        );
+    }
+}
+
+/// Relative paths of `--tmpfs`, `--bind-ro` and `--bind-rw` (sources and destinations) resolve
+/// against the working directory, as those of `--ro` and `--rw` do.
+#[test]
+fn relative_paths_resolve_against_the_working_directory() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let d = common::rw_dir();
+    std::fs::write(d.path().join("c"), "data\n").unwrap();
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let (uid, gid) = common::sandbox_host_ids();
+    std::os::unix::fs::chown(&out, Some(uid), Some(gid)).unwrap();
+    let dir = d.path().display();
+    let script = format!(
+        "grep -q ' {dir}/scratch ' /proc/self/mountinfo && echo tmpfs; touch {dir}/scratch/x; \
+         cat {dir}/data; touch {dir}/w/f"
+    );
+    let o = c
+        .current_dir(d.path())
+        .args(["--tmpfs", "scratch", "--bind-ro", "c", "data"])
+        .args(["--bind-rw", "out", "./sub/../w", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "tmpfs\ndata\n", "{o:?}");
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(out.join("f").exists());
+    assert!(!d.path().join("scratch").join("x").exists());
 }
 
 const REOPEN_TTY: &str = r#"
