@@ -92,8 +92,9 @@ struct Cli {
         allow_hyphen_values = true
     )]
     timeout: Option<std::time::Duration>,
-    /// Memory limit in bytes, or with a K, M, G or T suffix (powers of 1024; without a cgroup:
-    /// RLIMIT_AS, address space per process).
+    /// Memory limit in bytes, or with a K, M, G or T suffix (powers of 1024): the sandbox's
+    /// memory.max with a delegated cgroup v2; elsewhere RLIMIT_AS, address space per process,
+    /// under which the JVM, Node and Go may fail at start (a warning says so).
     #[arg(long, value_name = "BYTES", help_heading = "Limits", value_parser = parse_bytes)]
     memory: Option<u64>,
     /// Most processes and threads (default 1024; the sandbox's init counts as one).
@@ -378,6 +379,25 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
         },
         None => None,
     };
+    // Without a delegated cgroup v2 a memory limit can only be RLIMIT_AS (case C42): say so
+    // where it is used, with what breaks under it.
+    let limits = cmd.policy_mut().current_limits();
+    if limits.memory.is_some() && limits.address_space.is_none() {
+        let probe = tokio::task::spawn_blocking(tokio_sandbox::probe).await;
+        if probe.is_ok_and(|p| !p.cgroup_limits.is_available()) {
+            eprintln!(
+                "tokio-sandbox: warning: {} is an address-space limit per process here \
+                 (RLIMIT_AS, as there is no delegated cgroup v2; --probe says why), not a limit \
+                 on memory used: the JVM, Node and Go reserve large ranges and may fail at start \
+                 under it; with a delegated cgroup v2 it is the whole sandbox's memory.max",
+                if cli.memory.is_some() {
+                    "--memory"
+                } else {
+                    "the policy's memory limit"
+                }
+            );
+        }
+    }
     // Asked to end while setting up: the program is not started.
     if let Some(sig) = signals.arrived().await {
         if let Some(f) = &status_file {

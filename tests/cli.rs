@@ -793,3 +793,45 @@ fn byte_counts_take_binary_suffixes() {
         assert_eq!(o.status.code(), Some(2), "--memory {bad}: {o:?}");
     }
 }
+
+/// C42: `--memory` (or a policy's memory limit) where only `RLIMIT_AS` can back it (no
+/// delegated cgroup v2) comes with a one-line warning naming what it is, what breaks under it
+/// and the fix; with a delegated cgroup v2 (`memory.max`), and without a memory limit, there is
+/// none.
+#[test]
+fn c42_memory_as_rlimit_as_is_a_warning() {
+    let Some(o) = run(&[os("--memory"), os("1G"), os("--"), os("true")]) else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let warning = |what: &str| {
+        format!(
+            "tokio-sandbox: warning: {what} is an address-space limit per process here \
+             (RLIMIT_AS, as there is no delegated cgroup v2; --probe says why), not a limit on \
+             memory used: the JVM, Node and Go reserve large ranges and may fail at start under \
+             it; with a delegated cgroup v2 it is the whole sandbox's memory.max\n"
+        )
+    };
+    let rlimit = !tokio_sandbox::probe().cgroup_limits.is_available();
+    let expected = |what: &str| if rlimit { warning(what) } else { String::new() };
+    assert_eq!(String::from_utf8_lossy(&o.stderr), expected("--memory"));
+
+    let d = common::rw_dir();
+    let file = d.path().join("policy.toml");
+    std::fs::write(&file, "[limits]\nmemory = 1073741824\n").unwrap();
+    let o = cli()
+        .unwrap()
+        .arg("--policy")
+        .arg(&file)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        expected("the policy's memory limit")
+    );
+    for args in [&["--", "true"][..], &["--pids", "64", "--", "true"][..]] {
+        let o = run(&args.iter().map(|a| os(a)).collect::<Vec<_>>()).unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stderr), "", "{args:?}");
+    }
+}
