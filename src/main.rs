@@ -30,7 +30,7 @@ use tokio_sandbox::{Command, Network, SpawnError};
         tokio-sandbox --timeout 5m --memory 512M --pids 64 --status-json status.json -- python3 job.py"
 )]
 struct Cli {
-    /// Bind PATH read-only at the same place (repeatable; like every path of the CLI, a
+    /// Bind PATH read-only at the same place (repeatable; like every path given to the CLI, a
     /// relative one resolves against the working directory).
     #[arg(long = "ro", value_name = "PATH", help_heading = "Filesystem")]
     ro: Vec<PathBuf>,
