@@ -9,16 +9,18 @@
 //!    `io_uring_*` calls return `ENOSYS` (glibc then uses `clone`, whose flags the second filter
 //!    can check; io_uring would perform I/O the filter never sees).
 //!    Calls denied outright (see below) return `EPERM` from this program too: one comparison
-//!    each.
-//! 2. **Argument checks** (built with seccompiler): the denials that depend on an argument
-//!    (`CLONE_NEWUSER` in `clone`/`unshare` flags, `TIOCSTI`/`TIOCLINUX` requests, unsafe
-//!    `personality` flags) return `EPERM`.
+//!    each. So do the argument checks that seccompiler would make long (a few instructions
+//!    each here): set-ID and device modes, vsock sockets, and the scheduling, priority and
+//!    limit calls that would reach the sandbox's init (pid 1).
+//! 2. **Argument checks** (built with seccompiler): the other denials that depend on an
+//!    argument (`CLONE_NEWUSER` in `clone`/`unshare` flags, `TIOCSTI`/`TIOCLINUX` requests,
+//!    device-event sockets, unsafe `personality` flags) return `EPERM`.
 //!
 //! A policy with a TCP allow-list gets a third, short program: Landlock's TCP rules do not
 //! check MPTCP sockets or TCP Fast Open connects, which it refuses.
 //!
 //! Every denial is listed in [`DENIED`] with the reason. The install cost of a filter grows
-//! with its length (about 0.6 µs per instruction here), so the programs are kept short: 100 and
+//! with its length (about 0.6 µs per instruction here), so the programs are kept short: 140 and
 //! 57 instructions.
 //!
 //! When several filters match, the kernel applies the most restrictive action; the two
@@ -90,6 +92,11 @@ fn arg_lo(i: u8) -> u32 {
     16 + 8 * i as u32
 }
 
+/// Offset of the high 32 bits of argument `i` in `struct seccomp_data` (little-endian).
+fn arg_hi(i: u8) -> u32 {
+    arg_lo(i) + 4
+}
+
 /// Whether the gate (rather than the seccompiler program) checks this denial.
 fn in_gate(m: Match) -> bool {
     matches!(
@@ -99,6 +106,9 @@ fn in_gate(m: Match) -> bool {
             | Match::SetIdOrDeviceMode(_)
             | Match::SetIdModeOnCreate(..)
             | Match::VsockSocket
+            | Match::Pid1(_)
+            | Match::PriorityReachingPid1(_)
+            | Match::SetLimitOfPid1
     )
 }
 
@@ -150,6 +160,30 @@ fn gate() -> BpfProgram {
             Match::VsockSocket => vec![
                 (ins(BPF_LD_W_ABS, arg_lo(0), 0, 0), 0),
                 (ins(BPF_JEQ_K, libc::AF_VSOCK as u32, 0, 0), EPERM),
+            ],
+            // A pid_t: the kernel reads the low 32 bits.
+            Match::Pid1(idx) => vec![
+                (ins(BPF_LD_W_ABS, arg_lo(idx), 0, 0), 0),
+                (ins(BPF_JEQ_K, 1, 0, 0), EPERM),
+            ],
+            Match::PriorityReachingPid1([process, pgrp, user]) => vec![
+                (ins(BPF_LD_W_ABS, arg_lo(0), 0, 0), 0),
+                (ins(BPF_JEQ_K, pgrp, 0, 0), EPERM),
+                (ins(BPF_JEQ_K, user, 0, 0), EPERM),
+                // Another `which`: past the pid check.
+                (ins(BPF_JEQ_K, process, 0, 2), 0),
+                (ins(BPF_LD_W_ABS, arg_lo(1), 0, 0), 0),
+                (ins(BPF_JEQ_K, 1, 0, 0), EPERM),
+            ],
+            Match::SetLimitOfPid1 => vec![
+                (ins(BPF_LD_W_ABS, arg_lo(0), 0, 0), 0),
+                // Another pid: past the pointer check.
+                (ins(BPF_JEQ_K, 1, 0, 4), 0),
+                // A new limit: a non-null pointer (either half non-zero).
+                (ins(BPF_LD_W_ABS, arg_lo(2), 0, 0), 0),
+                (ins(BPF_JSET_K, u32::MAX, 0, 0), EPERM),
+                (ins(BPF_LD_W_ABS, arg_hi(2), 0, 0), 0),
+                (ins(BPF_JSET_K, u32::MAX, 0, 0), EPERM),
             ],
             _ => continue,
         };
@@ -219,7 +253,29 @@ pub enum Match {
     /// every network namespace owned by the initial user namespace, which includes the
     /// prepared network namespaces a root caller's sandboxes join.
     UeventSocket,
+    /// The pid argument at this index is 1: the sandbox's init, which runs as the program's uid
+    /// and must keep its share of the CPU, for the timeout and the lifeline.
+    Pid1(u8),
+    /// A `which, who` call (setpriority(2), ioprio_set(2)) that reaches the sandbox's init: the
+    /// process form (`which` is the first value) naming pid 1, and the process-group and user
+    /// forms (the second and third values) whatever they name, as init shares the program's
+    /// process group and uid.
+    PriorityReachingPid1([u32; 3]),
+    /// `prlimit64(1, resource, new, old)` with a new limit: changing the limits of the sandbox's
+    /// init (reading them is allowed).
+    SetLimitOfPid1,
 }
+
+/// setpriority(2)'s `which` values (`sys/resource.h`; libc's type differs between C
+/// libraries).
+const PRIO_PROCESS: u32 = 0;
+const PRIO_PGRP: u32 = 1;
+const PRIO_USER: u32 = 2;
+
+/// ioprio_set(2)'s `which` values (`linux/ioprio.h`; libc has no constants).
+const IOPRIO_WHO_PROCESS: u32 = 1;
+const IOPRIO_WHO_PGRP: u32 = 2;
+const IOPRIO_WHO_USER: u32 = 3;
 
 /// System calls denied with `EPERM`, with the reason.
 pub const DENIED: &[(&str, i64, Match, &str)] = &[
@@ -494,6 +550,48 @@ pub const DENIED: &[(&str, i64, Match, &str)] = &[
         "injecting input into the caller's terminal",
     ),
     (
+        "sched_setscheduler",
+        libc::SYS_sched_setscheduler,
+        Match::Pid1(0),
+        "starving init (SCHED_IDLE) delays the timeout and the lifeline",
+    ),
+    (
+        "sched_setparam",
+        libc::SYS_sched_setparam,
+        Match::Pid1(0),
+        "starving init delays the timeout and the lifeline",
+    ),
+    (
+        "sched_setattr",
+        libc::SYS_sched_setattr,
+        Match::Pid1(0),
+        "starving init delays the timeout and the lifeline",
+    ),
+    (
+        "sched_setaffinity",
+        libc::SYS_sched_setaffinity,
+        Match::Pid1(0),
+        "pinning init to a CPU the program keeps busy",
+    ),
+    (
+        "setpriority",
+        libc::SYS_setpriority,
+        Match::PriorityReachingPid1([PRIO_PROCESS, PRIO_PGRP, PRIO_USER]),
+        "lowering init's priority (the group and user forms reach it too)",
+    ),
+    (
+        "ioprio_set",
+        libc::SYS_ioprio_set,
+        Match::PriorityReachingPid1([IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER]),
+        "lowering init's I/O priority (the group and user forms reach it too)",
+    ),
+    (
+        "prlimit64",
+        libc::SYS_prlimit64,
+        Match::SetLimitOfPid1,
+        "changing init's resource limits",
+    ),
+    (
         "personality",
         libc::SYS_personality,
         Match::UnsafePersonality,
@@ -517,7 +615,10 @@ fn rules_for(m: Match) -> Vec<SeccompRule> {
         Match::SetIdMode(_)
         | Match::SetIdOrDeviceMode(_)
         | Match::SetIdModeOnCreate(..)
-        | Match::VsockSocket => {
+        | Match::VsockSocket
+        | Match::Pid1(_)
+        | Match::PriorityReachingPid1(_)
+        | Match::SetLimitOfPid1 => {
             unreachable!("checked by the gate")
         }
         Match::UeventSocket => vec![SeccompRule::new(vec![
@@ -614,6 +715,10 @@ mod tests {
     }
 
     fn run_gate_args(nr: u32, args: [u32; 6]) -> u32 {
+        run_gate_args64(nr, args.map(u64::from))
+    }
+
+    fn run_gate_args64(nr: u32, args: [u64; 6]) -> u32 {
         let g = gate();
         let mut pc = 0;
         let mut acc = 0u32;
@@ -624,7 +729,14 @@ mod tests {
                     acc = match insn.k {
                         OFFSET_ARCH => AUDIT_ARCH_NATIVE,
                         OFFSET_NR => nr,
-                        k => args[((k - 16) / 8) as usize],
+                        k => {
+                            let arg = args[((k - 16) / 8) as usize];
+                            if (k - 16) % 8 == 4 {
+                                (arg >> 32) as u32
+                            } else {
+                                arg as u32
+                            }
+                        }
                     }
                 }
                 BPF_RET_K => return insn.k,
@@ -705,8 +817,64 @@ mod tests {
     }
 
     #[test]
+    fn gate_keeps_init_out_of_reach() {
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let allow = SECCOMP_RET_ALLOW;
+        for nr in [
+            libc::SYS_sched_setscheduler,
+            libc::SYS_sched_setparam,
+            libc::SYS_sched_setattr,
+            libc::SYS_sched_setaffinity,
+        ] {
+            let nr = nr as u32;
+            assert_eq!(run_gate_args(nr, [1, 5, 0, 0, 0, 0]), eperm, "{nr}");
+            // The upper half of a pid_t is not the kernel's.
+            assert_eq!(run_gate_args64(nr, [1 << 32 | 1, 5, 0, 0, 0, 0]), eperm);
+            assert_eq!(run_gate_args(nr, [0, 5, 0, 0, 0, 0]), allow, "{nr}");
+            assert_eq!(run_gate_args(nr, [2, 5, 0, 0, 0, 0]), allow, "{nr}");
+        }
+        let setpriority = libc::SYS_setpriority as u32;
+        let (process, pgrp, user) = (PRIO_PROCESS, PRIO_PGRP, PRIO_USER);
+        for (which, who, action) in [
+            (process, 1, eperm),
+            (process, 0, allow),
+            (process, 7, allow),
+            (pgrp, 0, eperm),
+            (pgrp, 7, eperm),
+            (user, 0, eperm),
+            (user, 1000, eperm),
+        ] {
+            let got = run_gate_args(setpriority, [which, who, 19, 0, 0, 0]);
+            assert_eq!(got, action, "setpriority({which}, {who})");
+        }
+        let ioprio_set = libc::SYS_ioprio_set as u32;
+        for (which, who, action) in [
+            (IOPRIO_WHO_PROCESS, 1, eperm),
+            (IOPRIO_WHO_PROCESS, 0, allow),
+            (IOPRIO_WHO_PROCESS, 7, allow),
+            (IOPRIO_WHO_PGRP, 0, eperm),
+            (IOPRIO_WHO_USER, 0, eperm),
+        ] {
+            let got = run_gate_args(ioprio_set, [which, who, 3 << 13, 0, 0, 0]);
+            assert_eq!(got, action, "ioprio_set({which}, {who})");
+        }
+        let prlimit = libc::SYS_prlimit64 as u32;
+        for (pid, new, action) in [
+            (1, 0x7fff_0000_1000, eperm),
+            (1, 0x7fff_0000_0000, eperm),
+            (1, 0x1000, eperm),
+            (1, 0, allow),
+            (0, 0x7fff_0000_1000, allow),
+            (7, 0x7fff_0000_1000, allow),
+        ] {
+            let got = run_gate_args64(prlimit, [pid, 4, new, 0x7fff_0000_2000, 0, 0]);
+            assert_eq!(got, action, "prlimit64({pid}, _, {new:#x})");
+        }
+    }
+
+    #[test]
     fn programs_stay_short() {
         let [g, d] = default_programs();
-        assert_eq!((g.len(), d.len()), (100, 57));
+        assert_eq!((g.len(), d.len()), (140, 57));
     }
 }

@@ -204,12 +204,19 @@ impl Child {
         pidfd_send_signal(self.pidfd.as_fd(), sig)?;
         if sig == libc::SIGKILL {
             running.killed = true;
+            // The kernel ends init, and with it the pid namespace; with a cgroup every process
+            // is killed at once as well. (The pidfd's signal has been sent either way.)
+            if let Some(cg) = &running.cgroup {
+                let _ = cg.kill();
+            }
         }
         Ok(())
     }
 
     /// Sends `SIGKILL` without waiting. Killing the sandbox's first process ends every process
-    /// in the sandbox (it is pid 1 of its pid namespace).
+    /// in the sandbox (it is pid 1 of its pid namespace); with a cgroup, `cgroup.kill` kills
+    /// them all at once too. Neither waits for anything the program could delay: the kernel
+    /// carries out both, and the program cannot lower its init's scheduling priority.
     ///
     /// # Errors
     /// As [`Child::signal`].
@@ -502,6 +509,9 @@ impl Drop for Child {
         };
         if self.kill_on_drop {
             let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+            if let Some(cg) = &running.cgroup {
+                let _ = cg.kill();
+            }
         }
         if let Ok(Some(_)) = waitid_nohang(pidfd.as_fd()) {
             return;

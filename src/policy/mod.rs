@@ -189,8 +189,13 @@ impl Default for Limits {
 
 impl Limits {
     /// `(resource, soft, hard)` for prlimit(2).
+    ///
+    /// Always `RLIMIT_RTPRIO` and `RLIMIT_NICE` 0, whatever the caller's: no process of the
+    /// sandbox takes a real-time policy or lowers its nice value, so none rises above the
+    /// sandbox's init, which must keep running for the timeout and the lifeline
+    /// (sched_setscheduler(2), setpriority(2)).
     pub(crate) fn rlimits(&self) -> Vec<(u32, u64, u64)> {
-        let mut v = Vec::new();
+        let mut v = vec![(libc::RLIMIT_RTPRIO, 0, 0), (libc::RLIMIT_NICE, 0, 0)];
         if let Some(s) = self.cpu_seconds {
             // SIGKILL one second past SIGXCPU; RLIM_INFINITY (u64::MAX) stays unlimited.
             v.push((libc::RLIMIT_CPU, s, s.saturating_add(1)));

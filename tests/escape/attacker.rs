@@ -479,6 +479,64 @@ fn run(name: &str) -> String {
             "ok".into()
         }
 
+        // --- the sandbox's init ---
+        // The calls that would lower pid 1's share of the CPU (or its I/O priority or limits),
+        // each made on pid 1: `a` is `1` (the sandbox's init) or `own-pidns` (pid 1 of a fresh
+        // user and pid namespace of the attacker's own, a host process of the same user, which
+        // leads its own session as the sandbox's init does).
+        "retune_pid1" => {
+            if a == "own-pidns" {
+                in_own_pid_namespace(retune_pid1)
+            } else {
+                retune_pid1()
+            }
+        }
+        // The starvation attack: makes pid 1 SCHED_IDLE and pins it to one CPU, then keeps
+        // that CPU busy with `a2` (default 100) spinning children, each for at most 60 s (in
+        // init's session, hence its autogroup, where it competes with them directly; at their
+        // default nice value, which the nice calls of `retune_pid1` would raise).
+        // Prints `spinning` once they are started, then waits for them.
+        "starve_pid1" => {
+            let cpu = first_cpu();
+            let set = cpu_set(cpu);
+            let param = libc::sched_param { sched_priority: 0 };
+            let size = std::mem::size_of_val(&set) as c_long;
+            let _ = sc(
+                libc::SYS_sched_setscheduler,
+                &[1, libc::SCHED_IDLE as c_long, ptr(&param)],
+            );
+            let _ = sc(libc::SYS_sched_setaffinity, &[1, size, ptr(&set)]);
+            starve(cpu, a2.parse().unwrap_or(100))
+        }
+        // Its own limits and what it can do with them: the real-time and nice limits (soft and
+        // hard), then SCHED_FIFO and a nice value one below its own.
+        "raise_priority" => {
+            let lim = |res: libc::__rlimit_resource_t| {
+                let mut l = [0u64; 2];
+                // SAFETY: prlimit64 writes the old limit into the two-word buffer.
+                unsafe { libc::syscall(libc::SYS_prlimit64, 0, res, 0, l.as_mut_ptr()) };
+                format!("{}/{}", l[0] as i64, l[1] as i64)
+            };
+            let param = libc::sched_param { sched_priority: 1 };
+            let (rtprio, nice) = (lim(libc::RLIMIT_RTPRIO), lim(libc::RLIMIT_NICE));
+            // SAFETY: getpriority takes numbers; errno is cleared first as its -1 is a value.
+            let own = unsafe {
+                *libc::__errno_location() = 0;
+                libc::getpriority(libc::PRIO_PROCESS, 0)
+            };
+            let lower = sc(
+                libc::SYS_setpriority,
+                &[libc::PRIO_PROCESS as c_long, 0, own as c_long - 1],
+            );
+            let fifo = in_child(|| {
+                sc(
+                    libc::SYS_sched_setscheduler,
+                    &[0, libc::SCHED_FIFO as c_long, ptr(&param)],
+                )
+            });
+            format!("rtprio {rtprio} nice {nice}, fifo {fifo}, nice-1 {lower}")
+        }
+
         // --- kernel surface ---
         "keyctl" => sc(libc::SYS_keyctl, &[0, -3, 0]), // KEYCTL_GET_KEYRING_ID, session
         "add_key" => {
@@ -663,6 +721,168 @@ fn run(name: &str) -> String {
         }
         other => format!("unknown attempt {other}"),
     }
+}
+
+/// The first CPU this process may run on.
+fn first_cpu() -> usize {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a live cpu_set_t of the size given.
+    unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    // SAFETY: CPU_ISSET reads the live set.
+    (0..libc::CPU_SETSIZE as usize)
+        .find(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .unwrap_or(0)
+}
+
+fn cpu_set(cpu: usize) -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is plain data; CPU_SET writes into the live set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        set
+    }
+}
+
+/// Each call that could lower pid 1's priority, share of the CPU, I/O priority or limits,
+/// with its outcome: `name ok` or `name errno N`, comma-separated.
+fn retune_pid1() -> String {
+    const IOPRIO_WHO_PROCESS: c_long = 1;
+    const IOPRIO_WHO_PGRP: c_long = 2;
+    const IOPRIO_WHO_USER: c_long = 3;
+    const IOPRIO_IDLE: c_long = 3 << 13; // IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)
+    let param = libc::sched_param { sched_priority: 0 };
+    // struct sched_attr, SCHED_ATTR_SIZE_VER0 (48 bytes): size, policy, flags, nice, ...
+    let mut attr = [0u32; 12];
+    attr[0] = 48;
+    attr[1] = libc::SCHED_IDLE as u32;
+    attr[4] = 19;
+    let set = cpu_set(first_cpu());
+    let core = [0u64; 2];
+    let calls: [(&str, c_long, [c_long; 4]); 11] = [
+        (
+            "sched_setparam",
+            libc::SYS_sched_setparam,
+            [1, ptr(&param), 0, 0],
+        ),
+        (
+            "sched_setscheduler",
+            libc::SYS_sched_setscheduler,
+            [1, libc::SCHED_IDLE as c_long, ptr(&param), 0],
+        ),
+        (
+            "sched_setattr",
+            libc::SYS_sched_setattr,
+            [1, ptr(&attr), 0, 0],
+        ),
+        (
+            "sched_setaffinity",
+            libc::SYS_sched_setaffinity,
+            [1, std::mem::size_of_val(&set) as c_long, ptr(&set), 0],
+        ),
+        (
+            "setpriority",
+            libc::SYS_setpriority,
+            [libc::PRIO_PROCESS as c_long, 1, 19, 0],
+        ),
+        (
+            "setpriority(PRIO_PGRP)",
+            libc::SYS_setpriority,
+            [libc::PRIO_PGRP as c_long, 1, 19, 0],
+        ),
+        (
+            "setpriority(PRIO_USER)",
+            libc::SYS_setpriority,
+            [libc::PRIO_USER as c_long, 0, 19, 0],
+        ),
+        (
+            "ioprio_set",
+            libc::SYS_ioprio_set,
+            [IOPRIO_WHO_PROCESS, 1, IOPRIO_IDLE, 0],
+        ),
+        (
+            "ioprio_set(IOPRIO_WHO_PGRP)",
+            libc::SYS_ioprio_set,
+            [IOPRIO_WHO_PGRP, 1, IOPRIO_IDLE, 0],
+        ),
+        (
+            "ioprio_set(IOPRIO_WHO_USER)",
+            libc::SYS_ioprio_set,
+            // SAFETY: getuid has no arguments.
+            [
+                IOPRIO_WHO_USER,
+                unsafe { libc::getuid() } as c_long,
+                IOPRIO_IDLE,
+                0,
+            ],
+        ),
+        (
+            "prlimit64",
+            libc::SYS_prlimit64,
+            [1, libc::RLIMIT_CORE as c_long, ptr(&core), 0],
+        ),
+    ];
+    let out: Vec<String> = calls
+        .iter()
+        .map(|(name, nr, args)| format!("{name} {}", sc(*nr, args)))
+        .collect();
+    out.join(", ")
+}
+
+/// Runs `f` in a process of a fresh user and pid namespace whose pid 1 is a sleeping process of
+/// the same user, which leads its own session (as the sandbox's init does).
+fn in_own_pid_namespace(f: fn() -> String) -> String {
+    if let Err(e) = enter_userns() {
+        return format!("control userns {e}");
+    }
+    // SAFETY: single-threaded; unshare takes flags.
+    if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
+        return format!("control unshare errno {}", errno());
+    }
+    let mut ready = [0; 2];
+    // SAFETY: pipe fills the two-element array.
+    unsafe { libc::pipe(ready.as_mut_ptr()) };
+    // SAFETY: single-threaded; the child (pid 1 of the new namespace) starts a session, says
+    // so and sleeps until killed.
+    let pid1 = unsafe { libc::fork() };
+    if pid1 == 0 {
+        // SAFETY: as above.
+        unsafe {
+            libc::setsid();
+            libc::write(ready[1], b"r".as_ptr().cast(), 1);
+            libc::sleep(60);
+            libc::_exit(0);
+        }
+    }
+    let mut b = [0u8; 1];
+    // SAFETY: reads one byte into a live buffer.
+    unsafe { libc::read(ready[0], b.as_mut_ptr().cast(), 1) };
+    let out = in_child(f);
+    end(pid1);
+    out
+}
+
+/// Starts `n` children, each pinned to `cpu` and spinning for at most 60 s, prints `spinning`
+/// and waits for them.
+fn starve(cpu: usize, n: usize) -> String {
+    let set = cpu_set(cpu);
+    for _ in 0..n {
+        // SAFETY: single-threaded; the spinners only pin themselves, read the clock and exit.
+        unsafe {
+            if libc::fork() == 0 {
+                libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+                let start = std::time::Instant::now();
+                while start.elapsed() < std::time::Duration::from_secs(60) {}
+                libc::_exit(0);
+            }
+        }
+    }
+    // SAFETY: writes a live buffer to stdout, then reaps the spinners.
+    unsafe {
+        libc::write(1, b"spinning\n".as_ptr().cast(), 9);
+        while libc::wait(std::ptr::null_mut()) > 0 {}
+    }
+    "done".into()
 }
 
 fn open_by_handle_at(path: &str) -> String {

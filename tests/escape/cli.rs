@@ -17,7 +17,7 @@ use crate::common::{self, rw_dir};
 use crate::{attacker, s, Attempt};
 
 /// The CLI binary, or `None` (with the skip printed) when it was not built.
-fn cli_exe() -> Option<PathBuf> {
+pub(crate) fn cli_exe() -> Option<PathBuf> {
     if let Some(exe) = std::env::var_os("TOKIO_SANDBOX_CLI") {
         return Some(exe.into());
     }
@@ -54,7 +54,7 @@ fn run_bounded(exe: &Path, args: &[OsString], limit: Duration) -> Output {
 }
 
 /// The CLI's arguments to run the attacker's attempt `name` (`a`, `a2`) after `options`.
-fn attempt_args(name: &str, a: &str, a2: &str, options: &[OsString]) -> Vec<OsString> {
+pub(crate) fn attempt_args(name: &str, a: &str, a2: &str, options: &[OsString]) -> Vec<OsString> {
     let exe = attacker();
     let mut args: Vec<OsString> = vec!["--ro".into(), exe.parent().unwrap().into()];
     for (k, v) in [

@@ -17,6 +17,7 @@ mod common;
 mod fds;
 mod filesystem;
 mod hostile_input;
+mod init;
 mod kernel;
 mod network;
 mod processes;
