@@ -143,7 +143,7 @@ pub use plan::CompiledPolicy;
 pub use policy::file::PolicyFileError;
 pub use policy::{
     Layers, Limits, Network, Policy, Property, Requirement, DEFAULT_PROCESS_LIMIT,
-    DEFAULT_TMPFS_SIZE,
+    DEFAULT_TMPFS_SIZE, MIN_DEFAULT_OPEN_FILES,
 };
 pub use probe::{probe, Availability, Probe};
 pub use spawn::program::DEFAULT_PATH;

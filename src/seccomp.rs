@@ -7,11 +7,12 @@
 //!    (bit 30) and numbers above the newest system call this filter knows return `ENOSYS`, so a
 //!    C library probing a newer call falls back as it would on an older kernel; `clone3` and the
 //!    `io_uring_*` calls return `ENOSYS` (glibc then uses `clone`, whose flags the second filter
-//!    can check; io_uring would perform I/O the filter never sees).
+//!    can check; io_uring would perform I/O the filter never sees), and so does `io_setup`
+//!    unless the policy allows Linux AIO (see [`LINUX_AIO_SETUP`]).
 //!    Calls denied outright (see below) return `EPERM` from this program too: one comparison
 //!    each. So do the argument checks that seccompiler would make long (a few instructions
-//!    each here): set-ID and device modes, vsock sockets, and the scheduling, priority and
-//!    limit calls that would reach the sandbox's init (pid 1).
+//!    each here): set-ID and device modes, vsock sockets, `F_SETLEASE`, and the scheduling,
+//!    priority and limit calls that would reach the sandbox's init (pid 1).
 //! 2. **Argument checks** (built with seccompiler): the other denials that depend on an
 //!    argument (`CLONE_NEWUSER` in `clone`/`unshare` flags, `TIOCSTI`/`TIOCLINUX` requests,
 //!    device-event sockets, unsafe `personality` flags) return `EPERM`.
@@ -20,7 +21,7 @@
 //! check MPTCP sockets or TCP Fast Open connects, which it refuses.
 //!
 //! Every denial is listed in [`DENIED`] with the reason. The install cost of a filter grows
-//! with its length (about 0.6 µs per instruction here), so the programs are kept short: 140 and
+//! with its length (about 0.6 µs per instruction here), so the programs are kept short: 145 and
 //! 57 instructions.
 //!
 //! When several filters match, the kernel applies the most restrictive action; the two
@@ -87,6 +88,13 @@ pub const ENOSYS_CALLS: &[(&str, i64)] = &[
     ("clone3", libc::SYS_clone3),
 ];
 
+/// Linux native AIO's context setup, answered with `ENOSYS` by the gate unless the policy allows
+/// it ([`Policy::allow_linux_aio`](crate::Policy::allow_linux_aio)): each context takes its
+/// events from `fs.aio-max-nr`, a budget of the whole host that no limit charges to anyone, so
+/// a few calls would leave every other process of the host without AIO (`EAGAIN`). `ENOSYS` is
+/// what a kernel built without AIO answers, which libaio's users take as no native AIO.
+pub const LINUX_AIO_SETUP: (&str, i64) = ("io_setup", libc::SYS_io_setup);
+
 /// Offset of the low 32 bits of argument `i` in `struct seccomp_data` (little-endian).
 fn arg_lo(i: u8) -> u32 {
     16 + 8 * i as u32
@@ -109,10 +117,12 @@ fn in_gate(m: Match) -> bool {
             | Match::Pid1(_)
             | Match::PriorityReachingPid1(_)
             | Match::SetLimitOfPid1
+            | Match::Lease
     )
 }
 
-fn gate() -> BpfProgram {
+/// The gate; `linux_aio` leaves `io_setup` alone.
+fn gate(linux_aio: bool) -> BpfProgram {
     const EPERM: u32 = u32::MAX;
     const ENOSYS: u32 = u32::MAX - 1;
     let setid = libc::S_ISUID | libc::S_ISGID;
@@ -125,7 +135,8 @@ fn gate() -> BpfProgram {
     push(&mut p, ins(BPF_LD_W_ABS, OFFSET_NR, 0, 0), 0);
     push(&mut p, ins(BPF_JGE_K, X32_SYSCALL_BIT, 0, 0), ENOSYS);
     push(&mut p, ins(BPF_JGT_K, NEWEST_KNOWN_SYSCALL, 0, 0), ENOSYS);
-    for (_, nr) in ENOSYS_CALLS {
+    let aio = Some(LINUX_AIO_SETUP).filter(|_| !linux_aio);
+    for (_, nr) in ENOSYS_CALLS.iter().chain(aio.iter()) {
         push(&mut p, ins(BPF_JEQ_K, *nr as u32, 0, 0), ENOSYS);
     }
     for (_, nr, m, _) in DENIED {
@@ -174,6 +185,10 @@ fn gate() -> BpfProgram {
                 (ins(BPF_JEQ_K, process, 0, 2), 0),
                 (ins(BPF_LD_W_ABS, arg_lo(1), 0, 0), 0),
                 (ins(BPF_JEQ_K, 1, 0, 0), EPERM),
+            ],
+            Match::Lease => vec![
+                (ins(BPF_LD_W_ABS, arg_lo(1), 0, 0), 0),
+                (ins(BPF_JEQ_K, libc::F_SETLEASE as u32, 0, 0), EPERM),
             ],
             Match::SetLimitOfPid1 => vec![
                 (ins(BPF_LD_W_ABS, arg_lo(0), 0, 0), 0),
@@ -264,6 +279,10 @@ pub enum Match {
     /// `prlimit64(1, resource, new, old)` with a new limit: changing the limits of the sandbox's
     /// init (reading them is allowed).
     SetLimitOfPid1,
+    /// `fcntl(fd, F_SETLEASE, _)`: a lease on a file bound from the host makes every host
+    /// process that opens it for writing (or truncates it) wait up to
+    /// `fs.lease-break-time` (45 s by default), root's included.
+    Lease,
 }
 
 /// setpriority(2)'s `which` values (`sys/resource.h`; libc's type differs between C
@@ -550,6 +569,12 @@ pub const DENIED: &[(&str, i64, Match, &str)] = &[
         "injecting input into the caller's terminal",
     ),
     (
+        "fcntl",
+        libc::SYS_fcntl,
+        Match::Lease,
+        "a lease blocks the host's writers of a bound file",
+    ),
+    (
         "sched_setscheduler",
         libc::SYS_sched_setscheduler,
         Match::Pid1(0),
@@ -618,7 +643,8 @@ fn rules_for(m: Match) -> Vec<SeccompRule> {
         | Match::VsockSocket
         | Match::Pid1(_)
         | Match::PriorityReachingPid1(_)
-        | Match::SetLimitOfPid1 => {
+        | Match::SetLimitOfPid1
+        | Match::Lease => {
             unreachable!("checked by the gate")
         }
         Match::UeventSocket => vec![SeccompRule::new(vec![
@@ -698,10 +724,17 @@ pub(crate) fn tcp_rules_program() -> &'static [sock_filter] {
     })
 }
 
-/// The default filter's programs, compiled on first use and kept for the process's lifetime.
-pub(crate) fn default_programs() -> [&'static [sock_filter]; 2] {
+/// The default filter's programs, compiled on first use and kept for the process's lifetime;
+/// `linux_aio` picks the gate that leaves `io_setup` alone.
+pub(crate) fn default_programs(linux_aio: bool) -> [&'static [sock_filter]; 2] {
     static PROGRAMS: OnceLock<(BpfProgram, BpfProgram)> = OnceLock::new();
-    let (g, d) = PROGRAMS.get_or_init(|| (gate(), denials()));
+    static AIO_GATE: OnceLock<BpfProgram> = OnceLock::new();
+    let (g, d) = PROGRAMS.get_or_init(|| (gate(false), denials()));
+    let g = if linux_aio {
+        AIO_GATE.get_or_init(|| gate(true))
+    } else {
+        g
+    };
     [g.as_slice(), d.as_slice()]
 }
 
@@ -719,7 +752,10 @@ mod tests {
     }
 
     fn run_gate_args64(nr: u32, args: [u64; 6]) -> u32 {
-        let g = gate();
+        run_program(&gate(false), nr, args)
+    }
+
+    fn run_program(g: &[sock_filter], nr: u32, args: [u64; 6]) -> u32 {
         let mut pc = 0;
         let mut acc = 0u32;
         loop {
@@ -814,6 +850,24 @@ mod tests {
             SECCOMP_RET_ALLOW
         );
         assert_eq!(run_gate(libc::SYS_openat2 as u32), enosys);
+        assert_eq!(run_gate(libc::SYS_io_setup as u32), enosys);
+        let with_aio = gate(true);
+        let io_setup = libc::SYS_io_setup as u32;
+        assert_eq!(run_program(&with_aio, io_setup, [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(
+            run_program(&with_aio, libc::SYS_io_uring_setup as u32, [0; 6]),
+            enosys
+        );
+        let fcntl = libc::SYS_fcntl as u32;
+        for (cmd, action) in [
+            (libc::F_SETLEASE, eperm),
+            (libc::F_GETLEASE, SECCOMP_RET_ALLOW),
+            (libc::F_SETLK, SECCOMP_RET_ALLOW),
+            (libc::F_SETFL, SECCOMP_RET_ALLOW),
+        ] {
+            let got = run_gate_args(fcntl, [3, cmd as u32, libc::F_RDLCK as u32, 0, 0, 0]);
+            assert_eq!(got, action, "fcntl cmd {cmd}");
+        }
     }
 
     #[test]
@@ -874,7 +928,8 @@ mod tests {
 
     #[test]
     fn programs_stay_short() {
-        let [g, d] = default_programs();
-        assert_eq!((g.len(), d.len()), (140, 57));
+        let [g, d] = default_programs(false);
+        assert_eq!((g.len(), d.len()), (145, 57));
+        assert_eq!(default_programs(true)[0].len(), 144);
     }
 }

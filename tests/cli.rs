@@ -129,8 +129,13 @@ fn status_json_describes_the_run() {
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(v["ended_by"], "timeout");
     assert_eq!(v["signal"], libc::SIGKILL);
-    assert_eq!(v["limits"][0]["name"], "processes");
-    assert_eq!(v["limits"][0]["value"], 64);
+    let processes = v["limits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "processes")
+        .unwrap();
+    assert_eq!(processes["value"], 64);
     assert_eq!(v["enforcement"]["seccomp"], true);
 }
 

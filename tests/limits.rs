@@ -282,8 +282,9 @@ async fn run_status_reports_how_it_ended() {
         (Some(3), None, EndReason::Exited)
     );
     assert_eq!(s.peak_memory_scope, "largest_process");
-    assert_eq!(s.limits.len(), 1);
-    assert_eq!(s.limits[0].name, "processes");
+    // The default process limit, and the open-files limit derived from it.
+    let names: Vec<&str> = s.limits.iter().map(|l| l.name).collect();
+    assert_eq!(names, ["open_files", "processes"]);
 
     let mut child = Command::new("sleep")
         .arg("30")

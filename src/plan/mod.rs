@@ -202,7 +202,7 @@ fn seccomp_programs(policy: &Policy) -> Result<Vec<Bpf>, PolicyError> {
     let too_long = |len| PolicyError::SeccompFilterTooLong { len };
     let mut progs = Vec::new();
     if policy.layers.seccomp {
-        for insns in crate::seccomp::default_programs() {
+        for insns in crate::seccomp::default_programs(policy.allow_linux_aio) {
             progs.push(Bpf::of_static(insns).map_err(too_long)?);
         }
     }

@@ -76,6 +76,8 @@ struct PolicyFile {
     tmpfs_size: u64,
     #[serde(default)]
     allow_retained_groups: bool,
+    #[serde(default)]
+    allow_linux_aio: bool,
     #[serde(default = "yes")]
     new_session: bool,
     #[serde(default = "default_hostname")]
@@ -114,6 +116,7 @@ impl Policy {
     /// network = "none"              # or "host"
     /// uid = 1000                    # see Policy::uid
     /// allow_tcp_connect = [443]     # with network = "host"
+    /// allow_linux_aio = true        # see Policy::allow_linux_aio (default false)
     ///
     /// [[mount]]
     /// read_only = "/opt/data"       # relative paths resolve against the working directory
@@ -168,6 +171,7 @@ impl Policy {
             .network(f.network)
             .tmpfs_size(f.tmpfs_size)
             .allow_retained_groups(f.allow_retained_groups)
+            .allow_linux_aio(f.allow_linux_aio)
             .new_session(f.new_session)
             .hostname(f.hostname)
             .limits(f.limits)
@@ -325,6 +329,7 @@ impl Policy {
             gid: self.gid,
             tmpfs_size: self.tmpfs_size,
             allow_retained_groups: self.allow_retained_groups,
+            allow_linux_aio: self.allow_linux_aio,
             new_session: self.new_session,
             hostname: self.hostname.clone(),
             allow_tcp_bind: self.tcp_bind.clone(),

@@ -68,6 +68,7 @@ pub struct Policy {
     pub(crate) gid: Option<u32>,
     pub(crate) tmpfs_size: u64,
     pub(crate) allow_retained_groups: bool,
+    pub(crate) allow_linux_aio: bool,
     pub(crate) new_session: bool,
     pub(crate) hostname: String,
     pub(crate) layers: Layers,
@@ -138,7 +139,11 @@ impl Requirements {
 ///   limit: runtimes that reserve large address ranges (the JVM, Node, Go) fail at start under
 ///   a few hundred MiB even when little is used (case C42).
 /// - `file_size` (`RLIMIT_FSIZE`): largest file a process may write, in bytes (`SIGXFSZ`).
-/// - `open_files` (`RLIMIT_NOFILE`): file descriptors per process.
+/// - `open_files` (`RLIMIT_NOFILE`): file descriptors per process. Left unset, it is derived
+///   from the host's `fs.file-max` (the size of the host's table of open files, which every
+///   process of the host allocates from: when it is full, unprivileged processes get `ENFILE`)
+///   and the process limit, so that the sandbox's processes together can hold at most a quarter
+///   of it through descriptors.
 /// - `processes` (`RLIMIT_NPROC`, default 1024): processes and threads of the sandbox's uid.
 ///   Since Linux 5.14 it is counted per user namespace, so it bounds this sandbox's processes
 ///   alone (a fork bomb stops there). Host uid 0 is exempt: a root caller's sandbox asked to
@@ -152,7 +157,10 @@ pub struct Limits {
     pub address_space: Option<u64>,
     /// Largest file written, in bytes.
     pub file_size: Option<u64>,
-    /// Open file descriptors per process.
+    /// Open file descriptors per process. `None` (the default) derives the limit from the
+    /// host's `fs.file-max` and [`Limits::processes`]: at most a quarter of `file-max` shared
+    /// out among the processes (see [`Limits::default_open_files`]), and never above the
+    /// caller's own limit.
     pub open_files: Option<u64>,
     /// Processes and threads of the sandbox.
     pub processes: Option<u64>,
@@ -173,6 +181,10 @@ pub struct Limits {
 /// The default process limit of a sandbox.
 pub const DEFAULT_PROCESS_LIMIT: u64 = 1024;
 
+/// The smallest open-files limit [`Limits::default_open_files`] derives, on hosts whose
+/// `fs.file-max` is small for their process limit (below 256 × the process limit).
+pub const MIN_DEFAULT_OPEN_FILES: u64 = 64;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -188,6 +200,33 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The `RLIMIT_NOFILE` `(soft, hard)` a sandbox gets when [`Limits::open_files`] is unset
+    /// and [`Limits::processes`] is set: the hard limit is `file_max / 4 / processes` (at
+    /// least [`MIN_DEFAULT_OPEN_FILES`]), lowered to the caller's hard limit, and the soft
+    /// limit is the caller's, lowered to that. So, with the default 1024 processes, the
+    /// sandbox's descriptors reach at most a quarter of `fs.file-max` (2,466,239 on a host
+    /// with 24 GiB and no systemd gives 602 descriptors per process; systemd raises
+    /// `file-max` to the largest value, which leaves the caller's limits as they are).
+    /// `None` when `open_files` is set or there is no process limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_sandbox::Limits;
+    /// let l = Limits::default(); // 1024 processes
+    /// assert_eq!(l.default_open_files(2_466_239, (20_000, 20_000)), Some((602, 602)));
+    /// assert_eq!(l.default_open_files(u64::MAX >> 1, (1024, 524_288)), Some((1024, 524_288)));
+    /// ```
+    pub fn default_open_files(&self, file_max: u64, caller: (u64, u64)) -> Option<(u64, u64)> {
+        if self.open_files.is_some() {
+            return None;
+        }
+        let processes = self.processes?.max(1);
+        let share = (file_max / 4 / processes).max(MIN_DEFAULT_OPEN_FILES);
+        let hard = share.min(caller.1);
+        Some((caller.0.min(hard), hard))
+    }
+
     /// `(resource, soft, hard)` for prlimit(2).
     ///
     /// Always `RLIMIT_RTPRIO` and `RLIMIT_NICE` 0, whatever the caller's: no process of the
@@ -260,6 +299,7 @@ impl Default for Policy {
             gid: None,
             tmpfs_size: DEFAULT_TMPFS_SIZE,
             allow_retained_groups: false,
+            allow_linux_aio: false,
             new_session: true,
             hostname: "sandbox".into(),
             layers: Layers::default(),
@@ -422,6 +462,28 @@ impl Policy {
     /// [`PolicyError::RetainedGroups`](crate::PolicyError::RetainedGroups).
     pub fn allow_retained_groups(&mut self, allow: bool) -> &mut Self {
         self.allow_retained_groups = allow;
+        self
+    }
+
+    /// Lets the program use Linux native AIO (io_setup(2); default `false`). Each AIO
+    /// context takes its events from `fs.aio-max-nr` (65,536 by default), a budget of the
+    /// whole host that no limit charges to anyone: sixteen `io_setup` calls can take all of
+    /// it, and every process of the host, root's included, then gets `EAGAIN` from
+    /// `io_setup` until the sandbox ends. So by default `io_setup` returns `ENOSYS`, as on a
+    /// kernel built without AIO: libaio's users take that as no native AIO (InnoDB falls back
+    /// to its own I/O threads; QEMU's `aio=native` and fio's `libaio` engine report it). POSIX
+    /// AIO (aio_read(3)) in glibc uses threads and works either way. Allow it only for programs
+    /// trusted not to hold the host's budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy.allow_linux_aio(true); // a database that needs io_setup
+    /// ```
+    pub fn allow_linux_aio(&mut self, allow: bool) -> &mut Self {
+        self.allow_linux_aio = allow;
         self
     }
 

@@ -66,6 +66,8 @@ struct Kept {
     timeout: Option<std::time::Duration>,
     fallback: Option<String>,
     requested_network: Network,
+    /// The limits in force: the policy's, with the derived open-files limit.
+    limits: Limits,
 }
 
 /// A spawn ready to clone: the child's plan and the parent's side of it.
@@ -249,7 +251,7 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
         None
     };
     let namespaces = Namespaces::new(layers, policy.network, netns.is_some());
-    let limits = policy.limits;
+    let mut limits = policy.limits;
     let cgroup = sandbox_cgroup(&limits)?;
     let cgroup_fd = match &cgroup {
         Some(cg) => Some(cg.fd().map_err(os_err("opening the sandbox's cgroup"))?),
@@ -266,6 +268,12 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
     } else {
         limits.rlimits()
     };
+    // The open-files limit, unless the policy sets one: derived from fs.file-max.
+    let mut rlimits = rlimits;
+    if let Some((soft, hard)) = limits.default_open_files(file_max(), caller_open_files()) {
+        rlimits.push((libc::RLIMIT_NOFILE, soft, hard));
+        limits.open_files = Some(hard);
+    }
 
     let plan = Box::new(ChildPlan {
         report_fd: report_wr.as_raw_fd(),
@@ -321,9 +329,24 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
             timeout: req.timeout,
             fallback: req.fallback,
             requested_network: req.requested_network,
+            limits,
             compiled,
         },
     })
+}
+
+/// The host's `fs.file-max` (proc(5)), or the largest value where it cannot be read.
+fn file_max() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/file-max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// This process's `RLIMIT_NOFILE` (soft, hard), which the sandbox would inherit.
+fn caller_open_files() -> (u64, u64) {
+    let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    (l.current.unwrap_or(u64::MAX), l.maximum.unwrap_or(u64::MAX))
 }
 
 /// Refuses an unprivileged caller's supplementary groups, which the sandbox cannot drop.
@@ -459,6 +482,7 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
         timeout,
         fallback,
         requested_network,
+        limits,
     } = kept;
     let c = &compiled.0;
 
@@ -484,7 +508,7 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
             stdio: parent_ends,
             status_pipe: status_rd,
             timeout,
-            limits: c.policy.limits,
+            limits,
             cgroup,
         })
         .map_err(os_err("registering the pidfd"));

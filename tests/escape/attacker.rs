@@ -537,6 +537,63 @@ fn run(name: &str) -> String {
             format!("rtprio {rtprio} nice {nice}, fifo {fifo}, nice-1 {lower}")
         }
 
+        // --- host-wide kernel resources ---
+        // A Linux AIO context for `a` (default 1) events, destroyed at once.
+        "io_setup" => {
+            let n: c_long = a.parse().unwrap_or(1);
+            let mut ctx: libc::c_ulong = 0;
+            let out = sc(
+                libc::SYS_io_setup,
+                &[n, &mut ctx as *mut libc::c_ulong as c_long],
+            );
+            if out == "ok" {
+                let _ = sc(libc::SYS_io_destroy, &[ctx as c_long]);
+            }
+            out
+        }
+        // A read lease on the file `a`, opened read-only: prints the outcome at once, then
+        // holds the lease for up to 30 s (a lease break's SIGIO ends it sooner).
+        "lease" => {
+            use std::os::fd::AsRawFd;
+            let f = match std::fs::File::open(&a) {
+                Ok(f) => f,
+                Err(e) => return format!("open {}", io::<()>(Err(e))),
+            };
+            let out = sc(
+                libc::SYS_fcntl,
+                &[
+                    f.as_raw_fd() as c_long,
+                    libc::F_SETLEASE as c_long,
+                    libc::F_RDLCK as c_long,
+                ],
+            );
+            let line = format!("{out}\n");
+            // SAFETY: writes a live buffer to stdout, then sleeps.
+            unsafe {
+                libc::write(1, line.as_ptr().cast(), line.len());
+                libc::sleep(30);
+            }
+            "held".into()
+        }
+        // An inotify watch on the directory `a` for opens and creations: prints `watching` (or
+        // the error), then the first event with a name within 20 s: `IN_OPEN name` or
+        // `IN_CREATE name`, or `none`.
+        "inotify" => inotify_first_event(&a),
+        // Its own open-files and process limits: `nofile SOFT/HARD nproc SOFT/HARD`.
+        "limits" => {
+            let lim = |res: libc::__rlimit_resource_t| {
+                let mut l = [0u64; 2];
+                // SAFETY: prlimit64 writes the old limit into the two-word buffer.
+                unsafe { libc::syscall(libc::SYS_prlimit64, 0, res, 0, l.as_mut_ptr()) };
+                format!("{}/{}", l[0], l[1])
+            };
+            format!(
+                "nofile {} nproc {}",
+                lim(libc::RLIMIT_NOFILE),
+                lim(libc::RLIMIT_NPROC)
+            )
+        }
+
         // --- kernel surface ---
         "keyctl" => sc(libc::SYS_keyctl, &[0, -3, 0]), // KEYCTL_GET_KEYRING_ID, session
         "add_key" => {
@@ -883,6 +940,62 @@ fn starve(cpu: usize, n: usize) -> String {
         while libc::wait(std::ptr::null_mut()) > 0 {}
     }
     "done".into()
+}
+
+fn inotify_first_event(dir: &str) -> String {
+    let say = |line: &str| {
+        let line = format!("{line}\n");
+        // SAFETY: writes a live buffer to stdout.
+        unsafe { libc::write(1, line.as_ptr().cast(), line.len()) };
+    };
+    // SAFETY: inotify_init1 takes flags.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    if fd < 0 {
+        return format!("inotify_init1 errno {}", errno());
+    }
+    let p = c(dir);
+    // SAFETY: a NUL-terminated path that outlives the call.
+    let wd = unsafe { libc::inotify_add_watch(fd, p.as_ptr(), libc::IN_OPEN | libc::IN_CREATE) };
+    if wd < 0 {
+        return format!("inotify_add_watch errno {}", errno());
+    }
+    say("watching");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32) } <= 0 {
+            continue;
+        }
+        // SAFETY: reads into a live buffer.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        let mut at = 0usize;
+        while n > 0 && at + 16 <= n as usize {
+            // struct inotify_event: wd, mask, cookie, len, then the name.
+            let word = |i: usize| u32::from_ne_bytes(buf[at + i..at + i + 4].try_into().unwrap());
+            let (mask, len) = (word(4), word(12) as usize);
+            let name = &buf[at + 16..at + 16 + len];
+            let name = String::from_utf8_lossy(name)
+                .trim_end_matches('\0')
+                .to_string();
+            at += 16 + len;
+            if name.is_empty() {
+                continue;
+            }
+            let what = if mask & libc::IN_CREATE != 0 {
+                "IN_CREATE"
+            } else {
+                "IN_OPEN"
+            };
+            return format!("{what} {name}");
+        }
+    }
+    "none".into()
 }
 
 fn open_by_handle_at(path: &str) -> String {

@@ -16,6 +16,7 @@ mod cli;
 mod common;
 mod fds;
 mod filesystem;
+mod host_wide;
 mod hostile_input;
 mod init;
 mod kernel;
