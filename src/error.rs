@@ -100,6 +100,19 @@ pub enum PolicyError {
         /// The writable mount above it.
         parent: PathBuf,
     },
+    /// A policy path no longer leads to the file or directory it led to when it was given to
+    /// the policy (its device and inode differ): it, or a directory or symlink on its way, was
+    /// replaced in between. Found when the policy is compiled, or by the sandbox's first
+    /// process right before it binds the path. Nothing is bound; build the policy again to bind
+    /// what is there now.
+    #[error(
+        "policy path {path:?} no longer leads to the file or directory it led to when it was          given to the policy (it or a directory or symlink on its way was replaced); nothing          was bound: build the policy again to bind what is there now"
+    )]
+    PathReplaced {
+        /// The path (made absolute against the working directory, or the host path it
+        /// resolved to when the sandbox found the change).
+        path: PathBuf,
+    },
     /// Resolving a path took more than 40 symlinks.
     #[error("too many levels of symbolic links resolving {0:?}")]
     SymlinkLoop(PathBuf),

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::child::plan::ChildPlan;
-use crate::error::{SpawnError, Stage};
+use crate::error::{PolicyError, SpawnError, Stage};
 use crate::plan::mount::{FsOp, MountPlan};
 use crate::wire::{Call, DecodeError, Failure};
 
@@ -148,6 +148,24 @@ pub(crate) fn setup_error(
         };
     }
     let c_path = |c: &std::ffi::CStr| PathBuf::from(OsStr::from_bytes(c.to_bytes()));
+    // A policy path that leads to another object than when it was named.
+    if call == Call::SourceIdentity && errno == libc::ESTALE {
+        let path = match stage {
+            Stage::Landlock => plan
+                .setup
+                .landlock
+                .as_ref()
+                .and_then(|ll| ll.rules.get(index))
+                .map(|r| c_path(&r.path)),
+            _ => match mount_plan.ops.get(index) {
+                Some(FsOp::Bind { src, .. }) => Some(src.clone()),
+                _ => None,
+            },
+        };
+        if let Some(path) = path {
+            return PolicyError::PathReplaced { path }.into();
+        }
+    }
     let path = match (stage, call) {
         (
             Stage::Mkdir
@@ -262,10 +280,12 @@ mod tests {
                         LandlockRule {
                             path: c"/".to_owned(),
                             access: 0,
+                            pin: None,
                         },
                         LandlockRule {
                             path: c"/data".to_owned(),
                             access: 0,
+                            pin: None,
                         },
                     ],
                     net_rules: Vec::new(),
@@ -303,6 +323,7 @@ mod tests {
                     dst: PathBuf::from("/srv/in"),
                     kind: NodeKind::Dir,
                     writable: false,
+                    pin: None,
                 },
                 FsOp::ReadOnly {
                     path: PathBuf::from("/proc/sys"),
@@ -393,6 +414,21 @@ mod tests {
             got.2,
             Some(PathBuf::from("/nonexistent/tokio-sandbox-test/prog"))
         );
+    }
+
+    #[test]
+    fn a_replaced_policy_path_is_named() {
+        for (stage, index, path) in [(Stage::Bind, 1, "/host/src"), (Stage::Landlock, 1, "/data")] {
+            match decoded(stage, Call::SourceIdentity, index, libc::ESTALE) {
+                SpawnError::Policy(PolicyError::PathReplaced { path: p }) => {
+                    assert_eq!(p, PathBuf::from(path))
+                }
+                other => panic!("{stage:?}: {other:?}"),
+            }
+        }
+        // fstat itself failing is a setup error like any other.
+        let (got, _) = setup(decoded(Stage::Bind, Call::SourceIdentity, 1, libc::EIO));
+        assert_eq!(got.1, "fstat of a policy path");
     }
 
     #[test]

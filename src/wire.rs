@@ -222,6 +222,9 @@ codes! {
         ExecProgram = 42,
         /// `prlimit64(RLIMIT_CORE, 0)`: no core dump of a process that shares the caller's memory.
         PrlimitCore = 43,
+        /// `fstat(2)` of a policy path opened for a bind or a Landlock rule, whose device and
+        /// inode must be those it had when it was given to the policy (`ESTALE`: they are not).
+        SourceIdentity = 44,
     }
 }
 
@@ -273,6 +276,7 @@ impl Call {
             Call::ForkProgram => "init's fork of the program",
             Call::ExecProgram => "execve",
             Call::PrlimitCore => "prlimit64(RLIMIT_CORE)",
+            Call::SourceIdentity => "fstat of a policy path",
         }
     }
 }
@@ -413,10 +417,10 @@ mod tests {
             }
             match Call::from_u32(code) {
                 Some(c) => assert_eq!(c as u32, code),
-                None => assert!(code == 0 || code > 43, "{code}"),
+                None => assert!(code == 0 || code > 44, "{code}"),
             }
         }
-        assert_eq!(Call::PrlimitCore as u32, 43);
+        assert_eq!(Call::SourceIdentity as u32, 44);
     }
 
     #[test]

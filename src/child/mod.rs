@@ -294,6 +294,7 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             dir,
             create,
             attr_set,
+            pin,
         } => {
             if *create && *dir {
                 ok_if_exists(sys::mkdirat(libc::AT_FDCWD, dst, 0o755)).map_err(at(
@@ -319,6 +320,7 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
                 Call::Openat2,
                 i,
             ))?;
+            check_pin(src.raw(), *pin).map_err(at(Stage::Bind, Call::SourceIdentity, i))?;
             let flags = libc::AT_RECURSIVE as u32 | libc::AT_EMPTY_PATH as u32;
             clone_mount(src.raw(), c"", flags, *attr_set, dst).map_err(within(Stage::Bind, i))?;
         }
@@ -394,6 +396,15 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
         }
     }
     Ok(())
+}
+
+/// Whether `fd` is the object `pin` names, when there is a pin: `ESTALE` when it is another
+/// (the policy path was replaced after it was named).
+fn check_pin(fd: c_int, pin: Option<crate::policy::Pin>) -> Result<(), Errno> {
+    match pin {
+        Some(pin) if !pin.same_object(&sys::statx_pin(fd)?) => Err(libc::ESTALE),
+        _ => Ok(()),
+    }
 }
 
 /// Clones the mount at `dirfd`/`path` (open_tree(2) with `OPEN_TREE_CLONE` and `flags`), sets
@@ -485,6 +496,7 @@ fn landlock(ll: &LandlockPlan) -> Step {
             0,
         )
         .map_err(at(Stage::Landlock, Call::Openat, i))?;
+        check_pin(fd.raw(), rule.pin).map_err(at(Stage::Landlock, Call::SourceIdentity, i))?;
         let attr = sys::LandlockPathBeneathAttr {
             allowed_access: rule.access,
             parent_fd: fd.raw(),

@@ -30,6 +30,9 @@ pub(crate) enum ChildOp {
         create: bool,
         /// `MOUNT_ATTR_*` bits to set on the whole bound tree (never cleared: locked flags stay).
         attr_set: u64,
+        /// For a policy path: the object the opened source must be (what the path led to when
+        /// it was given to the policy).
+        pin: Option<crate::policy::Pin>,
     },
     Tmpfs {
         dst: CString,
@@ -65,6 +68,9 @@ pub(crate) enum ChildOp {
 pub(crate) struct LandlockRule {
     pub path: CString,
     pub access: u64,
+    /// For a policy path on the host (a sandbox without a mount namespace): the object the
+    /// opened path must be.
+    pub pin: Option<crate::policy::Pin>,
 }
 
 /// The Landlock part of the plan.

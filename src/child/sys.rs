@@ -272,6 +272,35 @@ pub fn openat(dirfd: c_int, path: &CStr, flags: c_int, mode: u32) -> Result<Fd, 
     })
 }
 
+/// `statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_BTIME)`: the identity of what
+/// `fd` refers to (an `O_PATH` fd too), as [`Pin::of`](crate::policy::Pin) takes it on a path.
+pub fn statx_pin(fd: c_int) -> Result<crate::policy::Pin, Errno> {
+    // SAFETY: struct statx is plain data; all zeroes is a valid value.
+    let mut st: libc::statx = unsafe { core::mem::zeroed() };
+    let want = libc::STATX_TYPE | libc::STATX_INO | libc::STATX_BTIME;
+    // SAFETY: the path is NUL-terminated; statx writes into `st`, which is live.
+    unsafe {
+        syscall(
+            libc::SYS_statx,
+            [
+                fd as usize,
+                s(c""),
+                libc::AT_EMPTY_PATH as usize,
+                want as usize,
+                p(&mut st as *mut libc::statx),
+            ],
+        )
+    }?;
+    let btime = st.stx_mask & libc::STATX_BTIME != 0;
+    Ok(crate::policy::Pin {
+        dev_major: st.stx_dev_major,
+        dev_minor: st.stx_dev_minor,
+        ino: st.stx_ino,
+        file_type: st.stx_mode & libc::S_IFMT as u16,
+        btime: btime.then_some((st.stx_btime.tv_sec, st.stx_btime.tv_nsec)),
+    })
+}
+
 /// `openat2(dirfd, path, &how, sizeof how)`
 pub fn openat2(dirfd: c_int, path: &CStr, how: &OpenHow) -> Result<Fd, Errno> {
     // SAFETY: path is NUL-terminated and how points to a live open_how.

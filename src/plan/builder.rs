@@ -10,7 +10,7 @@ use crate::error::PolicyError;
 use crate::plan::identity::Identity;
 use crate::plan::mount::{sort_ops, FsOp, MountPlan, NodeKind};
 use crate::plan::walk::{absolute, check_nul, normalize, resolve};
-use crate::policy::{Network, Policy};
+use crate::policy::{Network, Pin, Policy};
 
 /// The system runtime paths bound read-only by default.
 const SYSTEM_PATHS: &[&str] = &[
@@ -77,6 +77,36 @@ struct Bind {
     src: PathBuf,
     kind: NodeKind,
     writable: bool,
+    /// For a policy path: the object it must still lead to when the bind is made.
+    pin: Option<Pin>,
+}
+
+/// Whether a bind's source is a policy path, and what it led to when the policy was given it.
+#[derive(Debug, Clone, Copy)]
+enum Named {
+    /// The system runtime: not pinned.
+    No,
+    /// A policy path, with its pin (`None`: it did not resolve when named, so it is pinned
+    /// now).
+    Yes(Option<Pin>),
+}
+
+/// The pin of a bind whose source `named` resolved to `resolved`: for a policy path, what it
+/// led to when named, which must be what it leads to now.
+fn checked_pin(named: &Path, resolved: &Path, how: Named) -> Result<Option<Pin>, PolicyError> {
+    let Named::Yes(pin) = how else {
+        return Ok(None);
+    };
+    let now = Pin::of(resolved).ok_or_else(|| PolicyError::MissingPath {
+        path: named.to_path_buf(),
+        source: std::io::Error::from_raw_os_error(libc::ENOENT),
+    })?;
+    match pin {
+        Some(pin) if !pin.same_object(&now) => Err(PolicyError::PathReplaced {
+            path: named.to_path_buf(),
+        }),
+        _ => Ok(Some(now)),
+    }
 }
 
 /// Builds the [`MountPlan`] of a policy for an identity, in the steps of [`PlanBuilder::build`].
@@ -133,7 +163,7 @@ impl<'a> PlanBuilder<'a> {
             .iter()
             .filter(|_| self.policy.network == Network::Host);
         for p in SYSTEM_PATHS.iter().chain(host_network) {
-            self.bind_same_place(Path::new(p), false, true)?;
+            self.bind_same_place(Path::new(p), false, true, Named::No)?;
         }
         Ok(())
     }
@@ -141,9 +171,9 @@ impl<'a> PlanBuilder<'a> {
     /// The policy's binds and tmpfs mounts, in the order it added them.
     fn policy_rules(&mut self) -> Result<(), PolicyError> {
         let policy = self.policy;
-        for (src, dst, writable) in policy.user_rules() {
+        for (src, dst, writable, pin) in policy.user_rules() {
             match (src, dst) {
-                (Some(src), None) => self.bind_same_place(src, writable, false)?,
+                (Some(src), None) => self.bind_same_place(src, writable, false, Named::Yes(pin))?,
                 (Some(src), Some(dst)) => {
                     check_nul(src)?;
                     check_nul(dst)?;
@@ -157,7 +187,8 @@ impl<'a> PlanBuilder<'a> {
                     let r = resolve(&abs)?;
                     self.met.extend(r.links);
                     let kind = node_kind(&r.path)?;
-                    self.put_bind(normalize(dst), r.path, kind, writable);
+                    let pin = checked_pin(&abs, &r.path, Named::Yes(pin))?;
+                    self.put_bind(normalize(dst), r.path, kind, writable, pin);
                 }
                 (None, Some(dst)) => {
                     check_nul(dst)?;
@@ -173,12 +204,14 @@ impl<'a> PlanBuilder<'a> {
     }
 
     /// Binds host path `p` at the same place, with the symlinks on its way recreated. An
-    /// `optional` path the host lacks is left out.
+    /// `optional` path the host lacks is left out. A policy path (`named`) must still lead to
+    /// what it led to when it was named.
     fn bind_same_place(
         &mut self,
         p: &Path,
         writable: bool,
         optional: bool,
+        named: Named,
     ) -> Result<(), PolicyError> {
         check_nul(p)?;
         let abs = absolute(p).map_err(|e| PolicyError::MissingPath {
@@ -191,26 +224,38 @@ impl<'a> PlanBuilder<'a> {
             Err(e) => return Err(e),
         };
         let kind = node_kind(&r.path)?;
+        let pin = checked_pin(&abs, &r.path, named)?;
         self.passed.extend(r.passed);
         for (l, t) in r.links {
             self.met.push((l.clone(), t.clone()));
             self.links.insert(l, t);
         }
-        self.put_bind(r.path.clone(), r.path, kind, writable);
+        self.put_bind(r.path.clone(), r.path, kind, writable, pin);
         Ok(())
     }
 
     /// Records a bind of `src` at `dst`. A policy is a set: the same bind twice is read-write if
     /// either asks for it; a bind of another source at the same destination replaces the earlier
     /// one, with its own mode.
-    fn put_bind(&mut self, dst: PathBuf, src: PathBuf, kind: NodeKind, writable: bool) {
+    fn put_bind(
+        &mut self,
+        dst: PathBuf,
+        src: PathBuf,
+        kind: NodeKind,
+        writable: bool,
+        pin: Option<Pin>,
+    ) {
         let bind = Bind {
             src,
             kind,
             writable,
+            pin,
         };
         match self.binds.get_mut(&dst) {
-            Some(entry) if entry.src == bind.src => entry.writable |= writable,
+            Some(entry) if entry.src == bind.src => {
+                entry.writable |= writable;
+                entry.pin = entry.pin.or(pin);
+            }
             Some(entry) => *entry = bind,
             None => {
                 self.binds.insert(dst, bind);
@@ -301,6 +346,7 @@ impl<'a> PlanBuilder<'a> {
                 src,
                 kind: NodeKind::Dir,
                 writable: true,
+                pin: None,
             });
         }
         // Symlinks that lie inside a bind are already there.
@@ -322,6 +368,7 @@ impl<'a> PlanBuilder<'a> {
                 dst: dst.clone(),
                 kind: b.kind,
                 writable: b.writable,
+                pin: b.pin,
             });
         }
         for (l, t) in &self.links {
@@ -363,6 +410,7 @@ impl<'a> PlanBuilder<'a> {
                 dst: PathBuf::from("/proc"),
                 kind: NodeKind::Dir,
                 writable: false,
+                pin: None,
             });
             return;
         }
@@ -406,6 +454,7 @@ impl<'a> PlanBuilder<'a> {
                     dst: host,
                     kind: NodeKind::Device,
                     writable: true,
+                    pin: None,
                 });
             }
         }

@@ -41,12 +41,13 @@ pub(crate) fn is_terminal(path: &Path) -> bool {
 /// and the host's user and host-name files read-only (nothing is generated).
 pub(crate) fn host_rules(plan: &MountPlan, masks: &Masks) -> Result<Vec<LandlockRule>, SpawnError> {
     let mut rules = Vec::new();
-    let mut add = |path: &Path, access: u64| -> Result<(), SpawnError> {
+    let mut add = |path: &Path, access: u64, pin: Option<crate::policy::Pin>| {
         rules.push(LandlockRule {
             path: cstring(path)?,
             access,
+            pin,
         });
-        Ok(())
+        Ok::<(), SpawnError>(())
     };
     for op in &plan.ops {
         match op {
@@ -55,6 +56,7 @@ pub(crate) fn host_rules(plan: &MountPlan, masks: &Masks) -> Result<Vec<Landlock
                 dst,
                 kind,
                 writable,
+                pin,
             } => {
                 if src != dst {
                     return Err(SpawnError::Unsupported {
@@ -67,15 +69,15 @@ pub(crate) fn host_rules(plan: &MountPlan, masks: &Masks) -> Result<Vec<Landlock
                         ),
                     });
                 }
-                add(src, bind_access(masks, *kind, *writable, src))?;
+                add(src, bind_access(masks, *kind, *writable, src), *pin)?;
             }
-            FsOp::Proc { dst } => add(dst, masks.read_dir)?,
+            FsOp::Proc { dst } => add(dst, masks.read_dir, None)?,
             _ => {}
         }
     }
     for f in ["/etc/passwd", "/etc/group", "/etc/hosts", "/etc/hostname"] {
         if Path::new(f).exists() {
-            add(Path::new(f), masks.read_file)?;
+            add(Path::new(f), masks.read_file, None)?;
         }
     }
     Ok(rules)

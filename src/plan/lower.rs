@@ -40,11 +40,13 @@ pub(crate) fn child_ops(
     let mut rules = vec![LandlockRule {
         path: c"/".to_owned(),
         access: masks.read_dir | masks.read_file,
+        pin: None,
     }];
     let rule = |path: &Path, access: u64| -> Result<LandlockRule, PolicyError> {
         Ok(LandlockRule {
             path: cstring(path)?,
             access,
+            pin: None,
         })
     };
     // A path strictly inside a bind is the host's: nothing may be created there. Those
@@ -70,6 +72,7 @@ pub(crate) fn child_ops(
                 dst,
                 kind,
                 writable,
+                pin,
             } => {
                 let mut attr = libc::MOUNT_ATTR_NOSUID;
                 // Device nodes (and a bound /dev) must stay usable: C08.
@@ -98,6 +101,7 @@ pub(crate) fn child_ops(
                     dir: *kind == NodeKind::Dir,
                     create: !on_host(dst),
                     attr_set: attr,
+                    pin: *pin,
                 });
                 let access = bind_access(masks, *kind, *writable, src);
                 rules.push(rule(dst, access)?);

@@ -25,7 +25,9 @@ pub(crate) mod walk;
 /// the child. Cheap to clone (an `Arc`).
 ///
 /// The paths are re-resolved by the child without following symlinks, so a path swapped for a
-/// symlink after compiling fails the spawn instead of redirecting a bind.
+/// symlink after compiling fails the spawn instead of redirecting a bind; and a policy path
+/// that leads to another object than when it was named (a directory renamed into its place)
+/// fails it with [`PolicyError::PathReplaced`](crate::PolicyError::PathReplaced).
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy(pub(crate) Arc<Compiled>);
 
@@ -67,6 +69,7 @@ impl CompiledPolicy {
     /// [`SpawnError::Policy`] with [`PolicyError::MissingPath`] (a path or a symlink on it does not
     /// resolve), [`PolicyError::NulByte`], [`PolicyError::RelativeDestination`],
     /// [`PolicyError::RootBind`], [`PolicyError::SymlinkLoop`], [`PolicyError::NotWritable`],
+    /// [`PolicyError::PathReplaced`] (a policy path leads to another object than when named),
     /// [`PolicyError::ReadOnlyDeviceUnderWritable`] or [`PolicyError::SeccompFilterTooLong`];
     /// [`SpawnError::Unsupported`] when Landlock is missing and the filesystem is required (or the
     /// mount layer is off), when TCP port rules need Landlock ABI 4 and the network is required, or

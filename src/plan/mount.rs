@@ -34,6 +34,8 @@ pub(crate) enum FsOp {
         dst: PathBuf,
         kind: NodeKind,
         writable: bool,
+        /// For a policy path: the object the source must still be when the bind is made.
+        pin: Option<crate::policy::Pin>,
     },
     Tmpfs {
         dst: PathBuf,
@@ -209,6 +211,7 @@ mod tests {
             mode: 0o755,
         };
         let bind = |p: &str| FsOp::Bind {
+            pin: None,
             src: PathBuf::from("/host"),
             dst: PathBuf::from(p),
             kind: NodeKind::Dir,

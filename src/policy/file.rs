@@ -294,6 +294,7 @@ impl Policy {
                     src,
                     dst: None,
                     writable: false,
+                    ..
                 } => MountEntry {
                     read_only: Some(src.clone()),
                     ..MountEntry::default()
@@ -302,6 +303,7 @@ impl Policy {
                     src,
                     dst: None,
                     writable: true,
+                    ..
                 } => MountEntry {
                     read_write: Some(src.clone()),
                     ..MountEntry::default()
@@ -310,6 +312,7 @@ impl Policy {
                     src,
                     dst: Some(dst),
                     writable,
+                    ..
                 } => MountEntry {
                     bind: Some(src.clone()),
                     to: Some(dst.clone()),

@@ -24,6 +24,53 @@ pub enum Network {
 /// ones added with [`Policy::tmpfs`]): 256 MiB.
 pub const DEFAULT_TMPFS_SIZE: u64 = 256 * 1024 * 1024;
 
+/// The object a host path led to when it was given to the policy: its device, inode, file
+/// type and, where the filesystem records it, birth time (statx(2), symlinks followed). The
+/// birth time tells a new object from a deleted one whose inode number it reuses. A spawn
+/// whose path leads to another object is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pin {
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub ino: u64,
+    /// The `S_IFMT` bits of the mode.
+    pub file_type: u16,
+    /// `(seconds, nanoseconds)`, when the filesystem reports it.
+    pub btime: Option<(i64, u32)>,
+}
+
+impl Pin {
+    /// The object `path` leads to now (a relative path resolves against the working
+    /// directory), or `None` when it does not resolve.
+    pub(crate) fn of(path: &Path) -> Option<Pin> {
+        use rustix::fs::{statx, AtFlags, StatxFlags, CWD};
+        let want = StatxFlags::TYPE | StatxFlags::INO | StatxFlags::BTIME;
+        let st = statx(CWD, path, AtFlags::empty(), want).ok()?;
+        let btime = st.stx_mask & libc::STATX_BTIME != 0;
+        Some(Pin {
+            dev_major: st.stx_dev_major,
+            dev_minor: st.stx_dev_minor,
+            ino: st.stx_ino,
+            file_type: st.stx_mode & libc::S_IFMT as u16,
+            btime: btime.then_some((st.stx_btime.tv_sec, st.stx_btime.tv_nsec)),
+        })
+    }
+
+    /// Whether `other` is the same object: the same device, inode and type, and the same
+    /// birth time where both have one.
+    pub(crate) fn same_object(&self, other: &Pin) -> bool {
+        let btimes_agree = match (self.btime, other.btime) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        self.dev_major == other.dev_major
+            && self.dev_minor == other.dev_minor
+            && self.ino == other.ino
+            && self.file_type == other.file_type
+            && btimes_agree
+    }
+}
+
 /// One rule of the filesystem view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Rule {
@@ -32,6 +79,8 @@ pub(crate) enum Rule {
         src: PathBuf,
         dst: Option<PathBuf>,
         writable: bool,
+        /// What `src` led to when it was named (`None`: nothing then).
+        pin: Option<Pin>,
     },
     /// A fresh tmpfs at `dst`.
     Tmpfs { dst: PathBuf },
@@ -342,6 +391,13 @@ impl Policy {
     /// caller's working directory; symlinks on the way are recreated inside. A path that does not
     /// exist fails the spawn with [`PolicyError::MissingPath`](crate::PolicyError::MissingPath).
     ///
+    /// The object the path leads to now is pinned (device, inode, type and birth time,
+    /// statx(2)): a spawn where it leads to another object (a directory renamed into its place,
+    /// a symlink planted on its way) is refused with
+    /// [`PolicyError::PathReplaced`](crate::PolicyError::PathReplaced), when the policy is
+    /// compiled and again right before the bind is made. A path that does not exist yet is
+    /// pinned when the policy is compiled.
+    ///
     /// # Examples
     ///
     /// ```
@@ -354,12 +410,13 @@ impl Policy {
             src: path.as_ref().to_path_buf(),
             dst: None,
             writable: false,
+            pin: Pin::of(path.as_ref()),
         });
         self
     }
 
-    /// Makes `path` visible read-write at the same place; writes reach the host. Resolved as in
-    /// [`Policy::read_only`]; a path the sandbox's host uid/gid cannot write fails the spawn
+    /// Makes `path` visible read-write at the same place; writes reach the host. Resolved and
+    /// pinned as in [`Policy::read_only`]; a path the sandbox's host uid/gid cannot write fails the spawn
     /// with [`PolicyError::NotWritable`](crate::PolicyError::NotWritable).
     ///
     /// # Examples
@@ -374,12 +431,13 @@ impl Policy {
             src: path.as_ref().to_path_buf(),
             dst: None,
             writable: true,
+            pin: Pin::of(path.as_ref()),
         });
         self
     }
 
     /// Bind-mounts host path `src` at the absolute sandbox path `dst`, read-write when `writable`.
-    /// `src` is resolved as in [`Policy::read_only`]; a relative `dst` fails the spawn with
+    /// `src` is resolved and pinned as in [`Policy::read_only`]; a relative `dst` fails the spawn with
     /// [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination), and `dst` `/`
     /// with [`PolicyError::RootBind`](crate::PolicyError::RootBind).
     ///
@@ -402,6 +460,7 @@ impl Policy {
             src: src.as_ref().to_path_buf(),
             dst: Some(dst.as_ref().to_path_buf()),
             writable,
+            pin: Pin::of(src.as_ref()),
         });
         self
     }
@@ -627,6 +686,19 @@ impl Policy {
         self
     }
 
+    /// Whether every policy path pinned when it was named still leads to the same object (a
+    /// compiled form of an equal policy may be reused only then).
+    pub(crate) fn pins_hold(&self) -> bool {
+        self.rules.iter().all(|r| match r {
+            Rule::Bind {
+                src,
+                pin: Some(pin),
+                ..
+            } => Pin::of(src).is_some_and(|now| pin.same_object(&now)),
+            _ => true,
+        })
+    }
+
     /// Whether every host path of the policy is absolute (its resolution does not depend on
     /// the caller's working directory).
     pub(crate) fn all_absolute(&self) -> bool {
@@ -637,11 +709,18 @@ impl Policy {
     }
 
     /// All bind and tmpfs rules in order of addition, as `(host source or None for tmpfs,
-    /// sandbox destination, writable)`.
-    pub(crate) fn user_rules(&self) -> impl Iterator<Item = (Option<&Path>, Option<&Path>, bool)> {
+    /// sandbox destination, writable, what the source led to when named)`.
+    pub(crate) fn user_rules(
+        &self,
+    ) -> impl Iterator<Item = (Option<&Path>, Option<&Path>, bool, Option<Pin>)> {
         self.rules.iter().map(|r| match r {
-            Rule::Bind { src, dst, writable } => (Some(src.as_path()), dst.as_deref(), *writable),
-            Rule::Tmpfs { dst } => (None, Some(dst.as_path()), true),
+            Rule::Bind {
+                src,
+                dst,
+                writable,
+                pin,
+            } => (Some(src.as_path()), dst.as_deref(), *writable, *pin),
+            Rule::Tmpfs { dst } => (None, Some(dst.as_path()), true, None),
         })
     }
 

@@ -68,9 +68,11 @@ pub(crate) fn compiled_policy(
         let last = LAST.lock().unwrap_or_else(|e| e.into_inner());
         // A fresh command resolves its paths anew: the last plan serves only while every
         // symlink it met still points where it did.
+        // Nor when a policy path no longer leads where it did when named: compiling again
+        // says which.
         if let Some(c) = last
             .as_ref()
-            .filter(|c| valid(c) && c.0.mount_plan.host_links_unchanged())
+            .filter(|c| valid(c) && c.0.mount_plan.host_links_unchanged() && c.0.policy.pins_hold())
         {
             return Ok(c.clone());
         }

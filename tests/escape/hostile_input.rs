@@ -185,9 +185,22 @@ async fn bind_source_removed_before_spawn_is_a_typed_error() {
     assert_eq!(snapshot(d.path()), before);
 }
 
+/// Asserts [`PolicyError::PathReplaced`] naming `path`.
+#[track_caller]
+fn assert_replaced(e: SpawnError, path: &Path) {
+    let msg = e.to_string();
+    match e {
+        SpawnError::Policy(PolicyError::PathReplaced { path: p }) => {
+            assert_eq!(p, path, "{msg}");
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+        }
+        other => panic!("expected PathReplaced for {path:?}, got {other:?}"),
+    }
+}
+
 /// A compiled bind source replaced by a node of the other kind (directory by file, file by
-/// directory) is refused at the bind with EINVAL naming the source; the replacement's
-/// contents are never shown.
+/// directory) is refused at the bind as a replaced policy path; the replacement's contents
+/// are never shown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_source_changing_kind_after_compile_is_refused() {
     let d = common::rw_dir();
@@ -200,7 +213,7 @@ async fn bind_source_changing_kind_after_compile_is_refused() {
     std::fs::remove_dir(&p).unwrap();
     write(&p, "now a file\n");
     let e = spawn_err(Command::new("/bin/cat").arg(&p).compiled_policy(&compiled)).await;
-    assert_setup(e, Stage::Bind, Some(&p), libc::EINVAL);
+    assert_replaced(e, &p);
 
     std::fs::remove_file(&p).unwrap();
     write(&p, "a file\n");
@@ -216,7 +229,108 @@ async fn bind_source_changing_kind_after_compile_is_refused() {
             .compiled_policy(&compiled),
     )
     .await;
-    assert_setup(e, Stage::Bind, Some(&p), libc::EINVAL);
+    assert_replaced(e, &p);
+}
+
+/// A policy path replaced after it was given to the policy, by a symlink to `/etc` or by
+/// another directory: between naming and spawning (the spawn compiles the policy), between
+/// compiling and spawning (the sandbox's first process finds it), for a path of a policy file,
+/// and in a sandbox on Landlock alone. Each spawn is refused with `PathReplaced` naming the
+/// path; nothing of `/etc` or of the other directory is shown. Put back, the path works again.
+/// The control shows that on the host the path leads to the replacement, which a bind made by
+/// path at spawn would show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_path_replaced_after_it_was_named_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let d = common::rw_dir();
+    let data = d.path().join("data");
+    let moved = d.path().join("data.moved");
+    let decoy = d.path().join("decoy");
+    std::fs::create_dir(&data).unwrap();
+    write(&data.join("mine"), "the caller's\n");
+    std::fs::create_dir(&decoy).unwrap();
+    write(&decoy.join("mine"), "someone else's\n");
+    let identity = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.dev(), m.ino())
+    };
+    let etc = identity(Path::new("/etc"));
+    let ls = || {
+        let mut c = Command::new("/bin/ls");
+        c.arg(&data);
+        c
+    };
+    // The swaps: `data` aside, then a symlink to /etc or the decoy directory in its place.
+    let to_etc = || {
+        std::fs::rename(&data, &moved).unwrap();
+        std::os::unix::fs::symlink("/etc", &data).unwrap();
+        assert_eq!(identity(&data), etc, "the control: the path leads to /etc");
+    };
+    let to_decoy = || {
+        std::fs::rename(&data, &moved).unwrap();
+        std::fs::rename(&decoy, &data).unwrap();
+    };
+    let restore = |was_link: bool| {
+        if was_link {
+            std::fs::remove_file(&data).unwrap();
+        } else {
+            std::fs::rename(&data, &decoy).unwrap();
+        }
+        std::fs::rename(&moved, &data).unwrap();
+    };
+
+    // Between naming and spawning.
+    for (swap, link) in [(&to_etc as &dyn Fn(), true), (&to_decoy, false)] {
+        let mut cmd = ls();
+        cmd.read_only(&data);
+        swap();
+        assert_replaced(spawn_err(&mut cmd).await, &data);
+        restore(link);
+        assert_out(&run(&mut cmd).await, 0, "mine\n", "");
+    }
+
+    // Between compiling and spawning: a symlink fails the child's open without following
+    // it (ELOOP); a directory moved into place is caught by its device and inode.
+    let mut policy = Policy::new();
+    policy.read_only(&data);
+    let compiled = policy.compile().unwrap();
+    to_decoy();
+    assert_replaced(spawn_err(ls().compiled_policy(&compiled)).await, &data);
+    restore(false);
+    assert_out(&run(ls().compiled_policy(&compiled)).await, 0, "mine\n", "");
+
+    // A policy file: its paths are pinned when it is read.
+    let file_policy = Policy::from_toml(&format!("[[mount]]\nread_only = {:?}\n", s(&data)));
+    let file_policy = file_policy.unwrap();
+    to_etc();
+    assert_replaced(spawn_err(ls().policy(file_policy.clone())).await, &data);
+    restore(true);
+    assert_out(&run(ls().policy(file_policy)).await, 0, "mine\n", "");
+
+    // Landlock alone (no mount namespace): the rule on the host path is checked the same way.
+    if tokio_sandbox::probe().landlock_abi.is_some() {
+        let mut policy = Policy::new();
+        policy
+            .read_only(&data)
+            .network(tokio_sandbox::Network::Host)
+            .require(
+                tokio_sandbox::Property::Processes,
+                tokio_sandbox::Requirement::BestEffort,
+            )
+            .layers(tokio_sandbox::Layers {
+                user_namespace: false,
+                mount: false,
+                pid: false,
+                ..tokio_sandbox::Layers::default()
+            });
+        let compiled = policy.compile().unwrap();
+        to_decoy();
+        assert_replaced(spawn_err(ls().compiled_policy(&compiled)).await, &data);
+        restore(false);
+        assert_out(&run(ls().compiled_policy(&compiled)).await, 0, "mine\n", "");
+    } else {
+        eprintln!("no Landlock on this host: the Landlock-only case is not run");
+    }
 }
 
 /// A directory in the middle of a compiled source path swapped for a symlink (to a tree with
