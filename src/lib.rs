@@ -29,8 +29,8 @@
 //! `/dev`; with [`Network::None`] only its own loopback. It holds no capability (bounding set
 //! empty, securebits locked, `no_new_privs`), so setuid programs do not raise privilege. Landlock
 //! restricts the filesystem a second time, from the same policy; the seccomp filter denies
-//! nested user namespaces, the mount API, keyrings, BPF, perf, ptrace, io_uring and other kernel
-//! surface (see [`seccomp`]). Kernel bugs reachable through the allowed system calls are out of
+//! nested user namespaces, the mount API, keyrings, BPF, perf, ptrace, io_uring, Linux AIO,
+//! leases, retuning the sandbox's init and other kernel surface (see [`seccomp`]). Kernel bugs reachable through the allowed system calls are out of
 //! scope.
 //!
 //! # Kernel requirements
@@ -105,8 +105,10 @@
 //!   or set-group-ID bit (the seccomp filter refuses such modes), since such a file written to a
 //!   read-write path would keep the bit on the host.
 //! - Policy paths are resolved on the host as the caller, following symlinks (which are
-//!   recreated inside). Do not name paths inside a directory an untrusted program could write
-//!   to: a symlink planted there by an earlier run decides what a later policy binds.
+//!   recreated inside), and pinned when named: a spawn where one leads to another object by
+//!   then is refused ([`PolicyError::PathReplaced`]). Do not name paths inside a directory an
+//!   untrusted program could write to: a symlink planted there by an earlier run, before the
+//!   path was named, decides what a later policy binds.
 //! - Landlock on this kernel (ABI < 9) cannot restrict connecting to a pathname unix socket:
 //!   a socket inside a bound directory is reachable (bind `/run` and the program can talk to
 //!   every daemon listening there).
