@@ -396,7 +396,7 @@ impl Policy {
     /// a symlink planted on its way) is refused with
     /// [`PolicyError::PathReplaced`](crate::PolicyError::PathReplaced), when the policy is
     /// compiled and again right before the bind is made. A path that does not exist yet is
-    /// pinned when the policy is compiled.
+    /// pinned when the policy is compiled. Naming a path costs one statx(2) call.
     ///
     /// # Examples
     ///
