@@ -24,6 +24,9 @@ fn cgroup_limits_or_skip() -> bool {
 /// the whole sandbox's; the cgroup is removed after the run.
 #[tokio::test]
 async fn memory_hog_is_oom_killed_under_the_cgroup_limit() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !cgroup_limits_or_skip() || !common::python3_or_skip() {
         return;
     }
@@ -61,6 +64,9 @@ async fn memory_hog_is_oom_killed_under_the_cgroup_limit() {
 /// A fork bomb under a cgroup pids limit stops there, as host uid 0 too.
 #[tokio::test]
 async fn fork_bomb_stops_at_the_cgroup_pids_limit() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !cgroup_limits_or_skip() || !common::python3_or_skip() {
         return;
     }
@@ -85,6 +91,9 @@ async fn fork_bomb_stops_at_the_cgroup_pids_limit() {
 /// controller spawning fails naming it; with one the sandbox's `cpu.max` is set.
 #[tokio::test]
 async fn cpu_bandwidth_needs_the_cgroup_cpu_controller() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let limits = Limits {
         cpu_millis: Some(500),
         ..Limits::default()

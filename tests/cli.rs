@@ -36,6 +36,9 @@ fn os(s: &str) -> &std::ffi::OsStr {
 
 #[test]
 fn exit_statuses() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(o) = run(&[os("--"), os("/nonexistent")]) else {
         return;
     };
@@ -64,6 +67,9 @@ fn exit_statuses() {
 
 #[test]
 fn env_names_and_values_are_bytes() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let name = std::ffi::OsStr::from_bytes(b"X\xff=v\xfe");
     let Some(o) = run(&[os("--env"), name, os("--"), os("env")]) else {
         return;
@@ -86,6 +92,9 @@ fn env_names_and_values_are_bytes() {
 
 #[test]
 fn readme_rw_example() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -113,6 +122,9 @@ fn readme_rw_example() {
 
 #[test]
 fn status_json_describes_the_run() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -141,6 +153,9 @@ fn status_json_describes_the_run() {
 
 #[test]
 fn probe_prints_text_and_json() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(o) = run(&[os("--probe")]) else {
         return;
     };
@@ -157,6 +172,9 @@ fn probe_prints_text_and_json() {
 
 #[test]
 fn policy_file_from_the_cli() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -268,6 +286,9 @@ except OSError as e:
 /// terminal on stdin takes `tcsetattr` in every case.
 #[test]
 fn c40_terminal_reopened_by_name_in_interactive_mode() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -368,6 +389,9 @@ fn wait_bounded(child: &mut std::process::Child, secs: u64) -> std::process::Exi
 /// forwarding the signal (as timeout(1) does).
 #[test]
 fn sigterm_ends_a_stopped_program() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -559,6 +583,9 @@ print("count", n[0], flush=True)
 /// CLI nor the sandbox's init forwards that signal again.
 #[test]
 fn ctrl_c_reaches_an_interactive_program_once() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     use std::io::{BufRead, Write};
     use std::os::unix::process::CommandExt;
     if !common::python3_or_skip() {
@@ -599,6 +626,9 @@ fn ctrl_c_reaches_an_interactive_program_once() {
 /// in `tests/escape/cli.rs`).
 #[test]
 fn status_json_is_not_redirected_by_a_planted_symlink() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -772,6 +802,9 @@ fn a_missing_program_is_named_as_in_the_usage_line() {
 /// Byte counts take K, M, G and T suffixes (powers of 1024); other units are usage errors.
 #[test]
 fn byte_counts_take_binary_suffixes() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     for (flag, value, script, expected) in [
         ("--memory", "1G", "ulimit -v", "1048576\n"),
         ("--memory", "512MiB", "ulimit -v", "524288\n"),

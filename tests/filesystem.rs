@@ -93,6 +93,9 @@ const EROFS_MSG: &str = "Read-only file system";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlisted_host_paths_are_enoent() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let hidden = rw_dir();
     std::fs::write(hidden.path().join("secret"), "s").unwrap();
     let h = s(hidden.path());
@@ -137,6 +140,9 @@ async fn unlisted_host_paths_are_enoent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_root_and_etc_listing_is_exact() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut cmd = Command::new("/usr/bin/ls");
     cmd.args(["-A", "/", "/etc"]);
     let o = run(&mut cmd).await;
@@ -167,6 +173,9 @@ async fn default_root_and_etc_listing_is_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_etc_files_and_user_binds_win() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = sh("cat /etc/hostname /etc/hosts", |_| {}).await;
     assert_ok(
         &o,
@@ -189,6 +198,9 @@ async fn generated_etc_files_and_user_binds_win() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_bind_refuses_writes_with_erofs() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     write_file(&p.join("f"), "content\n", 0o666);
@@ -228,6 +240,9 @@ async fn read_only_bind_refuses_writes_with_erofs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_usr_is_read_only_nosuid_nodev() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = sh(
         "awk '$5 == \"/usr\" || $5 == \"/\" { print $5, $6 }' /proc/self/mountinfo \
          | tr , ' ' | while read -r mp opts; do for o in $opts; do case $o in \
@@ -241,6 +256,9 @@ async fn system_usr_is_read_only_nosuid_nodev() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_single_file_bind() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let f = d.path().join("file.txt");
     write_file(&f, "one\n", 0o666);
@@ -263,6 +281,9 @@ async fn read_only_single_file_bind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_write_bind_persists_owned_by_sandbox_id() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     let ps = s(p);
@@ -288,6 +309,9 @@ async fn read_write_bind_persists_owned_by_sandbox_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_write_single_file_bind_persists() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let f = d.path().join("log");
     write_file(&f, "a\n", 0o644);
@@ -302,6 +326,9 @@ async fn read_write_single_file_bind_persists() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_write_wins_over_read_only_for_the_same_path() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     for rw_first in [false, true] {
         let d = rw_dir();
         let p = d.path();
@@ -320,6 +347,9 @@ async fn read_write_wins_over_read_only_for_the_same_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_write_path_not_writable_by_sandbox_id_is_refused() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut cmd = Command::new("/bin/true");
     cmd.read_write("/usr");
     let e = spawn_err(&mut cmd).await;
@@ -338,6 +368,9 @@ async fn read_write_path_not_writable_by_sandbox_id_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_at_another_destination() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     write_file(&p.join("f"), "data\n", 0o644);
@@ -371,6 +404,9 @@ async fn bind_at_another_destination() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_destination_must_be_absolute() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let mut cmd = Command::new("/bin/true");
     cmd.bind(d.path(), "data", false);
@@ -392,6 +428,9 @@ async fn bind_destination_must_be_absolute() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tmpfs_is_empty_writable_and_private() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = sh(
         "ls -A /scratch; echo hi > /scratch/f; cat /scratch/f; stat -f -c %T /scratch; \
          stat -c %a /scratch",
@@ -409,6 +448,9 @@ async fn tmpfs_is_empty_writable_and_private() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tmpfs_size_limit_gives_enospc() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = sh(
         "head -c 2000000 /dev/zero > /scratch/big; echo rc=$?; head -c 2000000 /dev/zero > /tmp/big; \
          echo rc=$?",
@@ -429,6 +471,9 @@ async fn tmpfs_size_limit_gives_enospc() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_tmp_and_dev_shm_are_writable_and_empty() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = sh(
         "ls -A /tmp /dev/shm; echo a > /tmp/a; echo b > /dev/shm/b; cat /tmp/a /dev/shm/b; \
          stat -c %a /tmp /dev/shm",
@@ -443,6 +488,9 @@ async fn private_tmp_and_dev_shm_are_writable_and_empty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relative_policy_paths_resolve_against_caller_cwd() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     write_file(&p.join("f"), "rel\n", 0o644);
@@ -482,6 +530,9 @@ async fn relative_policy_paths_resolve_against_caller_cwd() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn current_dir_sets_the_working_directory() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut cmd = Command::new("/usr/bin/pwd");
     cmd.current_dir("/usr/share");
     assert_ok(&run(&mut cmd).await, "/usr/share\n");
@@ -514,6 +565,9 @@ async fn current_dir_sets_the_working_directory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn current_dir_missing_is_a_chdir_setup_error() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut cmd = Command::new("/bin/true");
     cmd.current_dir("/does/not/exist");
     let e = spawn_err(&mut cmd).await;
@@ -541,6 +595,9 @@ async fn current_dir_missing_is_a_chdir_setup_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c01_merged_usr_loader() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = run(Command::new("/usr/bin/echo").arg("ok")).await;
     assert_ok(&o, "ok\n");
     let o = run(Command::new("/bin/sh").args(["-c", "echo ok"])).await;
@@ -565,6 +622,9 @@ const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c02_policy_is_a_set_bin_and_usr_in_either_order() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !std::fs::symlink_metadata("/bin")
         .unwrap()
         .file_type()
@@ -668,6 +728,9 @@ fn existing_nosuid_nodev_tmpfs() -> Option<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c05_ro_bind_keeps_locked_nosuid_nodev() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let _mount;
     let base = if is_root() {
         let m = TestTmpfs::mount();
@@ -725,6 +788,9 @@ async fn c05_ro_bind_keeps_locked_nosuid_nodev() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c08_minimal_dev() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = run(Command::new("/bin/bash").args(["-c", "cat <(echo hi)"])).await;
     assert_ok(&o, "hi\n");
 
@@ -772,6 +838,9 @@ async fn c08_minimal_dev() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c08_python_multiprocessing_lock() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -783,6 +852,9 @@ async fn c08_python_multiprocessing_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c08_pty_from_ptmx() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -794,6 +866,9 @@ async fn c08_pty_from_ptmx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c09_user_name_and_private_home() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = sh(
         "whoami; echo \"$HOME\"; touch \"$HOME/f\" && ls -A \"$HOME\"; stat -c %a \"$HOME\"",
         |_| {},
@@ -830,6 +905,9 @@ async fn c09_user_name_and_private_home() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c09_user_env_matches_passwd() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = sh("echo \"$USER $LOGNAME\"; id -un", |_| {}).await;
     let out = stdout(&o);
     let mut lines = out.lines();
@@ -840,6 +918,9 @@ async fn c09_user_env_matches_passwd() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c09_no_caller_environment() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = run(&mut Command::new("/usr/bin/env")).await;
     assert_ok(
         &o,
@@ -858,6 +939,9 @@ async fn c09_no_caller_environment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c10_fresh_proc() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = run(Command::new("/usr/bin/readlink").arg("/proc/self/exe")).await;
     assert_ok(&o, "/usr/bin/readlink\n");
     // Only the sandbox's own processes: the program, and the sandbox's init as pid 1 if the
@@ -884,6 +968,9 @@ async fn c10_fresh_proc() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c29_exec_failures_are_spawn_errors() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     write_file(
@@ -982,6 +1069,9 @@ async fn c29_exec_failures_are_spawn_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bare_names_are_looked_up_in_the_sandbox_path() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     assert_ok(
         &run(Command::new("sh").args(["-c", "echo via-path"])).await,
         "via-path\n",
@@ -1053,6 +1143,9 @@ async fn bare_names_are_looked_up_in_the_sandbox_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_byte_in_policy_path() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let bad = Path::new(OsStr::from_bytes(b"/tmp/a\0b"));
     type Apply = fn(&mut Command, &Path);
     let cases: [(&str, Apply); 5] = [
@@ -1084,6 +1177,9 @@ async fn nul_byte_in_policy_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_policy_path() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let missing = d.path().join("missing");
     for writable in [false, true] {
@@ -1129,6 +1225,9 @@ async fn missing_policy_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dangling_and_looping_symlinks_in_policy_paths() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     std::os::unix::fs::symlink("nowhere", p.join("dangling")).unwrap();
@@ -1157,6 +1256,9 @@ async fn dangling_and_looping_symlinks_in_policy_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlinked_policy_dir_is_recreated() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     std::fs::create_dir(p.join("b")).unwrap();
@@ -1178,6 +1280,9 @@ async fn symlinked_policy_dir_is_recreated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlink_chains_and_absolute_targets() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     let ps = s(p);
@@ -1209,6 +1314,9 @@ async fn symlink_chains_and_absolute_targets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlink_in_the_middle_of_a_policy_path() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     let ps = s(p);
@@ -1243,6 +1351,9 @@ async fn symlink_in_the_middle_of_a_policy_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn landlock_denies_what_mounts_allow() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     // /dev is a read-write tmpfs owned by the sandbox user, but Landlock grants it read only.
     let o = sh(
         "[ -O /dev ] && echo owner; awk '$5 == \"/dev\" { print $6 }' /proc/self/mountinfo \
@@ -1273,6 +1384,9 @@ async fn landlock_denies_what_mounts_allow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c17_rename_across_dirs_in_read_write_tree() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     let ps = s(p);
@@ -1295,6 +1409,9 @@ async fn c17_rename_across_dirs_in_read_write_tree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c18_landlock_rules_on_files_devices_and_fifos() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let fifo = d.path().join("fifo");
     let c_fifo = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
@@ -1319,6 +1436,9 @@ async fn c18_landlock_rules_on_files_devices_and_fifos() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c39_truncate_in_read_write_dir() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let p = d.path();
     let ps = s(p);
@@ -1350,6 +1470,9 @@ async fn c39_truncate_in_read_write_dir() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_bind_is_recursive_over_submounts() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !is_root() {
         common::skip("needs root to mount a tmpfs inside the bound directory");
         return;
@@ -1398,6 +1521,9 @@ async fn read_only_bind_is_recursive_over_submounts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_write_inside_read_only() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let a = d.path().join("a");
     let b = a.join("b");
@@ -1432,6 +1558,9 @@ async fn read_write_inside_read_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_level_nesting_keeps_each_mode() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let a = d.path().join("a");
     let b = a.join("b");
@@ -1470,6 +1599,9 @@ async fn three_level_nesting_keeps_each_mode() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_path_the_sandbox_cannot_reach() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let sub = d.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
@@ -1516,6 +1648,9 @@ async fn policy_path_the_sandbox_cannot_reach() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_destination_inside_a_read_only_bind_must_exist() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     // Nothing is created inside another bind (that would be the host's directory): a missing
     // mount point there is ENOENT.
     let d = rw_dir();
@@ -1547,6 +1682,9 @@ async fn bind_destination_inside_a_read_only_bind_must_exist() {
 /// instead of leaving an empty root.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_onto_the_root_is_refused() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut cmd = Command::new("/usr/bin/true");
     cmd.read_only("/");
     match spawn_err(&mut cmd).await {
@@ -1567,6 +1705,9 @@ async fn bind_onto_the_root_is_refused() {
 /// stays writable at any other path: this binds the whole /dev read-only instead.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_device_refuses_writes() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = sh(
         "head -c1 /dev/zero | wc -c; echo x > /dev/full && echo WROTE",
         |c| {
@@ -1584,6 +1725,9 @@ async fn read_only_device_refuses_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c29_program_symlinked_outside_the_sandbox_is_not_found() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let visible = rw_dir();
     let hidden = rw_dir();
     write_file(&hidden.path().join("script"), "#!/bin/sh\necho hi\n", 0o755);
@@ -1603,6 +1747,9 @@ async fn c29_program_symlinked_outside_the_sandbox_is_not_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_symlinks_are_recreated() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Ok(target) = std::fs::read_link("/etc/localtime") else {
         common::skip("/etc/localtime is not a symlink on this host");
         return;
@@ -1618,6 +1765,9 @@ async fn system_symlinks_are_recreated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_host_binds_resolver_files() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let files: Vec<&str> = ["/etc/resolv.conf", "/etc/hosts"]
         .into_iter()
         .filter(|f| std::fs::read(f).is_ok())
@@ -1637,6 +1787,9 @@ async fn network_host_binds_resolver_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chosen_uid_owns_created_files() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     for id in [0u32, 1000] {
         let d = tempfile::Builder::new()
             .prefix("tsb-uid-")
@@ -1678,6 +1831,9 @@ async fn chosen_uid_owns_created_files() {
 /// bind (the child re-resolves without following symlinks): the spawn fails with ELOOP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_path_swapped_for_a_symlink_fails_instead_of_redirecting() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let target = d.path().join("data");
     std::fs::create_dir(&target).unwrap();
@@ -1715,6 +1871,9 @@ fn child_is_send_and_sync() {
 /// outside the sandbox's view (nor blocks on a FIFO).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_symlink_to_a_host_fifo_does_not_hang_the_spawn() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     // `/var` is not visible inside, so `d` leads nowhere there; on the host it leads back here.
     let host_route = format!("/var/..{}", d.path().display());
@@ -1739,6 +1898,9 @@ async fn planted_symlink_to_a_host_fifo_does_not_hang_the_spawn() {
 /// writes to a device; the Landlock rule for a read-only device grants reading only).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_device_bind_refuses_writes() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !is_root() {
         common::skip("creating a device node (mknod) needs root");
         return;
@@ -1772,6 +1934,9 @@ async fn read_only_device_bind_refuses_writes() {
 /// inherited from parent directories): refused with a clear error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_device_under_a_writable_mount_is_refused() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut cmd = Command::new("/bin/true");
     cmd.bind("/dev/zero", "/tmp/zero", false);
     match spawn_err(&mut cmd).await {
@@ -1786,6 +1951,9 @@ async fn read_only_device_under_a_writable_mount_is_refused() {
 /// A chosen uid brings its gid along unless a gid is chosen too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gid_follows_a_chosen_uid() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = sh("id -u; id -g", |c| {
         c.uid(1000);
     })
@@ -1802,6 +1970,9 @@ async fn gid_follows_a_chosen_uid() {
 /// exec errors are the right ones (not "not found").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn programs_bound_as_single_files_are_found() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let prog = d.path().join("mytrue");
     std::fs::copy("/bin/true", &prog).unwrap();

@@ -37,6 +37,9 @@ fn exits_within(fd: &OwnedFd, limit: Duration) -> bool {
 /// C23: when the spawning process is killed, its sandboxes (every one of them) die within 1 s.
 #[test]
 fn c23_sandbox_dies_with_the_spawning_process() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if std::env::var(ROLE).as_deref() == Ok("owner") {
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let first = Command::new("sleep").arg("30").spawn().await.unwrap();
@@ -81,6 +84,9 @@ fn c23_sandbox_dies_with_the_spawning_process() {
 /// C23: a sandbox spawned from a blocking-pool thread that then exits keeps running.
 #[test]
 fn c23_sandbox_survives_the_spawning_thread() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_keep_alive(Duration::from_millis(10))
@@ -111,6 +117,9 @@ fn c23_sandbox_survives_the_spawning_thread() {
 /// wait reports SIGKILL and stdout reaches EOF.
 #[tokio::test]
 async fn c25_kill_takes_the_whole_tree() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut child = Command::new("sh")
         .args(["-c", "setsid sleep 300 & echo started; sleep 300"])
         .stdout(Stdio::piped())
@@ -140,6 +149,9 @@ async fn c25_kill_takes_the_whole_tree() {
 /// C25: dropping a `Child` with kill_on_drop ends every process of the sandbox.
 #[tokio::test]
 async fn c25_kill_on_drop_takes_the_whole_tree() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut child = Command::new("sh")
         .args(["-c", "setsid sleep 300 & sleep 300"])
         .stdout(Stdio::piped())
@@ -163,6 +175,9 @@ async fn c25_kill_on_drop_takes_the_whole_tree() {
 /// holds the pipes (the rest of the sandbox dies with it).
 #[tokio::test]
 async fn c26_output_does_not_wait_for_background_processes() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let start = Instant::now();
     let o = Command::new("sh")
         .args(["-c", "sleep 30 & echo main-done"])

@@ -20,6 +20,9 @@ async fn sh_with(script: &str, limits: Limits) -> std::process::Output {
 /// A default sandbox cannot fork-bomb the host: at most 1024 processes, visible inside.
 #[tokio::test]
 async fn default_process_limit_is_visible_inside() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = common::sh("grep 'Max processes' /proc/self/limits | tr -s ' '", |_| {}).await;
     assert_eq!(
         common::stdout(&o),
@@ -36,6 +39,9 @@ async fn default_process_limit_is_visible_inside() {
 /// with "can't start new thread", and the limit is visible inside.
 #[tokio::test]
 async fn c15_thread_limits_look_like_application_bugs() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -67,6 +73,9 @@ print(len(ts) < 32)",
 /// the sandbox ends with its main program.
 #[tokio::test]
 async fn fork_bomb_stops_at_the_process_limit() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -107,6 +116,9 @@ while True:
 /// A CPU-bound program under a 1 s CPU limit ends with SIGXCPU (or SIGKILL at the hard limit).
 #[tokio::test]
 async fn cpu_limit_ends_a_busy_program() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let limits = Limits {
         cpu_seconds: Some(1),
         ..Limits::default()
@@ -125,6 +137,9 @@ async fn cpu_limit_ends_a_busy_program() {
 /// A memory hog under an address-space limit fails to get its memory.
 #[tokio::test]
 async fn address_space_limit_refuses_a_memory_hog() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -147,6 +162,9 @@ async fn address_space_limit_refuses_a_memory_hog() {
 /// `sleep 30` with a 200 ms timeout is killed and reported as timed out in well under 1 s.
 #[tokio::test]
 async fn timeout_ends_a_long_run() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let start = Instant::now();
     let mut child = Command::new("sleep")
         .arg("30")
@@ -171,6 +189,9 @@ async fn timeout_ends_a_long_run() {
 /// A program printing forever under a timeout is killed on time; output() returns.
 #[tokio::test]
 async fn timeout_ends_a_program_printing_forever() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let start = Instant::now();
     let o = Command::new("yes")
         .timeout(Duration::from_millis(300))
@@ -185,6 +206,9 @@ async fn timeout_ends_a_program_printing_forever() {
 /// terminate: SIGTERM ends a cooperative program; one that ignores it is killed after grace.
 #[tokio::test]
 async fn terminate_sends_sigterm_then_kills() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut child = Command::new("sleep").arg("30").spawn().await.unwrap();
     let status = child.terminate(Duration::from_secs(2)).await.unwrap();
     assert_eq!(status.signal(), Some(libc::SIGTERM));
@@ -211,6 +235,9 @@ async fn terminate_sends_sigterm_then_kills() {
 /// CPU time is accounted.
 #[tokio::test]
 async fn peak_memory_and_cpu_time_are_reported() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -234,6 +261,9 @@ async fn peak_memory_and_cpu_time_are_reported() {
 /// processes do not count against it; as host uid 0 (exempt) it is not reported as enforced.
 #[tokio::test]
 async fn c41_process_limit_counts_the_sandbox_only() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     // The caller has more processes than the limit allows; the sandbox still starts.
     let mut sleepers = Vec::new();
     for _ in 0..6 {
@@ -268,6 +298,9 @@ async fn c41_process_limit_counts_the_sandbox_only() {
 /// The final status says how a run ended, with the limits in force and the layers.
 #[tokio::test]
 async fn run_status_reports_how_it_ended() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     use tokio_sandbox::EndReason;
     let mut child = Command::new("sh")
         .args(["-c", "exit 3"])
@@ -326,6 +359,9 @@ async fn run_status_reports_how_it_ended() {
 /// what breaks under it; Node reserves more address space than 512 MiB and fails at start.
 #[tokio::test]
 async fn c42_address_space_is_not_a_memory_limit() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let limits = Limits {
         memory: Some(512 << 20),
         ..Limits::default()

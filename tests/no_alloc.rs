@@ -5,6 +5,8 @@
 //!
 //! A global allocator is per binary, hence this separate test file.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -143,6 +145,9 @@ fn trap_fires_in_a_clone_vm_child() {
 /// which the parent takes for a successful exec: the program's status would be 99.
 #[tokio::test]
 async fn spawning_never_allocates_in_the_child() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     for _ in 0..50 {
         let status = Command::new("/bin/true").status().await.expect("spawn");
         assert_eq!(status.code(), Some(0), "{status:?}");
@@ -151,6 +156,9 @@ async fn spawning_never_allocates_in_the_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_spawns_never_allocate_in_the_child() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let futs = (0..20).map(|_| async {
         let out = Command::new("/bin/sh")
             .args(["-c", "echo ok"])
@@ -167,6 +175,9 @@ async fn concurrent_spawns_never_allocate_in_the_child() {
 /// either: the error is the typed one, not an exit status 99.
 #[tokio::test]
 async fn failed_exec_report_never_allocates_in_the_child() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     for _ in 0..10 {
         let err = Command::new("/nonexistent/program")
             .spawn()

@@ -213,6 +213,9 @@ except OSError as e:
 
 #[tokio::test]
 async fn c13_loopback_ipv4_works_without_network() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -225,6 +228,9 @@ async fn c13_loopback_ipv4_works_without_network() {
 
 #[tokio::test]
 async fn c13_loopback_ipv6_works_without_network() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -244,6 +250,9 @@ async fn c13_loopback_ipv6_works_without_network() {
 /// connection is refused (the address is reachable, nothing listens), not unreachable.
 #[tokio::test]
 async fn c13_network_none_cannot_reach_host_loopback() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -264,6 +273,9 @@ async fn c13_network_none_cannot_reach_host_loopback() {
 
 #[tokio::test]
 async fn c13_network_host_reaches_host_loopback() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -299,12 +311,18 @@ async fn c13_network_host_reaches_host_loopback() {
 
 #[tokio::test]
 async fn c14_no_new_privs_set() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let out = run("grep", &["NoNewPrivs", "/proc/self/status"]).await;
     assert_eq!(ok_stdout(&out), "NoNewPrivs:\t1\n");
 }
 
 #[tokio::test]
 async fn c14_all_capability_sets_empty() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let out = run("grep", &["^Cap", "/proc/self/status"]).await;
     assert_eq!(
         ok_stdout(&out),
@@ -320,6 +338,9 @@ async fn c14_all_capability_sets_empty() {
 /// configuration visible) it cannot become root: it exits 1 and runs nothing.
 #[tokio::test]
 async fn c14_su_fails() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !has("/usr/bin/su") && !has("/bin/su") {
         skip("su is not installed");
         return;
@@ -338,6 +359,9 @@ async fn c14_su_fails() {
 /// Python's threads use clone3, which the filter answers with ENOSYS; glibc falls back to clone.
 #[tokio::test]
 async fn c21_python_threads_work() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -351,6 +375,9 @@ async fn c21_python_threads_work() {
 
 #[tokio::test]
 async fn c27_output_collects_200000_bytes() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let out = run("head", &["-c", "200000", "/dev/zero"]).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert_eq!(out.stdout.len(), 200_000);
@@ -381,6 +408,9 @@ fn open_inheritable_secret() -> (tempfile::TempDir, OwnedFd) {
 
 #[tokio::test]
 async fn c30_only_stdio_reaches_the_program() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let (_dir, fd) = open_inheritable_secret();
     let n = fd.as_raw_fd();
     // 3 is ls's own directory fd.
@@ -407,6 +437,9 @@ async fn c30_only_stdio_reaches_the_program() {
 
 #[tokio::test]
 async fn c30_pass_fd_makes_fd_5_readable() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let (_dir, fd) = open_inheritable_secret();
     let out = Command::new("sh")
         .args(["-c", "cat <&5; ls /proc/self/fd"])
@@ -476,6 +509,9 @@ fn thread_sigmask() -> Vec<i32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn c33_spawn_leaves_caller_state_alone() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     // A file where the sandbox keeps the old root during setup must not matter.
     let oldroot = Path::new("/tmp/.oldroot");
     let created_oldroot = std::fs::symlink_metadata(oldroot).is_err()
@@ -549,6 +585,9 @@ async fn c33_spawn_leaves_caller_state_alone() {
 
 #[tokio::test]
 async fn c35_io_uring_setup_is_enosys() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -582,6 +621,9 @@ int main(void) {
 /// fd, when the kernel has IA-32 emulation).
 #[tokio::test]
 async fn c36_i386_entry_is_killed_with_sigsys() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !has("/usr/bin/gcc") {
         skip("gcc is not installed: cannot build the int 0x80 helper");
         return;
@@ -628,6 +670,9 @@ async fn c36_i386_entry_is_killed_with_sigsys() {
 /// x32 system call numbers (bit 30) return ENOSYS instead of running.
 #[tokio::test]
 async fn c36_x32_numbers_are_enosys() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -642,6 +687,9 @@ async fn c36_x32_numbers_are_enosys() {
 
 #[tokio::test]
 async fn c37_access_checks_work() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -657,6 +705,9 @@ async fn c37_access_checks_work() {
 
 #[tokio::test]
 async fn c37_unknown_syscall_numbers_are_enosys() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -674,6 +725,9 @@ async fn c37_unknown_syscall_numbers_are_enosys() {
 
 #[tokio::test]
 async fn seccomp_unshare_user_is_eperm() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if has("/usr/bin/unshare") {
         let out = run("unshare", &["-U", "true"]).await;
         assert_eq!(out.status.code(), Some(1));
@@ -698,6 +752,9 @@ async fn seccomp_unshare_user_is_eperm() {
 
 #[tokio::test]
 async fn seccomp_kernel_surface_is_eperm() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -729,6 +786,9 @@ print("ptrace", *sc(101, 0, 0, 0, 0))
 /// bits); another ioctl on the same fd reaches the kernel (ENOTTY on /dev/null).
 #[tokio::test]
 async fn seccomp_tiocsti_is_eperm() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -751,6 +811,9 @@ print("TCGETS", *sc(16, 0, 0x5401, ctypes.addressof(t)))
 
 #[tokio::test]
 async fn c38_sandbox_has_no_supplementary_groups() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !is_root() {
         let egid = rustix::process::getegid();
         let groups = rustix::process::getgroups().unwrap();
@@ -771,6 +834,9 @@ async fn c38_sandbox_has_no_supplementary_groups() {
 /// setpriv, which needs root.
 #[test]
 fn c38_retained_groups_are_refused() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !is_root() {
         skip("needs root to run the helper under setpriv --groups");
         return;
@@ -831,6 +897,9 @@ async fn helper_c38_retained_groups() {
 /// `waitid(P_PIDFD)` returns ECHILD.
 #[test]
 fn c43_sigchld_ignored_by_caller() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     HelperRun::new("helper_c43_sigchld_ignored").run_and_check();
 }
 
@@ -840,12 +909,18 @@ fn c43_sigchld_ignored_by_caller() {
 /// is no longer a "clone child" that plain `waitpid(-1)` skips.
 #[test]
 fn c43_waitpid_thief_in_caller() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     HelperRun::new("helper_c43_waitpid_thief").run_and_check();
 }
 
 /// With SIGCHLD ignored in the caller, the program still starts with nothing ignored.
 #[test]
 fn c43_ignored_sigchld_not_inherited() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     HelperRun::new("helper_c43_sigign_reset").run_and_check();
 }
 
@@ -950,6 +1025,9 @@ async fn helper_c43_waitpid_thief() {
 
 #[tokio::test]
 async fn c43_no_signal_ignored_or_blocked_inside() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     // The test harness ignores SIGPIPE (Rust's runtime does); the program must not inherit it.
     let out = run("grep", &["-E", "^Sig(Ign|Blk):", "/proc/self/status"]).await;
     assert_eq!(
@@ -968,6 +1046,9 @@ fn assert_send<T: Send>(_: &T) {}
 /// `tokio::spawn` on a multi-threaded runtime (checked at compile time).
 #[test]
 fn spawn_futures_are_send() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut cmd = Command::new("true");
     assert_send(&cmd.spawn());
     assert_send(&cmd.output());
@@ -976,6 +1057,9 @@ fn spawn_futures_are_send() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn fifty_concurrent_sandboxes() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             tokio::spawn(async move {
@@ -1024,6 +1108,9 @@ fn pidfd_exited_within(fd: &OwnedFd, ms: i32) -> bool {
 
 #[tokio::test]
 async fn child_exit_code_reported_exactly() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let status = Command::new("sh")
         .args(["-c", "exit 42"])
         .status()
@@ -1037,6 +1124,9 @@ async fn child_exit_code_reported_exactly() {
 
 #[tokio::test]
 async fn child_wait_is_idempotent() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut child = Command::new("sh")
         .args(["-c", "exit 5"])
         .spawn()
@@ -1051,6 +1141,9 @@ async fn child_wait_is_idempotent() {
 
 #[tokio::test]
 async fn child_try_wait_none_while_running_and_id() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut child = sleeper("30").spawn().await.expect("spawn");
     let pid = child.id().expect("id before wait");
     assert!(pid > 1);
@@ -1069,6 +1162,9 @@ async fn child_try_wait_none_while_running_and_id() {
 
 #[tokio::test]
 async fn child_kill_reports_sigkill_within_1s() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut child = sleeper("30").spawn().await.expect("spawn");
     let t0 = Instant::now();
     tokio::time::timeout(Duration::from_secs(1), child.kill())
@@ -1085,6 +1181,9 @@ async fn child_kill_reports_sigkill_within_1s() {
 /// with a TERM trap is used.
 #[tokio::test]
 async fn child_signal_sigterm_reaches_a_trap() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut child = Command::new("sh")
         .args(["-c", "trap 'exit 7' TERM; echo ready; sleep 30 & wait"])
         .stdin(Stdio::null())
@@ -1109,6 +1208,9 @@ async fn child_signal_sigterm_reaches_a_trap() {
 
 #[tokio::test]
 async fn child_piped_stdin_reaches_cat() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut child = Command::new("cat")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1127,6 +1229,9 @@ async fn child_piped_stdin_reaches_cat() {
 
 #[tokio::test]
 async fn child_wait_with_output_separates_streams() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let child = Command::new("sh")
         .args(["-c", "echo out; echo err >&2; echo out2; exit 4"])
         .stdout(Stdio::piped())
@@ -1142,6 +1247,9 @@ async fn child_wait_with_output_separates_streams() {
 
 #[tokio::test]
 async fn child_kill_on_drop_kills() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut cmd = sleeper("30");
     cmd.kill_on_drop(true);
     assert!(cmd.get_kill_on_drop());
@@ -1157,6 +1265,9 @@ async fn child_kill_on_drop_kills() {
 
 #[tokio::test]
 async fn child_dropped_without_kill_on_drop_keeps_running() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let child = sleeper("30").spawn().await.expect("spawn");
     let pidfd = child.pidfd().try_clone_to_owned().unwrap();
     drop(child);
@@ -1186,6 +1297,9 @@ const MARKER: (&str, &str) = ("TSB_PROCESS_MARKER", "marker-7f3a");
 /// this multi-threaded one).
 #[test]
 fn env_hygiene() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut h = HelperRun::new("helper_env_hygiene");
     h.envs = &[MARKER];
     h.run_and_check();
@@ -1262,6 +1376,9 @@ async fn helper_env_hygiene() {
 /// Without any helper: the exact default set, whatever this process's environment holds.
 #[tokio::test]
 async fn env_default_set_is_exact() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     assert_eq!(env_inside(|_| {}).await, default_env_lines());
 }
 
@@ -1270,6 +1387,9 @@ async fn env_default_set_is_exact() {
 /// bits are EPERM; other modes work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setuid_and_setgid_bits_are_refused() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -1314,6 +1434,9 @@ except OSError as e:
 /// (its mode is out of the filter's reach; C libraries fall back to openat).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vsock_and_openat2_are_refused() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -1343,6 +1466,9 @@ print('openat2', r, ctypes.get_errno())",
 /// root caller must ask for explicitly).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_sys_is_read_only_even_as_host_root() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::is_root() {
         common::skip("running as host uid 0 needs a root caller");
         return;
@@ -1365,6 +1491,9 @@ async fn proc_sys_is_read_only_even_as_host_root() {
 /// with EACCES (13), while everything else keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_seccomp_filter_goes_on_top() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
     let filter = SeccompFilter::new(
         [(libc::SYS_mkdir, vec![]), (libc::SYS_mkdirat, vec![])]
@@ -1400,6 +1529,9 @@ async fn callers_seccomp_filter_goes_on_top() {
 /// works and to another port is EACCES; binding outside the bind list is EACCES too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_allow_lists_with_the_host_network() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -1443,6 +1575,9 @@ except OSError as e:
 /// O_TMPFILE applies the mode too: creating a set-group-ID file that way is EPERM.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setid_through_o_tmpfile_is_refused() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }
@@ -1470,6 +1605,9 @@ for mode in (0o2644, 0o4644, 0o644):
 /// host-wide /proc files are covered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_root_sandbox_cannot_touch_devices_or_read_kernel_internals() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::is_root() {
         common::skip("running as host uid 0 needs a root caller");
         return;
@@ -1493,6 +1631,9 @@ async fn host_root_sandbox_cannot_touch_devices_or_read_kernel_internals() {
 /// A program that sends itself SIGXCPU is not reported as hitting a CPU limit it did not have.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_reason_cannot_be_forged_by_the_program() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     for sig in ["XCPU", "XFSZ"] {
         let mut child = Command::new("sh")
             .args(["-c", &format!("kill -{sig} $$")])

@@ -16,6 +16,9 @@ const MEMORY_MARKER: &str = "MEMORY-MARKER-8d41e7b0";
 /// its memory (the first process shares the parent's memory only until it execs the init).
 #[test]
 fn secrets_of_the_parent_are_not_readable_inside() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if std::env::var(ROLE).as_deref() == Ok("secrets") {
         // The helper holds the marker in memory and the secret in its environment.
         let marker = std::hint::black_box(MEMORY_MARKER.repeat(4));
@@ -74,6 +77,9 @@ except OSError as e:
 /// C34: pid 1 hands out no host binary: it runs from a sealed memfd and is not dumpable.
 #[tokio::test]
 async fn c34_pid1_is_not_a_host_binary() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = common::sh(
         "readlink /proc/1/exe; echo rl=$?; cat /proc/1/exe >/dev/null; echo cat=$?; \
          (echo x > /proc/1/exe) 2>/dev/null || echo write refused; \
@@ -97,6 +103,9 @@ async fn c34_pid1_is_not_a_host_binary() {
 /// C24: SIGTERM through the `Child` ends `sleep 30` (pid 1 forwards it) and is reported.
 #[tokio::test]
 async fn c24_sigterm_reaches_the_program() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let mut child = Command::new("sleep").arg("30").spawn().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let start = Instant::now();
@@ -112,6 +121,9 @@ async fn c24_sigterm_reaches_the_program() {
 /// C24: orphans are reaped by the sandbox's pid 1.
 #[tokio::test]
 async fn c24_orphans_are_reaped() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = common::sh(
         "for i in 1 2 3; do (sleep 0.1 &); done; sleep 1; ps -o stat= -e | grep -c Z",
         |_| {},
@@ -123,6 +135,9 @@ async fn c24_orphans_are_reaped() {
 /// The program's exit code and terminating signal are reported exactly.
 #[tokio::test]
 async fn exit_code_and_signal_are_exact() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let o = common::sh("exit 42", |_| {}).await;
     assert_eq!(o.status.code(), Some(42));
     let o = common::sh("kill -SEGV $$", |_| {}).await;
@@ -160,6 +175,9 @@ fn child_processes() -> usize {
 /// helper process so that other tests' fds and children do not count.
 #[test]
 fn no_zombie_and_no_fd_growth_after_2000_spawns() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if std::env::var(ROLE).as_deref() == Ok("fds") {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -234,6 +252,9 @@ async fn spawn_2000() {
 /// succeed.
 #[test]
 fn thousand_concurrent_sandboxes_from_a_current_thread_runtime() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -2,6 +2,8 @@
 //! preparing and cloning, then in the child's setup and exec.
 #![cfg(feature = "tracing")]
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +22,9 @@ impl Write for Buffer {
 
 #[test]
 fn a_spawn_is_traced_with_its_phases() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let buf = Buffer::default();
     let writer = buf.clone();
     let subscriber = tracing_subscriber::fmt()

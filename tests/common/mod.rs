@@ -127,3 +127,225 @@ pub fn openpty() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)
         )
     })
 }
+
+/// What this host offers a sandbox, read from the kernel directly and checked against
+/// [`tokio_sandbox::probe`]: a test that needs a feature the host lacks asserts the documented
+/// refusal and skips, naming the feature; where the kernel has the feature, the probe must say
+/// so too, or the test fails (a skip is never possible on a host that has it).
+pub mod host {
+    use std::sync::OnceLock;
+
+    use tokio_sandbox::Availability;
+
+    /// A `/proc/sys` value, trimmed (`None` when the file does not exist).
+    pub fn sysctl(path: &str) -> Option<String> {
+        std::fs::read_to_string(format!("/proc/sys/{path}"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    /// The Landlock ABI the kernel answers (`landlock_create_ruleset` with
+    /// `LANDLOCK_CREATE_RULESET_VERSION`), or why there is none.
+    pub fn kernel_landlock_abi() -> Result<u32, String> {
+        // SAFETY: a NULL attribute with size 0 and the VERSION flag only asks for the ABI.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<u8>(),
+                0usize,
+                1u32,
+            )
+        };
+        if r >= 0 {
+            return Ok(r as u32);
+        }
+        Err(match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ENOSYS) => "Landlock is not built into this kernel (ENOSYS)".into(),
+            Some(libc::EOPNOTSUPP) => "Landlock is disabled at boot (EOPNOTSUPP)".into(),
+            e => format!("Landlock answers errno {e:?}"),
+        })
+    }
+
+    /// The Landlock ABI sandboxes use here, or why Landlock is unavailable. Fails the test
+    /// when the probe and the kernel disagree.
+    pub fn landlock_abi() -> Result<u32, String> {
+        let probe = tokio_sandbox::probe();
+        match (kernel_landlock_abi(), probe.landlock_abi) {
+            (Ok(k), Some(p)) => {
+                assert!(p >= 1 && p <= k, "the probe says ABI {p}, the kernel {k}");
+                Ok(p)
+            }
+            (Err(why), None) => Err(why),
+            (k, p) => panic!("the kernel's Landlock ({k:?}) and the probe's ({p:?}) disagree"),
+        }
+    }
+
+    /// Whether a seccomp filter is installed on this process (as in a container).
+    pub fn under_seccomp_filter() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("Seccomp:") && l.trim_end().ends_with('2'))
+    }
+
+    /// Mounts over entries of `/proc` (a container's masked paths), which make the kernel
+    /// refuse a fresh procfs in a user namespace.
+    pub fn proc_covered() -> Vec<String> {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4).map(String::from))
+            .filter(|m| m.starts_with("/proc/") && m != "/proc/sys/fs/binfmt_misc")
+            .collect()
+    }
+
+    /// Why this host refuses user namespaces to this caller, from the kernel's own switches
+    /// and the caller's confinement; `None` when nothing does.
+    pub fn userns_refused_by() -> Option<String> {
+        if sysctl("user/max_user_namespaces").as_deref() == Some("0") {
+            return Some("user namespaces are off (user.max_user_namespaces = 0)".into());
+        }
+        if !super::is_root() && sysctl("kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+            return Some(
+                "unprivileged user namespaces are off (kernel.unprivileged_userns_clone = 0)"
+                    .into(),
+            );
+        }
+        let covered = proc_covered();
+        if !covered.is_empty() {
+            return Some(format!(
+                "the host's /proc has covered entries ({}), so the kernel refuses a fresh procfs",
+                covered.join(", ")
+            ));
+        }
+        if under_seccomp_filter() {
+            return Some("this process runs under a seccomp filter (a container's)".into());
+        }
+        None
+    }
+
+    /// Whether sandboxes with a user namespace (the default) can be set up here, or why not.
+    /// Fails the test when the probe says no and the host gives no reason for it.
+    pub fn user_namespace() -> Result<(), String> {
+        let Availability::Unavailable(why) = &tokio_sandbox::probe().user_namespace else {
+            return Ok(());
+        };
+        match userns_refused_by() {
+            Some(cause) => Err(format!("{cause}; the probe: {why}")),
+            None => panic!(
+                "the probe says user namespaces are unavailable ({why}), but this host neither \
+                 switches them off nor confines this process"
+            ),
+        }
+    }
+
+    /// Whether a default sandbox (user namespace, Landlock, seccomp) can run here, or why not.
+    pub fn default_sandbox() -> Result<(), String> {
+        user_namespace()?;
+        landlock_abi().map(|_| ())
+    }
+
+    /// This process's cgroup v2 directory and whether it is set up for child cgroups with the
+    /// memory, pids and cpu controllers (enabled in its `cgroup.subtree_control`, writable).
+    pub fn cgroup_delegated() -> bool {
+        let cg = &tokio_sandbox::probe().cgroup_v2;
+        let Some(dir) = cg.cgroup.as_ref() else {
+            return false;
+        };
+        let enabled =
+            std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+        ["memory", "pids", "cpu"]
+            .iter()
+            .all(|c| enabled.split_whitespace().any(|e| e == *c))
+            && rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
+    }
+
+    /// Whether sandboxes get cgroup v2 limits here (else the limits are rlimits). Fails the
+    /// test when the probe and the cgroup files disagree.
+    pub fn cgroup_limits() -> bool {
+        let probe = tokio_sandbox::probe().cgroup_limits.is_available();
+        assert_eq!(
+            probe,
+            cgroup_delegated(),
+            "the probe's cgroup limits ({:?}) and this process's cgroup files disagree",
+            tokio_sandbox::probe().cgroup_limits
+        );
+        probe
+    }
+
+    /// Whether a default sandbox can run here; when not, checks that spawning one is refused
+    /// with an error naming what is missing, prints the skip and returns false.
+    pub fn sandbox_or_skip() -> bool {
+        static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+        let result = CHECKED.get_or_init(|| match default_sandbox() {
+            Ok(()) => Ok(()),
+            Err(why) => {
+                refused_as_documented(&why);
+                Err(why)
+            }
+        });
+        match result {
+            Ok(()) => true,
+            Err(why) => {
+                super::skip(&format!(
+                    "a default sandbox is refused here (checked): {why}"
+                ));
+                false
+            }
+        }
+    }
+
+    /// Whether sandboxes with a user namespace can be set up here (for tests that need the
+    /// namespaces but not Landlock); when not, checks the refusal and prints the skip.
+    pub fn user_namespace_or_skip() -> bool {
+        skip_unless(user_namespace())
+    }
+
+    /// Whether Landlock is there (for tests that need it but not the namespaces); when not,
+    /// checks the refusal and prints the skip.
+    pub fn landlock_or_skip() -> bool {
+        skip_unless(landlock_abi().map(|_| ()))
+    }
+
+    fn skip_unless(have: Result<(), String>) -> bool {
+        match have {
+            Ok(()) => true,
+            Err(why) => {
+                refused_as_documented(&why);
+                super::skip(&format!(
+                    "a default sandbox is refused here (checked): {why}"
+                ));
+                false
+            }
+        }
+    }
+
+    /// Spawns a default sandbox (on a thread of its own, outside the caller's runtime) and
+    /// asserts it fails with the error for `why`.
+    fn refused_as_documented(why: &str) {
+        let why = why.to_string();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let err = rt
+                .block_on(tokio_sandbox::Command::new("/bin/true").status())
+                .expect_err("a default sandbox is refused on this host");
+            let msg = err.to_string();
+            let named = if why.contains("Landlock") {
+                msg.contains("Landlock")
+            } else if why.contains("covered entries") {
+                msg.contains("/proc")
+            } else {
+                msg.contains("user namespace") || msg.contains("CLONE_NEWUSER")
+            };
+            assert!(
+                named,
+                "the refusal does not name what is missing ({why}): {msg}"
+            );
+        })
+        .join()
+        .expect("the refusal check");
+    }
+}

@@ -11,6 +11,9 @@ use crate::{errno, secret_dir, Attempt, Control};
 /// sandbox gets stdin, stdout and stderr only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fd_inherited_descriptor_is_not_passed() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = secret_dir();
     let f = std::fs::File::open(d.path().join("secret")).unwrap();
     // Make it inheritable, as a careless caller might.
@@ -29,6 +32,9 @@ async fn fd_inherited_descriptor_is_not_passed() {
 /// A passed descriptor is the only one added.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fd_passed_descriptor_is_the_only_one() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = secret_dir();
     let f = std::fs::File::open(d.path().join("secret")).unwrap();
     let out = Attempt::new("fds")
@@ -44,6 +50,9 @@ async fn fd_passed_descriptor_is_the_only_one() {
 /// program's own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fd_library_pipes_are_out_of_reach() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     for fd in 3..8 {
         Attempt::new("write_fd")
             .arg(fd)

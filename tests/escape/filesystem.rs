@@ -10,6 +10,9 @@ use crate::{errno, s, secret_dir, Attempt, Control};
 /// A file in a directory the sandbox is not given is not there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_read_unlisted_path() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let secret = secret_dir();
     Attempt::new("read")
         .arg(s(&secret.path().join("secret")))
@@ -21,6 +24,9 @@ async fn fs_read_unlisted_path() {
 /// file's mode lets everybody write it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_write_read_only_bind() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let d = secret_dir();
     let file = d.path().join("secret");
@@ -36,6 +42,9 @@ async fn fs_write_read_only_bind() {
 /// No file can be created in a read-only bind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_create_in_read_only_bind() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     Attempt::new("create")
         .arg(s(&d.path().join("new")))
@@ -50,6 +59,9 @@ async fn fs_create_in_read_only_bind() {
 /// The system runtime and the sandbox's root are read-only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_create_in_usr_and_root() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     for path in ["/usr/tsb-escape", "/tsb-escape", "/etc/tsb-escape"] {
         Attempt::new("create")
             .arg(path)
@@ -67,6 +79,9 @@ async fn fs_create_in_usr_and_root() {
 /// directory does not exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_dotdot_out_of_read_write_bind() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let (w, secret) = (rw_dir(), secret_dir());
     let name = secret.path().file_name().unwrap().to_str().unwrap();
     Attempt::new("read")
@@ -81,6 +96,9 @@ async fn fs_dotdot_out_of_read_write_bind() {
 /// where that directory does not exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_symlink_out_of_read_write_bind() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let (w, secret) = (rw_dir(), secret_dir());
     Attempt::new("symlink_out")
         .arg(s(&w.path().join("link")))
@@ -96,6 +114,9 @@ async fn fs_symlink_out_of_read_write_bind() {
 /// through the link would change the read-only file).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_hardlink_read_only_file_into_read_write_bind() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let (r, w) = (secret_dir(), rw_dir());
     let file = s(&r.path().join("secret"));
     Attempt::new("hardlink")
@@ -112,6 +133,9 @@ async fn fs_hardlink_read_only_file_into_read_write_bind() {
 /// A hard link to a file outside the sandbox: its source does not exist inside.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_hardlink_unlisted_file() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let (secret, w) = (secret_dir(), rw_dir());
     let file = s(&secret.path().join("secret"));
     Attempt::new("hardlink")
@@ -127,6 +151,9 @@ async fn fs_hardlink_unlisted_file() {
 /// `open_by_handle_at` (which bypasses path lookup) is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_open_by_handle_at() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = secret_dir();
     Attempt::new("open_by_handle_at")
         .arg(s(&d.path().join("secret")))
@@ -139,6 +166,9 @@ async fn fs_open_by_handle_at() {
 /// `/proc/self/root` is the sandbox's root.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_proc_self_root() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let secret = secret_dir();
     Attempt::new("read")
         .arg(format!("/proc/self/root{}/secret", s(secret.path())))
@@ -151,6 +181,9 @@ async fn fs_proc_self_root() {
 /// its own user (the test process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_proc_1_root_and_cwd() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let secret = secret_dir();
     let (pid, file) = (std::process::id(), format!("{}/secret", s(secret.path())));
     Attempt::new("read")
@@ -173,6 +206,9 @@ async fn fs_proc_1_root_and_cwd() {
 /// `chroot`: refused (no capability, and the seccomp filter).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_chroot() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = rw_dir();
     Attempt::new("chroot")
         .arg(s(w.path()))
@@ -185,6 +221,9 @@ async fn fs_chroot() {
 /// `pivot_root`: refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_pivot_root() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = rw_dir();
     std::fs::create_dir(w.path().join("old")).unwrap();
     let control = rw_dir();
@@ -200,6 +239,9 @@ async fn fs_pivot_root() {
 /// `mount` of a tmpfs: refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_mount() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = rw_dir();
     Attempt::new("mount_tmpfs")
         .arg(s(w.path()))
@@ -212,6 +254,9 @@ async fn fs_mount() {
 /// `umount` of the sandbox's own `/tmp` (which would uncover what lies below): refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_umount() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let control = rw_dir();
     Attempt::new("umount")
         .arg("/tmp")
@@ -223,6 +268,9 @@ async fn fs_umount() {
 /// `open_tree` (a detached copy of a mount): refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_open_tree() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("open_tree")
         .arg("/")
         .check(&errno(EPERM), Control::Userns, |_| {})
@@ -232,6 +280,9 @@ async fn fs_open_tree() {
 /// `move_mount`: refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_move_mount() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = rw_dir();
     for d in ["from", "to"] {
         std::fs::create_dir(w.path().join(d)).unwrap();
@@ -248,6 +299,9 @@ async fn fs_move_mount() {
 /// `fsopen` (the new mount API): refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_fsopen() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("fsopen")
         .check(&errno(EPERM), Control::Userns, |_| {})
         .await;
@@ -256,6 +310,9 @@ async fn fs_fsopen() {
 /// `mknod` of a character device (1:3, `/dev/null`) in a read-write bind: refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_mknod_device() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = rw_dir();
     Attempt::new("mknod_char")
         .arg(s(&w.path().join("null")))
@@ -272,6 +329,9 @@ async fn fs_mknod_device() {
 /// overlay layer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_mknod_whiteout() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = rw_dir();
     Attempt::new("mknod_whiteout")
         .arg(s(&w.path().join("wh")))
@@ -287,6 +347,9 @@ async fn fs_mknod_whiteout() {
 /// set-ID bit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_setuid_file_in_read_write_bind() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let w = rw_dir();
     let file = w.path().join("suid");
@@ -304,6 +367,9 @@ async fn fs_setuid_file_in_read_write_bind() {
 /// A set-group-ID file made with `O_TMPFILE`: refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_o_tmpfile_setgid() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = rw_dir();
     Attempt::new("o_tmpfile_setgid")
         .arg(s(w.path()))
@@ -316,6 +382,9 @@ async fn fs_o_tmpfile_setgid() {
 /// Filling `/tmp`, `/dev/shm` and `$HOME` stops at their size limit with ENOSPC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_fill_tmpfs() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let home = common::default_user().1;
     for path in ["/tmp/fill", "/dev/shm/fill", &format!("{home}/fill")] {
         Attempt::new("fill")
@@ -335,6 +404,9 @@ async fn fs_fill_tmpfs() {
 /// policy binds a `/dev` of its own (the cover is the host's `/dev/null`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_proc_cmdline_is_empty() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let a = Attempt::new("size").arg("/proc/cmdline");
     let host = a.on_host(false);
     assert!(
@@ -357,6 +429,9 @@ async fn fs_proc_cmdline_is_empty() {
 /// mount point, which rename(2) refuses with EBUSY; on the host the rename succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_rename_around_a_read_only_island() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let (w, control) = (rw_dir(), rw_dir());
     for root in [w.path(), control.path()] {
         std::fs::create_dir_all(root.join(".git/hooks")).unwrap();

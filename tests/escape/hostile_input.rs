@@ -131,6 +131,9 @@ fn write(p: &Path, contents: &str) {
 /// setup error with ENOENT naming the source. The source is not recreated on the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_source_removed_before_spawn_is_a_typed_error() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = common::rw_dir();
     let src = d.path().join("src");
 
@@ -203,6 +206,9 @@ fn assert_replaced(e: SpawnError, path: &Path) {
 /// are never shown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_source_changing_kind_after_compile_is_refused() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = common::rw_dir();
     let p = d.path().join("node");
 
@@ -338,6 +344,9 @@ async fn policy_path_replaced_after_it_was_named_is_refused() {
 /// real directory is back, the same compiled policy works again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_source_with_a_component_swapped_for_a_symlink_fails() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = common::rw_dir();
     let a = d.path().join("a");
     std::fs::create_dir_all(a.join("b")).unwrap();
@@ -376,6 +385,9 @@ async fn compiled_source_with_a_component_swapped_for_a_symlink_fails() {
 /// source), and neither tree changes on the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_destination_swapped_for_a_symlink_is_refused() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = common::rw_dir();
     let other = common::rw_dir();
     let src = common::rw_dir();
@@ -415,6 +427,9 @@ async fn compiled_destination_swapped_for_a_symlink_is_refused() {
 /// and nothing is created on the host (the dangling target stays missing).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bind_destinations_that_are_symlinks_in_a_read_write_tree() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = common::rw_dir();
     let other = common::rw_dir();
     let src = common::rw_dir();
@@ -488,6 +503,9 @@ async fn bind_destinations_that_are_symlinks_in_a_read_write_tree() {
 /// the top of the sandbox, not on the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dot_dot_in_sources_and_destinations() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = common::rw_dir();
     let p = d.path();
     std::fs::create_dir_all(p.join("real/inner")).unwrap();
@@ -554,6 +572,9 @@ async fn dot_dot_in_sources_and_destinations() {
 /// a missing such path is a `MissingPath` carrying the exact bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_utf8_names_bind_under_their_exact_bytes() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = common::rw_dir();
     let name = OsStr::from_bytes(b"caf\xe9-\xff\xfe");
     let file = d.path().join(name);
@@ -605,6 +626,9 @@ async fn non_utf8_names_bind_under_their_exact_bytes() {
 /// the sandbox lists exactly those files and reads them, and an unbound sibling stays absent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_read_only_binds() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     const N: usize = 10_000;
     let d = common::rw_dir();
     let name = |i: usize| format!("f{i:05}");
@@ -679,6 +703,9 @@ fn exec_strings_limit() -> usize {
 /// reaches the program intact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_argument_over_128_kib_is_e2big() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     for len in [1 << 20, 128 << 10] {
         let mut cmd = Command::new("/bin/true");
         cmd.arg("x".repeat(len));
@@ -702,6 +729,9 @@ async fn an_argument_over_128_kib_is_e2big() {
 /// plus a little more is E2BIG at exec, naming the program.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arguments_up_to_the_total_limit_work() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let limit = exec_strings_limit();
     const ARG: usize = 64 * 1024 - 1; // + NUL and an 8-byte pointer each
     const MARGIN: usize = 16 * 1024; // init's own arguments and the default environment
@@ -740,6 +770,9 @@ async fn arguments_up_to_the_total_limit_work() {
 /// the spawn is E2BIG at exec, naming the program.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_environment_variables() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     const N: usize = 100_000;
     let mut cmd = Command::new("/usr/bin/env");
     let mut bytes = 0;
@@ -780,6 +813,9 @@ async fn a_hundred_thousand_environment_variables() {
 /// names given to `env_inherit` and `env_remove` are ignored: the environment is the default.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_and_equals_in_arguments_and_environment() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     type Case = (fn(&mut Command), PolicyError);
     let cases: [Case; 7] = [
         (
@@ -880,6 +916,9 @@ async fn nul_and_equals_in_arguments_and_environment() {
 /// execute bit are covered in `filesystem.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn programs_that_cannot_be_run() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     match spawn_err(&mut Command::new("/bin/tr\0ue")).await {
         SpawnError::Policy(PolicyError::NulByte(p)) => {
             assert_eq!(p.as_os_str().as_bytes(), b"/bin/tr\0ue")
@@ -921,6 +960,9 @@ async fn programs_that_cannot_be_run() {
 /// (`RLIM_INFINITY`) and the largest tmpfs size a policy file can hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extreme_policy_values() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let mut policy = Policy::new();
     policy.hostname("h".repeat(100));
     assert_setup(
@@ -1148,6 +1190,9 @@ fn unknown_keys_and_wrong_shapes_are_named() {
 /// path with `NulByte` before anything runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_escape_in_a_policy_file_path_is_refused_at_spawn() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     for (text, bad) in [
         ("[[mount]]\nread_only = \"/usr\\u0000x\"", "/usr\0x"),
         ("[[mount]]\nbind = \"/usr\"\nto = \"/u\\u0000\"", "/u\0"),
@@ -1171,6 +1216,9 @@ async fn nul_escape_in_a_policy_file_path_is_refused_at_spawn() {
 /// replaced source is untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_bind_at_the_same_destination_keeps_its_own_mode() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let a = common::rw_dir();
     let b = common::rw_dir();
     write(&a.path().join("f"), "a\n");
@@ -1237,6 +1285,9 @@ fn to_toml_of_unrepresentable_values_is_an_error() {
 /// `unlimited`, and preparing the spawn does not overflow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpu_seconds_of_u64_max_is_unlimited() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let o = run(Command::new("/bin/sh")
         .args(["-c", "grep 'Max cpu time' /proc/self/limits | tr -s ' '"])
         .limits(Limits {
@@ -1251,6 +1302,9 @@ async fn cpu_seconds_of_u64_max_is_unlimited() {
 /// runs (`ZeroTmpfsSize`, `InvalidInput`), from the builder and from a policy file alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tmpfs_size_zero_is_refused() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let mut built = Policy::new();
     built.tmpfs_size(0);
     let from_file = Policy::from_toml("tmpfs_size = 0").unwrap();
@@ -1270,6 +1324,9 @@ async fn tmpfs_size_zero_is_refused() {
 /// directories inside a bind (which are not created: they are the host's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_error_names_the_failing_path_after_directories_inside_a_bind() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = common::rw_dir();
     let s1 = common::rw_dir();
     std::fs::create_dir_all(w.path().join("x/y")).unwrap();
@@ -1303,6 +1360,9 @@ async fn setup_error_names_the_failing_path_after_directories_inside_a_bind() {
 /// another test in between cannot hide a stale plan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_command_resolves_a_retargeted_symlink_again() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = common::rw_dir();
     let (y1, y2, x) = (d.path().join("y1"), d.path().join("y2"), d.path().join("x"));
     for (y, who) in [(&y1, "job1\n"), (&y2, "job2\n")] {
@@ -1332,6 +1392,9 @@ async fn a_fresh_command_resolves_a_retargeted_symlink_again() {
 /// middle of a path without `..`; the lexical reading of the path stays absent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_path_with_dot_dot_after_a_symlink_opens_inside() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = common::rw_dir();
     let p = d.path();
     std::fs::create_dir_all(p.join("real/inner")).unwrap();

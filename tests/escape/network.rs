@@ -13,6 +13,9 @@ use crate::{errno, s, Attempt, Control};
 /// TCP to a listener on the host's 127.0.0.1: the sandbox's loopback is its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_tcp_host_loopback_v4() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     Attempt::new("tcp")
         .arg(l.local_addr().unwrap())
@@ -23,6 +26,9 @@ async fn net_tcp_host_loopback_v4() {
 /// TCP to a listener on the host's ::1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_tcp_host_loopback_v6() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let Ok(l) = std::net::TcpListener::bind("[::1]:0") else {
         crate::common::skip("this host has no ::1");
         return;
@@ -37,6 +43,9 @@ async fn net_tcp_host_loopback_v6() {
 /// loopback) and nothing arrives; the control's datagram arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_udp_host_loopback() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
@@ -52,6 +61,9 @@ async fn net_udp_host_loopback() {
 /// An abstract unix socket of the host (abstract names belong to the network namespace).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_abstract_unix_socket() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let name = format!("tsb-escape-{}", std::process::id());
     let _l = std::os::unix::net::UnixListener::bind_addr(
         &std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap(),
@@ -66,6 +78,9 @@ async fn net_abstract_unix_socket() {
 /// A unix socket on a host path not given to the sandbox: not there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_path_unix_socket_not_bound() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let path = d.path().join("sock");
     let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
@@ -78,6 +93,9 @@ async fn net_path_unix_socket_not_bound() {
 /// A raw packet socket (sniffing, forging frames): refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_packet_socket() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("packet_socket")
         .check(&errno(EPERM), Control::Root("ok".into()), |_| {})
         .await;
@@ -87,6 +105,9 @@ async fn net_packet_socket() {
 /// no vsock transport, so the control answers EAFNOSUPPORT, which still shows the family exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_vsock_socket() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let a = Attempt::new("vsock_socket");
     let host = a.on_host(false);
     assert!(
@@ -100,6 +121,9 @@ async fn net_vsock_socket() {
 /// (EACCES) and the listed one connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_tcp_allow_list_unlisted_port() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let listed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let unlisted = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listed_port = listed.local_addr().unwrap().port();
@@ -124,6 +148,9 @@ async fn net_tcp_allow_list_unlisted_port() {
 /// do not cover, and which falls back to plain TCP with any TCP peer) is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_mptcp_under_tcp_allow_list() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let a = Attempt::new("mptcp").arg(l.local_addr().unwrap());
     let host = a.on_host(false);
@@ -144,6 +171,9 @@ async fn net_mptcp_under_tcp_allow_list() {
 /// `MSG_FASTOPEN`, which never passes Landlock's connect check) to an unlisted port is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_tcp_fast_open_under_tcp_allow_list() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let fastopen = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_fastopen").unwrap_or_default();
     if fastopen.trim().parse::<u32>().unwrap_or(0) & 1 == 0 {
@@ -163,6 +193,9 @@ async fn net_tcp_fast_open_under_tcp_allow_list() {
 /// user namespace, as a root caller's prepared ones are): refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_uevent_socket() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("uevent_socket")
         .check(&errno(EPERM), Control::Ok, |_| {})
         .await;
@@ -174,6 +207,9 @@ async fn net_uevent_socket() {
 /// the network namespace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c20_tcp_rules_are_not_a_network_switch() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     use tokio_sandbox::{Network, Property};
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(500)))

@@ -29,6 +29,9 @@ fn alive(victim: &mut std::process::Child) -> bool {
 /// The sandbox sees its own two processes only: init and the program.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_host_pids_are_invisible() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let a = Attempt::new("pids");
     let host = a.on_host(false);
     assert!(
@@ -41,6 +44,9 @@ async fn proc_host_pids_are_invisible() {
 /// A host process of the same uid cannot be signalled (its pid does not exist inside).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_signal_a_host_process() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let mut v = victim();
     let pid = v.id();
     // The control asks with signal 0 whether the victim could be signalled.
@@ -59,6 +65,9 @@ async fn proc_signal_a_host_process() {
 /// itself is left to signal: ESRCH).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_kill_minus_one_harms_nothing_outside() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let mut v = victim();
     Attempt::new("signal")
         .arg(-1)
@@ -77,6 +86,9 @@ async fn proc_kill_minus_one_harms_nothing_outside() {
 /// ptrace of its own child: refused by the seccomp filter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_ptrace_own_child() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("ptrace_own_child")
         .check(&errno(EPERM), Control::Ok, |_| {})
         .await;
@@ -85,6 +97,9 @@ async fn proc_ptrace_own_child() {
 /// ptrace of pid 1 (the sandbox's init): refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_ptrace_pid_1() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("ptrace_attach")
         .arg(1)
         .check(
@@ -98,6 +113,9 @@ async fn proc_ptrace_pid_1() {
 /// process_vm_readv on its own child and on pid 1: refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_process_vm_readv() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("process_vm_readv_own_child")
         .check(&errno(EPERM), Control::Ok, |_| {})
         .await;
@@ -114,6 +132,9 @@ async fn proc_process_vm_readv() {
 /// pidfd_getfd (taking a descriptor from another process) on its own child: refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_pidfd_getfd() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("pidfd_getfd")
         .arg("child")
         .check(&errno(EPERM), Control::Ok, |_| {})
@@ -126,6 +147,9 @@ async fn proc_pidfd_getfd() {
 /// the test process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_init_is_closed() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let pid = std::process::id();
     for (name, file, control) in [
         ("read", "environ", Control::Ok),
@@ -151,6 +175,9 @@ async fn proc_init_is_closed() {
 /// Nested user namespaces (unshare, and clone with CLONE_NEWUSER): refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_nested_user_namespace() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("unshare")
         .arg(format!("{:x}", libc::CLONE_NEWUSER))
         .check(&errno(EPERM), Control::Ok, |_| {})
@@ -164,6 +191,9 @@ async fn proc_nested_user_namespace() {
 /// A new mount namespace: refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_unshare_mount_namespace() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("unshare")
         .arg(format!("{:x}", libc::CLONE_NEWNS))
         .check(&errno(EPERM), Control::Userns, |_| {})
@@ -174,6 +204,9 @@ async fn proc_unshare_mount_namespace() {
 /// back to clone; on the host, clone3 with no arguments is EINVAL (the call exists).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_clone3() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("clone3")
         .check(&errno(ENOSYS), Control::Host(errno(EINVAL)), |_| {})
         .await;
@@ -182,6 +215,9 @@ async fn proc_clone3() {
 /// setns into the host's network namespace through a descriptor passed in: refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_setns_inherited_namespace() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let ns = std::fs::File::open("/proc/self/ns/net").unwrap();
     Attempt::new("setns")
         .arg(3)
@@ -195,6 +231,9 @@ async fn proc_setns_inherited_namespace() {
 /// A fork bomb stops at the process limit with EAGAIN.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_fork_bomb() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("fork_bomb")
         .check(
             &errno(EAGAIN),
@@ -212,6 +251,9 @@ async fn proc_fork_bomb() {
 /// create a file 1 s later, is gone with the program (on the host it creates the file).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proc_setsid_double_fork() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let w = rw_dir();
     let (inside, outside) = (w.path().join("escaped"), w.path().join("control"));
     let a = Attempt::new("double_fork")
