@@ -640,8 +640,9 @@ fn run(name: &str) -> String {
             let params = [0u8; 120];
             sc(libc::SYS_io_uring_setup, &[1, ptr(&params)])
         }
-        // An unknown flag bit: EINVAL once the capability check has passed.
-        "kexec_load" => sc(libc::SYS_kexec_load, &[0, 0, 0, 0x8]),
+        // An unknown flag bit (0x8 is KEXEC_CRASH_HOTPLUG_SUPPORT since 6.6): EINVAL once the
+        // capability check has passed.
+        "kexec_load" => sc(libc::SYS_kexec_load, &[0, 0, 0, 0x8000]),
         "init_module" => {
             let params = c("");
             sc(libc::SYS_init_module, &[0, 0, params.as_ptr() as c_long])
