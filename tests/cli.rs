@@ -800,14 +800,18 @@ fn a_missing_program_is_named_as_in_the_usage_line() {
 }
 
 /// Byte counts take K, M, G and T suffixes (powers of 1024); other units are usage errors.
+/// Without a cgroup `--memory` is `RLIMIT_AS` (seen by `ulimit -v` in KiB); with cgroup limits
+/// it is the sandbox cgroup's `memory.max` and the address space stays unlimited.
 #[test]
 fn byte_counts_take_binary_suffixes() {
     if !common::host::sandbox_or_skip() {
         return;
     }
+    let cgroup = common::host::cgroup_limits();
+    let kib = |k: &'static str| if cgroup { "unlimited\n" } else { k };
     for (flag, value, script, expected) in [
-        ("--memory", "1G", "ulimit -v", "1048576\n"),
-        ("--memory", "512MiB", "ulimit -v", "524288\n"),
+        ("--memory", "1G", "ulimit -v", kib("1048576\n")),
+        ("--memory", "512MiB", "ulimit -v", kib("524288\n")),
         ("--fsize", "2k", "ulimit -f", "4\n"),
     ] {
         let Some(o) = run(&[

@@ -17,10 +17,35 @@ async fn sh_with(script: &str, limits: Limits) -> std::process::Output {
         .expect("spawn")
 }
 
-/// A default sandbox cannot fork-bomb the host: at most 1024 processes, visible inside.
+/// A default sandbox cannot fork-bomb the host: at most 1024 processes, visible inside as
+/// `RLIMIT_NPROC`; with cgroup limits it is the sandbox cgroup's `pids.max` instead, and the
+/// rlimit inside stays the caller's.
 #[tokio::test]
 async fn default_process_limit_is_visible_inside() {
     if !common::host::sandbox_or_skip() {
+        return;
+    }
+    if common::host::cgroup_limits() {
+        let mut child = Command::new("sleep").arg("30").spawn().await.unwrap();
+        let cg = common::host::cgroup_of(child.id().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(cg.join("pids.max")).unwrap(),
+            format!("{DEFAULT_PROCESS_LIMIT}\n"),
+            "{}",
+            cg.display()
+        );
+        assert_eq!(
+            child.enforcement().process_limit,
+            Some(DEFAULT_PROCESS_LIMIT)
+        );
+        child.kill().await.unwrap();
+        let own = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let own = own
+            .lines()
+            .find(|l| l.starts_with("Max processes"))
+            .unwrap();
+        let o = common::sh("grep 'Max processes' /proc/self/limits", |_| {}).await;
+        assert_eq!(common::stdout(&o), format!("{own}\n"));
         return;
     }
     let o = common::sh("grep 'Max processes' /proc/self/limits | tr -s ' '", |_| {}).await;
@@ -36,7 +61,8 @@ async fn default_process_limit_is_visible_inside() {
 }
 
 /// C15: a process limit counts threads; Python starting 32 threads under a limit of 8 fails
-/// with "can't start new thread", and the limit is visible inside.
+/// with "can't start new thread", and the limit is visible inside (as `RLIMIT_NPROC`; with
+/// cgroup limits it is `pids.max`, outside the sandbox's view).
 #[tokio::test]
 async fn c15_thread_limits_look_like_application_bugs() {
     if !common::host::sandbox_or_skip() {
@@ -66,7 +92,11 @@ print(len(ts) < 32)",
         .output()
         .await
         .unwrap();
-    assert_eq!(common::stdout(&o), "1\ncan't start new thread\nTrue\n");
+    let visible = if common::host::cgroup_limits() { 0 } else { 1 };
+    assert_eq!(
+        common::stdout(&o),
+        format!("{visible}\ncan't start new thread\nTrue\n")
+    );
 }
 
 /// A fork bomb under a process limit stops at the limit with EAGAIN; the host is unharmed and
@@ -258,7 +288,8 @@ async fn peak_memory_and_cpu_time_are_reported() {
 }
 
 /// C41: the process limit is set inside the sandbox's own user namespace, so the caller's own
-/// processes do not count against it; as host uid 0 (exempt) it is not reported as enforced.
+/// processes do not count against it; as host uid 0 (exempt from `RLIMIT_NPROC`) it is not
+/// reported as enforced, unless it is a cgroup's `pids.max`, which binds uid 0 too.
 #[tokio::test]
 async fn c41_process_limit_counts_the_sandbox_only() {
     if !common::host::sandbox_or_skip() {
@@ -291,7 +322,8 @@ async fn c41_process_limit_counts_the_sandbox_only() {
             .spawn()
             .await
             .unwrap();
-        assert_eq!(child.enforcement().process_limit, None);
+        let expected = common::host::cgroup_limits().then_some(3);
+        assert_eq!(child.enforcement().process_limit, expected);
     }
 }
 
@@ -314,10 +346,23 @@ async fn run_status_reports_how_it_ended() {
         (s.exit_code, s.signal, s.ended_by),
         (Some(3), None, EndReason::Exited)
     );
-    assert_eq!(s.peak_memory_scope, "largest_process");
+    let cgroup = common::host::cgroup_limits();
+    assert_eq!(
+        s.peak_memory_scope,
+        if cgroup { "sandbox" } else { "largest_process" }
+    );
     // The default process limit, and the open-files limit derived from it.
     let names: Vec<&str> = s.limits.iter().map(|l| l.name).collect();
     assert_eq!(names, ["open_files", "processes"]);
+    let processes = &s.limits[1];
+    assert_eq!(
+        processes.mechanism,
+        if cgroup {
+            "cgroup pids.max"
+        } else {
+            "RLIMIT_NPROC"
+        }
+    );
 
     let mut child = Command::new("sleep")
         .arg("30")
@@ -357,6 +402,7 @@ async fn run_status_reports_how_it_ended() {
 
 /// C42: without a cgroup, a memory limit is backed by RLIMIT_AS, which the status names with
 /// what breaks under it; Node reserves more address space than 512 MiB and fails at start.
+/// With cgroup limits it is the cgroup's `memory.max`, which Node starts under.
 #[tokio::test]
 async fn c42_address_space_is_not_a_memory_limit() {
     if !common::host::sandbox_or_skip() {
@@ -370,8 +416,14 @@ async fn c42_address_space_is_not_a_memory_limit() {
     child.wait().await.unwrap();
     let s = child.run_status().unwrap();
     let memory = s.limits.iter().find(|l| l.name == "memory_bytes").unwrap();
-    assert_eq!(memory.mechanism, "RLIMIT_AS");
-    assert!(memory.note.unwrap().contains("the JVM, Node and Go"));
+    let cgroup = common::host::cgroup_limits();
+    if cgroup {
+        assert_eq!(memory.mechanism, "cgroup memory.max");
+        assert_eq!(memory.note, None);
+    } else {
+        assert_eq!(memory.mechanism, "RLIMIT_AS");
+        assert!(memory.note.unwrap().contains("the JVM, Node and Go"));
+    }
     if !common::has("/usr/bin/node") {
         common::skip("node is not installed: the start failure under RLIMIT_AS is not shown");
         return;
@@ -382,11 +434,11 @@ async fn c42_address_space_is_not_a_memory_limit() {
         .await
         .unwrap();
     assert!(ok.success());
-    let failed = Command::new("node")
+    let limited = Command::new("node")
         .args(["-e", "1"])
         .limits(limits)
         .output()
         .await
         .unwrap();
-    assert!(!failed.status.success(), "{:?}", failed.status);
+    assert_eq!(limited.status.success(), cgroup, "{:?}", limited.status);
 }

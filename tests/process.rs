@@ -1532,6 +1532,9 @@ async fn tcp_allow_lists_with_the_host_network() {
     if !common::host::sandbox_or_skip() {
         return;
     }
+    if !common::host::landlock_tcp_or_skip() {
+        return;
+    }
     if !python_or_skip() {
         return;
     }

@@ -273,6 +273,22 @@ pub mod host {
         probe
     }
 
+    /// The cgroup v2 directory of process `pid` (a running sandbox's own cgroup on a host with
+    /// cgroup limits).
+    pub fn cgroup_of(pid: u32) -> std::path::PathBuf {
+        let mount = tokio_sandbox::probe()
+            .cgroup_v2
+            .mount
+            .clone()
+            .expect("cgroup2 is mounted");
+        let line = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("its cgroup");
+        let rel = line
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .expect("a cgroup v2 entry");
+        mount.join(rel.trim_start_matches('/'))
+    }
+
     /// Whether a default sandbox can run here; when not, checks that spawning one is refused
     /// with an error naming what is missing, prints the skip and returns false.
     pub fn sandbox_or_skip() -> bool {
@@ -305,6 +321,43 @@ pub mod host {
     /// checks the refusal and prints the skip.
     pub fn landlock_or_skip() -> bool {
         skip_unless(landlock_abi().map(|_| ()))
+    }
+
+    /// Whether TCP port allow-lists can be enforced here (Landlock ABI 4). When not, checks
+    /// that a policy with one is refused with the typed error naming this host's ABI, and
+    /// prints the skip. Call after [`sandbox_or_skip`].
+    pub fn landlock_tcp_or_skip() -> bool {
+        let abi = landlock_abi().expect("Landlock (checked by sandbox_or_skip first)");
+        if abi >= 4 {
+            return true;
+        }
+        let err = std::thread::spawn(|| {
+            let mut cmd = tokio_sandbox::Command::new("/bin/true");
+            cmd.network(tokio_sandbox::Network::Host)
+                .policy_mut()
+                .allow_tcp_connect(9);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            match rt.block_on(cmd.spawn()) {
+                Ok(_) => panic!("a TCP allow-list runs below Landlock ABI 4"),
+                Err(e) => e,
+            }
+        })
+        .join()
+        .unwrap();
+        match &err {
+            tokio_sandbox::SpawnError::Unsupported { mechanism, reason } => {
+                assert_eq!(*mechanism, "Landlock TCP rules");
+                assert!(reason.contains(&format!("ABI {abi}")), "{reason}");
+            }
+            other => panic!("expected the Landlock TCP rules refusal, got {other:?}"),
+        }
+        super::skip(&format!(
+            "TCP allow-lists need Landlock ABI 4, this host has ABI {abi} (refused as documented)"
+        ));
+        false
     }
 
     fn skip_unless(have: Result<(), String>) -> bool {

@@ -124,6 +124,9 @@ async fn net_tcp_allow_list_unlisted_port() {
     if !crate::common::host::sandbox_or_skip() {
         return;
     }
+    if !crate::common::host::landlock_tcp_or_skip() {
+        return;
+    }
     let listed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let unlisted = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listed_port = listed.local_addr().unwrap().port();
@@ -151,6 +154,9 @@ async fn net_mptcp_under_tcp_allow_list() {
     if !crate::common::host::sandbox_or_skip() {
         return;
     }
+    if !crate::common::host::landlock_tcp_or_skip() {
+        return;
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let a = Attempt::new("mptcp").arg(l.local_addr().unwrap());
     let host = a.on_host(false);
@@ -172,6 +178,9 @@ async fn net_mptcp_under_tcp_allow_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_tcp_fast_open_under_tcp_allow_list() {
     if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    if !crate::common::host::landlock_tcp_or_skip() {
         return;
     }
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -208,6 +217,9 @@ async fn net_uevent_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c20_tcp_rules_are_not_a_network_switch() {
     if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    if !crate::common::host::landlock_tcp_or_skip() {
         return;
     }
     use tokio_sandbox::{Network, Property};
