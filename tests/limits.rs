@@ -322,7 +322,7 @@ async fn c41_process_limit_counts_the_sandbox_only() {
             .spawn()
             .await
             .unwrap();
-        let expected = common::host::cgroup_limits().then_some(3);
+        let expected = common::host::cgroup_limits().then_some(DEFAULT_PROCESS_LIMIT);
         assert_eq!(child.enforcement().process_limit, expected);
     }
 }
