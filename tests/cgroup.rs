@@ -1,6 +1,7 @@
 //! cgroup v2 limits for a whole sandbox, where a hierarchy with the memory, pids and cpu
 //! controllers is delegated to the caller. Elsewhere (this project's CI machine: cgroup v2 has
-//! no controllers, they are bound to cgroup v1) each test skips, naming what is missing.
+//! no controllers, they are bound to cgroup v1) each test skips, naming what is missing; where
+//! the caller's cgroup is delegated, a skip is a failure.
 
 mod common;
 
@@ -13,10 +14,23 @@ fn cgroup_limits_or_skip() -> bool {
     match &tokio_sandbox::probe().cgroup_limits {
         Availability::Available => true,
         Availability::Unavailable(why) => {
+            not_delegated(why);
             common::skip(&format!("cgroup v2 limits are not available here: {why}"));
             false
         }
         other => panic!("unexpected availability {other:?}"),
+    }
+}
+
+/// Fails the test when the caller's cgroup is delegated although the library says cgroup
+/// limits are unavailable (`why`).
+fn not_delegated(why: &str) {
+    if let Some(dir) = common::host::cgroup_delegated_to_caller() {
+        panic!(
+            "{} is delegated to this process (memory, pids and cpu available, writable), yet \
+             sandboxes get no cgroup limits: {why}",
+            dir.display()
+        );
     }
 }
 
@@ -107,6 +121,7 @@ async fn cpu_bandwidth_needs_the_cgroup_cpu_controller() {
             assert!(s.limits.iter().any(|l| l.mechanism == "cgroup cpu.max"));
         }
         Availability::Unavailable(why) => match result {
+            _ if common::host::cgroup_delegated_to_caller().is_some() => not_delegated(why),
             Err(tokio_sandbox::SpawnError::Unsupported { mechanism, reason }) => {
                 assert_eq!(mechanism, "a cgroup v2 cpu controller");
                 assert_eq!(&reason, why);

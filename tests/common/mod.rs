@@ -260,6 +260,22 @@ pub mod host {
             && rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
     }
 
+    /// This process's cgroup when a cgroup v2 subtree with the memory, pids and cpu
+    /// controllers is delegated to it (the controllers are in its `cgroup.controllers` and it
+    /// may write the directory), as systemd's `Delegate=yes` or a root caller's own service
+    /// cgroup: a host where sandboxes should get cgroup limits, whatever the cgroup holds.
+    pub fn cgroup_delegated_to_caller() -> Option<std::path::PathBuf> {
+        let cg = &tokio_sandbox::probe().cgroup_v2;
+        let dir = cg.cgroup.clone()?;
+        let available = std::fs::read_to_string(dir.join("cgroup.controllers")).ok()?;
+        let all = ["memory", "pids", "cpu"]
+            .iter()
+            .all(|c| available.split_whitespace().any(|a| a == *c));
+        let writable = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok()
+            && rustix::fs::access(dir.join("cgroup.procs"), rustix::fs::Access::WRITE_OK).is_ok();
+        (all && writable).then_some(dir)
+    }
+
     /// Whether sandboxes get cgroup v2 limits here (else the limits are rlimits). Fails the
     /// test when the probe and the cgroup files disagree.
     pub fn cgroup_limits() -> bool {
