@@ -218,6 +218,8 @@ def report(logs, hosts, total=True):
             for n, d in problems:
                 out.write(f"=== {n}\n{d}\n\n")
         print(f"{host} {kernel}: {p} passed, {f} failed, {s} skipped")
+        print(f"  wall time {summary['wall_seconds'] or '?'} s; "
+              f"kernel command line: {read(os.path.join(hdir, 'cmdline')).strip()}")
         for pname, rep in summary["passes"].items():
             print(f"  {pname}: {rep['passed']} passed, {rep['failed']} failed, "
                   f"{rep['skipped']} skipped; main job {rep['mainjob']}")
