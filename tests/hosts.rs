@@ -170,7 +170,8 @@ fn c06_proc_covered_is_a_clear_error() {
         }
         return;
     }
-    if !common::host::user_namespace_or_skip() {
+    // The helper spawns a default sandbox: Landlock too.
+    if !common::host::sandbox_or_skip() {
         return;
     }
     if !common::has("/usr/bin/unshare") {
