@@ -1905,8 +1905,23 @@ async fn read_only_device_bind_refuses_writes() {
         common::skip("creating a device node (mknod) needs root");
         return;
     }
-    // A node of its own (the sandbox's /dev/zero is writable, and Landlock rules go by inode).
-    let d = rw_dir();
+    // A node of its own (the sandbox's /dev/zero is writable, and Landlock rules go by inode),
+    // on a filesystem that honours device nodes: /tmp is often a nodev tmpfs (systemd mounts it
+    // so), then /var/tmp.
+    let nodev = |p: &str| {
+        rustix::fs::statvfs(p)
+            .map(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::NODEV))
+            .unwrap_or(true)
+    };
+    let Some(base) = ["/tmp", "/var/tmp"].into_iter().find(|p| !nodev(p)) else {
+        common::skip("both /tmp and /var/tmp are mounted nodev: no place for a device node");
+        return;
+    };
+    let d = tempfile::Builder::new()
+        .prefix("tsb-test-")
+        .tempdir_in(base)
+        .unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let node = d.path().join("zero");
     let c = std::ffi::CString::new(node.as_os_str().as_bytes()).unwrap();
     // SAFETY: mknod(2) of a character device with a valid path.
