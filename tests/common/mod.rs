@@ -263,10 +263,15 @@ pub mod host {
     /// This process's cgroup when a cgroup v2 subtree with the memory, pids and cpu
     /// controllers is delegated to it (the controllers are in its `cgroup.controllers` and it
     /// may write the directory), as systemd's `Delegate=yes` or a root caller's own service
-    /// cgroup: a host where sandboxes should get cgroup limits, whatever the cgroup holds.
+    /// cgroup: a host where sandboxes should get cgroup limits, whatever the cgroup holds. The
+    /// root cgroup is not delegated to anyone: there the controllers count only when the host
+    /// has enabled them in its `cgroup.subtree_control` (see [`cgroup_limits`]).
     pub fn cgroup_delegated_to_caller() -> Option<std::path::PathBuf> {
         let cg = &tokio_sandbox::probe().cgroup_v2;
         let dir = cg.cgroup.clone()?;
+        if cg.mount.as_deref() == Some(dir.as_path()) {
+            return None;
+        }
         let available = std::fs::read_to_string(dir.join("cgroup.controllers")).ok()?;
         let all = ["memory", "pids", "cpu"]
             .iter()
