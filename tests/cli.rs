@@ -241,6 +241,9 @@ fn policy_file_from_the_cli() {
 /// against the working directory, as those of `--ro` and `--rw` do.
 #[test]
 fn relative_paths_resolve_against_the_working_directory() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -419,6 +422,9 @@ fn sigterm_ends_a_stopped_program() {
 /// anything that takes time.
 #[test]
 fn sigterm_during_setup_ends_the_cli_before_the_program() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -493,6 +499,9 @@ const NO_IGNORED_NO_BLOCKED: &str = "SigBlk:\t0000000000000000\nSigIgn:\t0000000
 /// signal ignored or blocked either way.
 #[test]
 fn c49_nohup_leaves_sighup_ignored() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli_path() else {
         return;
     };
@@ -517,6 +526,9 @@ fn c49_nohup_leaves_sighup_ignored() {
 /// CLI nor reaches the program. The control: without the trap it is forwarded (128+2).
 #[test]
 fn c49_trap_int_leaves_sigint_ignored() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli_path() else {
         return;
     };
@@ -543,6 +555,9 @@ fn c49_trap_int_leaves_sigint_ignored() {
 /// it (128+15), and the program starts with nothing blocked.
 #[test]
 fn c49_blocked_sigterm_is_unblocked_and_forwarded() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     use std::os::unix::process::CommandExt;
     let Some(mut c) = cli() else {
         return;
@@ -663,6 +678,9 @@ fn status_json_is_not_redirected_by_a_planted_symlink() {
 /// with exit 125 before the program runs.
 #[test]
 fn status_json_takes_a_regular_file_or_a_new_name() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -720,6 +738,9 @@ fn status_json_takes_a_regular_file_or_a_new_name() {
 /// `s` (the default), `m`, `h` or `d`. 0.005m and 300ms both end `sleep 5` after 300 ms.
 #[test]
 fn timeout_takes_units() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     for t in ["300ms", "0.005m", "0.3", ".3s"] {
         let Some(mut c) = cli() else {
             return;
@@ -842,6 +863,9 @@ fn byte_counts_take_binary_suffixes() {
 /// none.
 #[test]
 fn c42_memory_as_rlimit_as_is_a_warning() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(o) = run(&[os("--memory"), os("1G"), os("--"), os("true")]) else {
         return;
     };

@@ -118,6 +118,9 @@ fn control_symlink_reaches_its_target(dir: &Path) {
 /// and leaves the caller's file as it was.
 #[test]
 fn cli_status_file_symlink_left_by_an_earlier_run() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli_exe() else {
         return;
     };
@@ -156,6 +159,9 @@ fn cli_status_file_symlink_left_by_an_earlier_run() {
 /// the name with exit 125 at once.
 #[test]
 fn cli_status_file_fifo_left_by_an_earlier_run() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli_exe() else {
         return;
     };
@@ -214,6 +220,9 @@ fn cli_status_file_fifo_left_by_an_earlier_run() {
 /// caller's file is untouched.
 #[test]
 fn cli_status_file_symlink_planted_during_the_run() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli_exe() else {
         return;
     };
@@ -249,6 +258,9 @@ fn cli_status_file_symlink_planted_during_the_run() {
 /// caller reads the CLI's status, not the forgery.
 #[test]
 fn cli_status_file_forged_during_the_run() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli_exe() else {
         return;
     };
@@ -291,6 +303,9 @@ fn cli_status_file_forged_during_the_run() {
 /// CLI says where the status went.
 #[test]
 fn cli_status_file_directory_swapped_during_the_run() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli_exe() else {
         return;
     };
