@@ -822,11 +822,20 @@ async fn c38_sandbox_has_no_supplementary_groups() {
             return;
         }
     }
-    let (_, gid) = common::sandbox_host_ids();
+    // A root caller clears the groups; an unprivileged one keeps its own list, which may hold
+    // only its primary group (a login user: C52), shown as the sandbox's gid.
+    let (_, gid) = common::inside_ids();
+    let egid = rustix::process::getegid();
+    let own_group_only = !is_root() && rustix::process::getgroups().unwrap() == [egid];
     let out = run("id", &["-G"]).await;
     assert_eq!(ok_stdout(&out), format!("{gid}\n"));
     let out = run("grep", &["^Groups:", "/proc/self/status"]).await;
-    assert_eq!(ok_stdout(&out).trim_end(), "Groups:");
+    let want = if own_group_only {
+        format!("Groups:\t{gid}")
+    } else {
+        "Groups:".to_string()
+    };
+    assert_eq!(ok_stdout(&out).trim_end(), want);
 }
 
 /// An unprivileged caller with a supplementary group cannot drop it in its user namespace:
@@ -881,8 +890,9 @@ async fn helper_c38_retained_groups() {
         .output()
         .await
         .expect("spawn with retained groups allowed");
-    // 1234 is in force but not mapped in the user namespace: it shows as the overflow gid.
-    assert_eq!(ok_stdout(&out), "65534\n");
+    // 1234 is in force but not mapped in the user namespace: it shows as the overflow gid,
+    // which is not the sandbox's own (1000 inside for host gid 65534).
+    assert_eq!(ok_stdout(&out), "1000 65534\n");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -484,31 +484,25 @@ impl<'a> PlanBuilder<'a> {
     fn etc_files(&mut self) {
         let id = self.id;
         let hostname = &self.policy.hostname;
+        // The sandbox's own user gets a login shell (tmux, vim's `:!` and `script` run it);
+        // nobody keeps nologin unless it is the sandbox's user.
+        let user = format!(
+            "{}:x:{}:{}:{}:{}:/bin/sh\n",
+            id.user_name(),
+            id.inside_uid,
+            id.inside_gid,
+            id.user_name(),
+            id.home()
+        );
+        let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\n");
+        if id.inside_uid != 0 {
+            passwd.push_str(&user);
+        }
+        if id.inside_uid != 65534 {
+            passwd.push_str("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+        }
         let generated: [(&str, String); 4] = [
-            (
-                "/etc/passwd",
-                format!(
-                    "root:x:0:0:root:/root:/bin/sh\n{}\
-                     nobody:x:65534:65534:nobody:{}:/usr/sbin/nologin\n",
-                    if id.inside_uid != 0 && id.inside_uid != 65534 {
-                        format!(
-                            "{}:x:{}:{}:{}:{}:/bin/sh\n",
-                            id.user_name(),
-                            id.inside_uid,
-                            id.inside_gid,
-                            id.user_name(),
-                            id.home()
-                        )
-                    } else {
-                        String::new()
-                    },
-                    if id.inside_uid == 65534 {
-                        "/home/nobody"
-                    } else {
-                        "/nonexistent"
-                    }
-                ),
-            ),
+            ("/etc/passwd", passwd),
             (
                 "/etc/group",
                 format!(

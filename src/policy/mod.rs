@@ -493,15 +493,23 @@ impl Policy {
 
     /// The uid the program runs as. For an unprivileged caller this is the id *inside* the
     /// sandbox (mapped to the caller's own uid on the host, default: the caller's uid). For a
-    /// root caller it is the host uid the sandbox runs as, shown unchanged inside (default
-    /// 65534, `nobody`; 0 runs as host root and must be asked for explicitly).
+    /// root caller it is the host uid the sandbox runs as (default 65534; 0 runs as host root
+    /// and must be asked for explicitly), shown unchanged inside.
+    ///
+    /// One id is never the program's own unless an unprivileged caller asks for it here: the
+    /// kernel's overflow uid (`/proc/sys/kernel/overflowuid`, 65534), which is how every owner
+    /// the sandbox does not map shows inside. Where the host id would be that id (a root
+    /// caller's default, or an unprivileged caller running as 65534), the program runs as 1000
+    /// inside (`sandbox`, home `/home/sandbox`), so that host root's files never look like its
+    /// own (`test -O`, git's ownership check, `chmod`).
     pub fn uid(&mut self, uid: u32) -> &mut Self {
         self.uid = Some(uid);
         self
     }
 
     /// The gid, with the same meaning as [`Policy::uid`] (default: the uid chosen with
-    /// [`Policy::uid`], else the caller's gid, or 65534 for a root caller).
+    /// [`Policy::uid`], else the caller's gid, or 65534 for a root caller; the overflow gid
+    /// shows as 1000 inside, as for the uid).
     pub fn gid(&mut self, gid: u32) -> &mut Self {
         self.gid = Some(gid);
         self

@@ -282,7 +282,7 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
             uid_map: id.uid_map().into_bytes(),
             gid_map: id.gid_map().into_bytes(),
         }),
-        switch_ids: id.privileged.then_some((id.host_uid, id.host_gid)),
+        switch_ids: id.privileged.then_some((id.inside_uid, id.inside_gid)),
         staging: c"/tmp".to_owned(),
         root_data: c"mode=0755,size=1048576".to_owned(),
         setup: c.setup.clone(),

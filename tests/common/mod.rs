@@ -76,15 +76,33 @@ pub fn missing(tool: &str) {
     skip(&format!("{tool} is not installed"));
 }
 
-/// User name and `HOME` of a default sandbox: the inside uid is 65534 (`nobody`) for a root
-/// caller and the caller's own uid otherwise (`root` for 0, `sandbox` for any other).
-pub fn default_user() -> (&'static str, &'static str) {
-    let uid = if is_root() {
-        65534
-    } else {
-        rustix::process::geteuid().as_raw()
+/// The kernel's overflow uid and gid (`/proc/sys/kernel/overflow{uid,gid}`): how an owner the
+/// sandbox does not map shows inside.
+pub fn overflow_ids() -> (u32, u32) {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/kernel/{name}"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(65534)
     };
-    match uid {
+    (read("overflowuid"), read("overflowgid"))
+}
+
+/// The uid/gid a default sandbox has inside: its host ids, except that an overflow id shows as
+/// 1000 (so a root caller's sandbox, host 65534, is 1000 inside).
+pub fn inside_ids() -> (u32, u32) {
+    let (uid, gid) = sandbox_host_ids();
+    let (ou, og) = overflow_ids();
+    (
+        if uid == ou { 1000 } else { uid },
+        if gid == og { 1000 } else { gid },
+    )
+}
+
+/// User name and `HOME` of a default sandbox, after its inside uid (`root` for 0, `nobody`
+/// for 65534, `sandbox` for any other).
+pub fn default_user() -> (&'static str, &'static str) {
+    match inside_ids().0 {
         0 => ("root", "/root"),
         65534 => ("nobody", "/home/nobody"),
         _ => ("sandbox", "/home/sandbox"),
