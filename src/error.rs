@@ -239,13 +239,19 @@ pub enum SpawnError {
     /// The program exists but its interpreter (`#!` line or ELF `PT_INTERP`) is missing in the
     /// sandbox.
     #[error(
-        "cannot execute {path:?}: its interpreter {interpreter:?} is not visible in the sandbox"
+        "cannot execute {path:?}: its interpreter {interpreter:?} is not visible in the \
+         sandbox{}",
+        missing_suffix(missing)
     )]
     InterpreterNotFound {
         /// The program path inside the sandbox.
         path: PathBuf,
         /// The interpreter it names.
         interpreter: PathBuf,
+        /// The first path on the way to the interpreter, symlinks followed, that the sandbox
+        /// lacks: the interpreter itself, a directory, or a symlink of the host such as `/lib`
+        /// that a link inside a bound path leads through.
+        missing: Option<PathBuf>,
     },
     /// The program path exists on the host, but no bind of the policy shows it in the sandbox.
     #[error(
@@ -270,6 +276,21 @@ pub enum SpawnError {
         /// The program path inside the sandbox.
         path: PathBuf,
     },
+}
+
+/// ": PATH is missing there", with what the host has at PATH.
+fn missing_suffix(missing: &Option<PathBuf>) -> String {
+    let Some(m) = missing else {
+        return String::new();
+    };
+    let host = match std::fs::read_link(m) {
+        Ok(target) => format!(
+            " (on the host a symlink to {target:?}: bind what it leads to, and it is recreated)"
+        ),
+        Err(_) if m.exists() => " (it exists on the host: bind it)".to_string(),
+        Err(_) => String::new(),
+    };
+    format!(": {m:?} is missing there{host}")
 }
 
 fn path_suffix(path: &Option<PathBuf>) -> String {

@@ -121,6 +121,7 @@ pub(crate) fn setup_error(
             libc::ENOENT => match host.as_deref().and_then(interpreter_of) {
                 Some(interpreter) => SpawnError::InterpreterNotFound {
                     path: program.to_path_buf(),
+                    missing: mount_plan.first_missing(&interpreter),
                     interpreter,
                 },
                 None if host.is_none()

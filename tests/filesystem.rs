@@ -639,21 +639,14 @@ async fn c02_policy_is_a_set_bin_and_usr_in_either_order() {
         cmd.arg("ok").read_only(order[0]).read_only(order[1]);
         assert_ok(&run(&mut cmd).await, "ok\n");
     }
-    // From an empty root, /bin and /usr alone miss the loader: the error names it.
+    // From an empty root, /bin and /usr alone: the root's links into /usr that lead to the
+    // loader are recreated too (C44).
     for order in [["/bin", "/usr"], ["/usr", "/bin"]] {
         let mut cmd = Command::new("/bin/echo");
         cmd.arg("ok");
         cmd.policy_mut().system(false);
         cmd.read_only(order[0]).read_only(order[1]);
-        match spawn_err(&mut cmd).await {
-            SpawnError::InterpreterNotFound { path, interpreter } => {
-                assert_eq!(
-                    (path.as_path(), interpreter.as_path()),
-                    (Path::new("/bin/echo"), Path::new(LOADER))
-                );
-            }
-            other => panic!("expected InterpreterNotFound, got {other:?}"),
-        }
+        assert_ok(&run(&mut cmd).await, "ok\n");
     }
     // With the loader's links (/lib64 -> usr/lib64, whose loader links into /lib), every order
     // of the set works.
@@ -781,6 +774,99 @@ async fn c05_ro_bind_keeps_locked_nosuid_nodev() {
     .await;
     assert_ok(&o, "rw\nnosuid\nnodev\n");
     assert!(dir.path().join("y").exists());
+}
+
+/// Whether the host's root has the merged-/usr links the loader is reached through: `/bin`,
+/// `/lib` and `/lib64` symlinks into `/usr`, and a loader in `/usr/lib64` that links into
+/// `/lib`.
+fn merged_usr_loader_chain() -> bool {
+    let into_usr = |l: &str| std::fs::read_link(l).is_ok_and(|t| t.starts_with("usr"));
+    ["/bin", "/lib", "/lib64"].into_iter().all(into_usr)
+        && std::fs::read_link("/usr/lib64/ld-linux-x86-64.so.2").is_ok_and(|t| t.starts_with("/lib/"))
+}
+
+/// C44: with `/usr` bound alone (no system runtime), the root's symlinks into it are recreated,
+/// so the loader `/lib64/ld-linux-x86-64.so.2` (and the `/lib` its link leads through) is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c44_usr_alone_runs_merged_usr_programs() {
+    if !merged_usr_loader_chain() {
+        common::skip("the host's root has no merged-/usr links to the loader");
+        return;
+    }
+    let usr_alone = |program: &str| {
+        let mut cmd = Command::new(program);
+        cmd.policy_mut().system(false);
+        cmd.read_only("/usr");
+        cmd
+    };
+    assert_ok(&run(&mut usr_alone("/usr/bin/true")).await, "");
+    assert_ok(
+        &run(usr_alone("/bin/sh").args(["-c", "echo ok"])).await,
+        "ok\n",
+    );
+    // Exactly the root's links whose target /usr shows, each with its host text; under
+    // Landlock as well (the default layers).
+    let mut expected = String::new();
+    let mut names: Vec<_> = std::fs::read_dir("/")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for l in names {
+        let Ok(text) = std::fs::read_link(&l) else {
+            continue;
+        };
+        if std::fs::canonicalize(&l).is_ok_and(|t| t.starts_with("/usr")) {
+            expected.push_str(&format!("{} -> {}\n", l.display(), text.display()));
+        }
+    }
+    let script = "for l in /*; do [ -L $l ] && echo \"$l -> $(readlink $l)\"; done; true";
+    assert_ok(&run(usr_alone("/bin/sh").args(["-c", script])).await, &expected);
+}
+
+/// C44: where the loader's chain leaves what is bound, the error names the first path of the
+/// chain the sandbox lacks (`/lib`, a link into the unbound `/usr/lib`), not only the loader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c44_interpreter_error_names_missing_link() {
+    if !merged_usr_loader_chain() {
+        common::skip("the host's root has no merged-/usr links to the loader");
+        return;
+    }
+    // /lib64 -> usr/lib64 is recreated (its target is bound); its loader links to
+    // /lib/x86_64-linux-gnu/..., and /lib -> usr/lib leads where nothing is bound.
+    let mut cmd = Command::new("/usr/bin/true");
+    cmd.policy_mut().system(false);
+    cmd.read_only("/usr/bin").read_only("/usr/lib64");
+    let e = spawn_err(&mut cmd).await;
+    let msg = e.to_string();
+    match e {
+        SpawnError::InterpreterNotFound {
+            path,
+            interpreter,
+            missing,
+        } => {
+            assert_eq!(
+                (path.as_path(), interpreter.as_path(), missing.as_deref()),
+                (
+                    Path::new("/usr/bin/true"),
+                    Path::new(LOADER),
+                    Some(Path::new("/lib"))
+                )
+            );
+        }
+        other => panic!("expected InterpreterNotFound, got {other:?}"),
+    }
+    assert!(
+        msg.ends_with(
+            "its interpreter \"/lib64/ld-linux-x86-64.so.2\" is not visible in the sandbox: \
+             \"/lib\" is missing there (on the host a symlink to \"usr/lib\": bind what it leads \
+             to, and it is recreated)"
+        ),
+        "{msg}"
+    );
+    // Binding what /lib leads to brings it back.
+    cmd.read_only("/usr/lib");
+    assert_ok(&run(&mut cmd).await, "");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -994,11 +1080,17 @@ async fn c29_exec_failures_are_spawn_errors() {
         e @ SpawnError::InterpreterNotFound { .. } => {
             assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
             assert_eq!(e.exit_code(), 127);
-            let SpawnError::InterpreterNotFound { path, interpreter } = e else {
+            let SpawnError::InterpreterNotFound {
+                path,
+                interpreter,
+                missing,
+            } = e
+            else {
                 unreachable!()
             };
             assert_eq!(path, p.join("bad-interp"));
             assert_eq!(interpreter, Path::new("/nonexistent/interp"));
+            assert_eq!(missing.as_deref(), Some(Path::new("/nonexistent")));
         }
         other => panic!("expected InterpreterNotFound, got {other:?}"),
     }

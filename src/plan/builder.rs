@@ -149,6 +149,7 @@ impl<'a> PlanBuilder<'a> {
         b.proc();
         b.dev();
         b.etc_files();
+        b.root_links();
         b.mount_points();
         Ok(b.finish())
     }
@@ -575,6 +576,49 @@ impl<'a> PlanBuilder<'a> {
             visible,
             links: self.links,
             host_links: self.met,
+        }
+    }
+
+    /// The host root's symlinks (`/bin`, `/lib64` and the like on a merged-/usr host) whose
+    /// target the sandbox shows, with or without the system runtime: a mount namespace does not
+    /// follow symlinks, so with `/usr` bound alone the ELF interpreter
+    /// `/lib64/ld-linux-x86-64.so.2` (and the `/lib` it links to) would be missing. A link is
+    /// recreated when its target is bound (or lies in a bind, or holds one) and nothing of the
+    /// plan is at its name.
+    fn root_links(&mut self) {
+        let Ok(entries) = std::fs::read_dir("/") else {
+            return;
+        };
+        let used: Vec<PathBuf> = self.ops.iter().map(|o| o.path().to_path_buf()).collect();
+        let mut found = Vec::new();
+        for e in entries.flatten() {
+            let path = Path::new("/").join(e.file_name());
+            if !e.file_type().is_ok_and(|t| t.is_symlink())
+                || self.links.contains_key(&path)
+                || self.covered(&path)
+                || used.iter().any(|u| u.starts_with(&path))
+            {
+                continue;
+            }
+            let Ok(text) = std::fs::read_link(&path) else {
+                continue;
+            };
+            let Ok(target) = resolve(&path) else {
+                continue;
+            };
+            let shown = self.covered(&target.path)
+                || self.binds.keys().any(|dst| dst.starts_with(&target.path));
+            if shown && target.path != Path::new("/") {
+                found.push((path, text.into_os_string()));
+            }
+        }
+        for (path, text) in found {
+            self.met.push((path.clone(), text.clone()));
+            self.ops.push(FsOp::Symlink {
+                target: text.clone(),
+                path: path.clone(),
+            });
+            self.links.insert(path, text);
         }
     }
 }

@@ -91,6 +91,25 @@ impl View for MountPlan {
     }
 }
 
+/// The sandbox's view with only what the plan creates: unlike [`MountPlan`]'s own view, a path
+/// that is neither a recreated symlink, nor shown by a bind, nor made by an operation (or on the
+/// way to one) is not there.
+struct Strict<'a>(&'a MountPlan);
+
+impl View for Strict<'_> {
+    fn lookup(&self, path: &Path) -> io::Result<Node> {
+        let plan = self.0;
+        if plan.links.contains_key(path) || plan.bound_host_path(path).is_some() {
+            return plan.lookup(path);
+        }
+        if plan.ops.iter().any(|op| op.path().starts_with(path)) {
+            Ok(Node::Other)
+        } else {
+            Err(io::Error::from_raw_os_error(libc::ENOENT))
+        }
+    }
+}
+
 /// The mount plan: filesystem operations in execution order, plus what spawning needs to know.
 #[derive(Debug, Clone)]
 pub(crate) struct MountPlan {
@@ -129,6 +148,17 @@ impl MountPlan {
     pub(crate) fn host_path(&self, inside: &Path) -> Option<PathBuf> {
         let end = walk(inside, self).ok()?.path;
         self.bound_host_path(&end)
+    }
+
+    /// The first path that a walk of sandbox path `inside` (symlinks followed as the kernel
+    /// does) does not find in the sandbox, e.g. `/lib` for an ELF interpreter
+    /// `/lib64/ld-linux-x86-64.so.2` whose link chain ends in a `/lib` the plan lacks; `None`
+    /// when the walk reaches the end (or loops).
+    pub(crate) fn first_missing(&self, inside: &Path) -> Option<PathBuf> {
+        match walk(inside, &Strict(self)) {
+            Err(crate::plan::walk::WalkError::Lookup(at, _)) => Some(at),
+            _ => None,
+        }
     }
 
     /// The host file a sandbox path shows, walked in the sandbox's view (a link to a path the

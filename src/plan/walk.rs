@@ -83,8 +83,8 @@ pub(crate) struct Walked {
 /// Why a walk stopped.
 #[derive(Debug)]
 pub(crate) enum WalkError {
-    /// A component is not there (the view's error).
-    Lookup(io::Error),
+    /// A component is not there: the path looked up, and the view's error.
+    Lookup(PathBuf, io::Error),
     /// More than [`MAX_SYMLINKS`] symlinks.
     Loop,
 }
@@ -124,7 +124,10 @@ pub(crate) fn walk(path: &Path, view: &impl View) -> Result<Walked, WalkError> {
             continue;
         }
         let candidate = walked.path.join(&c);
-        match view.lookup(&candidate).map_err(WalkError::Lookup)? {
+        let node = view
+            .lookup(&candidate)
+            .map_err(|e| WalkError::Lookup(candidate.clone(), e))?;
+        match node {
             Node::Link(target) => {
                 if walked.links.len() >= MAX_SYMLINKS {
                     return Err(WalkError::Loop);
@@ -147,7 +150,7 @@ pub(crate) fn walk(path: &Path, view: &impl View) -> Result<Walked, WalkError> {
 /// [`PolicyError::SymlinkLoop`] after 40 symlinks.
 pub(crate) fn resolve(path: &Path) -> Result<Walked, PolicyError> {
     walk(path, &Host).map_err(|e| match e {
-        WalkError::Lookup(source) => PolicyError::MissingPath {
+        WalkError::Lookup(_, source) => PolicyError::MissingPath {
             path: path.to_path_buf(),
             source,
         },
