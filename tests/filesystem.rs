@@ -222,11 +222,13 @@ async fn read_only_bind_refuses_writes_with_erofs() {
         "content\ncontent\n",
         &format!(
             "touch: cannot touch '{ps}/new': {EROFS_MSG}\n\
-             mkdir: cannot create directory '{ps}/sub': {EROFS_MSG}\n\
+             mkdir: cannot create directory {}: {EROFS_MSG}\n\
              /bin/sh: 1: cannot create {ps}/f: {EROFS_MSG}\n\
              rm: cannot remove '{ps}/f': {EROFS_MSG}\n\
              touch: cannot touch '/usr/new': {EROFS_MSG}\n\
-             mkdir: cannot create directory '/new': {EROFS_MSG}\n"
+             mkdir: cannot create directory {}: {EROFS_MSG}\n",
+            common::quoted(&format!("{ps}/sub")),
+            common::quoted("/new"),
         ),
     );
     // Nothing changed on the host.
@@ -1008,15 +1010,7 @@ async fn c09_no_caller_environment() {
         return;
     }
     let o = run(&mut Command::new("/usr/bin/env")).await;
-    assert_ok(
-        &o,
-        &format!(
-            "HOME={home}\nLOGNAME={name}\nPATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:\
-             /usr/sbin:/sbin\nTMPDIR=/tmp\nUSER={name}\n",
-            name = common::default_user().0,
-            home = common::default_user().1
-        ),
-    );
+    assert_ok(&o, &common::default_env_text());
     assert_eq!(
         DEFAULT_PATH,
         "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
@@ -1457,8 +1451,11 @@ async fn landlock_denies_what_mounts_allow() {
         &o,
         1,
         "owner\nrw\n0\n",
-        "touch: cannot touch '/dev/newfile': Permission denied\n\
-         mkdir: cannot create directory '/dev/newdir': Permission denied\n",
+        &format!(
+            "touch: cannot touch '/dev/newfile': Permission denied\n\
+             mkdir: cannot create directory {}: Permission denied\n",
+            common::quoted("/dev/newdir")
+        ),
     );
     // Sysctls are not writable for the sandbox's uid (their mode; as host uid 0 the mount is
     // read-only, tested in tests/process.rs).

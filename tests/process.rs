@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::{has, is_root, skip, stderr, stdout};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use tokio_sandbox::{Command, Network, PolicyError, SpawnError, Stdio, DEFAULT_PATH};
+use tokio_sandbox::{Command, Network, PolicyError, SpawnError, Stdio};
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -1316,13 +1316,7 @@ fn env_hygiene() {
 }
 
 fn default_env_lines() -> Vec<String> {
-    vec![
-        format!("HOME={}", common::default_user().1),
-        format!("LOGNAME={}", common::default_user().0),
-        format!("PATH={DEFAULT_PATH}"),
-        "TMPDIR=/tmp".to_string(),
-        format!("USER={}", common::default_user().0),
-    ]
+    common::default_env()
 }
 
 async fn env_inside(f: impl FnOnce(&mut Command)) -> Vec<String> {
@@ -1522,7 +1516,10 @@ async fn callers_seccomp_filter_goes_on_top() {
     assert_eq!(stdout(&out), "still running\n");
     assert_eq!(
         stderr(&out),
-        "mkdir: cannot create directory '/tmp/d': Permission denied\n"
+        format!(
+            "mkdir: cannot create directory {}: Permission denied\n",
+            common::quoted("/tmp/d")
+        )
     );
     assert_eq!(
         Command::new("sh")

@@ -56,6 +56,17 @@ impl ProgramFds {
             .unwrap_or(2)
     }
 
+    /// The first of the program's stdio fds (0, 1, 2) that is a terminal, as the parent's fd.
+    pub(crate) fn stdio_terminal(&self) -> Option<RawFd> {
+        self.pairs
+            .iter()
+            .filter(|(_, target)| *target <= 2)
+            // SAFETY: isatty only inspects the descriptor, which is open (in `keep`, or one of
+            // the caller's stdio fds).
+            .find(|(src, _)| unsafe { libc::isatty(*src) } == 1)
+            .map(|(src, _)| *src)
+    }
+
     /// The ranges of fds the child marks close-on-exec: everything from 3 up but the targets.
     pub(crate) fn cloexec_ranges(&self) -> Vec<(u32, u32)> {
         cloexec_ranges(self.pairs.iter().map(|(_, d)| *d))

@@ -30,7 +30,9 @@ use crate::policy::{Limits, Network, Policy};
 use crate::report::report_error;
 use crate::spawn::clone::{clone_child, InFlight, Namespaces};
 use crate::spawn::fds::{fd_at_least, pipe, program_fds, ParentEnds};
-use crate::spawn::program::{exec_strings, resolve_program, working_directory, EnvOp};
+use crate::spawn::program::{
+    exec_strings, resolve_program, working_directory, EnvDefaults, EnvOp,
+};
 use crate::spawn::shared::{compiled_policy, init_memfd, lifeline_reader, setup_slots};
 use crate::stdio::Stdio;
 
@@ -195,7 +197,14 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
     }
 
     let cwd = working_directory(req.cwd.as_deref(), mount_plan)?;
-    let env = program::environment(&req.env_ops, &id);
+    // The program's fds first: whether one is a terminal decides part of the environment.
+    let fds = program_fds(req.stdio, req.extra_fds)?;
+    let env_defaults = EnvDefaults {
+        tmpdir: None,
+        terminal: fds.stdio_terminal().is_some(),
+        utf8_locale: policy.system && program::has_utf8_locale(),
+    };
+    let env = program::environment(&req.env_ops, &id, &env_defaults);
     let program = resolve_program(
         &req.program,
         env.get(std::ffi::OsStr::new("PATH")).map(|v| v.as_os_str()),
@@ -205,8 +214,7 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
     let arg0 = req.arg0.as_deref().unwrap_or(req.program.as_os_str());
     let (mut argv, envp) = exec_strings(&program, arg0, &req.args, &env)?;
 
-    // The program's fds, then the pipes above every fd number it gets.
-    let fds = program_fds(req.stdio, req.extra_fds)?;
+    // The pipes go above every fd number the program gets.
     let above = fds.max_target() + 1;
     let (report_rd, report_wr) = pipe()?;
     let report_wr = fd_at_least(report_wr, above)?;

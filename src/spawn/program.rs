@@ -85,14 +85,54 @@ pub(crate) fn exec_strings(
     Ok((argv, envp))
 }
 
+/// What the sandbox's default environment depends on besides the identity.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EnvDefaults {
+    /// `TMPDIR` (default `/tmp`).
+    pub tmpdir: Option<PathBuf>,
+    /// Whether a stdio fd of the program is a terminal: the caller's `TERM` and `COLORTERM`
+    /// then describe it.
+    pub terminal: bool,
+    /// Whether the system runtime has the `C.UTF-8` locale.
+    pub utf8_locale: bool,
+}
+
+/// Whether `/usr/lib/locale` has the `C.UTF-8` locale (Debian and Fedora name it `C.utf8`).
+pub(crate) fn has_utf8_locale() -> bool {
+    ["/usr/lib/locale/C.utf8", "/usr/lib/locale/C.UTF-8"]
+        .iter()
+        .any(|p| Path::new(p).is_dir())
+}
+
 /// The environment the program gets: sandbox defaults, then the command's operations in order.
-pub(crate) fn environment(ops: &[EnvOp], id: &Identity) -> BTreeMap<OsString, OsString> {
+///
+/// The defaults: `PATH`, `HOME`, `TMPDIR`, `USER`, `LOGNAME` and `SHELL` (`/bin/sh`, the
+/// login shell of the sandbox's user), `LANG=C.UTF-8` where the runtime has that locale, and,
+/// when a stdio fd is a terminal, the caller's `TERM` and `COLORTERM` (terminal programs need
+/// them to draw; they name a terminal type, nothing of the caller).
+pub(crate) fn environment(
+    ops: &[EnvOp],
+    id: &Identity,
+    defaults: &EnvDefaults,
+) -> BTreeMap<OsString, OsString> {
     let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
     env.insert("PATH".into(), DEFAULT_PATH.into());
     env.insert("HOME".into(), id.home().into());
-    env.insert("TMPDIR".into(), "/tmp".into());
+    let tmpdir = defaults.tmpdir.as_deref().unwrap_or(Path::new("/tmp"));
+    env.insert("TMPDIR".into(), tmpdir.into());
     env.insert("USER".into(), id.user_name().into());
     env.insert("LOGNAME".into(), id.user_name().into());
+    env.insert("SHELL".into(), "/bin/sh".into());
+    if defaults.utf8_locale {
+        env.insert("LANG".into(), "C.UTF-8".into());
+    }
+    if defaults.terminal {
+        for k in ["TERM", "COLORTERM"] {
+            if let Some(v) = std::env::var_os(k) {
+                env.insert(k.into(), v);
+            }
+        }
+    }
     for op in ops {
         match op {
             EnvOp::Set(k, v) => {
@@ -178,21 +218,32 @@ mod tests {
 
     #[test]
     fn environment_starts_from_the_sandbox_defaults_then_applies_the_ops_in_order() {
-        let env = environment(&[], &id(1000));
+        let plain = EnvDefaults::default();
+        let env = environment(&[], &id(1000), &plain);
         let get = |env: &BTreeMap<OsString, OsString>, k: &str| {
             env.get(OsStr::new(k))
                 .map(|v| v.to_string_lossy().into_owned())
         };
-        assert_eq!(env.len(), 5);
+        assert_eq!(env.len(), 6);
         assert_eq!(get(&env, "PATH").as_deref(), Some(DEFAULT_PATH));
         assert_eq!(get(&env, "HOME").as_deref(), Some("/home/sandbox"));
         assert_eq!(get(&env, "USER").as_deref(), Some("sandbox"));
         assert_eq!(get(&env, "LOGNAME").as_deref(), Some("sandbox"));
         assert_eq!(get(&env, "TMPDIR").as_deref(), Some("/tmp"));
+        assert_eq!(get(&env, "SHELL").as_deref(), Some("/bin/sh"));
         assert_eq!(
-            get(&environment(&[], &id(0)), "HOME").as_deref(),
+            get(&environment(&[], &id(0), &plain), "HOME").as_deref(),
             Some("/root")
         );
+        // The locale where the runtime has it, a chosen TMPDIR.
+        let more = EnvDefaults {
+            tmpdir: Some(PathBuf::from("/work/tmp")),
+            terminal: false,
+            utf8_locale: true,
+        };
+        let env = environment(&[], &id(1000), &more);
+        assert_eq!(get(&env, "LANG").as_deref(), Some("C.UTF-8"));
+        assert_eq!(get(&env, "TMPDIR").as_deref(), Some("/work/tmp"));
 
         let ops = [
             EnvOp::Set("A".into(), "1".into()),
@@ -201,7 +252,7 @@ mod tests {
             EnvOp::Inherit("PATH".into()),
             EnvOp::Inherit("TOKIO_SANDBOX_TEST_UNSET_VARIABLE".into()),
         ];
-        let env = environment(&ops, &id(1000));
+        let env = environment(&ops, &id(1000), &plain);
         assert_eq!(get(&env, "A").as_deref(), Some("2"));
         assert_eq!(get(&env, "TMPDIR"), None);
         assert_eq!(
@@ -214,6 +265,7 @@ mod tests {
         let env = environment(
             &[EnvOp::Clear, EnvOp::Set("B".into(), "x".into())],
             &id(1000),
+            &plain,
         );
         assert_eq!(env.len(), 1);
         assert_eq!(get(&env, "B").as_deref(), Some("x"));

@@ -109,6 +109,42 @@ pub fn default_user() -> (&'static str, &'static str) {
     }
 }
 
+/// The environment of a default sandbox whose stdio is not a terminal, as sorted `NAME=VALUE`
+/// lines: `HOME`, `LANG=C.UTF-8` (where the host has that locale), `LOGNAME`, `PATH`,
+/// `SHELL=/bin/sh`, `TMPDIR=/tmp`, `USER`.
+pub fn default_env() -> Vec<String> {
+    let (user, home) = default_user();
+    let mut env = vec![
+        format!("HOME={home}"),
+        format!("LOGNAME={user}"),
+        format!("PATH={}", tokio_sandbox::DEFAULT_PATH),
+        "SHELL=/bin/sh".to_string(),
+        "TMPDIR=/tmp".to_string(),
+        format!("USER={user}"),
+    ];
+    let utf8 = ["/usr/lib/locale/C.utf8", "/usr/lib/locale/C.UTF-8"];
+    if utf8.iter().any(|p| Path::new(p).is_dir()) {
+        env.push("LANG=C.UTF-8".to_string());
+    }
+    env.sort();
+    env
+}
+
+/// [`default_env`] as `env(1)` prints it.
+pub fn default_env_text() -> String {
+    default_env().iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// A name quoted as coreutils quote it in the messages of a default sandbox (`mkdir`, `rmdir`):
+/// `‘name’` in its UTF-8 locale, `'name'` where the host has no `C.UTF-8`.
+pub fn quoted(name: &str) -> String {
+    if default_env().iter().any(|l| l == "LANG=C.UTF-8") {
+        format!("\u{2018}{name}\u{2019}")
+    } else {
+        format!("'{name}'")
+    }
+}
+
 /// Whether python3 is there for a test that runs it; reports the skip (a failure on CI, whose
 /// machine has it) when it is not.
 pub fn python3_or_skip() -> bool {
@@ -440,4 +476,51 @@ pub mod host {
         .join()
         .expect("the refusal check");
     }
+}
+
+/// The environment variable naming the helper test that a re-run of a test binary runs.
+pub const HELPER: &str = "TSB_TEST_HELPER";
+
+/// Whether this process was started to run the helper test `name` (see [`run_helper`]).
+pub fn is_helper(name: &str) -> bool {
+    std::env::var_os(HELPER).is_some_and(|v| v == *name)
+}
+
+/// Runs this test binary again with only its test `name` (which returns at once unless
+/// [`is_helper`] says it is the helper), changed by `configure` (environment, rlimits, ...),
+/// and asserts that it passed within `limit`. For what a test must not do to its own process
+/// (set an rlimit, ignore a signal, change its environment).
+pub fn run_helper(
+    name: &str,
+    limit: std::time::Duration,
+    configure: impl FnOnce(&mut std::process::Command),
+) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(HELPER, name)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    configure(&mut cmd);
+    let child = cmd.spawn().expect("start the helper process");
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(limit) {
+        Ok(r) => r.expect("wait for the helper"),
+        Err(_) => {
+            // SAFETY: kill(2) of our own child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("helper {name} did not finish within {limit:?}");
+        }
+    };
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert!(
+        out.status.success() && o.contains("test result: ok. 1 passed"),
+        "helper {name} failed: {:?}\n--- stdout\n{o}\n--- stderr\n{e}",
+        out.status
+    );
 }
