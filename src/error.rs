@@ -73,8 +73,12 @@ pub enum PolicyError {
         #[source]
         source: io::Error,
     },
-    /// A path inside the sandbox must be absolute.
-    #[error("sandbox path {0:?} must be absolute")]
+    /// A relative sandbox path (a bind's destination, a tmpfs, `TMPDIR`), which resolves
+    /// against the caller's working directory, while the working directory cannot be read.
+    #[error(
+        "sandbox path {0:?} is relative and the working directory it resolves against cannot \
+         be read; give an absolute path"
+    )]
     RelativeDestination(PathBuf),
     /// A bind (of this host path) or a tmpfs (`"tmpfs"`) onto the sandbox's root `/` (e.g.
     /// `read_only("/")`), which would hide the sandbox's own `/proc`, `/dev` and `/tmp`; bind
@@ -84,10 +88,34 @@ pub enum PolicyError {
          program needs, each on its own (read_only(\"/opt\"), or --ro /opt with the CLI)"
     )]
     RootBind(PathBuf),
-    /// [`Policy::tmpfs_size`](crate::Policy::tmpfs_size) of 0, which tmpfs(5) would read as
+    /// A tmpfs size or inode count of 0 ([`Policy::tmpfs_size`](crate::Policy::tmpfs_size),
+    /// [`Policy::tmpfs_inodes`](crate::Policy::tmpfs_inodes),
+    /// [`Policy::tmpfs_limits`](crate::Policy::tmpfs_limits)), which tmpfs(5) would read as
     /// "no limit".
-    #[error("a tmpfs size of 0 bytes is not a limit to tmpfs (it means unlimited); give a size")]
+    #[error(
+        "a tmpfs size or inode count of 0 is not a limit to tmpfs (it means unlimited); give a \
+         size"
+    )]
     ZeroTmpfsSize,
+    /// [`Policy::tmpfs_limits`](crate::Policy::tmpfs_limits) for a path where the sandbox has no
+    /// tmpfs of its own (`/tmp` or the home bound from the host, `/dev` bound, a typo).
+    #[error(
+        "tmpfs limits are set for {0:?}, where the sandbox has no tmpfs: use /tmp, /dev/shm, ~ \
+         (the home) or the path of a tmpfs of the policy"
+    )]
+    NoSuchTmpfs(PathBuf),
+    /// [`Policy::tmpdir`](crate::Policy::tmpdir) outside every read-write path, or not a
+    /// directory.
+    #[error(
+        "TMPDIR {path:?} must be an existing directory inside a read-write path of the policy, \
+         so that files made there can be renamed into that path: {reason}"
+    )]
+    TmpdirNotInReadWritePath {
+        /// The directory, as a sandbox path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A device bound read-only beneath a writable path: Landlock rights are inherited from
     /// parent directories, so the device would be writable there.
     #[error(

@@ -80,6 +80,20 @@ struct Cli {
     /// bound at /dev/console, where the program can re-open it (not for a root caller).
     #[arg(long = "no-new-session", help_heading = "Process")]
     no_new_session: bool,
+    /// The program's TMPDIR: a directory inside a --rw path, so that files made there can be
+    /// renamed into that path (across mounts rename(2) fails with EXDEV; /tmp is a mount of its
+    /// own). Relative: against the working directory.
+    #[arg(long, value_name = "DIR", help_heading = "Filesystem")]
+    tmpdir: Option<PathBuf>,
+    /// Size of the sandbox's tmpfs mounts (default 256M each), or of one: MOUNT is /tmp,
+    /// /dev/shm, ~ (or home: the home directory) or a --tmpfs path. BYTES takes K, M, G or T
+    /// (repeatable: --tmpfs-size 1G --tmpfs-size /dev/shm=2G).
+    #[arg(long = "tmpfs-size", value_name = "[MOUNT=]BYTES", help_heading = "Filesystem")]
+    tmpfs_size: Vec<String>,
+    /// Inode limit (most files) of the tmpfs mounts, or of one, as --tmpfs-size (default: one
+    /// per KiB of the size, 262,144 for 256M); N takes K, M or G.
+    #[arg(long = "tmpfs-inodes", value_name = "[MOUNT=]N", help_heading = "Filesystem")]
+    tmpfs_inodes: Vec<String>,
 
     /// Kill the sandbox after DURATION, as timeout(1) takes it: a number with an optional
     /// fraction and unit ms, s (the default), m, h or d (90, 1.5m, 250ms); the status says
@@ -143,16 +157,8 @@ fn build(cli: &Cli) -> Result<Command, String> {
     let mut cmd = Command::new(&cli.command[0]);
     cmd.args(&cli.command[1..]);
     if let Some(file) = &cli.policy {
-        use tokio_sandbox::PolicyFileError;
-        let named = |e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
-        let policy = tokio_sandbox::Policy::from_file(file).map_err(|e| match e {
-            PolicyFileError::Io { source, .. } => named(&source),
-            PolicyFileError::Parse(e) => named(&e),
-            PolicyFileError::Mount { index, reason } => {
-                named(&format!("mount entry {index}: {reason}"))
-            }
-            other => named(&other),
-        })?;
+        // Its errors name the file.
+        let policy = tokio_sandbox::Policy::from_file(file).map_err(|e| e.to_string())?;
         cmd.policy(policy);
     }
     // Sandbox paths given relative resolve against the working directory, as the host paths
@@ -212,6 +218,43 @@ fn build(cli: &Cli) -> Result<Command, String> {
         // which may not open root's terminal: there it stays reachable on stdin only.
         if let Some(tty) = stdin_terminal().filter(|_| !rustix::process::geteuid().is_root()) {
             policy.bind(tty, "/dev/console", true);
+        }
+    }
+    if let Some(d) = &cli.tmpdir {
+        policy.tmpdir(here(d)?);
+    }
+    for (option, values, inodes) in [
+        ("--tmpfs-size", &cli.tmpfs_size, false),
+        ("--tmpfs-inodes", &cli.tmpfs_inodes, true),
+    ] {
+        for v in values {
+            let (mount, count) = match v.rsplit_once('=') {
+                Some((m, c)) => (Some(m), c),
+                None => (None, v.as_str()),
+            };
+            let n = parse_bytes(count).map_err(|e| format!("{option} {v}: {e}"))?;
+            let mount = match mount {
+                None => None,
+                Some("~" | "home") => Some(PathBuf::from("~")),
+                Some(m) => Some(here(&PathBuf::from(m))?),
+            };
+            match (mount, inodes) {
+                (None, false) => {
+                    policy.tmpfs_size(n);
+                }
+                (None, true) => {
+                    policy.tmpfs_inodes(n);
+                }
+                (Some(m), _) => {
+                    let mut limits = policy.current_tmpfs_limits(&m);
+                    if inodes {
+                        limits.inodes = Some(n);
+                    } else {
+                        limits.size = Some(n);
+                    }
+                    policy.tmpfs_limits(m, limits);
+                }
+            }
         }
     }
     let mut limits = policy.current_limits();

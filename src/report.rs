@@ -297,6 +297,7 @@ mod tests {
             loopback: false,
             cwd: c"/work".to_owned(),
             new_session: false,
+            machine_id: [b'0'; 33],
             fds: Vec::new(),
             fd_scratch: std::cell::UnsafeCell::new(Vec::new()),
             fd_floor: 3,
@@ -333,6 +334,8 @@ mod tests {
             visible: Vec::new(),
             links: Default::default(),
             host_links: Vec::new(),
+            tmpfs: Vec::new(),
+            tmpdir: None,
         }
     }
 

@@ -206,8 +206,7 @@ fn policy_file_from_the_cli() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.starts_with(&format!(
-            "tokio-sandbox: {}: TOML parse error at line 1",
-            file.display()
+            "tokio-sandbox: policy file {file:?}: TOML parse error at line 1"
         )),
         "{err}"
     );
@@ -218,7 +217,7 @@ fn policy_file_from_the_cli() {
         (
             &file,
             "mount entry 0: expected exactly one of read_only, read_write, bind (with to and \
-             optionally writable), tmpfs",
+             optionally writable), tmpfs (with size and inodes optionally)",
         ),
         (&missing, "No such file or directory (os error 2)"),
     ] {
@@ -232,13 +231,56 @@ fn policy_file_from_the_cli() {
         assert_eq!(o.status.code(), Some(125));
         assert_eq!(
             String::from_utf8_lossy(&o.stderr),
-            format!("tokio-sandbox: {}: {expected}\n", f.display())
+            format!("tokio-sandbox: policy file {f:?}: {expected}\n")
         );
     }
 }
 
 /// Relative paths of `--tmpfs`, `--bind-ro` and `--bind-rw` (sources and destinations) resolve
 /// against the working directory, as those of `--ro` and `--rw` do.
+/// The README's policy file example works as pasted: the test takes the first `toml` block of
+/// README.md and runs the CLI's command shown with it, in a directory with the `out` it names.
+#[test]
+fn readme_policy_file_example_runs() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("```toml\n").expect("a toml block in README.md") + 8;
+    let toml = &readme[start..start + readme[start..].find("```").unwrap()];
+    let policy = tokio_sandbox::Policy::from_toml(toml).expect("the README's example parses");
+    let d = common::rw_dir();
+    let out = d.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let (uid, gid) = common::sandbox_host_ids();
+    if common::is_root() {
+        std::os::unix::fs::chown(&out, Some(uid), Some(gid)).unwrap();
+    }
+    std::fs::write(d.path().join("sandbox.toml"), toml).unwrap();
+    // The command the README gives with it.
+    let line = readme[start..]
+        .lines()
+        .find(|l| l.starts_with("$ tokio-sandbox --policy sandbox.toml"))
+        .expect("the README's command for the example");
+    let script = line
+        .split_once(" -- sh -c '")
+        .map(|(_, s)| s.trim_end_matches('\''))
+        .expect("sh -c '...'");
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let o = c
+        .current_dir(d.path())
+        .args(["--policy", "sandbox.toml", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.read_dir().unwrap().next().is_some(), "nothing written to out");
+    let _ = policy;
+}
+
 #[test]
 fn relative_paths_resolve_against_the_working_directory() {
     if !common::host::sandbox_or_skip() {
@@ -884,7 +926,7 @@ fn c42_memory_as_rlimit_as_is_a_warning() {
 
     let d = common::rw_dir();
     let file = d.path().join("policy.toml");
-    std::fs::write(&file, "[limits]\nmemory = 1073741824\n").unwrap();
+    std::fs::write(&file, "[limits]\nmemory = \"1G\"\n").unwrap();
     let o = cli()
         .unwrap()
         .arg("--policy")

@@ -155,20 +155,83 @@ async fn default_root_and_etc_listing_is_exact() {
         }
     }
     root.sort_unstable();
-    let etc = [
-        "alternatives",
-        "group",
-        "hostname",
-        "hosts",
-        "ld.so.cache",
-        "ld.so.conf",
-        "ld.so.conf.d",
-        "localtime",
-        "nsswitch.conf",
-        "passwd",
-    ];
+    // Generated files, then the host's static configuration where it has it (C45).
+    let mut etc: Vec<String> = ["group", "hostname", "hosts", "machine-id", "passwd"]
+        .map(String::from)
+        .to_vec();
+    for p in SYSTEM_ETC.iter().map(PathBuf::from).chain(etc_prefixed()) {
+        let readable = std::fs::metadata(&p).is_ok_and(|m| m.mode() & 0o004 != 0);
+        let first = p.strip_prefix("/etc").unwrap().components().next().unwrap();
+        let first = first.as_os_str().to_string_lossy().into_owned();
+        if readable && !etc.contains(&first) {
+            etc.push(first);
+        }
+    }
+    etc.sort_unstable();
     let expected = format!("/:\n{}\n\n/etc:\n{}\n", root.join("\n"), etc.join("\n"));
     assert_ok(&o, &expected);
+}
+
+/// The `/etc` paths a default sandbox shows where the host has them (world-readable): the
+/// loader's, the time zone, the name service tables, public CA certificates and OpenSSL's
+/// configuration, file types, manual pages, terminals, editors, debuggers, fonts, Maven's
+/// launcher, the distribution (C45).
+const SYSTEM_ETC: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/etc/timezone",
+    "/etc/locale.alias",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/rpc",
+    "/etc/ethertypes",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf",
+    "/etc/ca-certificates",
+    "/etc/ca-certificates.conf",
+    "/etc/pki/tls/certs",
+    "/etc/pki/tls/cert.pem",
+    "/etc/pki/tls/openssl.cnf",
+    "/etc/pki/ca-trust/extracted",
+    "/etc/pki/java",
+    "/etc/crypto-policies",
+    "/etc/mime.types",
+    "/etc/magic",
+    "/etc/magic.mime",
+    "/etc/manpath.config",
+    "/etc/groff",
+    "/etc/terminfo",
+    "/etc/inputrc",
+    "/etc/vim",
+    "/etc/gdb",
+    "/etc/fonts",
+    "/etc/X11/rgb.txt",
+    "/etc/maven/m2.conf",
+    "/etc/maven/logging",
+    "/etc/maven/toolchains.xml",
+    "/etc/os-release",
+    "/etc/lsb-release",
+    "/etc/debian_version",
+    "/etc/redhat-release",
+    "/etc/alpine-release",
+];
+
+/// Each installed JDK's and Python's configuration in `/etc` (`java-17-openjdk`, `python3.11`).
+fn etc_prefixed() -> Vec<PathBuf> {
+    std::fs::read_dir("/etc")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("java") || name.starts_with("python3")
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,27 +468,20 @@ async fn bind_at_another_destination() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bind_destination_must_be_absolute() {
+async fn relative_destinations_resolve_against_the_working_directory() {
     if !common::host::sandbox_or_skip() {
         return;
     }
+    // As the CLI resolves --bind-ro and --tmpfs, and as host paths resolve: against the
+    // caller's working directory, which the program starts in (it holds the bound paths).
     let d = rw_dir();
-    let mut cmd = Command::new("/bin/true");
-    cmd.bind(d.path(), "data", false);
-    match spawn_err(&mut cmd).await {
-        SpawnError::Policy(PolicyError::RelativeDestination(p)) => {
-            assert_eq!(p, Path::new("data"))
-        }
-        other => panic!("expected RelativeDestination, got {other:?}"),
-    }
-    let mut cmd = Command::new("/bin/true");
-    cmd.tmpfs("scratch");
-    match spawn_err(&mut cmd).await {
-        SpawnError::Policy(PolicyError::RelativeDestination(p)) => {
-            assert_eq!(p, Path::new("scratch"))
-        }
-        other => panic!("expected RelativeDestination, got {other:?}"),
-    }
+    write_file(&d.path().join("f"), "data\n", 0o644);
+    let cwd = std::env::current_dir().unwrap();
+    let o = sh("cat data/f; touch scratch/x && echo tmpfs; pwd", |c| {
+        c.bind(d.path(), "data", false).tmpfs("./sub/../scratch");
+    })
+    .await;
+    assert_ok(&o, &format!("data\ntmpfs\n{}\n", cwd.display()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -668,6 +724,99 @@ async fn c02_policy_is_a_set_bin_and_usr_in_either_order() {
     }
 }
 
+/// Whether the host's root has the merged-/usr links the loader is reached through: `/bin`,
+/// `/lib` and `/lib64` symlinks into `/usr`, and a loader in `/usr/lib64` that links into
+/// `/lib`.
+fn merged_usr_loader_chain() -> bool {
+    let into_usr = |l: &str| std::fs::read_link(l).is_ok_and(|t| t.starts_with("usr"));
+    ["/bin", "/lib", "/lib64"].into_iter().all(into_usr)
+        && std::fs::read_link("/usr/lib64/ld-linux-x86-64.so.2").is_ok_and(|t| t.starts_with("/lib/"))
+}
+
+/// C44: with `/usr` bound alone (no system runtime), the root's symlinks into it are recreated,
+/// so the loader `/lib64/ld-linux-x86-64.so.2` (and the `/lib` its link leads through) is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c44_usr_alone_runs_merged_usr_programs() {
+    if !merged_usr_loader_chain() {
+        common::skip("the host's root has no merged-/usr links to the loader");
+        return;
+    }
+    let usr_alone = |program: &str| {
+        let mut cmd = Command::new(program);
+        cmd.policy_mut().system(false);
+        cmd.read_only("/usr");
+        cmd
+    };
+    assert_ok(&run(&mut usr_alone("/usr/bin/true")).await, "");
+    assert_ok(
+        &run(usr_alone("/bin/sh").args(["-c", "echo ok"])).await,
+        "ok\n",
+    );
+    // Exactly the root's links whose target /usr shows, each with its host text; under
+    // Landlock as well (the default layers).
+    let mut expected = String::new();
+    let mut names: Vec<_> = std::fs::read_dir("/")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for l in names {
+        let Ok(text) = std::fs::read_link(&l) else {
+            continue;
+        };
+        if std::fs::canonicalize(&l).is_ok_and(|t| t.starts_with("/usr")) {
+            expected.push_str(&format!("{} -> {}\n", l.display(), text.display()));
+        }
+    }
+    let script = "for l in /*; do [ -L $l ] && echo \"$l -> $(readlink $l)\"; done; true";
+    assert_ok(&run(usr_alone("/bin/sh").args(["-c", script])).await, &expected);
+}
+
+/// C44: where the loader's chain leaves what is bound, the error names the first path of the
+/// chain the sandbox lacks (`/lib`, a link into the unbound `/usr/lib`), not only the loader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c44_interpreter_error_names_missing_link() {
+    if !merged_usr_loader_chain() {
+        common::skip("the host's root has no merged-/usr links to the loader");
+        return;
+    }
+    // /lib64 -> usr/lib64 is recreated (its target is bound); its loader links to
+    // /lib/x86_64-linux-gnu/..., and /lib -> usr/lib leads where nothing is bound.
+    let mut cmd = Command::new("/usr/bin/true");
+    cmd.policy_mut().system(false);
+    cmd.read_only("/usr/bin").read_only("/usr/lib64");
+    let e = spawn_err(&mut cmd).await;
+    let msg = e.to_string();
+    match e {
+        SpawnError::InterpreterNotFound {
+            path,
+            interpreter,
+            missing,
+        } => {
+            assert_eq!(
+                (path.as_path(), interpreter.as_path(), missing.as_deref()),
+                (
+                    Path::new("/usr/bin/true"),
+                    Path::new(LOADER),
+                    Some(Path::new("/lib"))
+                )
+            );
+        }
+        other => panic!("expected InterpreterNotFound, got {other:?}"),
+    }
+    assert!(
+        msg.ends_with(
+            "its interpreter \"/lib64/ld-linux-x86-64.so.2\" is not visible in the sandbox: \
+             \"/lib\" is missing there (on the host a symlink to \"usr/lib\": bind what it leads \
+             to, and it is recreated)"
+        ),
+        "{msg}"
+    );
+    // Binding what /lib leads to brings it back.
+    cmd.read_only("/usr/lib");
+    assert_ok(&run(&mut cmd).await, "");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Locked mount flags (C05).
 
@@ -776,99 +925,6 @@ async fn c05_ro_bind_keeps_locked_nosuid_nodev() {
     .await;
     assert_ok(&o, "rw\nnosuid\nnodev\n");
     assert!(dir.path().join("y").exists());
-}
-
-/// Whether the host's root has the merged-/usr links the loader is reached through: `/bin`,
-/// `/lib` and `/lib64` symlinks into `/usr`, and a loader in `/usr/lib64` that links into
-/// `/lib`.
-fn merged_usr_loader_chain() -> bool {
-    let into_usr = |l: &str| std::fs::read_link(l).is_ok_and(|t| t.starts_with("usr"));
-    ["/bin", "/lib", "/lib64"].into_iter().all(into_usr)
-        && std::fs::read_link("/usr/lib64/ld-linux-x86-64.so.2").is_ok_and(|t| t.starts_with("/lib/"))
-}
-
-/// C44: with `/usr` bound alone (no system runtime), the root's symlinks into it are recreated,
-/// so the loader `/lib64/ld-linux-x86-64.so.2` (and the `/lib` its link leads through) is there.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn c44_usr_alone_runs_merged_usr_programs() {
-    if !merged_usr_loader_chain() {
-        common::skip("the host's root has no merged-/usr links to the loader");
-        return;
-    }
-    let usr_alone = |program: &str| {
-        let mut cmd = Command::new(program);
-        cmd.policy_mut().system(false);
-        cmd.read_only("/usr");
-        cmd
-    };
-    assert_ok(&run(&mut usr_alone("/usr/bin/true")).await, "");
-    assert_ok(
-        &run(usr_alone("/bin/sh").args(["-c", "echo ok"])).await,
-        "ok\n",
-    );
-    // Exactly the root's links whose target /usr shows, each with its host text; under
-    // Landlock as well (the default layers).
-    let mut expected = String::new();
-    let mut names: Vec<_> = std::fs::read_dir("/")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
-    for l in names {
-        let Ok(text) = std::fs::read_link(&l) else {
-            continue;
-        };
-        if std::fs::canonicalize(&l).is_ok_and(|t| t.starts_with("/usr")) {
-            expected.push_str(&format!("{} -> {}\n", l.display(), text.display()));
-        }
-    }
-    let script = "for l in /*; do [ -L $l ] && echo \"$l -> $(readlink $l)\"; done; true";
-    assert_ok(&run(usr_alone("/bin/sh").args(["-c", script])).await, &expected);
-}
-
-/// C44: where the loader's chain leaves what is bound, the error names the first path of the
-/// chain the sandbox lacks (`/lib`, a link into the unbound `/usr/lib`), not only the loader.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn c44_interpreter_error_names_missing_link() {
-    if !merged_usr_loader_chain() {
-        common::skip("the host's root has no merged-/usr links to the loader");
-        return;
-    }
-    // /lib64 -> usr/lib64 is recreated (its target is bound); its loader links to
-    // /lib/x86_64-linux-gnu/..., and /lib -> usr/lib leads where nothing is bound.
-    let mut cmd = Command::new("/usr/bin/true");
-    cmd.policy_mut().system(false);
-    cmd.read_only("/usr/bin").read_only("/usr/lib64");
-    let e = spawn_err(&mut cmd).await;
-    let msg = e.to_string();
-    match e {
-        SpawnError::InterpreterNotFound {
-            path,
-            interpreter,
-            missing,
-        } => {
-            assert_eq!(
-                (path.as_path(), interpreter.as_path(), missing.as_deref()),
-                (
-                    Path::new("/usr/bin/true"),
-                    Path::new(LOADER),
-                    Some(Path::new("/lib"))
-                )
-            );
-        }
-        other => panic!("expected InterpreterNotFound, got {other:?}"),
-    }
-    assert!(
-        msg.ends_with(
-            "its interpreter \"/lib64/ld-linux-x86-64.so.2\" is not visible in the sandbox: \
-             \"/lib\" is missing there (on the host a symlink to \"usr/lib\": bind what it leads \
-             to, and it is recreated)"
-        ),
-        "{msg}"
-    );
-    // Binding what /lib leads to brings it back.
-    cmd.read_only("/usr/lib");
-    assert_ok(&run(&mut cmd).await, "");
 }
 
 // ---------------------------------------------------------------------------------------------

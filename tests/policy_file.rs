@@ -4,7 +4,7 @@
 mod common;
 
 use tokio_sandbox::{
-    Command, Layers, Limits, Network, Policy, PolicyFileError, Property, Requirement,
+    Command, Layers, Limits, Network, Policy, PolicyFileError, Property, Requirement, TmpfsLimits,
 };
 
 fn everything() -> Policy {
@@ -18,6 +18,22 @@ fn everything() -> Policy {
         .uid(1000)
         .gid(1001)
         .tmpfs_size(64 << 20)
+        .tmpfs_inodes(5000)
+        .tmpfs_limits(
+            "/dev/shm",
+            TmpfsLimits {
+                size: Some(1 << 30),
+                inodes: None,
+            },
+        )
+        .tmpfs_limits(
+            "/scratch",
+            TmpfsLimits {
+                size: None,
+                inodes: Some(7),
+            },
+        )
+        .tmpdir("/tmp/t")
         .allow_retained_groups(true)
         .new_session(false)
         .hostname("box")
@@ -57,14 +73,18 @@ fn policy_file_round_trips() {
 fn policy_file_errors_point_at_the_key() {
     let e = Policy::from_toml("network = \"intranet\"\n").unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, PolicyFileError::Parse(_)));
+    assert!(matches!(e, PolicyFileError::Parse { path: None, .. }));
     assert!(msg.contains("line 1") && msg.contains("intranet"), "{msg}");
     let e = Policy::from_toml("[limits]\nmemroy = 5\n")
         .unwrap_err()
         .to_string();
     assert!(e.contains("memroy") && e.contains("line 2"), "{e}");
     match Policy::from_toml("[[mount]]\nbind = \"/usr\"\n").unwrap_err() {
-        PolicyFileError::Mount { index, reason } => {
+        PolicyFileError::Mount {
+            index,
+            reason,
+            path: None,
+        } => {
             assert_eq!(index, 0);
             assert!(reason.contains("`to`"));
         }
@@ -74,6 +94,76 @@ fn policy_file_errors_point_at_the_key() {
         PolicyFileError::Mount { index: 0, .. } => {}
         other => panic!("{other:?}"),
     }
+}
+
+/// Errors of a policy file read from disk name the file.
+#[test]
+fn policy_file_errors_name_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("sandbox.toml");
+    std::fs::write(&f, "network = \"intranet\"\n").unwrap();
+    let e = Policy::from_file(&f).unwrap_err();
+    assert!(
+        matches!(&e, PolicyFileError::Parse { path: Some(p), .. } if *p == f),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!("policy file {f:?}: ")) && msg.contains("line 1"),
+        "{msg}"
+    );
+    std::fs::write(&f, "[[mount]]\nbind = \"/usr\"\n").unwrap();
+    let msg = Policy::from_file(&f).unwrap_err().to_string();
+    assert!(
+        msg.starts_with(&format!("policy file {f:?}: mount entry 0: `bind` needs `to`")),
+        "{msg}"
+    );
+}
+
+/// Sizes take the units the CLI takes (K, M, G, T, powers of 1024), or a number of bytes.
+#[test]
+fn policy_file_sizes_take_units() {
+    let p = Policy::from_toml(
+        "tmpfs_size = \"64M\"\ntmpfs_inodes = \"1M\"\n\
+         [tmpfs.\"/dev/shm\"]\nsize = \"1G\"\n\
+         [[mount]]\ntmpfs = \"/scratch\"\nsize = \"2g\"\ninodes = 100\n\
+         [limits]\nmemory = \"256M\"\naddress_space = \"1T\"\nfile_size = \"10k\"\n",
+    )
+    .unwrap();
+    let mut want = Policy::new();
+    want.tmpfs_size(64 << 20)
+        .tmpfs_inodes(1 << 20)
+        .tmpfs_limits(
+            "/dev/shm",
+            TmpfsLimits {
+                size: Some(1 << 30),
+                inodes: None,
+            },
+        )
+        .tmpfs_limits(
+            "/scratch",
+            TmpfsLimits {
+                size: Some(2 << 30),
+                inodes: Some(100),
+            },
+        )
+        .tmpfs("/scratch")
+        .limits(Limits {
+            memory: Some(256 << 20),
+            address_space: Some(1 << 40),
+            file_size: Some(10 << 10),
+            ..Limits::default()
+        });
+    assert_eq!(p, want);
+    for bad in ["memory = \"12Q\"", "memory = \"lots\"", "memory = true"] {
+        let e = Policy::from_toml(&format!("[limits]\n{bad}\n")).unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{bad}: {e}");
+    }
+    let e = Policy::from_toml("[[mount]]\nread_only = \"/a\"\nsize = 5\n").unwrap_err();
+    assert!(
+        e.to_string().contains("`size` and `inodes` go with `tmpfs` only"),
+        "{e}"
+    );
 }
 
 #[test]

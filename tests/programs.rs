@@ -9,11 +9,13 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::{sh, stderr, stdout};
-use tokio_sandbox::{Command, Stdio};
+use common::{has, is_root, missing, rw_dir, sandbox_host_ids, sh, stderr, stdout};
+use tokio_sandbox::{Command, PolicyError, SpawnError, Stdio, TmpfsLimits};
 
 /// Asserts exit code 0, the exact stdout and an empty stderr.
 #[track_caller]
@@ -25,8 +27,310 @@ fn assert_ok(o: &Output, out: &str) {
     );
 }
 
+/// Writes `contents` at `p`, readable by every uid.
+fn write(p: &Path, contents: &str) {
+    std::fs::write(p, contents).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// Whether the host has `tool`; reports it when not (a failure on CI).
+fn tool(tool: &str) -> bool {
+    let found = ["/usr/bin", "/bin", "/usr/local/bin"]
+        .iter()
+        .any(|d| has(&format!("{d}/{tool}")));
+    if !found {
+        missing(tool);
+    }
+    found
+}
+
 // ---------------------------------------------------------------------------------------------
-// The environment terminal programs expect
+// C45: the system JDK and the other links from /usr into /etc
+
+const HELLO_JAVA: &str = r#"import java.security.MessageDigest;
+public class Hello {
+    public static void main(String[] a) throws Exception {
+        byte[] d = MessageDigest.getInstance("SHA-256").digest("hello".getBytes("UTF-8"));
+        StringBuilder s = new StringBuilder();
+        for (byte b : d) s.append(String.format("%02x", b));
+        System.out.println("hello " + s);
+    }
+}
+"#;
+
+/// C45: the host's JDK compiles and runs a class that uses `MessageDigest`, which reads
+/// `conf/security/java.security`, a link into `/etc/java-*` on Debian.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c45_system_jdk_compiles_and_runs_sha256() {
+    if !tool("javac") {
+        return;
+    }
+    let d = rw_dir();
+    write(&d.path().join("Hello.java"), HELLO_JAVA);
+    let o = sh("javac Hello.java && java Hello", |c| {
+        c.read_write(d.path()).current_dir(d.path());
+    })
+    .await;
+    assert_ok(
+        &o,
+        "hello 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\n",
+    );
+}
+
+/// `/etc` paths that are never shown, although links in `/usr` may lead there: private keys,
+/// the site's environment and shell profiles (proxy credentials), credentials of tools.
+const NEVER_SHOWN: &[&str] = &[
+    "/etc/ssl/private",
+    "/etc/pki/tls/private",
+    "/etc/pki/CA/private",
+    "/etc/environment",
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/ssh",
+    "/etc/sudoers",
+    "/etc/profile",
+    "/etc/bash.bashrc",
+    "/etc/gitconfig",
+    "/etc/maven/settings.xml",
+];
+
+/// Every symlink below `dir` whose text leads into `/etc` (absolute or relative), with the
+/// path it names, when that exists on the host.
+fn links_into_etc(dir: &Path, out: &mut Vec<(PathBuf, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            links_into_etc(&p, out);
+        } else if ft.is_symlink() {
+            let Ok(text) = std::fs::read_link(&p) else {
+                continue;
+            };
+            let target = normalize(&dir.join(text));
+            if target.starts_with("/etc") && std::fs::metadata(&target).is_ok() {
+                out.push((p, target));
+            }
+        }
+    }
+}
+
+/// `.` and `..` removed lexically.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// C45: every link of the system runtime (`/usr`) into `/etc` resolves in the default sandbox
+/// (the JDK's configuration, OpenSSL's, the CA certificates, Python's, locale aliases, ...),
+/// except those into the paths that are never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c45_usr_links_into_etc_resolve() {
+    let mut links = Vec::new();
+    links_into_etc(Path::new("/usr"), &mut links);
+    eprintln!("{} links from /usr into /etc on this host", links.len());
+    let never = |t: &Path| NEVER_SHOWN.iter().any(|n| t.starts_with(n));
+    let expected: String = links
+        .iter()
+        .filter(|(_, t)| never(t))
+        .map(|(l, _)| format!("{}\n", l.display()))
+        .collect();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", "for l; do [ -e \"$l\" ] || echo \"$l\"; done", "sh"])
+        .args(links.iter().map(|(l, _)| l));
+    let o = cmd.output().await.unwrap();
+    assert_ok(&o, &expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// C50: renames across mounts
+
+const MKSTEMP_RENAME: &str = "import os, sys, tempfile\n\
+    fd, p = tempfile.mkstemp()\n\
+    os.write(fd, b'x'); os.close(fd)\n\
+    try:\n    os.rename(p, sys.argv[1]); print('renamed', os.path.dirname(p))\n\
+    except OSError as e:\n    print('errno', e.errno)\n";
+
+/// C50: a file made in `/tmp` (a tmpfs of its own) cannot be renamed into a read-write bind:
+/// EXDEV, as between any two mounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c50_rename_from_tmp_into_rw_bind_is_exdev() {
+    if !common::python3_or_skip() {
+        return;
+    }
+    let d = rw_dir();
+    let o = Command::new("python3")
+        .args(["-c", MKSTEMP_RENAME])
+        .arg(d.path().join("x"))
+        .read_write(d.path())
+        .output()
+        .await
+        .unwrap();
+    assert_ok(&o, &format!("errno {}\n", libc::EXDEV));
+}
+
+/// C50: with `TMPDIR` in the read-write bind (`Policy::tmpdir`), the same writer renames;
+/// a `TMPDIR` outside every read-write path, or missing, is refused before the spawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c50_tmpdir_in_rw_bind_renames() {
+    if !common::python3_or_skip() {
+        return;
+    }
+    let d = rw_dir();
+    let tmp = d.path().join(".tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    if is_root() {
+        let (uid, gid) = sandbox_host_ids();
+        std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).unwrap();
+    }
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", MKSTEMP_RENAME])
+        .arg(d.path().join("x"))
+        .read_write(d.path())
+        .policy_mut()
+        .tmpdir(&tmp);
+    assert_ok(
+        &cmd.output().await.unwrap(),
+        &format!("renamed {}\n", tmp.display()),
+    );
+    assert_eq!(std::fs::read(d.path().join("x")).unwrap(), b"x");
+
+    let refused = |dir: PathBuf, ro: bool| {
+        let mut cmd = Command::new("/bin/true");
+        if ro {
+            cmd.read_only(d.path());
+        } else {
+            cmd.read_write(d.path());
+        }
+        cmd.policy_mut().tmpdir(dir);
+        cmd
+    };
+    for (mut cmd, why) in [
+        (refused(PathBuf::from("/var/tmp"), false), "no bind of the policy shows it"),
+        (refused(tmp.clone(), true), "the bind that shows it is read-only"),
+        (
+            refused(d.path().join("missing"), false),
+            "it is not a directory on the host (create it first)",
+        ),
+    ] {
+        match cmd.spawn().await {
+            Err(SpawnError::Policy(PolicyError::TmpdirNotInReadWritePath { reason, .. })) => {
+                assert_eq!(reason, why)
+            }
+            other => panic!("expected TmpdirNotInReadWritePath ({why}), got {other:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// C51: tmpfs size and inodes
+
+/// C51: size and inode count per mount: `/tmp`, `/dev/shm` and the home each their own, a
+/// policy tmpfs its own, the rest the defaults (256 MiB, one inode per KiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c51_tmpfs_size_and_inodes_per_mount() {
+    let o = sh(
+        "for m in /tmp /dev/shm ~ /scratch /run/x; do stat -f -c '%b %S %c' $m; done",
+        |c| {
+            c.tmpfs("/scratch").tmpfs("/run/x");
+            c.policy_mut()
+                .tmpfs_limits(
+                    "/tmp",
+                    TmpfsLimits {
+                        size: Some(64 << 20),
+                        inodes: Some(5000),
+                    },
+                )
+                .tmpfs_limits(
+                    "/dev/shm",
+                    TmpfsLimits {
+                        size: Some(128 << 20),
+                        inodes: None,
+                    },
+                )
+                .tmpfs_limits(
+                    "~",
+                    TmpfsLimits {
+                        size: None,
+                        inodes: Some(777),
+                    },
+                )
+                .tmpfs_limits(
+                    "/scratch",
+                    TmpfsLimits {
+                        size: Some(8 << 20),
+                        inodes: None,
+                    },
+                );
+        },
+    )
+    .await;
+    // Blocks of 4 KiB, then the inode count (tmpfs(5)).
+    let line = |size: u64, inodes: u64| format!("{} 4096 {inodes}\n", size / 4096);
+    let expected = [
+        line(64 << 20, 5000),
+        line(128 << 20, (128 << 20) / 1024),
+        line(256 << 20, 777),
+        line(8 << 20, (8 << 20) / 1024),
+        line(256 << 20, (256 << 20) / 1024),
+    ]
+    .concat();
+    assert_ok(&o, &expected);
+    // A limit for a path with no tmpfs of the sandbox's own.
+    let mut cmd = Command::new("/bin/true");
+    cmd.policy_mut()
+        .tmpfs_limits("/var/tmp", TmpfsLimits::default());
+    match cmd.spawn().await {
+        Err(SpawnError::Policy(PolicyError::NoSuchTmpfs(p))) => assert_eq!(p, Path::new("/var/tmp")),
+        other => panic!("expected NoSuchTmpfs, got {other:?}"),
+    }
+}
+
+/// C51: by default a tmpfs full of small files runs out of space before inodes (each file
+/// takes a page), and 100,000 empty files (a `node_modules` tree) fit in `/tmp`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c51_small_files_fill_blocks_before_inodes() {
+    if !common::python3_or_skip() {
+        return;
+    }
+    let small = "import os\n\
+        n = 0\n\
+        try:\n    while True:\n        \
+        with open('/tmp/s%d' % n, 'w') as f: f.write('x')\n        n += 1\n\
+        except OSError as e:\n    st = os.statvfs('/tmp')\n    \
+        print(e.errno, n, st.f_bavail == 0, st.f_favail > 0)\n";
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", small]);
+    // 16 MiB: 4,096 one-page files fill it, with 16,384 inodes for them.
+    cmd.policy_mut().tmpfs_limits(
+        "/tmp",
+        TmpfsLimits {
+            size: Some(16 << 20),
+            inodes: None,
+        },
+    );
+    let o = cmd.output().await.unwrap();
+    assert_ok(&o, &format!("{} 4096 True True\n", libc::ENOSPC));
+    let empty = "import os\n\
+        for i in range(100000): open('/tmp/%d' % i, 'w').close()\n\
+        print(len(os.listdir('/tmp')))\n";
+    let o = Command::new("python3").args(["-c", empty]).output().await.unwrap();
+    assert_ok(&o, "100000\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The environment terminal programs expect, the machine id
 
 /// A terminal on stdio brings the caller's `TERM` and `COLORTERM` (terminal programs need them
 /// to draw); with pipes they stay out. `LANG` is `C.UTF-8` and `SHELL` `/bin/sh` either way.
@@ -65,4 +369,29 @@ async fn helper_terminal_env() {
     assert_eq!(err, "xterm-256color truecolor /bin/sh\n");
     let o = sh("echo \"[$TERM] [$COLORTERM]\"", |_| {}).await;
     assert_ok(&o, "[] []\n");
+}
+
+/// Each sandbox has a machine id of its own (D-Bus and systemd's libraries need one), never the
+/// host's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machine_id_is_generated_per_sandbox() {
+    let id = || async {
+        let o = sh("cat /etc/machine-id", |_| {}).await;
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        stdout(&o)
+    };
+    let (a, b) = (id().await, id().await);
+    for m in [&a, &b] {
+        assert_eq!(m.len(), 33, "{m:?}");
+        assert!(m.trim_end().bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    }
+    assert_ne!(a, b);
+    if let Ok(host) = std::fs::read_to_string("/etc/machine-id") {
+        assert_ne!(a, host);
+    }
+    if tool("dbus-uuidgen") {
+        let o = sh("[ \"$(dbus-uuidgen --get)\" = \"$(cat /etc/machine-id)\" ] && echo same", |_| {})
+            .await;
+        assert_ok(&o, "same\n");
+    }
 }

@@ -252,7 +252,7 @@ fn new_root(plan: &ChildPlan) -> Step {
     // procfs is still in this mount namespace (the kernel refuses a new procfs in a user
     // namespace unless an uncovered one is visible).
     for (i, op) in plan.setup.ops.iter().enumerate() {
-        run_op(i, op)?;
+        run_op(i, op, plan)?;
     }
 
     // Detach the host's tree and make the root itself read-only.
@@ -272,7 +272,7 @@ fn new_root(plan: &ChildPlan) -> Step {
 }
 
 /// Runs filesystem operation `i` of the plan.
-fn run_op(i: usize, op: &ChildOp) -> Step {
+fn run_op(i: usize, op: &ChildOp, plan: &ChildPlan) -> Step {
     match op {
         ChildOp::Mkdir { path, mode } => {
             ok_if_exists(sys::mkdirat(libc::AT_FDCWD, path, *mode)).map_err(at(
@@ -386,6 +386,14 @@ fn run_op(i: usize, op: &ChildOp) -> Step {
             Ok(()) | Err((_, libc::ENOENT)) => {}
             Err(e) => return Err(within(Stage::MaskedPath, i)(e)),
         },
+        ChildOp::MachineId { path } => {
+            write_file(
+                path,
+                &plan.machine_id,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            )
+            .map_err(within(Stage::File, i))?;
+        }
         ChildOp::File { path, contents } => {
             write_file(
                 path,

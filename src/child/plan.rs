@@ -51,6 +51,10 @@ pub(crate) enum ChildOp {
         path: CString,
         contents: Vec<u8>,
     },
+    /// A file with this sandbox's machine id ([`ChildPlan::machine_id`]).
+    MachineId {
+        path: CString,
+    },
     /// A read-only bind of a path of the new root onto itself.
     ReadOnly {
         path: CString,
@@ -121,6 +125,9 @@ pub(crate) struct ChildPlan {
     pub loopback: bool,
     pub cwd: CString,
     pub new_session: bool,
+    /// This sandbox's machine id: 32 random lowercase hexadecimal digits and a newline
+    /// (machine-id(5)), for the `MachineId` operation.
+    pub machine_id: [u8; 33],
     /// (source fd in the parent's table, target fd in the program).
     pub fds: Vec<(c_int, c_int)>,
     /// Scratch space: one slot per `fds` entry, written only by the child.

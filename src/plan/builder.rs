@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::PolicyError;
 use crate::plan::identity::Identity;
-use crate::plan::mount::{sort_ops, FsOp, MountPlan, NodeKind};
+use crate::plan::mount::{sort_ops, FsOp, MountPlan, NodeKind, TmpfsMount};
 use crate::plan::walk::{absolute, check_nul, normalize, resolve};
-use crate::policy::{Network, Pin, Policy};
+use crate::policy::{Network, Pin, Policy, TmpfsLimits, TMPFS_BYTES_PER_INODE};
 
 /// The system runtime paths bound read-only by default.
 const SYSTEM_PATHS: &[&str] = &[
@@ -29,14 +29,70 @@ const SYSTEM_PATHS: &[&str] = &[
     "/etc/nsswitch.conf",
 ];
 
-/// Extra system paths with the host network.
-const HOST_NETWORK_PATHS: &[&str] = &[
-    "/etc/resolv.conf",
-    "/etc/hosts",
-    "/etc/ssl",
+/// Static, non-secret configuration from `/etc` that programs of the system runtime read when
+/// they start (many reach it through symlinks in `/usr`, such as the JDK's `conf/security` or
+/// OpenSSL's `/usr/lib/ssl/openssl.cnf`), bound read-only with the system runtime where the
+/// host has it. Never a file with credentials or host identity: not `/etc/ssl/private` or
+/// `/etc/pki/*/private` (only the certificates and the OpenSSL configuration beside them),
+/// `/etc/shadow`, `/etc/ssh`, `/etc/environment`, `/etc/profile*`, `/etc/gitconfig`,
+/// `/etc/pip.conf`, `/etc/npmrc`, `/etc/maven/settings.xml`, the host's `/etc/machine-id`
+/// and host name, or `/etc/ld.so.preload`.
+pub(crate) const SYSTEM_ETC: &[&str] = &[
+    // Time zone, locale aliases, and the name service tables of netbase.
+    "/etc/timezone",
+    "/etc/locale.alias",
+    "/etc/services",
+    "/etc/protocols",
+    "/etc/rpc",
+    "/etc/ethertypes",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    // Public CA certificates and the OpenSSL configuration (Debian, then Fedora's layout).
+    "/etc/ssl/certs",
+    "/etc/ssl/openssl.cnf",
     "/etc/ca-certificates",
-    "/etc/pki",
+    "/etc/ca-certificates.conf",
+    "/etc/pki/tls/certs",
+    "/etc/pki/tls/cert.pem",
+    "/etc/pki/tls/openssl.cnf",
+    "/etc/pki/ca-trust/extracted",
+    "/etc/pki/java",
+    "/etc/crypto-policies",
+    // File types, manual pages, terminals, editors, debuggers, fonts.
+    "/etc/mime.types",
+    "/etc/magic",
+    "/etc/magic.mime",
+    "/etc/manpath.config",
+    "/etc/groff",
+    "/etc/terminfo",
+    "/etc/inputrc",
+    "/etc/vim",
+    "/etc/gdb",
+    "/etc/fonts",
+    "/etc/X11/rgb.txt",
+    // Maven's launcher and logging configuration (not settings.xml: it holds credentials).
+    "/etc/maven/m2.conf",
+    "/etc/maven/logging",
+    "/etc/maven/toolchains.xml",
+    // The distribution (also visible from /usr).
+    "/etc/os-release",
+    "/etc/lsb-release",
+    "/etc/debian_version",
+    "/etc/redhat-release",
+    "/etc/alpine-release",
 ];
+
+/// Entries of `/etc` bound with the system runtime when their name starts with one of these:
+/// each installed JDK's configuration (`/etc/java-17-openjdk`, read through
+/// `conf/security/java.security` and ~25 more links) and Python's (`sitecustomize.py`).
+pub(crate) const SYSTEM_ETC_PREFIXES: &[&str] = &["java", "python3"];
+
+/// Files covered with an empty one inside the entries of [`SYSTEM_ETC_PREFIXES`]: the JMX
+/// remote password file a JDK administrator may add.
+const SYSTEM_ETC_MASKED: &[&str] = &["management/jmxremote.password"];
+
+/// Extra system paths with the host network: the resolver's configuration and the host's names.
+const HOST_NETWORK_PATHS: &[&str] = &["/etc/resolv.conf", "/etc/hosts"];
 
 /// Paths of a fresh /proc that are made read-only: they configure the whole host.
 const PROC_READ_ONLY: &[&str] = &[
@@ -123,6 +179,12 @@ pub(crate) struct PlanBuilder<'a> {
     met: Vec<(PathBuf, OsString)>,
     /// Directories the resolution passed through by `..`.
     passed: Vec<PathBuf>,
+    /// Files inside the system runtime's binds covered with the host's `/dev/null`.
+    masked: Vec<PathBuf>,
+    /// The policy's limits of single tmpfs mounts, by sandbox path (`~` made the home).
+    limits: BTreeMap<PathBuf, TmpfsLimits>,
+    /// The program's `TMPDIR`, checked to lie in a read-write bind.
+    tmpdir: Option<PathBuf>,
     ops: Vec<FsOp>,
 }
 
@@ -137,11 +199,23 @@ impl<'a> PlanBuilder<'a> {
             tmpfs: Vec::new(),
             met: Vec::new(),
             passed: Vec::new(),
+            masked: Vec::new(),
+            limits: BTreeMap::new(),
+            tmpdir: None,
             ops: Vec::new(),
         };
+        for (dst, limits) in &policy.tmpfs_limits {
+            let dst = if dst == Path::new("~") {
+                PathBuf::from(id.home())
+            } else {
+                sandbox_path(dst)?
+            };
+            b.limits.insert(dst, *limits);
+        }
         b.system_runtime()?;
         b.policy_rules()?;
         b.check()?;
+        b.check_tmpdir()?;
         b.drop_redundant_binds();
         b.pin_directories_under_writable_binds();
         b.binds_links_and_tmpfs();
@@ -150,12 +224,13 @@ impl<'a> PlanBuilder<'a> {
         b.dev();
         b.etc_files();
         b.root_links();
+        b.check_tmpfs_limits()?;
         b.mount_points();
         Ok(b.finish())
     }
 
-    /// The read-only system runtime, where the policy asks for it (paths the host lacks are
-    /// left out).
+    /// The read-only system runtime, where the policy asks for it (paths the host lacks, and
+    /// `/etc` entries that are not world-readable, are left out).
     fn system_runtime(&mut self) -> Result<(), PolicyError> {
         if !self.policy.system {
             return Ok(());
@@ -165,6 +240,18 @@ impl<'a> PlanBuilder<'a> {
             .filter(|_| self.policy.network == Network::Host);
         for p in SYSTEM_PATHS.iter().chain(host_network) {
             self.bind_same_place(Path::new(p), false, true, Named::No)?;
+        }
+        for p in system_etc() {
+            // A file or directory its owner made private is not meant for everyone.
+            if std::fs::metadata(&p).is_ok_and(|m| m.mode() & 0o004 != 0) {
+                self.bind_same_place(&p, false, true, Named::No)?;
+                for m in SYSTEM_ETC_MASKED {
+                    let secret = p.join(m);
+                    if std::fs::symlink_metadata(&secret).is_ok_and(|m| m.is_file()) {
+                        self.masked.push(secret);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -177,10 +264,7 @@ impl<'a> PlanBuilder<'a> {
                 (Some(src), None) => self.bind_same_place(src, writable, false, Named::Yes(pin))?,
                 (Some(src), Some(dst)) => {
                     check_nul(src)?;
-                    check_nul(dst)?;
-                    if !dst.is_absolute() {
-                        return Err(PolicyError::RelativeDestination(dst.to_path_buf()));
-                    }
+                    let dst = sandbox_path(dst)?;
                     let abs = absolute(src).map_err(|e| PolicyError::MissingPath {
                         path: src.to_path_buf(),
                         source: e,
@@ -189,14 +273,11 @@ impl<'a> PlanBuilder<'a> {
                     self.met.extend(r.links);
                     let kind = node_kind(&r.path)?;
                     let pin = checked_pin(&abs, &r.path, Named::Yes(pin))?;
-                    self.put_bind(normalize(dst), r.path, kind, writable, pin);
+                    self.put_bind(dst, r.path, kind, writable, pin);
                 }
                 (None, Some(dst)) => {
-                    check_nul(dst)?;
-                    if !dst.is_absolute() {
-                        return Err(PolicyError::RelativeDestination(dst.to_path_buf()));
-                    }
-                    self.tmpfs.push(normalize(dst));
+                    let dst = sandbox_path(dst)?;
+                    self.tmpfs.push(dst);
                 }
                 (None, None) => {}
             }
@@ -270,7 +351,13 @@ impl<'a> PlanBuilder<'a> {
         if let Some(b) = self.binds.get(Path::new("/")) {
             return Err(PolicyError::RootBind(b.src.clone()));
         }
-        if self.policy.tmpfs_size == 0 {
+        let zero = self.policy.tmpfs_size == 0
+            || self.policy.tmpfs_inodes == Some(0)
+            || self
+                .limits
+                .values()
+                .any(|l| l.size == Some(0) || l.inodes == Some(0));
+        if zero {
             return Err(PolicyError::ZeroTmpfsSize);
         }
         if self.tmpfs.iter().any(|t| t == Path::new("/")) {
@@ -293,6 +380,51 @@ impl<'a> PlanBuilder<'a> {
                     uid: id.host_uid,
                     gid: id.host_gid,
                 });
+            }
+        }
+        Ok(())
+    }
+
+    /// The program's `TMPDIR` must lie in a read-write bind (so that what it makes there can be
+    /// renamed into that bind) and be a directory on the host.
+    fn check_tmpdir(&mut self) -> Result<(), PolicyError> {
+        let Some(dir) = &self.policy.tmpdir else {
+            return Ok(());
+        };
+        let dir = sandbox_path(dir)?;
+        let refuse = |reason: &'static str| PolicyError::TmpdirNotInReadWritePath {
+            path: dir.clone(),
+            reason,
+        };
+        let (dst, bind) = dir
+            .ancestors()
+            .find_map(|a| self.binds.get_key_value(a))
+            .ok_or_else(|| refuse("no bind of the policy shows it"))?;
+        if !bind.writable {
+            return Err(refuse("the bind that shows it is read-only"));
+        }
+        let rest = dir.strip_prefix(dst).expect("an ancestor");
+        let host = if rest.as_os_str().is_empty() {
+            bind.src.clone()
+        } else {
+            bind.src.join(rest)
+        };
+        if !std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
+            return Err(refuse("it is not a directory on the host (create it first)"));
+        }
+        self.tmpdir = Some(dir);
+        Ok(())
+    }
+
+    /// Limits set for a tmpfs the sandbox does not have are refused.
+    fn check_tmpfs_limits(&self) -> Result<(), PolicyError> {
+        for dst in self.limits.keys() {
+            let mounted = self
+                .ops
+                .iter()
+                .any(|op| matches!(op, FsOp::Tmpfs { dst: d, .. } if d == dst));
+            if !mounted {
+                return Err(PolicyError::NoSuchTmpfs(dst.clone()));
             }
         }
         Ok(())
@@ -378,12 +510,29 @@ impl<'a> PlanBuilder<'a> {
                 path: l.clone(),
             });
         }
-        for t in &self.tmpfs {
-            self.ops.push(FsOp::Tmpfs {
-                dst: t.clone(),
-                mode: 0o755,
-                size: self.policy.tmpfs_size,
-            });
+        for path in &self.masked {
+            self.ops.push(FsOp::Mask { path: path.clone() });
+        }
+        for t in self.tmpfs.clone() {
+            let op = self.tmpfs_op(t, 0o755);
+            self.ops.push(op);
+        }
+    }
+
+    /// A tmpfs of the sandbox's own at `dst`, with its limits: those set for it, else the
+    /// policy's defaults (`size / TMPFS_BYTES_PER_INODE` inodes).
+    fn tmpfs_op(&self, dst: PathBuf, mode: u32) -> FsOp {
+        let set = self.limits.get(&dst).copied().unwrap_or_default();
+        let size = set.size.unwrap_or(self.policy.tmpfs_size);
+        let inodes = set
+            .inodes
+            .or(self.policy.tmpfs_inodes)
+            .unwrap_or((size / TMPFS_BYTES_PER_INODE).max(1024));
+        FsOp::Tmpfs {
+            dst,
+            mode,
+            size,
+            inodes,
         }
     }
 
@@ -392,11 +541,8 @@ impl<'a> PlanBuilder<'a> {
         let home = PathBuf::from(self.id.home());
         for (p, mode) in [(PathBuf::from("/tmp"), 0o1777), (home, 0o700)] {
             if !self.covered(&p) && !self.tmpfs.contains(&p) {
-                self.ops.push(FsOp::Tmpfs {
-                    dst: p,
-                    mode,
-                    size: self.policy.tmpfs_size,
-                });
+                let op = self.tmpfs_op(p, mode);
+                self.ops.push(op);
             }
         }
     }
@@ -446,6 +592,7 @@ impl<'a> PlanBuilder<'a> {
             dst: PathBuf::from("/dev"),
             mode: 0o755,
             size: 64 * 1024,
+            inodes: 1024,
         });
         for n in DEV_NODES {
             let host = Path::new("/dev").join(n);
@@ -462,11 +609,8 @@ impl<'a> PlanBuilder<'a> {
         self.ops.push(FsOp::Devpts {
             dst: PathBuf::from("/dev/pts"),
         });
-        self.ops.push(FsOp::Tmpfs {
-            dst: PathBuf::from("/dev/shm"),
-            mode: 0o1777,
-            size: self.policy.tmpfs_size,
-        });
+        let shm = self.tmpfs_op(PathBuf::from("/dev/shm"), 0o1777);
+        self.ops.push(shm);
         for (l, t) in [
             ("/dev/ptmx", "pts/ptmx"),
             ("/dev/fd", "/proc/self/fd"),
@@ -533,49 +677,11 @@ impl<'a> PlanBuilder<'a> {
                 });
             }
         }
-    }
-
-    /// Mount points' missing ancestors become mkdir operations. A policy path with `..` after
-    /// a symlink passes through the link's target: it must exist inside for the program to
-    /// open the policy path as given.
-    fn mount_points(&mut self) {
-        let mut dirs: BTreeMap<PathBuf, ()> = BTreeMap::new();
-        let starts = self
-            .ops
-            .iter()
-            .filter_map(|op| op.path().parent())
-            .chain(self.passed.iter().map(PathBuf::as_path));
-        for start in starts {
-            for d in start.ancestors().take_while(|d| *d != Path::new("/")) {
-                dirs.insert(d.to_path_buf(), ());
-            }
-        }
-        let op_paths: HashSet<PathBuf> = self.ops.iter().map(|o| o.path().to_path_buf()).collect();
-        for d in dirs.keys() {
-            if !op_paths.contains(d) && !self.links.contains_key(d) {
-                self.ops.push(FsOp::Mkdir {
-                    path: d.clone(),
-                    mode: 0o755,
-                });
-            }
-        }
-    }
-
-    /// The operations in execution order, and what spawning needs to know of the binds.
-    fn finish(self) -> MountPlan {
-        let mut ops = self.ops;
-        sort_ops(&mut ops);
-        let mut visible: Vec<(PathBuf, PathBuf)> = self
-            .binds
-            .iter()
-            .map(|(d, b)| (d.clone(), b.src.clone()))
-            .collect();
-        visible.sort();
-        MountPlan {
-            ops,
-            visible,
-            links: self.links,
-            host_links: self.met,
+        // A machine id of the sandbox's own, new for each (D-Bus and systemd's libraries need
+        // one; the host's identifies the host).
+        let machine_id = PathBuf::from("/etc/machine-id");
+        if !self.covered(&machine_id) && !self.links.contains_key(&machine_id) {
+            self.ops.push(FsOp::MachineId { path: machine_id });
         }
     }
 
@@ -621,6 +727,100 @@ impl<'a> PlanBuilder<'a> {
             self.links.insert(path, text);
         }
     }
+
+    /// Mount points' missing ancestors become mkdir operations. A policy path with `..` after
+    /// a symlink passes through the link's target: it must exist inside for the program to
+    /// open the policy path as given.
+    fn mount_points(&mut self) {
+        let mut dirs: BTreeMap<PathBuf, ()> = BTreeMap::new();
+        let starts = self
+            .ops
+            .iter()
+            .filter_map(|op| op.path().parent())
+            .chain(self.passed.iter().map(PathBuf::as_path));
+        for start in starts {
+            for d in start.ancestors().take_while(|d| *d != Path::new("/")) {
+                dirs.insert(d.to_path_buf(), ());
+            }
+        }
+        let op_paths: HashSet<PathBuf> = self.ops.iter().map(|o| o.path().to_path_buf()).collect();
+        for d in dirs.keys() {
+            if !op_paths.contains(d) && !self.links.contains_key(d) {
+                self.ops.push(FsOp::Mkdir {
+                    path: d.clone(),
+                    mode: 0o755,
+                });
+            }
+        }
+    }
+
+    /// The operations in execution order, and what spawning needs to know of the binds.
+    fn finish(self) -> MountPlan {
+        let mut ops = self.ops;
+        sort_ops(&mut ops);
+        let mut visible: Vec<(PathBuf, PathBuf)> = self
+            .binds
+            .iter()
+            .map(|(d, b)| (d.clone(), b.src.clone()))
+            .collect();
+        visible.sort();
+        // The sandbox's own tmpfs mounts a program can fill (not /dev).
+        let tmpfs = ops
+            .iter()
+            .filter_map(|op| match op {
+                FsOp::Tmpfs {
+                    dst, size, inodes, ..
+                } if dst != Path::new("/dev") => Some(TmpfsMount {
+                    path: dst.clone(),
+                    size: *size,
+                    inodes: *inodes,
+                }),
+                _ => None,
+            })
+            .collect();
+        MountPlan {
+            ops,
+            visible,
+            links: self.links,
+            host_links: self.met,
+            tmpfs,
+            tmpdir: self.tmpdir,
+        }
+    }
+}
+
+/// A sandbox path of the policy, normalized: a relative one resolves against the caller's
+/// working directory (as the host paths do, and as the CLI resolves its own).
+pub(crate) fn sandbox_path(p: &Path) -> Result<PathBuf, PolicyError> {
+    check_nul(p)?;
+    if p.is_absolute() {
+        return Ok(normalize(p));
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => Ok(normalize(&cwd.join(p))),
+        Err(_) => Err(PolicyError::RelativeDestination(p.to_path_buf())),
+    }
+}
+
+/// The `/etc` paths of the system runtime on this host: [`SYSTEM_ETC`] and the entries of
+/// `/etc` named by [`SYSTEM_ETC_PREFIXES`], in a stable order.
+pub(crate) fn system_etc() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = SYSTEM_ETC.iter().map(PathBuf::from).collect();
+    let mut prefixed: Vec<PathBuf> = std::fs::read_dir("/etc")
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    SYSTEM_ETC_PREFIXES.iter().any(|p| name.starts_with(p))
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    prefixed.sort();
+    paths.extend(prefixed);
+    paths
 }
 
 fn node_kind(path: &Path) -> Result<NodeKind, PolicyError> {

@@ -106,9 +106,13 @@ pub(crate) fn child_ops(
                 let access = bind_access(masks, *kind, *writable, src);
                 rules.push(rule(dst, access)?);
             }
-            FsOp::Tmpfs { dst, mode, size } => {
+            FsOp::Tmpfs {
+                dst,
+                mode,
+                size,
+                inodes,
+            } => {
                 // Inodes are capped too: empty files cost kernel memory but no size.
-                let inodes = (size / 4096).max(1024);
                 let data = format!("mode={mode:o},size={size},nr_inodes={inodes}");
                 let mut flags = libc::MS_NOSUID | libc::MS_NODEV;
                 if dst == Path::new("/dev") {
@@ -149,6 +153,9 @@ pub(crate) fn child_ops(
             }),
             FsOp::Mask { path } => ops.push(ChildOp::Mask {
                 src: old_root_path(Path::new("/dev/null"))?,
+                path: cstring(path)?,
+            }),
+            FsOp::MachineId { path } => ops.push(ChildOp::MachineId {
                 path: cstring(path)?,
             }),
             FsOp::File { path, contents } => ops.push(ChildOp::File {

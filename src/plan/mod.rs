@@ -129,9 +129,14 @@ impl CompiledPolicy {
             visible.visible = plan.visible.clone();
             visible.links = plan.links.clone();
             visible.host_links = plan.host_links.clone();
+            visible.tmpdir = plan.tmpdir.clone();
             (visible, Vec::new(), rules)
         } else {
             let mut plan = MountPlan::host();
+            plan.tmpdir = match &policy.tmpdir {
+                Some(d) => Some(crate::plan::builder::sandbox_path(d)?),
+                None => None,
+            };
             let (ops, rules) = child_ops(&mut plan, &masks)?;
             (plan, ops, rules)
         };

@@ -41,6 +41,7 @@ pub(crate) enum FsOp {
         dst: PathBuf,
         mode: u32,
         size: u64,
+        inodes: u64,
     },
     Proc {
         dst: PathBuf,
@@ -60,12 +61,19 @@ pub(crate) enum FsOp {
         path: PathBuf,
         contents: Vec<u8>,
     },
+    /// A file holding a machine id made for each sandbox (machine-id(5)).
+    MachineId {
+        path: PathBuf,
+    },
 }
 
 impl FsOp {
     pub(crate) fn path(&self) -> &Path {
         match self {
-            FsOp::Mkdir { path, .. } | FsOp::Symlink { path, .. } | FsOp::File { path, .. } => path,
+            FsOp::Mkdir { path, .. }
+            | FsOp::Symlink { path, .. }
+            | FsOp::File { path, .. }
+            | FsOp::MachineId { path } => path,
             FsOp::Bind { dst, .. }
             | FsOp::Tmpfs { dst, .. }
             | FsOp::Proc { dst }
@@ -122,6 +130,18 @@ pub(crate) struct MountPlan {
     /// Every host symlink met while resolving the policy's paths, with its text then: a plan
     /// is only reused for a new command while they all still read the same.
     pub host_links: Vec<(PathBuf, OsString)>,
+    /// The sandbox's own tmpfs mounts a program can fill, in plan order.
+    pub tmpfs: Vec<TmpfsMount>,
+    /// The program's `TMPDIR`, when the policy puts it in a read-write bind.
+    pub tmpdir: Option<PathBuf>,
+}
+
+/// A tmpfs of the sandbox's own, with its limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TmpfsMount {
+    pub path: PathBuf,
+    pub size: u64,
+    pub inodes: u64,
 }
 
 impl MountPlan {
@@ -132,6 +152,8 @@ impl MountPlan {
             visible: vec![(PathBuf::from("/"), PathBuf::from("/"))],
             links: BTreeMap::new(),
             host_links: Vec::new(),
+            tmpfs: Vec::new(),
+            tmpdir: None,
         }
     }
 
@@ -209,7 +231,7 @@ fn op_rank(op: &FsOp) -> u8 {
         | FsOp::Devpts { .. }
         | FsOp::ReadOnly { .. }
         | FsOp::Mask { .. } => 1,
-        FsOp::Symlink { .. } | FsOp::File { .. } => 2,
+        FsOp::Symlink { .. } | FsOp::File { .. } | FsOp::MachineId { .. } => 2,
     }
 }
 
@@ -226,6 +248,8 @@ impl MountPlan {
                 .map(|(l, t)| (PathBuf::from(l), OsString::from(t)))
                 .collect(),
             host_links: Vec::new(),
+            tmpfs: Vec::new(),
+            tmpdir: None,
         }
     }
 }

@@ -4,24 +4,34 @@
 //!
 //! The format is in the docs of [`Policy::from_toml`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{Layers, Limits, Network, Policy, Requirements, Rule};
+use crate::policy::{Layers, Limits, Network, Policy, Requirements, Rule, TmpfsLimits};
 
-/// Why a policy file could not be read or written.
+/// Why a policy file could not be read or written. Errors of a file read with
+/// [`Policy::from_file`] name it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyFileError {
     /// Not valid TOML, or a key or value that does not belong; the message names the key and
     /// the line.
-    #[error("policy file: {0}")]
-    Parse(#[from] toml::de::Error),
+    #[error("policy file{}: {source}", in_file(path))]
+    Parse {
+        /// The file, when read with [`Policy::from_file`].
+        path: Option<PathBuf>,
+        /// The parser's error.
+        #[source]
+        source: toml::de::Error,
+    },
     /// A `[[mount]]` entry that is not exactly one of `read_only`, `read_write`, `bind` (with
-    /// `to`), `tmpfs`.
-    #[error("policy file: mount entry {index}: {reason}")]
+    /// `to`), `tmpfs` (with `size` and `inodes` optionally).
+    #[error("policy file{}: mount entry {index}: {reason}", in_file(path))]
     Mount {
+        /// The file, when read with [`Policy::from_file`].
+        path: Option<PathBuf>,
         /// 0-based position among the `[[mount]]` entries.
         index: usize,
         /// What is wrong with it.
@@ -44,6 +54,88 @@ pub enum PolicyFileError {
     },
 }
 
+/// ` "FILE"` for an error message, when the file is known.
+fn in_file(path: &Option<PathBuf>) -> String {
+    path.as_ref()
+        .map(|p| format!(" {p:?}"))
+        .unwrap_or_default()
+}
+
+/// A byte or item count in a policy file: an integer, or a string of digits with an optional
+/// K, M, G or T suffix (powers of 1024, as the CLI takes them; `KiB`, `MB` and the like too).
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &s[digits.len()..];
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?} (use K, M, G or T)")),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|e| format!("{s:?} is not a count: {e}"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// Serde for a size that is an integer or a string with a unit (see [`parse_size`]); written
+/// as an integer.
+pub(crate) mod size {
+    use serde::de::{Error, Unexpected, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    struct Size;
+
+    impl Visitor<'_> for Size {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("u64, or a string such as \"256M\" (K, M, G or T)")
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+        }
+
+        fn visit_str<E: Error>(self, v: &str) -> Result<u64, E> {
+            super::parse_size(v).map_err(E::custom)
+        }
+    }
+
+    pub(crate) fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(*v)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(Size)
+    }
+}
+
+/// [`size`] for an optional value.
+pub(crate) mod opt_size {
+    use serde::{Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_some(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        super::size::deserialize(d).map(Some)
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MountEntry {
@@ -59,6 +151,18 @@ struct MountEntry {
     writable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tmpfs: Option<PathBuf>,
+    #[serde(
+        default,
+        with = "opt_size",
+        skip_serializing_if = "Option::is_none"
+    )]
+    size: Option<u64>,
+    #[serde(
+        default,
+        with = "opt_size",
+        skip_serializing_if = "Option::is_none"
+    )]
+    inodes: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,8 +176,16 @@ struct PolicyFile {
     uid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gid: Option<u32>,
-    #[serde(default = "default_tmpfs_size")]
+    #[serde(default = "default_tmpfs_size", with = "size")]
     tmpfs_size: u64,
+    #[serde(
+        default,
+        with = "opt_size",
+        skip_serializing_if = "Option::is_none"
+    )]
+    tmpfs_inodes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tmpdir: Option<PathBuf>,
     #[serde(default)]
     allow_retained_groups: bool,
     #[serde(default)]
@@ -88,6 +200,9 @@ struct PolicyFile {
     allow_tcp_connect: Option<Vec<u16>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     mount: Vec<MountEntry>,
+    /// Limits of the sandbox's own tmpfs mounts (`/tmp`, `/dev/shm`, `~`) by path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    tmpfs: BTreeMap<PathBuf, TmpfsLimits>,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -117,6 +232,8 @@ impl Policy {
     /// uid = 1000                    # see Policy::uid
     /// allow_tcp_connect = [443]     # with network = "host"
     /// allow_linux_aio = true        # see Policy::allow_linux_aio (default false)
+    /// tmpfs_size = "512M"           # each tmpfs; sizes take K, M, G or T (or a number of bytes)
+    /// tmpdir = "out/.tmp"           # TMPDIR, inside a read-write path
     ///
     /// [[mount]]
     /// read_only = "/opt/data"       # relative paths resolve against the working directory
@@ -124,38 +241,48 @@ impl Policy {
     /// read_write = "out"
     /// [[mount]]
     /// bind = "/srv/cache"
-    /// to = "/cache"
+    /// to = "/cache"                 # a sandbox path (relative: against the working directory)
     /// writable = true
     /// [[mount]]
     /// tmpfs = "/scratch"
+    /// size = "1G"                   # optional, as inodes
+    ///
+    /// [tmpfs."/dev/shm"]            # the sandbox's own tmpfs mounts: /tmp, /dev/shm, ~ (home)
+    /// size = "1G"
+    /// inodes = "1M"
     ///
     /// [limits]
     /// cpu_seconds = 10
-    /// memory = 536870912
+    /// memory = "512M"
     /// processes = 64
     ///
     /// [require]
     /// network = "best_effort"       # or "required" (the default)
     /// ```
     ///
-    /// `[limits]` takes the fields of [`Limits`], `[layers]` those of [`Layers`], and
-    /// `[require]` one of `"required"` or `"best_effort"` per property (`filesystem`,
-    /// `network`, `processes`, `syscalls`). Caller seccomp filters cannot be written in a
-    /// file.
+    /// `[limits]` takes the fields of [`Limits`] (sizes as numbers of bytes or with a unit),
+    /// `[layers]` those of [`Layers`], and `[require]` one of `"required"` or `"best_effort"`
+    /// per property (`filesystem`, `network`, `processes`, `syscalls`). Caller seccomp filters
+    /// cannot be written in a file.
     ///
     /// # Examples
     ///
     /// ```
-    /// use tokio_sandbox::{Network, Policy};
+    /// use tokio_sandbox::{Limits, Network, Policy};
     /// let policy = Policy::from_toml(
     ///     r#"
     ///     network = "host"
     ///     [[mount]]
     ///     read_only = "/opt/data"
+    ///     [limits]
+    ///     memory = "256M"
     ///     "#,
     /// )?;
     /// let mut expected = Policy::new();
-    /// expected.network(Network::Host).read_only("/opt/data");
+    /// expected
+    ///     .network(Network::Host)
+    ///     .read_only("/opt/data")
+    ///     .limits(Limits { memory: Some(256 << 20), ..Limits::default() });
     /// assert_eq!(policy, expected);
     /// assert!(Policy::from_toml("netwrok = \"host\"").is_err()); // unknown key
     /// # Ok::<(), tokio_sandbox::PolicyFileError>(())
@@ -165,7 +292,15 @@ impl Policy {
     /// [`PolicyFileError::Parse`] naming the offending key and line; [`PolicyFileError::Mount`]
     /// for a malformed `[[mount]]` entry.
     pub fn from_toml(text: &str) -> Result<Policy, PolicyFileError> {
-        let f: PolicyFile = toml::from_str(text)?;
+        Policy::parse(text, None)
+    }
+
+    fn parse(text: &str, path: Option<&std::path::Path>) -> Result<Policy, PolicyFileError> {
+        let path = path.map(std::path::Path::to_path_buf);
+        let f: PolicyFile = toml::from_str(text).map_err(|source| PolicyFileError::Parse {
+            path: path.clone(),
+            source,
+        })?;
         let mut p = Policy::new();
         p.system(f.system)
             .network(f.network)
@@ -182,11 +317,25 @@ impl Policy {
         if let Some(g) = f.gid {
             p.gid(g);
         }
+        if let Some(n) = f.tmpfs_inodes {
+            p.tmpfs_inodes(n);
+        }
+        if let Some(d) = f.tmpdir {
+            p.tmpdir(d);
+        }
         p.tcp_bind = f.allow_tcp_bind;
         p.tcp_connect = f.allow_tcp_connect;
         p.requirements = f.require;
+        for (dst, limits) in f.tmpfs {
+            p.tmpfs_limits(dst, limits);
+        }
         for (index, m) in f.mount.into_iter().enumerate() {
-            let err = |reason| PolicyFileError::Mount { index, reason };
+            let err = |reason| PolicyFileError::Mount {
+                path: path.clone(),
+                index,
+                reason,
+            };
+            let sized = m.size.is_some() || m.inodes.is_some();
             match m {
                 MountEntry {
                     read_only: Some(path),
@@ -195,7 +344,8 @@ impl Policy {
                     to: None,
                     writable: None,
                     tmpfs: None,
-                } => {
+                    ..
+                } if !sized => {
                     p.read_only(path);
                 }
                 MountEntry {
@@ -205,7 +355,8 @@ impl Policy {
                     to: None,
                     writable: None,
                     tmpfs: None,
-                } => {
+                    ..
+                } if !sized => {
                     p.read_write(path);
                 }
                 MountEntry {
@@ -215,7 +366,8 @@ impl Policy {
                     to: Some(dst),
                     writable,
                     tmpfs: None,
-                } => {
+                    ..
+                } if !sized => {
                     p.bind(src, dst, writable.unwrap_or(false));
                 }
                 MountEntry {
@@ -225,7 +377,12 @@ impl Policy {
                     to: None,
                     writable: None,
                     tmpfs: Some(dst),
+                    size,
+                    inodes,
                 } => {
+                    if sized {
+                        p.tmpfs_limits(&dst, TmpfsLimits { size, inodes });
+                    }
                     p.tmpfs(dst);
                 }
                 MountEntry {
@@ -233,10 +390,13 @@ impl Policy {
                     to: None,
                     ..
                 } => return Err(err("`bind` needs `to` (the path inside the sandbox)")),
+                MountEntry { tmpfs: None, .. } if sized => {
+                    return Err(err("`size` and `inodes` go with `tmpfs` only"))
+                }
                 _ => {
                     return Err(err(
                         "expected exactly one of read_only, read_write, bind (with to and \
-                         optionally writable), tmpfs",
+                         optionally writable), tmpfs (with size and inodes optionally)",
                     ))
                 }
             }
@@ -244,7 +404,7 @@ impl Policy {
         Ok(p)
     }
 
-    /// Reads a policy file (see [`Policy::from_toml`]).
+    /// Reads a policy file (see [`Policy::from_toml`]); its errors name the file.
     ///
     /// # Examples
     ///
@@ -255,14 +415,15 @@ impl Policy {
     /// ```
     ///
     /// # Errors
-    /// [`PolicyFileError::Io`] when it cannot be read; otherwise as [`Policy::from_toml`].
+    /// [`PolicyFileError::Io`] when it cannot be read; otherwise as [`Policy::from_toml`], with
+    /// the file's path.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Policy, PolicyFileError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| PolicyFileError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Policy::from_toml(&text)
+        Policy::parse(&text, Some(path))
     }
 
     /// Writes the policy as TOML; reading it back gives an equal policy.
@@ -331,6 +492,8 @@ impl Policy {
             uid: self.uid,
             gid: self.gid,
             tmpfs_size: self.tmpfs_size,
+            tmpfs_inodes: self.tmpfs_inodes,
+            tmpdir: self.tmpdir.clone(),
             allow_retained_groups: self.allow_retained_groups,
             allow_linux_aio: self.allow_linux_aio,
             new_session: self.new_session,
@@ -338,6 +501,7 @@ impl Policy {
             allow_tcp_bind: self.tcp_bind.clone(),
             allow_tcp_connect: self.tcp_connect.clone(),
             mount,
+            tmpfs: self.tmpfs_limits.clone(),
             limits: self.limits,
             layers: self.layers,
             require: self.requirements,

@@ -71,6 +71,32 @@ impl Pin {
     }
 }
 
+/// Bytes of a tmpfs's size per inode by default: a tmpfs gets `size / 1024` inodes (262,144 for
+/// 256 MiB) unless [`Policy::tmpfs_inodes`] or [`Policy::tmpfs_limits`] says otherwise, so that
+/// a tree of small files (one page each) fills the blocks before the inodes and 100,000 empty
+/// files fit. Each inode in use costs about 1 KiB of kernel memory that the size does not count
+/// (a cgroup charges it to the sandbox).
+pub const TMPFS_BYTES_PER_INODE: u64 = 1024;
+
+/// The size and inode limits of one tmpfs of the sandbox (tmpfs(5) `size=` and `nr_inodes=`);
+/// `None` keeps the policy's default ([`Policy::tmpfs_size`], [`Policy::tmpfs_inodes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TmpfsLimits {
+    /// Size limit in bytes (a policy file also takes `"1G"`, with K, M, G or T).
+    #[serde(
+        with = "crate::policy::file::opt_size",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub size: Option<u64>,
+    /// Most files, directories and symlinks (a policy file also takes `"1M"`).
+    #[serde(
+        with = "crate::policy::file::opt_size",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inodes: Option<u64>,
+}
+
 /// One rule of the filesystem view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Rule {
@@ -116,6 +142,10 @@ pub struct Policy {
     pub(crate) uid: Option<u32>,
     pub(crate) gid: Option<u32>,
     pub(crate) tmpfs_size: u64,
+    pub(crate) tmpfs_inodes: Option<u64>,
+    /// Limits of single tmpfs mounts, by sandbox path (`~`: the home).
+    pub(crate) tmpfs_limits: std::collections::BTreeMap<PathBuf, TmpfsLimits>,
+    pub(crate) tmpdir: Option<PathBuf>,
     pub(crate) allow_retained_groups: bool,
     pub(crate) allow_linux_aio: bool,
     pub(crate) new_session: bool,
@@ -203,8 +233,10 @@ pub struct Limits {
     /// CPU seconds per process.
     pub cpu_seconds: Option<u64>,
     /// Virtual address space per process, in bytes.
+    #[serde(with = "crate::policy::file::opt_size")]
     pub address_space: Option<u64>,
     /// Largest file written, in bytes.
+    #[serde(with = "crate::policy::file::opt_size")]
     pub file_size: Option<u64>,
     /// Open file descriptors per process. `None` (the default) derives the limit from the
     /// host's `fs.file-max` and [`Limits::processes`]: at most a quarter of `file-max` shared
@@ -218,7 +250,9 @@ pub struct Limits {
     /// Elsewhere it is backed by `RLIMIT_AS`, which bounds each process's address space only:
     /// memory in tmpfs files or memfds is not counted, and runtimes that reserve large ranges
     /// break (see `address_space`); the status says which applied. Ignored when
-    /// `address_space` is set too.
+    /// `address_space` is set too. A policy file takes it (and the other sizes) as a number of
+    /// bytes or with a unit: `memory = "512M"`.
+    #[serde(with = "crate::policy::file::opt_size")]
     pub memory: Option<u64>,
     /// CPU bandwidth for the whole sandbox in thousandths of a CPU (`500`: half a CPU): the
     /// cgroup's `cpu.max`. It needs a delegated cgroup v2 cpu controller; without one,
@@ -347,6 +381,9 @@ impl Default for Policy {
             uid: None,
             gid: None,
             tmpfs_size: DEFAULT_TMPFS_SIZE,
+            tmpfs_inodes: None,
+            tmpfs_limits: Default::default(),
+            tmpdir: None,
             allow_retained_groups: false,
             allow_linux_aio: false,
             new_session: true,
@@ -436,10 +473,10 @@ impl Policy {
         self
     }
 
-    /// Bind-mounts host path `src` at the absolute sandbox path `dst`, read-write when `writable`.
-    /// `src` is resolved and pinned as in [`Policy::read_only`]; a relative `dst` fails the spawn with
-    /// [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination), and `dst` `/`
-    /// with [`PolicyError::RootBind`](crate::PolicyError::RootBind).
+    /// Bind-mounts host path `src` at sandbox path `dst`, read-write when `writable`. `src` is
+    /// resolved and pinned as in [`Policy::read_only`]; a relative `dst` resolves against the
+    /// caller's working directory too (lexically: the sandbox path is built from scratch). `dst`
+    /// `/` fails the spawn with [`PolicyError::RootBind`](crate::PolicyError::RootBind).
     ///
     /// # Examples
     ///
@@ -465,11 +502,11 @@ impl Policy {
         self
     }
 
-    /// Mounts a fresh, empty tmpfs (tmpfs(5)) at the absolute sandbox path `dst`, limited to
-    /// [`Policy::tmpfs_size`] bytes; its contents are gone when the sandbox ends. A relative `dst`
-    /// fails the spawn with
-    /// [`PolicyError::RelativeDestination`](crate::PolicyError::RelativeDestination), and `dst` `/`
-    /// with [`PolicyError::RootBind`](crate::PolicyError::RootBind).
+    /// Mounts a fresh, empty tmpfs (tmpfs(5)) at sandbox path `dst` (relative: against the
+    /// caller's working directory, as for [`Policy::bind`]), limited to [`Policy::tmpfs_size`]
+    /// bytes and [`Policy::tmpfs_inodes`] inodes unless [`Policy::tmpfs_limits`] sets its own;
+    /// its contents are gone when the sandbox ends. `dst` `/` fails the spawn with
+    /// [`PolicyError::RootBind`](crate::PolicyError::RootBind).
     ///
     /// # Examples
     ///
@@ -515,11 +552,77 @@ impl Policy {
         self
     }
 
-    /// Size limit in bytes of each tmpfs (default [`DEFAULT_TMPFS_SIZE`]). 0 fails the spawn with
+    /// Size limit in bytes of each tmpfs (`/tmp`, `/dev/shm`, the home and those of
+    /// [`Policy::tmpfs`]; default [`DEFAULT_TMPFS_SIZE`]) that [`Policy::tmpfs_limits`] does not
+    /// size on its own. 0 fails the spawn with
     /// [`PolicyError::ZeroTmpfsSize`](crate::PolicyError::ZeroTmpfsSize) (tmpfs(5) would take it as
     /// no limit).
     pub fn tmpfs_size(&mut self, bytes: u64) -> &mut Self {
         self.tmpfs_size = bytes;
+        self
+    }
+
+    /// Most inodes (files, directories, symlinks) of each tmpfs that [`Policy::tmpfs_limits`]
+    /// does not set on its own (default: its size / [`TMPFS_BYTES_PER_INODE`]). 0 fails the
+    /// spawn with [`PolicyError::ZeroTmpfsSize`](crate::PolicyError::ZeroTmpfsSize).
+    pub fn tmpfs_inodes(&mut self, inodes: u64) -> &mut Self {
+        self.tmpfs_inodes = Some(inodes);
+        self
+    }
+
+    /// The size and inode limits of one tmpfs: `/tmp`, `/dev/shm`, `~` (the home, wherever the
+    /// identity puts it) or the `dst` of a [`Policy::tmpfs`] (relative: against the working
+    /// directory). A path where the sandbox has no tmpfs fails the spawn with
+    /// [`PolicyError::NoSuchTmpfs`](crate::PolicyError::NoSuchTmpfs). When a program dies
+    /// because one is full, [`RunStatus::full_tmpfs`](crate::RunStatus::full_tmpfs) names it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_sandbox::{Policy, TmpfsLimits};
+    /// let mut policy = Policy::new();
+    /// // 1 GiB of shared memory for multiprocessing.shared_memory; a node_modules-sized /tmp.
+    /// policy
+    ///     .tmpfs_limits("/dev/shm", TmpfsLimits { size: Some(1 << 30), inodes: None })
+    ///     .tmpfs_limits("/tmp", TmpfsLimits { size: None, inodes: Some(1_000_000) });
+    /// ```
+    pub fn tmpfs_limits(&mut self, dst: impl AsRef<Path>, limits: TmpfsLimits) -> &mut Self {
+        self.tmpfs_limits.insert(dst.as_ref().to_path_buf(), limits);
+        self
+    }
+
+    /// The size of each tmpfs that [`Policy::tmpfs_limits`] does not size
+    /// ([`Policy::tmpfs_size`]).
+    pub fn current_tmpfs_size(&self) -> u64 {
+        self.tmpfs_size
+    }
+
+    /// The limits set with [`Policy::tmpfs_limits`] for `dst` (none set: both `None`).
+    pub fn current_tmpfs_limits(&self, dst: impl AsRef<Path>) -> TmpfsLimits {
+        self.tmpfs_limits
+            .get(dst.as_ref())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The program's `TMPDIR`: a directory (a sandbox path; relative: against the working
+    /// directory) inside a read-write path of the policy, instead of `/tmp`. `rename(2)` works
+    /// only within one mount, and `/tmp`, the home and each read-write path are mounts of their
+    /// own, so a file made in `/tmp` and renamed into a read-write path fails with `EXDEV`
+    /// (pip, cargo, editors and other write-then-rename writers); a `TMPDIR` in the same
+    /// read-write path as the destination avoids it. A directory outside every read-write path,
+    /// or missing on the host, fails the spawn with
+    /// [`PolicyError::TmpdirNotInReadWritePath`](crate::PolicyError::TmpdirNotInReadWritePath).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_sandbox::Policy;
+    /// let mut policy = Policy::new();
+    /// policy.read_write("/srv/build").tmpdir("/srv/build/.tmp");
+    /// ```
+    pub fn tmpdir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.tmpdir = Some(dir.as_ref().to_path_buf());
         self
     }
 
@@ -710,10 +813,15 @@ impl Policy {
     /// Whether every host path of the policy is absolute (its resolution does not depend on
     /// the caller's working directory).
     pub(crate) fn all_absolute(&self) -> bool {
+        let dst_absolute = |d: &Option<PathBuf>| d.as_ref().is_none_or(|d| d.is_absolute());
         self.rules.iter().all(|r| match r {
-            Rule::Bind { src, .. } => src.is_absolute(),
-            Rule::Tmpfs { .. } => true,
-        })
+            Rule::Bind { src, dst, .. } => src.is_absolute() && dst_absolute(dst),
+            Rule::Tmpfs { dst } => dst.is_absolute(),
+        }) && self.tmpdir.as_ref().is_none_or(|d| d.is_absolute())
+            && self
+                .tmpfs_limits
+                .keys()
+                .all(|k| k.is_absolute() || k == Path::new("~"))
     }
 
     /// All bind and tmpfs rules in order of addition, as `(host source or None for tmpfs,

@@ -200,7 +200,7 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
     // The program's fds first: whether one is a terminal decides part of the environment.
     let fds = program_fds(req.stdio, req.extra_fds)?;
     let env_defaults = EnvDefaults {
-        tmpdir: None,
+        tmpdir: mount_plan.tmpdir.clone(),
         terminal: fds.stdio_terminal().is_some(),
         utf8_locale: policy.system && program::has_utf8_locale(),
     };
@@ -304,6 +304,7 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
         loopback: policy.network == Network::None && netns.is_none(),
         cwd: cstring(&cwd)?,
         new_session: policy.new_session,
+        machine_id: machine_id()?,
         fd_scratch: std::cell::UnsafeCell::new(vec![-1; fds.pairs.len()]),
         cloexec_ranges: fds.cloexec_ranges(),
         fds: fds.pairs,
@@ -355,6 +356,23 @@ fn file_max() -> u64 {
 fn caller_open_files() -> (u64, u64) {
     let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     (l.current.unwrap_or(u64::MAX), l.maximum.unwrap_or(u64::MAX))
+}
+
+/// A new machine id: 128 random bits as 32 lowercase hexadecimal digits and a newline
+/// (machine-id(5)), from getrandom(2).
+fn machine_id() -> Result<[u8; 33], SpawnError> {
+    let mut random = [0u8; 16];
+    let mut filled = 0;
+    while filled < random.len() {
+        filled += rustix::rand::getrandom(&mut random[filled..], rustix::rand::GetRandomFlags::empty())
+            .map_err(|e| os_err("getrandom")(e.into()))?;
+    }
+    let mut id = [b'\n'; 33];
+    for (i, b) in random.iter().enumerate() {
+        id[2 * i] = b"0123456789abcdef"[(b >> 4) as usize];
+        id[2 * i + 1] = b"0123456789abcdef"[(b & 0xf) as usize];
+    }
+    Ok(id)
 }
 
 /// Refuses an unprivileged caller's supplementary groups, which the sandbox cannot drop.

@@ -25,8 +25,8 @@ pub(crate) enum EnvOp {
 }
 
 /// The working directory inside: `cwd` as asked, else the caller's when the sandbox has it at
-/// the same place (bound there, or created there as the parent of a bound path, so that
-/// relative paths to bound children work), else `/`.
+/// the same place (bound there, or created there as the parent of a bound path or of a tmpfs,
+/// so that relative paths to them work), else `/`.
 pub(crate) fn working_directory(
     cwd: Option<&Path>,
     plan: &MountPlan,
@@ -38,10 +38,8 @@ pub(crate) fn working_directory(
     Ok(caller
         .filter(|c| {
             plan.host_path(c).as_deref() == Some(c.as_path())
-                || plan
-                    .visible
-                    .iter()
-                    .any(|(dst, src)| dst == src && dst.starts_with(c))
+                || plan.visible.iter().any(|(dst, _)| dst.starts_with(c))
+                || plan.tmpfs.iter().any(|t| t.path.starts_with(c))
         })
         .unwrap_or_else(|| PathBuf::from("/")))
 }

@@ -454,3 +454,70 @@ async fn fs_rename_around_a_read_only_island() {
         "original\n"
     );
 }
+
+/// C45: with the host network the CA certificates and OpenSSL's configuration are there, but not
+/// the private keys beside them, not even for a sandbox run as host uid 0 (as a root caller may
+/// ask): `/etc/ssl/private` (Fedora: `/etc/pki/tls/private`) is not in the sandbox. The
+/// control, as root, reads a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_private_keys_with_the_host_network() {
+    let dirs: Vec<&str> = ["/etc/ssl/private", "/etc/pki/tls/private"]
+        .into_iter()
+        .filter(|d| std::path::Path::new(d).exists())
+        .collect();
+    if dirs.is_empty() {
+        common::skip("the host has no directory of private keys");
+        return;
+    }
+    let host_network = |c: &mut tokio_sandbox::Command| {
+        c.network(tokio_sandbox::Network::Host);
+        if common::is_root() {
+            c.uid(0);
+        }
+    };
+    for dir in dirs {
+        // A key the control reads as root (root only may list the directory).
+        let key = std::fs::read_dir(dir).ok().and_then(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .find(|p| p.is_file())
+                .map(|p| s(&p))
+        });
+        match key {
+            Some(key) => {
+                let size = std::fs::metadata(&key).unwrap().len();
+                Attempt::new("size")
+                    .arg(&key)
+                    .check(
+                        &errno(ENOENT),
+                        Control::Root(format!("bytes {size}")),
+                        host_network,
+                    )
+                    .await
+            }
+            None => {
+                Attempt::new("list")
+                    .arg(dir)
+                    .check(
+                        &errno(ENOENT),
+                        Control::None("no key the test user can name"),
+                        host_network,
+                    )
+                    .await
+            }
+        }
+    }
+    // The public part is there.
+    if std::path::Path::new("/etc/ssl/certs").is_dir() {
+        let got = Attempt::new("list")
+            .arg("/etc/ssl")
+            .in_sandbox(host_network)
+            .await;
+        let mut want: Vec<&str> = ["certs", "openssl.cnf"]
+            .into_iter()
+            .filter(|n| std::path::Path::new("/etc/ssl").join(n).exists())
+            .collect();
+        want.sort();
+        assert_eq!(got, format!("entries {}", want.join(" ")));
+    }
+}

@@ -1014,7 +1014,7 @@ fn parse_on_a_small_stack(text: String) -> Result<Policy, PolicyFileError> {
 #[track_caller]
 fn parse_error(text: &str) -> String {
     match parse_on_a_small_stack(text.to_string()) {
-        Err(e @ PolicyFileError::Parse(_)) => {
+        Err(e @ PolicyFileError::Parse { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains("line "), "{msg}");
             msg
@@ -1100,6 +1100,12 @@ fn out_of_range_numbers_are_parse_errors_naming_the_key() {
             "tmpfs_size",
             "invalid value: integer `-5`, expected u64",
         ),
+        (
+            "[limits]\nmemory = \"-5M\"",
+            "memory",
+            "\"-5M\" is not a count",
+        ),
+        ("[limits]\nfile_size = 1.5", "file_size", "floating point `1.5`"),
         (
             "[limits]\ncpu_millis = 4294967296",
             "cpu_millis",
@@ -1310,7 +1316,7 @@ async fn tmpfs_size_zero_is_refused() {
             matches!(e, SpawnError::Policy(PolicyError::ZeroTmpfsSize)),
             "{e:?}"
         );
-        assert!(e.to_string().contains("tmpfs size of 0"), "{e}");
+        assert!(e.to_string().contains("tmpfs size or inode count of 0"), "{e}");
         assert_eq!(std::io::Error::from(e).kind(), ErrorKind::InvalidInput);
     }
 }

@@ -11,12 +11,11 @@
 //! place or at another destination (`/a-tsb0`, `/a-tsb0/s0`, `/a-tsb1/deep` for directories,
 //! `/a-tsbf`, `/a-tsb0/f0` for files), tmpfs mounts, and hostile variants of each: sources
 //! written with `.`, `..` or as a path relative to the working directory, missing sources
-//! (also behind `..` and below a file), NUL bytes, relative destinations and destinations
-//! that normalize to `/`.
+//! (also behind `..` and below a file), NUL bytes, relative destinations (which resolve
+//! against the working directory) and destinations that normalize to `/`.
 //!
 //! The model follows the documented rules: rules are checked in order and the first invalid
-//! one decides the error (`NulByte`, `RelativeDestination`, `MissingPath` with the kernel's
-//! errno, then `RootBind`); a destination inside another bind must exist in that bind's source
+//! one decides the error (`NulByte`, `MissingPath` with the kernel's errno, then `RootBind`); a destination inside another bind must exist in that bind's source
 //! (else a `Bind` setup error with ENOENT naming the source); a policy is a set (read-write
 //! wins for the same source and destination, and another source at the same destination
 //! replaces the earlier one with its own mode); the innermost bind decides a path's mode; the
@@ -348,10 +347,9 @@ fn model(rules: &[Rule], candidates: &BTreeSet<PathBuf>) -> Expected {
                     if has_nul(d) {
                         return Expected::NulByte(d.clone());
                     }
-                    if !d.is_absolute() {
-                        return Expected::RelativeDestination(d.clone());
-                    }
                 }
+                // A relative destination resolves against the working directory.
+                let dst = dst.as_ref().map(|d| cwd.join(d));
                 let abs: PathBuf = cwd
                     .join(src)
                     .components()
@@ -379,10 +377,7 @@ fn model(rules: &[Rule], candidates: &BTreeSet<PathBuf>) -> Expected {
                 if has_nul(d) {
                     return Expected::NulByte(d.clone());
                 }
-                if !d.is_absolute() {
-                    return Expected::RelativeDestination(d.clone());
-                }
-                tmpfs.insert(normalize(d));
+                tmpfs.insert(normalize(&cwd.join(d)));
             }
         }
     }
@@ -570,11 +565,12 @@ fn candidates(root: &Path) -> BTreeSet<PathBuf> {
     let below = [
         "f0", "s0", "s0/f1", "f1", "f2", "d0", "d1", "f3", "d0/f0", "d1/f2",
     ];
-    for d in DIR_DSTS {
-        c.insert(PathBuf::from(d));
+    let relative = std::env::current_dir().unwrap().join("a-tsb-relative");
+    for d in DIR_DSTS.iter().map(PathBuf::from).chain([relative]) {
         for b in below {
-            c.insert(Path::new(d).join(b));
+            c.insert(d.join(b));
         }
+        c.insert(d);
     }
     for d in FILE_DSTS.iter().chain(TMPFS_DSTS).chain(TOP_NAMES) {
         c.insert(PathBuf::from(d));
