@@ -21,6 +21,9 @@ pub struct Enforcement {
     /// The process limit in force (`RLIMIT_NPROC` in the sandbox's user namespace), or `None`
     /// when none is (not asked for, or the sandbox runs as host uid 0, which is exempt).
     pub process_limit: Option<u64>,
+    /// Whether the program may trace its own processes ([`Policy::ptrace`](crate::Policy::ptrace)):
+    /// the policy allows it and a pid namespace or Landlock confines it to the sandbox.
+    pub ptrace: bool,
     /// For each property, the layers that enforce it, or why it is not enforced.
     pub properties: Vec<PropertyReport>,
 }

@@ -80,6 +80,11 @@ struct Cli {
     /// bound at /dev/console, where the program can re-open it (not for a root caller).
     #[arg(long = "no-new-session", help_heading = "Process")]
     no_new_session: bool,
+    /// Deny ptrace(2), process_vm_readv(2) and pidfd_getfd(2) inside (by default the program
+    /// may trace and debug its own processes: strace, gdb, AddressSanitizer's leak checker; the
+    /// sandbox's init and everything outside stay out of reach).
+    #[arg(long = "no-ptrace", help_heading = "Process")]
+    no_ptrace: bool,
     /// The program's TMPDIR: a directory inside a --rw path, so that files made there can be
     /// renamed into that path (across mounts rename(2) fails with EXDEV; /tmp is a mount of its
     /// own). Relative: against the working directory.
@@ -219,6 +224,9 @@ fn build(cli: &Cli) -> Result<Command, String> {
         if let Some(tty) = stdin_terminal().filter(|_| !rustix::process::geteuid().is_root()) {
             policy.bind(tty, "/dev/console", true);
         }
+    }
+    if cli.no_ptrace {
+        policy.ptrace(false);
     }
     if let Some(d) = &cli.tmpdir {
         policy.tmpdir(here(d)?);

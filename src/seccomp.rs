@@ -110,6 +110,7 @@ fn in_gate(m: Match) -> bool {
     matches!(
         m,
         Match::Always
+            | Match::Tracing
             | Match::SetIdMode(_)
             | Match::SetIdOrDeviceMode(_)
             | Match::SetIdModeOnCreate(..)
@@ -121,8 +122,13 @@ fn in_gate(m: Match) -> bool {
     )
 }
 
-/// The gate; `linux_aio` leaves `io_setup` alone.
-fn gate(linux_aio: bool) -> BpfProgram {
+/// Whether `m` denies every call of its system call, given whether tracing is allowed.
+fn always(m: Match, tracing: bool) -> bool {
+    matches!(m, Match::Always) || (matches!(m, Match::Tracing) && !tracing)
+}
+
+/// The gate; `linux_aio` leaves `io_setup` alone, `tracing` the tracing calls.
+fn gate(linux_aio: bool, tracing: bool) -> BpfProgram {
     const EPERM: u32 = u32::MAX;
     const ENOSYS: u32 = u32::MAX - 1;
     let setid = libc::S_ISUID | libc::S_ISGID;
@@ -140,7 +146,7 @@ fn gate(linux_aio: bool) -> BpfProgram {
         push(&mut p, ins(BPF_JEQ_K, *nr as u32, 0, 0), ENOSYS);
     }
     for (_, nr, m, _) in DENIED {
-        if matches!(m, Match::Always) {
+        if always(*m, tracing) {
             push(&mut p, ins(BPF_JEQ_K, *nr as u32, 0, 0), EPERM);
         }
     }
@@ -283,6 +289,10 @@ pub enum Match {
     /// process that opens it for writing (or truncates it) wait up to
     /// `fs.lease-break-time` (45 s by default), root's included.
     Lease,
+    /// Every call, unless the policy lets the program trace its own processes
+    /// ([`Policy::ptrace`](crate::Policy::ptrace), the default where a pid namespace or
+    /// Landlock confines tracing to the sandbox).
+    Tracing,
 }
 
 /// setpriority(2)'s `which` values (`sys/resource.h`; libc's type differs between C
@@ -473,26 +483,30 @@ pub const DENIED: &[(&str, i64, Match, &str)] = &[
     (
         "ptrace",
         libc::SYS_ptrace,
-        Match::Always,
-        "tracing other processes",
+        Match::Tracing,
+        "tracing other processes; denied with \
+         Policy::ptrace(false), or where no pid namespace or Landlock confines it",
     ),
     (
         "process_vm_readv",
         libc::SYS_process_vm_readv,
-        Match::Always,
-        "reading other processes' memory",
+        Match::Tracing,
+        "reading other processes' memory; denied with \
+         Policy::ptrace(false), or where no pid namespace or Landlock confines it",
     ),
     (
         "process_vm_writev",
         libc::SYS_process_vm_writev,
-        Match::Always,
-        "writing other processes' memory",
+        Match::Tracing,
+        "writing other processes' memory; denied with \
+         Policy::ptrace(false), or where no pid namespace or Landlock confines it",
     ),
     (
         "pidfd_getfd",
         libc::SYS_pidfd_getfd,
-        Match::Always,
-        "taking other processes' fds",
+        Match::Tracing,
+        "taking other processes' fds; denied with \
+         Policy::ptrace(false), or where no pid namespace or Landlock confines it",
     ),
     (
         "kexec_load",
@@ -624,9 +638,9 @@ pub const DENIED: &[(&str, i64, Match, &str)] = &[
     ),
 ];
 
-fn rules_for(m: Match) -> Vec<SeccompRule> {
+fn rules_for(m: Match, tracing: bool) -> Vec<SeccompRule> {
     match m {
-        Match::Always => vec![],
+        Match::Always | Match::Tracing => vec![],
         Match::NewUserFlag(idx) => vec![SeccompRule::new(vec![cond(
             idx,
             SeccompCmpOp::MaskedEq(libc::CLONE_NEWUSER as u64),
@@ -652,21 +666,27 @@ fn rules_for(m: Match) -> Vec<SeccompRule> {
             cond(2, SeccompCmpOp::Eq, libc::NETLINK_KOBJECT_UEVENT as u64),
         ])
         .expect("valid rule")],
-        Match::UnsafePersonality => vec![SeccompRule::new(
-            [0u64, 0x0008, 0x20000, 0x20008, 0xffff_ffff]
-                .into_iter()
-                .map(|v| cond(0, SeccompCmpOp::Ne, v))
-                .collect(),
-        )
-        .expect("valid rule")],
+        Match::UnsafePersonality => {
+            // With tracing allowed, also what a debugger asks for the program it starts:
+            // ADDR_NO_RANDOMIZE (0x0040000), which affects that program alone.
+            let debugger: &[u64] = if tracing { &[0x40000, 0x40008] } else { &[] };
+            vec![SeccompRule::new(
+                [0u64, 0x0008, 0x20000, 0x20008, 0xffff_ffff]
+                    .iter()
+                    .chain(debugger)
+                    .map(|v| cond(0, SeccompCmpOp::Ne, *v))
+                    .collect(),
+            )
+            .expect("valid rule")]
+        }
     }
 }
 
-fn denials() -> BpfProgram {
+fn denials(tracing: bool) -> BpfProgram {
     let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr, m, _) in DENIED {
         if !in_gate(*m) {
-            map.entry(*nr).or_default().extend(rules_for(*m));
+            map.entry(*nr).or_default().extend(rules_for(*m, tracing));
         }
     }
     eperm_program(map)
@@ -724,17 +744,16 @@ pub(crate) fn tcp_rules_program() -> &'static [sock_filter] {
     })
 }
 
-/// The default filter's programs, compiled on first use and kept for the process's lifetime;
-/// `linux_aio` picks the gate that leaves `io_setup` alone.
-pub(crate) fn default_programs(linux_aio: bool) -> [&'static [sock_filter]; 2] {
-    static PROGRAMS: OnceLock<(BpfProgram, BpfProgram)> = OnceLock::new();
-    static AIO_GATE: OnceLock<BpfProgram> = OnceLock::new();
-    let (g, d) = PROGRAMS.get_or_init(|| (gate(false), denials()));
-    let g = if linux_aio {
-        AIO_GATE.get_or_init(|| gate(true))
-    } else {
-        g
-    };
+/// The default filter's programs, compiled on first use and kept for the process's lifetime:
+/// `linux_aio` picks the gate that leaves `io_setup` alone, `tracing` the programs that allow
+/// tracing inside the sandbox (`ptrace`, `process_vm_readv`/`writev`, `pidfd_getfd`,
+/// `personality(ADDR_NO_RANDOMIZE)`).
+pub(crate) fn default_programs(linux_aio: bool, tracing: bool) -> [&'static [sock_filter]; 2] {
+    static GATES: [OnceLock<BpfProgram>; 4] = [const { OnceLock::new() }; 4];
+    static DENIALS: [OnceLock<BpfProgram>; 2] = [const { OnceLock::new() }; 2];
+    let g = GATES[usize::from(linux_aio) * 2 + usize::from(tracing)]
+        .get_or_init(|| gate(linux_aio, tracing));
+    let d = DENIALS[usize::from(tracing)].get_or_init(|| denials(tracing));
     [g.as_slice(), d.as_slice()]
 }
 
@@ -752,7 +771,11 @@ mod tests {
     }
 
     fn run_gate_args64(nr: u32, args: [u64; 6]) -> u32 {
-        run_program(&gate(false), nr, args)
+        run_program(&gate(false, false), nr, args)
+    }
+
+    fn run_gate_with(nr: u32, args: [u32; 6], tracing: bool) -> u32 {
+        run_program(&gate(false, tracing), nr, args.map(u64::from))
     }
 
     fn run_program(g: &[sock_filter], nr: u32, args: [u64; 6]) -> u32 {
@@ -851,7 +874,7 @@ mod tests {
         );
         assert_eq!(run_gate(libc::SYS_openat2 as u32), enosys);
         assert_eq!(run_gate(libc::SYS_io_setup as u32), enosys);
-        let with_aio = gate(true);
+        let with_aio = gate(true, false);
         let io_setup = libc::SYS_io_setup as u32;
         assert_eq!(run_program(&with_aio, io_setup, [0; 6]), SECCOMP_RET_ALLOW);
         assert_eq!(
@@ -924,12 +947,25 @@ mod tests {
             let got = run_gate_args64(prlimit, [pid, 4, new, 0x7fff_0000_2000, 0, 0]);
             assert_eq!(got, action, "prlimit64({pid}, _, {new:#x})");
         }
+        // Tracing: denied without it, left to the kernel (pid namespace, Landlock) with it.
+        for nr in [
+            libc::SYS_ptrace,
+            libc::SYS_process_vm_readv,
+            libc::SYS_process_vm_writev,
+            libc::SYS_pidfd_getfd,
+        ] {
+            assert_eq!(run_gate_with(nr as u32, [0; 6], false), eperm);
+            assert_eq!(run_gate_with(nr as u32, [0; 6], true), SECCOMP_RET_ALLOW);
+        }
+        assert_eq!(run_gate_with(libc::SYS_bpf as u32, [0; 6], true), eperm);
     }
 
     #[test]
     fn programs_stay_short() {
-        let [g, d] = default_programs(false);
+        let [g, d] = default_programs(false, false);
         assert_eq!((g.len(), d.len()), (145, 57));
-        assert_eq!(default_programs(true)[0].len(), 144);
+        assert_eq!(default_programs(true, false)[0].len(), 144);
+        let [g, d] = default_programs(false, true);
+        assert_eq!((g.len(), d.len()), (141, 61));
     }
 }

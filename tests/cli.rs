@@ -943,3 +943,29 @@ fn c42_memory_as_rlimit_as_is_a_warning() {
         assert_eq!(String::from_utf8_lossy(&o.stderr), "", "{args:?}");
     }
 }
+
+/// `--tmpdir` puts `TMPDIR` in a read-write path (C50); `--no-ptrace` denies tracing (C46).
+#[test]
+fn tmpdir_and_no_ptrace_from_the_cli() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let d = common::rw_dir();
+    let tmp = d.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let (uid, gid) = common::sandbox_host_ids();
+    std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).unwrap();
+    let o = c
+        .current_dir(d.path())
+        .args(["--rw", ".", "--tmpdir", "tmp", "--no-ptrace", "--"])
+        .args(["sh", "-c", "echo $TMPDIR; mktemp | grep -c \"^$TMPDIR/\"; strace true 2>&1 | tail -c 100"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(tmp.to_str().unwrap()), "{o:?}");
+    assert_eq!(lines.next(), Some("1"), "{o:?}");
+    if common::has("/usr/bin/strace") {
+        assert!(out.contains("Operation not permitted"), "{o:?}");
+    }
+}

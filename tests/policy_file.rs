@@ -34,6 +34,7 @@ fn everything() -> Policy {
             },
         )
         .tmpdir("/tmp/t")
+        .ptrace(false)
         .allow_retained_groups(true)
         .new_session(false)
         .hostname("box")

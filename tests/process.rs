@@ -766,7 +766,6 @@ print("request_key", *sc(249, 0, 0, 0, 0))
 print("bpf", *sc(321, 0, 0, 0))
 print("perf_event_open", *sc(298, 0, 0, -1, -1, 0))
 print("userfaultfd", *sc(323, 0))
-print("ptrace", *sc(101, 0, 0, 0, 0))
 "#,
     )
     .await;
@@ -777,8 +776,7 @@ print("ptrace", *sc(101, 0, 0, 0, 0))
          request_key -1 1\n\
          bpf -1 1\n\
          perf_event_open -1 1\n\
-         userfaultfd -1 1\n\
-         ptrace -1 1\n"
+         userfaultfd -1 1\n"
     );
 }
 

@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::{has, is_root, missing, rw_dir, sandbox_host_ids, sh, stderr, stdout};
-use tokio_sandbox::{Command, PolicyError, SpawnError, Stdio, TmpfsLimits};
+use common::{has, is_root, missing, rw_dir, sandbox_host_ids, sh, skip, stderr, stdout};
+use tokio_sandbox::{
+    Command, EndReason, Layers, PolicyError, SpawnError, Stdio, TmpfsLimits,
+};
 
 /// Asserts exit code 0, the exact stdout and an empty stderr.
 #[track_caller]
@@ -151,6 +153,170 @@ async fn c45_usr_links_into_etc_resolve() {
         .args(links.iter().map(|(l, _)| l));
     let o = cmd.output().await.unwrap();
     assert_ok(&o, &expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// C46: debuggers and sanitizers
+
+/// Yama's `ptrace_scope` of the host, 0 where Yama is absent.
+fn yama_scope() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether tracing works on this host at all (Yama 2 and 3 forbid it to unprivileged
+/// processes, in a sandbox as outside); reports the skip when not.
+fn tracing_on_host() -> bool {
+    let scope = yama_scope();
+    if scope >= 2 {
+        skip(&format!(
+            "Yama's ptrace_scope is {scope} here: only privileged tracers, on the host too"
+        ));
+        return false;
+    }
+    true
+}
+
+/// C46: a correct program built with AddressSanitizer prints and exits 0 (its leak checker
+/// traces its own threads); with tracing switched off the checker fails as it did before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c46_asan_build_runs() {
+    if !tool("gcc") || !tracing_on_host() {
+        return;
+    }
+    let d = rw_dir();
+    let src = d.path().join("hello.c");
+    write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\n\
+         int main(void) { char *p = malloc(8); free(p); puts(\"hello\"); return 0; }\n",
+    );
+    let exe = d.path().join("hello");
+    let built = std::process::Command::new("gcc")
+        .args(["-fsanitize=address", "-g", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .output()
+        .unwrap();
+    if !built.status.success() {
+        let e = String::from_utf8_lossy(&built.stderr);
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "gcc -fsanitize=address fails on CI: {e}"
+        );
+        skip(&format!("no AddressSanitizer for gcc here: {e}"));
+        return;
+    }
+    let o = Command::new(&exe).read_only(d.path()).output().await.unwrap();
+    assert_ok(&o, "hello\n");
+    let mut cmd = Command::new(&exe);
+    cmd.read_only(d.path()).policy_mut().ptrace(false);
+    let o = cmd.output().await.unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("LeakSanitizer has encountered a fatal error"),
+        "{o:?}"
+    );
+}
+
+/// C46: strace and gdb trace a program they start inside the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c46_strace_and_gdb_of_a_child() {
+    if !tracing_on_host() || !tool("strace") || !tool("gdb") {
+        return;
+    }
+    let o = sh("strace -f -qq -e trace=execve /bin/true", |_| {}).await;
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        stderr(&o).starts_with("execve(\"/bin/true\", [\"/bin/true\"]"),
+        "{o:?}"
+    );
+    let o = sh(
+        "gdb -nx -batch -ex run --args /bin/sh -c 'exit 3' 2>&1 | grep -o 'exited with code 03'",
+        |_| {},
+    )
+    .await;
+    assert_ok(&o, "exited with code 03\n");
+}
+
+/// C46: tracing never reaches the sandbox's init (pid 1, not dumpable), so no program can stop
+/// it or take its pipes to the library; its memory stays closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c46_ptrace_never_reaches_init() {
+    if !tool("strace") {
+        return;
+    }
+    let o = sh("strace -p 1 2>&1; cat /proc/1/mem 2>&1; true", |_| {}).await;
+    assert_ok(
+        &o,
+        "strace: attach: ptrace(PTRACE_SEIZE, 1): Operation not permitted\n\
+         cat: /proc/1/mem: Permission denied\n",
+    );
+}
+
+/// C46: a program that makes the sandbox's init its tracer (`PTRACE_TRACEME`) and then stops
+/// on a signal, and execs, runs on as if untraced: init detaches it and the run ends with the
+/// program's own exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c46_traceme_does_not_end_the_run() {
+    if !common::python3_or_skip() {
+        return;
+    }
+    let script = "import ctypes, os, signal\n\
+                  libc = ctypes.CDLL(None, use_errno=True)\n\
+                  print('traceme', libc.ptrace(0, 0, 0, 0), flush=True)\n\
+                  signal.signal(signal.SIGUSR1, lambda *a: print('handled', flush=True))\n\
+                  os.kill(os.getpid(), signal.SIGUSR1)\n\
+                  os.execv('/bin/echo', ['echo', 'exec ok'])\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .await
+        .unwrap();
+    let mut out = String::new();
+    use tokio::io::AsyncReadExt;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    let status = child.wait().await.unwrap();
+    assert_eq!(out, "traceme 0\nhandled\nexec ok\n");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(child.run_status().unwrap().ended_by, EndReason::Exited);
+}
+
+/// C46: `Policy::ptrace(false)` denies tracing (EPERM), and the enforcement report says which
+/// applies; without a pid namespace and Landlock it is denied whatever the policy says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c46_ptrace_switch_off_denies() {
+    if !tool("strace") {
+        return;
+    }
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", "strace -qq true 2>&1 | grep -o 'PTRACE_TRACEME: .*'"])
+        .policy_mut()
+        .ptrace(false);
+    let child = cmd.stdout(Stdio::piped()).spawn().await.unwrap();
+    assert!(!child.enforcement().ptrace);
+    let out = child.wait_with_output().await.unwrap();
+    assert_ok(&out, "PTRACE_TRACEME: Operation not permitted\n");
+    let child = Command::new("/bin/true").spawn().await.unwrap();
+    assert!(child.enforcement().ptrace);
+    // Neither a pid namespace nor Landlock: nothing would bound tracing to the sandbox.
+    let mut cmd = Command::new("/bin/true");
+    cmd.policy_mut().layers(Layers {
+        pid: false,
+        landlock: false,
+        ..Layers::default()
+    });
+    let child = cmd.spawn().await.unwrap();
+    assert!(!child.enforcement().ptrace);
 }
 
 // ---------------------------------------------------------------------------------------------

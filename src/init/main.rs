@@ -9,7 +9,9 @@
 //! blocks every signal, forks the payload and execs PROGRAM in it (a failure of the fork or the
 //! exec goes to REPORT_FD as a record of `src/wire.rs`, like every other setup failure), then
 //! waits for signals
-//! with `rt_sigtimedwait`: `SIGCHLD` reaps every exited process (orphans included); any other
+//! with `rt_sigtimedwait`: `SIGCHLD` reaps every exited process (orphans included), and lets a
+//! process in a ptrace-stop (the program called `PTRACE_TRACEME`, which makes its parent, init,
+//! the tracer) run on untraced, detached with the signal it stopped for; any other
 //! signal a process sent is forwarded to the payload (kernel-generated ones, such as a
 //! terminal's `SIGINT` to its foreground process group, are not: the payload has them). When the payload ends, its exact wait status goes to
 //! STATUS_FD (4 bytes, native endian) and init exits, which ends every process left in the pid
@@ -58,6 +60,7 @@ const SYS_PRCTL: usize = 157;
 const SYS_RT_SIGTIMEDWAIT: usize = 128;
 const SYS_EXIT_GROUP: usize = 231;
 const SYS_CLOSE_RANGE: usize = 436;
+const SYS_PTRACE: usize = 101;
 
 const SIGCHLD: usize = 17;
 const SIGIO: usize = 29;
@@ -70,6 +73,9 @@ const F_SETFD: usize = 2;
 const FD_CLOEXEC: usize = 1;
 const PR_SET_DUMPABLE: usize = 4;
 const WNOHANG: usize = 1;
+const PTRACE_DETACH: usize = 17;
+const PTRACE_GETSIGINFO: usize = 0x4202;
+const SIGTRAP: i32 = 5;
 const EINTR: isize = 4;
 const EAGAIN: isize = 11;
 
@@ -240,6 +246,10 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                 if r <= 0 {
                     break;
                 }
+                if wstatus & 0xff == 0x7f {
+                    detach(r, (wstatus >> 8) & 0xff);
+                    continue;
+                }
                 if r == pid {
                     let bytes = wstatus.to_ne_bytes();
                     syscall(SYS_WRITE, status, bytes.as_ptr() as usize, 4, 0);
@@ -254,6 +264,33 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             }
         }
     }
+}
+
+/// Lets a process that stopped because init traces it (it called `PTRACE_TRACEME` as init's
+/// child) run on untraced, with the signal it stopped for, except the `SIGTRAP` the kernel
+/// sends a traced process after `execve`, which only tracing causes.
+fn detach(pid: isize, sig: i32) {
+    let mut deliver = sig;
+    if sig == SIGTRAP {
+        let mut info = [0u64; 16];
+        // SAFETY: PTRACE_GETSIGINFO writes a siginfo_t (128 bytes) into the local buffer.
+        let r = unsafe {
+            syscall(
+                SYS_PTRACE,
+                PTRACE_GETSIGINFO,
+                pid as usize,
+                0,
+                info.as_mut_ptr() as usize,
+            )
+        };
+        let si_code = (info[1] & 0xffff_ffff) as u32 as i32;
+        let si_pid = (info[2] & 0xffff_ffff) as u32 as i32;
+        if r == 0 && si_code == 0 && si_pid as isize == pid {
+            deliver = 0;
+        }
+    }
+    // SAFETY: integer arguments; the process is in a ptrace-stop of ours.
+    unsafe { syscall(SYS_PTRACE, PTRACE_DETACH, pid as usize, 0, deliver as usize) };
 }
 
 /// Writes the failure of `call` (its return value `ret`, a negative errno) to the report pipe.

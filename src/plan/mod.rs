@@ -42,6 +42,9 @@ pub(crate) struct Compiled {
     pub setup: Arc<PolicySetup>,
     /// Why Landlock is not applied although the layer was asked for (best effort).
     pub landlock_missing: Option<String>,
+    /// Whether the program may trace its own processes: the policy allows it and a pid
+    /// namespace or Landlock confines it to the sandbox.
+    pub ptrace: bool,
 }
 
 impl CompiledPolicy {
@@ -183,6 +186,9 @@ impl CompiledPolicy {
             net_rules,
             restrict_flags: masks.restrict_flags,
         });
+        // Tracing stays inside the sandbox only where its pid namespace or Landlock's ptrace
+        // restriction (a domain traces only its own or nested domains) bounds it.
+        let ptrace = policy.ptrace && (layers.pid || landlock.is_some());
         Ok(CompiledPolicy(Arc::new(Compiled {
             policy: policy.clone(),
             id,
@@ -191,10 +197,11 @@ impl CompiledPolicy {
             mount_plan,
             setup: Arc::new(PolicySetup {
                 ops,
-                seccomp: seccomp_programs(policy)?,
+                seccomp: seccomp_programs(policy, ptrace)?,
                 landlock,
             }),
             landlock_missing,
+            ptrace,
         })))
     }
 
@@ -206,11 +213,11 @@ impl CompiledPolicy {
 
 /// The seccomp programs a sandbox of `policy` installs, in order: the default filter, the one
 /// that goes with a TCP allow-list, the caller's.
-fn seccomp_programs(policy: &Policy) -> Result<Vec<Bpf>, PolicyError> {
+fn seccomp_programs(policy: &Policy, tracing: bool) -> Result<Vec<Bpf>, PolicyError> {
     let too_long = |len| PolicyError::SeccompFilterTooLong { len };
     let mut progs = Vec::new();
     if policy.layers.seccomp {
-        for insns in crate::seccomp::default_programs(policy.allow_linux_aio) {
+        for insns in crate::seccomp::default_programs(policy.allow_linux_aio, tracing) {
             progs.push(Bpf::of_static(insns).map_err(too_long)?);
         }
     }
@@ -253,16 +260,16 @@ mod tests {
 
     #[test]
     fn a_caller_filter_over_bpf_maxinsns_is_refused() {
-        let progs = seccomp_programs(&with_filter(4096)).unwrap();
+        let progs = seccomp_programs(&with_filter(4096), true).unwrap();
         // The default filter's two programs, then the caller's, whole.
         assert_eq!(progs.len(), 3);
         assert_eq!(progs[2].fprog().len, 4096);
-        match seccomp_programs(&with_filter(4097)) {
+        match seccomp_programs(&with_filter(4097), true) {
             Err(PolicyError::SeccompFilterTooLong { len: 4097 }) => {}
             other => panic!("expected SeccompFilterTooLong, got {other:?}"),
         }
         // Not truncated to 16 bits either.
-        match seccomp_programs(&with_filter(65536 + 5)) {
+        match seccomp_programs(&with_filter(65536 + 5), true) {
             Err(PolicyError::SeccompFilterTooLong { len: 65541 }) => {}
             other => panic!("expected SeccompFilterTooLong, got {other:?}"),
         }

@@ -186,6 +186,8 @@ struct PolicyFile {
     tmpfs_inodes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tmpdir: Option<PathBuf>,
+    #[serde(default = "yes")]
+    ptrace: bool,
     #[serde(default)]
     allow_retained_groups: bool,
     #[serde(default)]
@@ -234,6 +236,7 @@ impl Policy {
     /// allow_linux_aio = true        # see Policy::allow_linux_aio (default false)
     /// tmpfs_size = "512M"           # each tmpfs; sizes take K, M, G or T (or a number of bytes)
     /// tmpdir = "out/.tmp"           # TMPDIR, inside a read-write path
+    /// ptrace = false                # no tracing inside (default: allowed, confined)
     ///
     /// [[mount]]
     /// read_only = "/opt/data"       # relative paths resolve against the working directory
@@ -309,6 +312,7 @@ impl Policy {
             .allow_linux_aio(f.allow_linux_aio)
             .new_session(f.new_session)
             .hostname(f.hostname)
+            .ptrace(f.ptrace)
             .limits(f.limits)
             .layers(f.layers);
         if let Some(u) = f.uid {
@@ -494,6 +498,7 @@ impl Policy {
             tmpfs_size: self.tmpfs_size,
             tmpfs_inodes: self.tmpfs_inodes,
             tmpdir: self.tmpdir.clone(),
+            ptrace: self.ptrace,
             allow_retained_groups: self.allow_retained_groups,
             allow_linux_aio: self.allow_linux_aio,
             new_session: self.new_session,

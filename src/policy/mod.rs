@@ -146,6 +146,7 @@ pub struct Policy {
     /// Limits of single tmpfs mounts, by sandbox path (`~`: the home).
     pub(crate) tmpfs_limits: std::collections::BTreeMap<PathBuf, TmpfsLimits>,
     pub(crate) tmpdir: Option<PathBuf>,
+    pub(crate) ptrace: bool,
     pub(crate) allow_retained_groups: bool,
     pub(crate) allow_linux_aio: bool,
     pub(crate) new_session: bool,
@@ -384,6 +385,7 @@ impl Default for Policy {
             tmpfs_inodes: None,
             tmpfs_limits: Default::default(),
             tmpdir: None,
+            ptrace: true,
             allow_retained_groups: false,
             allow_linux_aio: false,
             new_session: true,
@@ -623,6 +625,20 @@ impl Policy {
     /// ```
     pub fn tmpdir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.tmpdir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Whether the program may trace and debug its own processes (default `true`): `ptrace(2)`
+    /// (strace, gdb, the leak checker of AddressSanitizer builds), `process_vm_readv(2)`,
+    /// `process_vm_writev(2)`, `pidfd_getfd(2)` and `personality(ADDR_NO_RANDOMIZE)`. The kernel
+    /// confines them to the sandbox: its pid namespace shows no other process, Landlock lets a
+    /// process trace only processes of its own domain, and the sandbox's init is not dumpable,
+    /// so no program can trace or read it (or any process outside). `false` makes these calls
+    /// fail with `EPERM` (policy file `ptrace = false`, CLI `--no-ptrace`); without a pid
+    /// namespace and without Landlock they are always denied. The enforcement report says which
+    /// applies ([`Enforcement::ptrace`](crate::Enforcement::ptrace)).
+    pub fn ptrace(&mut self, allow: bool) -> &mut Self {
+        self.ptrace = allow;
         self
     }
 

@@ -530,6 +530,7 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
                     .limits
                     .processes
                     .filter(|_| cgroup.is_some() || !(c.id.privileged && c.id.host_uid == 0)),
+                ptrace: c.ptrace,
             },
             stdio: parent_ends,
             status_pipe: status_rd,
