@@ -36,6 +36,7 @@ impl Stage {
             Stage::Exec => "execve",
             Stage::ReadOnlyPath => "read-only path",
             Stage::MaskedPath => "masked path",
+            Stage::Terminal => "terminal",
         }
     }
 }

@@ -1,7 +1,6 @@
 //! `tokio-sandbox`: run a program in a sandbox from the command line.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -76,8 +75,9 @@ struct Cli {
     /// Run even though the caller's supplementary groups stay in force inside.
     #[arg(long = "keep-groups", help_heading = "Process")]
     keep_groups: bool,
-    /// Stay in the caller's session (for interactive programs); a terminal on stdin is also
-    /// bound at /dev/console, where the program can re-open it (not for a root caller).
+    /// Stay in the caller's session and process group (for interactive programs: job control,
+    /// the terminal's signals). The caller's terminal stays reachable only as stdin: when stdin
+    /// is not the caller's terminal, /dev/tty does not reach it either.
     #[arg(long = "no-new-session", help_heading = "Process")]
     no_new_session: bool,
     /// Deny ptrace(2), process_vm_readv(2) and pidfd_getfd(2) inside (by default the program
@@ -216,14 +216,10 @@ fn build(cli: &Cli) -> Result<Command, String> {
         policy.allow_retained_groups(true);
     }
     if cli.no_new_session {
+        // The library binds an inherited terminal at /dev/console, where the program finds it
+        // by device number (ttyname(3)) and may re-open it if its mode lets the sandbox's uid
+        // (not root's terminal for a root caller's sandbox: reachable on stdin only).
         policy.new_session(false);
-        // The sandbox's /dev/pts is its own instance, where the caller's terminal has no name.
-        // Bound at /dev/console, a program finds it again by device number (ttyname(3)) and
-        // may re-open it and set its modes (C40). A root caller's sandbox runs as uid 65534,
-        // which may not open root's terminal: there it stays reachable on stdin only.
-        if let Some(tty) = stdin_terminal().filter(|_| !rustix::process::geteuid().is_root()) {
-            policy.bind(tty, "/dev/console", true);
-        }
     }
     if cli.no_ptrace {
         policy.ptrace(false);
@@ -667,20 +663,6 @@ fn file_kind(t: rustix::fs::FileType) -> &'static str {
         FileType::BlockDevice => "a block device",
         FileType::Unknown => "a file of unknown type",
     }
-}
-
-/// The terminal device on standard input, if it is one (its path from `/proc/self/fd/0`).
-fn stdin_terminal() -> Option<PathBuf> {
-    use std::os::unix::fs::FileTypeExt;
-    if !std::io::stdin().is_terminal() {
-        return None;
-    }
-    let path = std::fs::read_link("/proc/self/fd/0").ok()?;
-    std::fs::metadata(&path)
-        .ok()?
-        .file_type()
-        .is_char_device()
-        .then_some(path)
 }
 
 /// A duration as timeout(1) takes it: digits with an optional fraction (`1`, `1.5`, `.5`) and

@@ -189,12 +189,18 @@ pub(crate) fn setup_error(
             1 => "/proc/self/gid_map",
             _ => "/proc/self/uid_map",
         })),
-        (Stage::Landlock, Call::Openat | Call::LandlockAddPathRule) => plan
-            .setup
-            .landlock
-            .as_ref()
-            .and_then(|ll| ll.rules.get(index))
-            .map(|r| c_path(&r.path)),
+        (Stage::Landlock, Call::Openat | Call::LandlockAddPathRule) => {
+            plan.setup.landlock.as_ref().and_then(|ll| match ll.rules.get(index) {
+                Some(r) => Some(c_path(&r.path)),
+                // The one after the plan's rules is this sandbox's /dev/console.
+                None => plan
+                    .console
+                    .as_ref()
+                    .map(|_| c_path(crate::child::plan::CONSOLE)),
+            })
+        }
+        (Stage::Terminal, Call::IoctlNotty) => Some(PathBuf::from("/dev/tty")),
+        (Stage::Terminal, _) => plan.console.as_ref().map(|c| c_path(&c.src)),
         (Stage::Chdir, _) => Some(c_path(&plan.cwd)),
         // Too long an argument list is the program's, although the init's execve reports it.
         (Stage::Exec, _) if errno == libc::E2BIG => Some(program.to_path_buf()),
@@ -297,6 +303,8 @@ mod tests {
             loopback: false,
             cwd: c"/work".to_owned(),
             new_session: false,
+            drop_ctty: false,
+            console: None,
             machine_id: [b'0'; 33],
             fds: Vec::new(),
             fd_scratch: std::cell::UnsafeCell::new(Vec::new()),

@@ -127,6 +127,10 @@ codes! {
         /// Covering a file of the new root, such as `/proc/kcore`, with the host's `/dev/null`
         /// (open_tree(2), move_mount(2)).
         MaskedPath = 26,
+        /// The caller's terminal: binding an inherited one at `/dev/console` (open_tree(2),
+        /// move_mount(2)), or leaving the caller's controlling terminal when the program stays
+        /// in the caller's session without it on stdin (`TIOCNOTTY`).
+        Terminal = 27,
     }
 }
 
@@ -225,6 +229,8 @@ codes! {
         /// `fstat(2)` of a policy path opened for a bind or a Landlock rule, whose device and
         /// inode must be those it had when it was given to the policy (`ESTALE`: they are not).
         SourceIdentity = 44,
+        /// `ioctl(TIOCNOTTY)`: giving up the caller's controlling terminal.
+        IoctlNotty = 45,
     }
 }
 
@@ -277,6 +283,7 @@ impl Call {
             Call::ExecProgram => "execve",
             Call::PrlimitCore => "prlimit64(RLIMIT_CORE)",
             Call::SourceIdentity => "fstat of a policy path",
+            Call::IoctlNotty => "ioctl(TIOCNOTTY)",
         }
     }
 }
@@ -413,14 +420,15 @@ mod tests {
         for code in 0..64 {
             match Stage::from_u32(code) {
                 Some(s) => assert_eq!(s as u32, code),
-                None => assert!(code == 0 || code > 26, "{code}"),
+                None => assert!(code == 0 || code > 27, "{code}"),
             }
             match Call::from_u32(code) {
                 Some(c) => assert_eq!(c as u32, code),
-                None => assert!(code == 0 || code > 44, "{code}"),
+                None => assert!(code == 0 || code > 45, "{code}"),
             }
         }
         assert_eq!(Call::SourceIdentity as u32, 44);
+        assert_eq!((Stage::Terminal as u32, Call::IoctlNotty as u32), (27, 45));
     }
 
     #[test]

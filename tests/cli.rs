@@ -324,11 +324,11 @@ except OSError as e:
     print("errno", e.errno)
 "#;
 
-/// C40: in interactive mode (`--no-new-session`) with a pty on stdin, the program re-opens its
-/// terminal by name and sets its modes (the terminal is bound at `/dev/console`, with terminal
-/// ioctls allowed on it). In the default mode the name is not found (ENODEV), and a root
-/// caller's sandbox (uid 65534, which may not open root's terminal) is not given it either; the
-/// terminal on stdin takes `tcsetattr` in every case.
+/// C40: with a pty on stdin, the program re-opens its terminal by name and sets its modes, in
+/// both session modes (the terminal is bound at `/dev/console`, with terminal ioctls allowed on
+/// it), where the terminal's mode lets the sandbox's host uid open it: not for a root caller's
+/// sandbox (uid 65534, which may not open root's terminal: EACCES, it is reachable as stdin
+/// only). The terminal on stdin takes `tcsetattr` in every case.
 #[test]
 fn c40_terminal_reopened_by_name_in_interactive_mode() {
     if !common::host::sandbox_or_skip() {
@@ -352,13 +352,76 @@ fn c40_terminal_reopened_by_name_in_interactive_mode() {
             .expect("run the CLI");
         drop(master);
         let out = String::from_utf8_lossy(&o.stdout);
-        let expected = if interactive && !common::is_root() {
-            "raw ok /dev/console\n".to_string()
+        let expected = if common::is_root() {
+            format!("errno {}\n", libc::EACCES)
         } else {
-            format!("errno {}\n", libc::ENODEV)
+            "raw ok /dev/console\n".to_string()
         };
         assert_eq!(out, expected, "interactive {interactive}: {o:?}");
     }
+}
+
+/// C47: the name of an inherited terminal. A pty made by the test is the program's stdin,
+/// stdout and stderr: `ttyname(3)` and `tty` name `/dev/console` (the terminal's node in the
+/// sandbox's own `/dev`, where its devpts name does not exist), in the default mode and in the
+/// caller's session, for a root and an unprivileged caller. `TIOCSTI` stays refused.
+#[test]
+fn c47_ttyname_of_inherited_terminal() {
+    if !common::python3_or_skip() {
+        return;
+    }
+    let script = "import os, fcntl, termios\n\
+                  print(os.isatty(0), os.ttyname(0), os.ttyname(1))\n\
+                  try:\n    fcntl.ioctl(0, termios.TIOCSTI, b'x')\n\
+                  except OSError as e:\n    print('TIOCSTI errno', e.errno)\n";
+    for interactive in [false, true] {
+        let Some(mut c) = cli() else {
+            return;
+        };
+        let (master, slave) = common::openpty().expect("openpty");
+        if interactive {
+            c.arg("--no-new-session");
+        }
+        let status = c
+            .args(["--", "sh", "-c", "tty; python3 -c \"$0\"", script])
+            .stdin(std::process::Stdio::from(slave.try_clone().unwrap()))
+            .stdout(std::process::Stdio::from(slave.try_clone().unwrap()))
+            .stderr(std::process::Stdio::from(slave))
+            .status()
+            .expect("run the CLI");
+        assert_eq!(status.code(), Some(0), "interactive {interactive}");
+        // What the program wrote to the terminal, read from the master side.
+        let text = read_pty(&master);
+        assert_eq!(
+            text.replace("\r\n", "\n"),
+            format!(
+                "/dev/console\nTrue /dev/console /dev/console\nTIOCSTI errno {}\n",
+                libc::EPERM
+            ),
+            "interactive {interactive}"
+        );
+    }
+}
+
+/// Everything the pty's master side has to read now (non-blocking, until EAGAIN or EIO).
+fn read_pty(master: &std::os::fd::OwnedFd) -> String {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on an fd this test owns.
+    unsafe {
+        let flags = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(master.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: reads into a local buffer from an fd this test owns.
+        let n = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n as usize]);
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// The processes below `pid` (from the parent pids in `/proc/*/stat`).

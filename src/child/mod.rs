@@ -136,6 +136,20 @@ fn run(plan: &ChildPlan) -> Result<Infallible, Failure> {
         sys::setresuid(uid).map_err(at(Stage::Identity, Call::Setresuid, 0))?;
     }
 
+    // In the caller's session without the caller's terminal on stdin: give up the controlling
+    // terminal, so that `/dev/tty` does not reach it (while the host's /dev/tty is at hand).
+    // An open that fails means there is none this process, or the program, could reach.
+    if plan.drop_ctty {
+        let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+        if let Ok(tty) = sys::openat(libc::AT_FDCWD, c"/dev/tty", flags, 0) {
+            sys::give_up_controlling_terminal(tty.raw()).map_err(at(
+                Stage::Terminal,
+                Call::IoctlNotty,
+                0,
+            ))?;
+        }
+    }
+
     // 3. The new root (see `new_root`).
     if plan.mount_ns {
         new_root(plan)?;
@@ -196,7 +210,7 @@ fn run(plan: &ChildPlan) -> Result<Infallible, Failure> {
 
     // 8. Landlock, after the last mount (a Landlock-restricted process cannot mount).
     if let Some(ll) = &plan.setup.landlock {
-        landlock(ll)?;
+        landlock(ll, plan.console.as_ref())?;
     }
 
     // Resource limits, now that the setup opens no more files.
@@ -253,6 +267,9 @@ fn new_root(plan: &ChildPlan) -> Step {
     // namespace unless an uncovered one is visible).
     for (i, op) in plan.setup.ops.iter().enumerate() {
         run_op(i, op, plan)?;
+    }
+    if let Some(console) = &plan.console {
+        bind_console(console)?;
     }
 
     // Detach the host's tree and make the root itself read-only.
@@ -415,6 +432,28 @@ fn check_pin(fd: c_int, pin: Option<crate::policy::Pin>) -> Result<(), Errno> {
     }
 }
 
+/// Binds the caller's terminal at `/dev/console` (a file created on the sandbox's own `/dev`),
+/// read-only as a mount (writes to a device pass it; its mode and Landlock decide) and
+/// `nosuid`.
+fn bind_console(console: &crate::child::plan::Console) -> Step {
+    use crate::child::plan::CONSOLE;
+    let fail = |call| at(Stage::Terminal, call, 0);
+    let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    match sys::openat(libc::AT_FDCWD, CONSOLE, flags, 0o600) {
+        Ok(_) | Err(libc::EEXIST) => {}
+        Err(e) => return Err(fail(Call::Openat)(e)),
+    }
+    let how = sys::OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_NO_SYMLINKS,
+    };
+    let src = sys::openat2(libc::AT_FDCWD, &console.src, &how).map_err(fail(Call::Openat2))?;
+    let attr = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID;
+    clone_mount(src.raw(), c"", libc::AT_EMPTY_PATH as u32, attr, CONSOLE)
+        .map_err(within(Stage::Terminal, 0))
+}
+
 /// Clones the mount at `dirfd`/`path` (open_tree(2) with `OPEN_TREE_CLONE` and `flags`), sets
 /// `attr_set` on it (mount_setattr(2), recursively when `flags` has `AT_RECURSIVE`) and
 /// attaches it at `dst` (move_mount(2)).
@@ -489,8 +528,9 @@ fn place_fds(plan: &ChildPlan) -> Step {
     Ok(())
 }
 
-/// Creates the Landlock ruleset, adds the plan's rules and enforces it.
-fn landlock(ll: &LandlockPlan) -> Step {
+/// Creates the Landlock ruleset, adds the plan's rules (and the one of this sandbox's
+/// `/dev/console`) and enforces it.
+fn landlock(ll: &LandlockPlan, console: Option<&crate::child::plan::Console>) -> Step {
     let rs = sys::landlock_create_ruleset(&ll.attr).map_err(at(
         Stage::Landlock,
         Call::LandlockCreateRuleset,
@@ -507,6 +547,25 @@ fn landlock(ll: &LandlockPlan) -> Step {
         check_pin(fd.raw(), rule.pin).map_err(at(Stage::Landlock, Call::SourceIdentity, i))?;
         let attr = sys::LandlockPathBeneathAttr {
             allowed_access: rule.access,
+            parent_fd: fd.raw(),
+        };
+        sys::landlock_add_path_rule(rs.raw(), &attr).map_err(at(
+            Stage::Landlock,
+            Call::LandlockAddPathRule,
+            i,
+        ))?;
+    }
+    if let Some(console) = console {
+        let i = ll.rules.len();
+        let fd = sys::openat(
+            libc::AT_FDCWD,
+            crate::child::plan::CONSOLE,
+            libc::O_PATH | libc::O_CLOEXEC,
+            0,
+        )
+        .map_err(at(Stage::Landlock, Call::Openat, i))?;
+        let attr = sys::LandlockPathBeneathAttr {
+            allowed_access: console.access,
             parent_fd: fd.raw(),
         };
         sys::landlock_add_path_rule(rs.raw(), &attr).map_err(at(

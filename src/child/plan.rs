@@ -98,6 +98,19 @@ pub(crate) struct PolicySetup {
     pub landlock: Option<LandlockPlan>,
 }
 
+/// The caller's terminal, inherited as a stdio fd, bound at `/dev/console` of this sandbox so
+/// that the program finds its name (ttyname(3) looks for a node with its device number).
+#[derive(Debug)]
+pub(crate) struct Console {
+    /// The terminal's host path below the old root (`/.oldroot/dev/pts/3`).
+    pub src: CString,
+    /// The Landlock rights on `/dev/console` (opening it again is still up to its mode).
+    pub access: u64,
+}
+
+/// Where the sandbox's own terminal node goes.
+pub(crate) const CONSOLE: &core::ffi::CStr = c"/dev/console";
+
 /// The id maps an unprivileged child writes for itself (user_namespaces(7)).
 #[derive(Debug)]
 pub(crate) struct SelfMaps {
@@ -125,6 +138,11 @@ pub(crate) struct ChildPlan {
     pub loopback: bool,
     pub cwd: CString,
     pub new_session: bool,
+    /// Leave the caller's controlling terminal (the program stays in the caller's session but
+    /// does not have that terminal on stdin): `/dev/tty` then reaches nothing.
+    pub drop_ctty: bool,
+    /// The caller's terminal to bind at `/dev/console`.
+    pub console: Option<Console>,
     /// This sandbox's machine id: 32 random lowercase hexadecimal digits and a newline
     /// (machine-id(5)), for the `MachineId` operation.
     pub machine_id: [u8; 33],

@@ -444,6 +444,13 @@ pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> Result<Fd, Errno> {
 }
 
 /// `ioctl(fd, SIOCSIFFLAGS, ifr)`: sets an interface's flags (netdevice(7)).
+/// `ioctl(fd, TIOCNOTTY)`: the calling process (not a session leader) gives up its controlling
+/// terminal, which `fd` must be (ioctl_tty(2)).
+pub fn give_up_controlling_terminal(fd: c_int) -> SysResult {
+    // SAFETY: TIOCNOTTY takes no argument.
+    unsafe { syscall(libc::SYS_ioctl, [fd as usize, libc::TIOCNOTTY as usize]) }
+}
+
 pub fn set_interface_flags(fd: c_int, ifr: &IfreqFlags) -> SysResult {
     // SAFETY: ifr has the layout SIOCSIFFLAGS reads (the name, then the flags member of the
     // union, padded to the size of struct ifreq); the kernel only reads it.

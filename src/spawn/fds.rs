@@ -67,10 +67,38 @@ impl ProgramFds {
             .map(|(src, _)| *src)
     }
 
+    /// Whether the program's stdin is the caller's controlling terminal (proc(5): `tty_nr` of
+    /// `/proc/self/stat`).
+    pub(crate) fn stdin_is_controlling_terminal(&self) -> bool {
+        let Some((src, _)) = self.pairs.iter().find(|(_, target)| *target == 0) else {
+            return false;
+        };
+        let Some(ctty) = controlling_terminal() else {
+            return false;
+        };
+        // SAFETY: fstat fills the local stat buffer; isatty only inspects the open fd.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::isatty(*src) == 1 && libc::fstat(*src, &mut st) == 0 && st.st_rdev == ctty
+        }
+    }
+
     /// The ranges of fds the child marks close-on-exec: everything from 3 up but the targets.
     pub(crate) fn cloexec_ranges(&self) -> Vec<(u32, u32)> {
         cloexec_ranges(self.pairs.iter().map(|(_, d)| *d))
     }
+}
+
+/// The device number of this process's controlling terminal, if it has one (`tty_nr`, the
+/// 7th field of `/proc/self/stat`, in the kernel's encoding of a `dev_t`).
+fn controlling_terminal() -> Option<libc::dev_t> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name, which may hold spaces and parentheses: state, ppid, pgrp,
+    // session, tty_nr.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let tty_nr: u32 = rest.split_whitespace().nth(4)?.parse().ok()?;
+    let (major, minor) = ((tty_nr >> 8) & 0xfff, (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00));
+    (tty_nr != 0).then(|| libc::makedev(major, minor))
 }
 
 /// `[first, last]` ranges covering every fd from 3 up except `targets`.

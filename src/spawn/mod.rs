@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::SandboxCgroup;
-use crate::child::plan::{CStrArray, ChildPlan, SelfMaps};
+use crate::child::plan::{CStrArray, ChildPlan, Console, SelfMaps};
 use crate::child_handle::pidfd::{async_fd, reap, reap_in_background};
 use crate::child_handle::{Child, ChildParts};
 use crate::enforcement::{property_report, Enforcement};
@@ -29,7 +29,7 @@ use crate::plan::CompiledPolicy;
 use crate::policy::{Limits, Network, Policy};
 use crate::report::report_error;
 use crate::spawn::clone::{clone_child, InFlight, Namespaces};
-use crate::spawn::fds::{fd_at_least, pipe, program_fds, ParentEnds};
+use crate::spawn::fds::{fd_at_least, pipe, program_fds, ParentEnds, ProgramFds};
 use crate::spawn::program::{
     exec_strings, resolve_program, working_directory, EnvDefaults, EnvOp,
 };
@@ -283,6 +283,9 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
         limits.open_files = Some(hard);
     }
 
+    let console = console(&fds, c);
+    let drop_ctty = !policy.new_session && !fds.stdin_is_controlling_terminal();
+
     let plan = Box::new(ChildPlan {
         report_fd: report_wr.as_raw_fd(),
         sync_fd: sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
@@ -304,6 +307,8 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
         loopback: policy.network == Network::None && netns.is_none(),
         cwd: cstring(&cwd)?,
         new_session: policy.new_session,
+        drop_ctty,
+        console,
         machine_id: machine_id()?,
         fd_scratch: std::cell::UnsafeCell::new(vec![-1; fds.pairs.len()]),
         cloexec_ranges: fds.cloexec_ranges(),
@@ -356,6 +361,41 @@ fn file_max() -> u64 {
 fn caller_open_files() -> (u64, u64) {
     let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     (l.current.unwrap_or(u64::MAX), l.maximum.unwrap_or(u64::MAX))
+}
+
+/// The caller's terminal, when a stdio fd of the program is one, to bind at the sandbox's
+/// `/dev/console`: its devpts (or `/dev/tty*`) node is not in the sandbox's own `/dev/pts`, so
+/// without it ttyname(3) fails (`ENODEV`) and `tty` says "not a tty". Only where the sandbox
+/// has a `/dev` of its own and the fd's path still leads to the same device.
+fn console(fds: &ProgramFds, c: &crate::plan::Compiled) -> Option<Console> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let own_dev = c.mount_plan.ops.iter().any(|op| {
+        matches!(op, crate::plan::mount::FsOp::Tmpfs { dst, .. } if dst == std::path::Path::new("/dev"))
+    });
+    let console_free = !c
+        .mount_plan
+        .ops
+        .iter()
+        .any(|op| op.path() == std::path::Path::new("/dev/console"));
+    if !c.policy.layers.mount || !own_dev || !console_free {
+        return None;
+    }
+    let fd = fds.stdio_terminal()?;
+    let path = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    let meta = std::fs::metadata(&path).ok()?;
+    // SAFETY: fstat fills the local stat buffer for an open fd.
+    let rdev = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0).then_some(st.st_rdev)
+    }?;
+    if !path.starts_with("/dev/") || !meta.file_type().is_char_device() || meta.rdev() != rdev {
+        return None;
+    }
+    let masks = crate::landlock::Masks::for_abi(c.abi.unwrap_or(1));
+    Some(Console {
+        src: crate::plan::lower::old_root_path(&path).ok()?,
+        access: masks.write_file | masks.ioctl_dev,
+    })
 }
 
 /// A new machine id: 128 random bits as 32 lowercase hexadecimal digits and a newline

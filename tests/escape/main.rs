@@ -23,6 +23,7 @@ mod kernel;
 mod network;
 mod processes;
 mod random_policies;
+mod terminal;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
