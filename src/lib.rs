@@ -136,7 +136,7 @@ mod stdio;
 mod wire;
 
 pub use cgroup::CgroupV2;
-pub use child_handle::status::{EndReason, LimitReport, ResourceUsage, RunStatus};
+pub use child_handle::status::{EndReason, FullTmpfs, LimitReport, ResourceUsage, RunStatus};
 pub use child_handle::Child;
 pub use command::Command;
 pub use enforcement::{Enforcement, PropertyReport};

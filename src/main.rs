@@ -479,6 +479,42 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
         // does, continue it).
         let _ = child.signal(libc::SIGCONT);
     };
+    // A program that failed while a tmpfs was full most likely failed of that (SIGBUS on
+    // shared memory, ENOSPC): say which, and how to make it larger. SIGBUS is the usual sign
+    // of a full /dev/shm even where another process freed it before init looked (Python's
+    // resource tracker removes a leaked segment as soon as the program is gone).
+    if let Some(run) = child.run_status() {
+        if run.signal == Some(libc::SIGBUS) && run.full_tmpfs.is_empty() {
+            let shm = cmd
+                .policy_mut()
+                .current_tmpfs_limits("/dev/shm")
+                .size
+                .unwrap_or(cmd.policy_mut().current_tmpfs_size());
+            eprintln!(
+                "tokio-sandbox: the program died of SIGBUS, which a full tmpfs causes on memory \
+                 mapped from it (shared memory in /dev/shm, {} MiB here); raise it with \
+                 --tmpfs-size /dev/shm=SIZE",
+                shm >> 20
+            );
+        }
+        if run.exit_code != Some(0) {
+            for full in &run.full_tmpfs {
+                let (option, what) = if full.no_inodes {
+                    ("--tmpfs-inodes", "N")
+                } else {
+                    ("--tmpfs-size", "SIZE")
+                };
+                eprintln!(
+                    "tokio-sandbox: {full} when the program ended{}; raise it with {option} {}={what}",
+                    match run.signal {
+                        Some(libc::SIGBUS) => " (it died of SIGBUS)",
+                        _ => "",
+                    },
+                    full.path.display()
+                );
+            }
+        }
+    }
     if let (Some(file), Some(run)) = (&status_file, child.run_status()) {
         let json = serde_json::to_string_pretty(&run).expect("the status serializes") + "\n";
         match file.write(json.as_bytes()) {

@@ -372,6 +372,99 @@ impl Failure {
     }
 }
 
+/// The signal the library sends the sandbox's init to end the sandbox with its figures
+/// counted (`SIGRTMAX`): init kills every process of the sandbox, reaps them all, writes a
+/// [`StatusRecord`] and exits. It takes the signal only from outside its pid namespace
+/// (`SI_USER` with sender pid 0 there: a process inside has a pid of its own, and `sigqueue`
+/// cannot forge `SI_USER`); from inside it is forwarded like any other.
+pub const STOP_SIGNAL: i32 = 64;
+
+/// The first word of a [`StatusRecord`]: `tss` (tokio-sandbox status) and version `1`.
+pub const STATUS_MAGIC: u32 = u32::from_le_bytes(*b"tss1");
+
+/// The length of a [`StatusRecord`] in bytes (below `PIPE_BUF`: one atomic write).
+pub const STATUS_LEN: usize = 40;
+
+/// What init writes on the status pipe when the program has ended and every process of the
+/// sandbox has been reaped: four native-endian `u32` words (magic, the program's wait status,
+/// the full tmpfs mounts, 0) and three `u64` words (user and system CPU time in microseconds and
+/// the largest resident set in KiB of the processes init reaped: `getrusage(RUSAGE_CHILDREN)`,
+/// which leaves out init itself and so the memory of the process that spawned the sandbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRecord {
+    /// The program's wait status, as wait4(2) gives it.
+    pub wait_status: i32,
+    /// Bit `2i` set: tmpfs `i` of init's list had no free block when the program ended; bit
+    /// `2i + 1`: no free inode.
+    pub full_tmpfs: u32,
+    /// User CPU time, microseconds.
+    pub user_us: u64,
+    /// System CPU time, microseconds.
+    pub system_us: u64,
+    /// The largest resident set of one reaped process, KiB.
+    pub max_rss_kib: u64,
+}
+
+impl StatusRecord {
+    /// The record's bytes (init writes them; the library only reads).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn to_bytes(self) -> [u8; STATUS_LEN] {
+        let mut out = [0u8; STATUS_LEN];
+        let words = [
+            STATUS_MAGIC,
+            self.wait_status as u32,
+            self.full_tmpfs,
+            0,
+        ];
+        let (head, tail) = out.split_at_mut(16);
+        for (chunk, word) in head.chunks_exact_mut(4).zip(words) {
+            for (byte, b) in chunk.iter_mut().zip(word.to_ne_bytes()) {
+                *byte = b;
+            }
+        }
+        let longs = [self.user_us, self.system_us, self.max_rss_kib];
+        for (chunk, long) in tail.chunks_exact_mut(8).zip(longs) {
+            for (byte, b) in chunk.iter_mut().zip(long.to_ne_bytes()) {
+                *byte = b;
+            }
+        }
+        out
+    }
+
+    /// Decodes a record: exactly [`STATUS_LEN`] bytes with [`STATUS_MAGIC`].
+    pub fn decode(bytes: &[u8]) -> Option<StatusRecord> {
+        if bytes.len() != STATUS_LEN {
+            return None;
+        }
+        let (head, tail) = bytes.split_at(16);
+        let mut words = [0u32; 4];
+        for (word, chunk) in words.iter_mut().zip(head.chunks_exact(4)) {
+            let mut b = [0u8; 4];
+            for (d, s) in b.iter_mut().zip(chunk) {
+                *d = *s;
+            }
+            *word = u32::from_ne_bytes(b);
+        }
+        let mut longs = [0u64; 3];
+        for (long, chunk) in longs.iter_mut().zip(tail.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            for (d, s) in b.iter_mut().zip(chunk) {
+                *d = *s;
+            }
+            *long = u64::from_ne_bytes(b);
+        }
+        let [magic, wait_status, full_tmpfs, _] = words;
+        let [user_us, system_us, max_rss_kib] = longs;
+        (magic == STATUS_MAGIC).then_some(StatusRecord {
+            wait_status: wait_status as i32,
+            full_tmpfs,
+            user_us,
+            system_us,
+            max_rss_kib,
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(
     clippy::indexing_slicing,
@@ -429,6 +522,29 @@ mod tests {
         }
         assert_eq!(Call::SourceIdentity as u32, 44);
         assert_eq!((Stage::Terminal as u32, Call::IoctlNotty as u32), (27, 45));
+    }
+
+    #[test]
+    fn the_status_record_is_pinned() {
+        let r = StatusRecord {
+            wait_status: 9,
+            full_tmpfs: 0b10,
+            user_us: 1_500_000,
+            system_us: 7,
+            max_rss_kib: 204_800,
+        };
+        let b = r.to_bytes();
+        assert_eq!(STATUS_LEN, 40);
+        assert_eq!(&b[0..4], b"tss1");
+        let word = |i: usize| u32::from_ne_bytes(b[i * 4..i * 4 + 4].try_into().unwrap());
+        let long = |i: usize| u64::from_ne_bytes(b[i..i + 8].try_into().unwrap());
+        assert_eq!([word(1), word(2), word(3)], [9, 0b10, 0]);
+        assert_eq!([long(16), long(24), long(32)], [1_500_000, 7, 204_800]);
+        assert_eq!(StatusRecord::decode(&b), Some(r));
+        assert_eq!(StatusRecord::decode(&b[..4]), None);
+        let mut bad = b;
+        bad[0] = b'T';
+        assert_eq!(StatusRecord::decode(&bad), None);
     }
 
     #[test]

@@ -1007,6 +1007,60 @@ fn c42_memory_as_rlimit_as_is_a_warning() {
     }
 }
 
+/// C51 from the CLI: `--tmpfs-size` and `--tmpfs-inodes` for all tmpfs mounts or one, and a
+/// program that dies of SIGBUS filling a full `/dev/shm` is told which tmpfs was full and how
+/// to raise it (also in `--status-json`).
+#[test]
+fn c51_tmpfs_limits_and_a_full_tmpfs_from_the_cli() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let o = c
+        .args(["--tmpfs-size", "64M", "--tmpfs-size", "/dev/shm=16M"])
+        .args(["--tmpfs-inodes", "~=500", "--tmpfs-inodes", "/tmp=1K"])
+        .args(["--", "sh", "-c", "stat -f -c '%b %c' /tmp /dev/shm ~"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()),
+        (Some(0), "16384 1024\n4096 16384\n16384 500\n"),
+        "{o:?}"
+    );
+    if !common::python3_or_skip() {
+        return;
+    }
+    let d = common::rw_dir();
+    let status = d.path().join("status.json");
+    let fill = "import mmap\n\
+        f = open('/dev/shm/seg', 'w+b'); f.truncate(32 << 20)\n\
+        m = mmap.mmap(f.fileno(), 32 << 20)\n\
+        m[:] = b'x' * (32 << 20)\n";
+    let o = cli()
+        .unwrap()
+        .args(["--tmpfs-size", "/dev/shm=16M", "--status-json"])
+        .arg(&status)
+        .args(["--", "python3", "-c", fill])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(128 + libc::SIGBUS), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tokio-sandbox: /dev/shm (a 16 MiB tmpfs) was full when the program ended (it died of \
+         SIGBUS); raise it with --tmpfs-size /dev/shm=SIZE\n"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&status).unwrap()).unwrap();
+    assert_eq!(v["full_tmpfs"][0]["path"], "/dev/shm");
+    assert_eq!(v["full_tmpfs"][0]["no_space"], true);
+    // A size that is not one.
+    let o = run(&[os("--tmpfs-size"), os("/tmp=lots"), os("--"), os("true")]).unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with("tokio-sandbox: --tmpfs-size /tmp=lots: "),
+        "{o:?}"
+    );
+}
+
 /// `--tmpdir` puts `TMPDIR` in a read-write path (C50); `--no-ptrace` denies tracing (C46).
 #[test]
 fn tmpdir_and_no_ptrace_from_the_cli() {

@@ -495,6 +495,119 @@ async fn c51_small_files_fill_blocks_before_inodes() {
     assert_ok(&o, "100000\n");
 }
 
+/// C51: a program that dies of `SIGBUS` filling shared memory in a full `/dev/shm` gets a run
+/// status naming that tmpfs; with a larger `/dev/shm` it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c51_full_shm_is_named() {
+    if !common::python3_or_skip() {
+        return;
+    }
+    // Shared memory as a file of /dev/shm, mapped and filled (a segment of
+    // multiprocessing.shared_memory is one, but its resource tracker removes it as soon as the
+    // program is gone).
+    let script = "import mmap, os\n\
+        f = open('/dev/shm/seg', 'w+b'); f.truncate(48 << 20)\n\
+        m = mmap.mmap(f.fileno(), 48 << 20)\n\
+        m[:] = b'x' * (48 << 20)\n\
+        print('filled'); os.unlink('/dev/shm/seg')\n";
+    let shm = |mib: u64| {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", script]).policy_mut().tmpfs_limits(
+            "/dev/shm",
+            TmpfsLimits {
+                size: Some(mib << 20),
+                inodes: None,
+            },
+        );
+        cmd
+    };
+    let mut child = shm(32).stdout(Stdio::null()).spawn().await.unwrap();
+    let status = child.wait().await.unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGBUS));
+    let run = child.run_status().unwrap();
+    assert_eq!(run.full_tmpfs.len(), 1, "{run:?}");
+    let full = &run.full_tmpfs[0];
+    assert_eq!(
+        (full.path.as_path(), full.size_bytes, full.no_space, full.no_inodes),
+        (Path::new("/dev/shm"), 32 << 20, true, false)
+    );
+    assert_eq!(full.to_string(), "/dev/shm (a 32 MiB tmpfs) was full");
+    let o = shm(64).output().await.unwrap();
+    assert_ok(&o, "filled\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// C53: figures for a run that was killed
+
+const ALLOC_AND_SPIN: &str =
+    "b = bytearray(200 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nwhile True: pass\n";
+
+/// C53: a program ended by the timeout has its CPU time and peak memory counted (its init
+/// kills and reaps it before reporting), in microseconds too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c53_timeout_counts_cpu_and_memory() {
+    if !common::python3_or_skip() {
+        return;
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", ALLOC_AND_SPIN])
+        .timeout(Duration::from_millis(2500))
+        .spawn()
+        .await
+        .unwrap();
+    child.wait().await.unwrap();
+    let run = child.run_status().unwrap();
+    assert_eq!(run.ended_by, EndReason::Timeout);
+    assert!(run.user_time_ms >= 500, "{run:?}");
+    assert_eq!(run.user_time_ms, run.user_time_us / 1000);
+    let peak = run.peak_memory_bytes.expect("a peak");
+    assert!(peak >= 200 << 20, "{run:?}");
+}
+
+/// C53: the same for a kill: `Child::kill` counts what the killed processes used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c53_kill_counts_cpu() {
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().await.unwrap();
+    let run = child.run_status().unwrap();
+    assert_eq!((run.ended_by, run.signal), (EndReason::Killed, Some(libc::SIGKILL)));
+    assert!(run.user_time_ms + run.system_time_ms >= 300, "{run:?}");
+}
+
+/// C53: the peak memory of a run never holds the spawning process's own (which the sandbox's
+/// first process shares until its init is exec'd).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c53_peak_excludes_the_caller() {
+    // 300 MiB resident in this process while it spawns.
+    let mut ballast = vec![1u8; 300 << 20];
+    for i in (0..ballast.len()).step_by(4096) {
+        ballast[i] = (i % 251) as u8;
+    }
+    let mut child = Command::new("/bin/true").spawn().await.unwrap();
+    child.wait().await.unwrap();
+    let run = child.run_status().unwrap();
+    let peak = run.peak_memory_bytes.expect("a peak");
+    assert!(peak < 50 << 20, "peak {peak} with 300 MiB in the caller");
+    assert!(ballast.iter().step_by(1 << 20).count() > 0);
+}
+
+/// C53: times have microseconds: even `/bin/true` has a wall time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c53_times_have_microseconds() {
+    let mut child = Command::new("/bin/true").spawn().await.unwrap();
+    child.wait().await.unwrap();
+    let run = child.run_status().unwrap();
+    assert!(run.wall_time_us > 0, "{run:?}");
+    assert_eq!(run.wall_time_ms, run.wall_time_us / 1000);
+    assert_eq!(run.system_time_ms, run.system_time_us / 1000);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The environment terminal programs expect, the machine id
 

@@ -18,9 +18,13 @@ use crate::cgroup::SandboxCgroup;
 use crate::child_handle::pidfd::{
     async_fd, pidfd_exited, pidfd_send_signal, reap_in_background, waitid_nohang,
 };
-use crate::child_handle::status::{Causes, EndReason, Ended, ResourceUsage, RunStatus};
+use crate::child_handle::status::{
+    Causes, EndReason, Ended, FullTmpfs, ResourceUsage, RunStatus,
+};
 use crate::enforcement::Enforcement;
+use crate::plan::mount::TmpfsMount;
 use crate::policy::Limits;
+use crate::wire::{StatusRecord, STOP_SIGNAL};
 
 /// A running (or finished) sandboxed program, like [`tokio::process::Child`].
 ///
@@ -66,29 +70,64 @@ struct Running {
     deadline: Option<tokio::time::Instant>,
     /// Whether the deadline passed and the sandbox was killed for it.
     timed_out: bool,
-    /// Whether this handle sent `SIGKILL` (which ends init before it can report).
+    /// Whether this handle ended the sandbox ([`Child::start_kill`], `SIGKILL`).
     killed: bool,
+    /// When a stop asked of init ([`Child::start_kill`]) turns into `SIGKILL` of init, if init
+    /// has not ended the sandbox by then.
+    stop_deadline: Option<tokio::time::Instant>,
     /// The sandbox's own cgroup, read and removed once the sandbox has been reaped.
     cgroup: Option<SandboxCgroup>,
+    /// The tmpfs mounts init checks for space, in the order of its report.
+    tmpfs: Vec<TmpfsMount>,
 }
 
+/// How long init gets to end the sandbox when asked (killing and reaping every process, so
+/// that their figures are counted) before it is killed with `SIGKILL`.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
 impl Running {
-    /// The program's exact wait status as init reported it. When init ended before it could
-    /// report (it was killed, e.g. by [`Child::start_kill`]), its own status (`init`), or
-    /// `SIGKILL` if this handle sent it and the status was taken by another waiter.
-    fn program_status(&self, init: Option<ExitStatus>) -> io::Result<ExitStatus> {
-        let mut buf = [0u8; 4];
-        match rustix::io::read(&self.status_pipe, &mut buf) {
-            Ok(4) => Ok(ExitStatus::from_raw(i32::from_ne_bytes(buf))),
-            _ => match init {
-                Some(s) => Ok(s),
-                None if self.killed => Ok(ExitStatus::from_raw(libc::SIGKILL)),
-                None => Err(io::Error::other(
-                    "the sandbox ended without reporting a status and its exit status was \
-                     collected by another waiter (waitpid(-1) or SIGCHLD set to SIG_IGN)",
-                )),
-            },
+    /// The program's exact wait status and init's figures, as init reported them. When init
+    /// ended before it could report (it was killed with `SIGKILL`), its own status (`init`),
+    /// or `SIGKILL` if this handle sent it and the status was taken by another waiter.
+    fn program_status(
+        &self,
+        init: Option<ExitStatus>,
+    ) -> io::Result<(ExitStatus, Option<StatusRecord>)> {
+        let mut buf = [0u8; crate::wire::STATUS_LEN];
+        let record = match rustix::io::read(&self.status_pipe, &mut buf) {
+            Ok(n) => StatusRecord::decode(&buf[..n]),
+            Err(_) => None,
+        };
+        if let Some(r) = record {
+            return Ok((ExitStatus::from_raw(r.wait_status), Some(r)));
         }
+        match init {
+            Some(s) => Ok((s, None)),
+            None if self.killed => Ok((ExitStatus::from_raw(libc::SIGKILL), None)),
+            None => Err(io::Error::other(
+                "the sandbox ended without reporting a status and its exit status was \
+                 collected by another waiter (waitpid(-1) or SIGCHLD set to SIG_IGN)",
+            )),
+        }
+    }
+
+    /// The tmpfs mounts a record says were full.
+    fn full_tmpfs(&self, record: &StatusRecord) -> Vec<FullTmpfs> {
+        self.tmpfs
+            .iter()
+            .take(16)
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let bits = record.full_tmpfs >> (2 * i);
+                (bits & 0b11 != 0).then(|| FullTmpfs {
+                    path: t.path.clone(),
+                    size_bytes: t.size,
+                    inodes: t.inodes,
+                    no_space: bits & 0b01 != 0,
+                    no_inodes: bits & 0b10 != 0,
+                })
+            })
+            .collect()
     }
 }
 
@@ -103,6 +142,7 @@ pub(crate) struct ChildParts {
     pub timeout: Option<Duration>,
     pub limits: Limits,
     pub cgroup: Option<SandboxCgroup>,
+    pub tmpfs: Vec<TmpfsMount>,
 }
 
 impl Child {
@@ -117,6 +157,7 @@ impl Child {
             timeout,
             limits,
             cgroup,
+            tmpfs,
         } = parts;
         Ok(Child {
             pid,
@@ -126,7 +167,9 @@ impl Child {
                 deadline: timeout.map(|t| tokio::time::Instant::now() + t),
                 timed_out: false,
                 killed: false,
+                stop_deadline: None,
                 cgroup,
+                tmpfs,
             }),
             kill_on_drop,
             enforcement,
@@ -176,8 +219,10 @@ impl Child {
     /// Sends signal `sig` (e.g. `libc::SIGTERM`) to the program (pidfd_send_signal(2)).
     ///
     /// The sandbox's init receives it and forwards it to the program, except `SIGKILL` and
-    /// `SIGSTOP`, which act on init itself (`SIGKILL` ends the whole sandbox), and `SIGIO`,
-    /// which is not forwarded.
+    /// `SIGSTOP`, which act on init itself (`SIGKILL` ends the whole sandbox, without the
+    /// figures of the processes still running: [`Child::start_kill`] counts them), and `SIGIO`,
+    /// which is not forwarded. `SIGRTMAX` (64) is init's request to end the sandbox, which
+    /// [`Child::start_kill`] sends: it is refused here.
     ///
     /// # Examples
     ///
@@ -192,9 +237,15 @@ impl Child {
     ///
     /// # Errors
     /// [`io::ErrorKind::InvalidInput`] once the program has been reaped (its status
-    /// collected); otherwise the errno of pidfd_send_signal(2) (`EINVAL` for an invalid
-    /// signal).
+    /// collected), or for `SIGRTMAX`; otherwise the errno of pidfd_send_signal(2) (`EINVAL` for
+    /// an invalid signal).
     pub fn signal(&mut self, sig: i32) -> io::Result<()> {
+        if sig == STOP_SIGNAL {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "signal 64 (SIGRTMAX) is the sandbox's own request to end it; use start_kill",
+            ));
+        }
         let State::Running(running) = &mut self.state else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -213,18 +264,33 @@ impl Child {
         Ok(())
     }
 
-    /// Sends `SIGKILL` without waiting. Killing the sandbox's first process ends every process
-    /// in the sandbox (it is pid 1 of its pid namespace); with a cgroup, `cgroup.kill` kills
-    /// them all at once too. Neither waits for anything the program could delay: the kernel
-    /// carries out both, and the program cannot lower its init's scheduling priority.
+    /// Ends the whole sandbox without waiting: its init kills every process with `SIGKILL`,
+    /// reaps them and reports the program's status with the CPU time and peak memory of all of
+    /// them. If the sandbox has not ended a second later, the next [`Child::wait`] kills its
+    /// init with `SIGKILL` (which ends every process of its pid namespace; with a cgroup,
+    /// `cgroup.kill` kills them all at once too; the figures of those still running are then
+    /// lost). The program cannot delay that second: it cannot lower its init's scheduling
+    /// priority, and the kernel carries out the kill.
     ///
     /// # Errors
     /// As [`Child::signal`].
     pub fn start_kill(&mut self) -> io::Result<()> {
-        self.signal(libc::SIGKILL)
+        let State::Running(running) = &mut self.state else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "invalid argument: can't kill an exited process",
+            ));
+        };
+        pidfd_send_signal(self.pidfd.as_fd(), STOP_SIGNAL)?;
+        running.killed = true;
+        running
+            .stop_deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + STOP_GRACE);
+        Ok(())
     }
 
-    /// Sends `SIGKILL` to the sandbox and waits for it to end, with every process in it.
+    /// Ends the sandbox as [`Child::start_kill`] does and waits for it to end, with every
+    /// process in it.
     ///
     /// # Cancel safety
     ///
@@ -282,8 +348,8 @@ impl Child {
             State::Done(ended) => return Ok(Some(ended.status)),
             State::Running(running) => running,
         };
-        let (status, usage) = match waitid_nohang(self.pidfd.as_fd()) {
-            Ok(Some((init, usage))) => (running.program_status(Some(init))?, Some(usage)),
+        let (init, init_usage) = match waitid_nohang(self.pidfd.as_fd()) {
+            Ok(Some((init, usage))) => (Some(init), Some(usage)),
             Ok(None) => return Ok(None),
             // The sandbox's init has exec'd, which made it an ordinary SIGCHLD child: a caller
             // that ignores SIGCHLD (auto-reap) or reaps with waitpid(-1) takes its status. The
@@ -293,10 +359,24 @@ impl Child {
                 if !pidfd_exited(self.pidfd.as_fd()) {
                     return Ok(None);
                 }
-                (running.program_status(None)?, None)
+                (None, None)
             }
             Err(e) => return Err(e),
         };
+        let (status, record) = running.program_status(init)?;
+        // Init's figures: every process it reaped, without init itself.
+        let usage = match &record {
+            Some(r) => Some(ResourceUsage {
+                user_time: Duration::from_micros(r.user_us),
+                system_time: Duration::from_micros(r.system_us),
+                max_rss_bytes: Some(r.max_rss_kib.saturating_mul(1024)),
+            }),
+            None => init_usage,
+        };
+        let full_tmpfs = record
+            .as_ref()
+            .map(|r| running.full_tmpfs(r))
+            .unwrap_or_default();
         // Read before the cgroup goes (dropping it removes it).
         let cgroup_events = running.cgroup.take().map(|cg| cg.events());
         let end = Causes {
@@ -314,6 +394,7 @@ impl Child {
             end,
             wall_time: self.started.elapsed(),
             cgroup_events,
+            full_tmpfs,
         });
         Ok(Some(status))
     }
@@ -354,14 +435,28 @@ impl Child {
             if let Some(s) = self.try_wait()? {
                 return Ok(s);
             }
-            let deadline = match &self.state {
-                State::Running(r) if !r.timed_out => r.deadline,
-                _ => None,
+            // The next deadline: the stop asked of init turning into SIGKILL, else the run's
+            // timeout.
+            let next = match &self.state {
+                State::Running(r) => r.stop_deadline.map(|d| (d, true)).or(r
+                    .deadline
+                    .filter(|_| !r.timed_out)
+                    .map(|d| (d, false))),
+                State::Done(_) => None,
             };
-            match deadline {
-                Some(deadline) => {
+            match next {
+                Some((deadline, escalate)) => {
                     match tokio::time::timeout_at(deadline, self.pidfd.readable()).await {
                         Ok(guard) => guard?.clear_ready(),
+                        Err(_) if escalate => {
+                            if let State::Running(r) = &mut self.state {
+                                r.stop_deadline = None;
+                                if let Some(cg) = &r.cgroup {
+                                    let _ = cg.kill();
+                                }
+                            }
+                            pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL)?;
+                        }
                         Err(_) => {
                             if let State::Running(r) = &mut self.state {
                                 r.timed_out = true;

@@ -56,7 +56,9 @@ pub(crate) fn waitid_nohang(fd: BorrowedFd<'_>) -> io::Result<Option<(ExitStatus
     let usage = ResourceUsage {
         user_time: time(ru.ru_utime),
         system_time: time(ru.ru_stime),
-        max_rss_bytes: ru.ru_maxrss as u64 * 1024,
+        // Init's own peak holds the spawning process's memory (it shared it until init was
+        // exec'd): not a figure of the sandbox.
+        max_rss_bytes: None,
     };
     Ok(Some((ExitStatus::from_raw(raw), usage)))
 }

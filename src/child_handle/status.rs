@@ -62,26 +62,77 @@ pub struct RunStatus {
     /// or [`Child::try_wait`](crate::Child::try_wait)), in milliseconds: await the child promptly
     /// to measure a run.
     pub wall_time_ms: u64,
-    /// User CPU time, in milliseconds, of the sandbox's init and the processes it reaped
-    /// (rusage): processes still running when the program exits are killed with the sandbox
-    /// and not counted.
+    /// `wall_time_ms` in microseconds.
+    pub wall_time_us: u64,
+    /// User CPU time, in milliseconds, of every process of the sandbox but its init: when the
+    /// program ends (by itself, by a limit, a timeout or a kill), init kills what is left and
+    /// reaps it all before reporting (rusage of the reaped processes). 0 when the figures are
+    /// unknown (see `ResourceUsage`).
     pub user_time_ms: u64,
-    /// System CPU time, in milliseconds, counted like `user_time_ms` (it includes init's own
-    /// setup of the program, about a millisecond).
+    /// `user_time_ms` in microseconds.
+    pub user_time_us: u64,
+    /// System CPU time, in milliseconds, counted like `user_time_ms`.
     pub system_time_ms: u64,
-    /// Peak resident memory in bytes (see `peak_memory_scope`).
+    /// `system_time_ms` in microseconds.
+    pub system_time_us: u64,
+    /// Peak resident memory in bytes (see `peak_memory_scope`); never the memory of the process
+    /// that spawned the sandbox. `None` when unknown.
     pub peak_memory_bytes: Option<u64>,
     /// What `peak_memory_bytes` covers: `sandbox` (the cgroup's `memory.peak`) or
     /// `largest_process` (from rusage, without a cgroup, where the total is not observable).
     pub peak_memory_scope: &'static str,
+    /// The sandbox's own tmpfs mounts (`/tmp`, `/dev/shm`, the home, those of
+    /// [`Policy::tmpfs`](crate::Policy::tmpfs)) that were full when the program ended, as its
+    /// init saw them on learning that: a program that dies of `SIGBUS` (a full `/dev/shm`
+    /// under shared memory) or fails with `ENOSPC` likely ran out there. Empty when none was,
+    /// or when another process freed the space first (Python's resource tracker removes a
+    /// leaked shared memory segment as soon as the program is gone).
+    pub full_tmpfs: Vec<FullTmpfs>,
     /// The limits in force.
     pub limits: Vec<LimitReport>,
     /// The isolation layers.
     pub enforcement: Enforcement,
 }
 
-/// What a finished sandbox used: its init and every process it reaped (getrusage(2) of a
-/// waited-for child).
+/// A tmpfs of the sandbox that had no free space or no free inode when the program ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct FullTmpfs {
+    /// Its path in the sandbox.
+    pub path: std::path::PathBuf,
+    /// Its size limit in bytes.
+    pub size_bytes: u64,
+    /// Its inode limit.
+    pub inodes: u64,
+    /// No block was free: the size was used up.
+    pub no_space: bool,
+    /// No inode was free: the file count was used up (empty files take no space).
+    pub no_inodes: bool,
+}
+
+impl std::fmt::Display for FullTmpfs {
+    /// "/dev/shm (a 256 MiB tmpfs) was full", naming the limit that ran out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = self.size_bytes >> 20;
+        match (self.no_space, self.no_inodes) {
+            (_, true) => write!(
+                f,
+                "{} (a {mib} MiB tmpfs) had no free inode ({} files)",
+                self.path.display(),
+                self.inodes
+            ),
+            _ => write!(f, "{} (a {mib} MiB tmpfs) was full", self.path.display()),
+        }
+    }
+}
+
+/// What a finished sandbox used: every process its init reaped, which is every process of the
+/// sandbox (getrusage(2) `RUSAGE_CHILDREN` in init, reported with the program's status).
+///
+/// Where init could not report (it was killed with `SIGKILL` after not ending the sandbox when
+/// asked, or without a pid namespace), the CPU times are those of the processes init had reaped
+/// and the peak is unknown: init's own figure would hold the memory of the process that
+/// spawned the sandbox, which shared its memory until init was exec'd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ResourceUsage {
@@ -89,8 +140,8 @@ pub struct ResourceUsage {
     pub user_time: std::time::Duration,
     /// CPU time in kernel mode.
     pub system_time: std::time::Duration,
-    /// The largest resident set size of any one process, in bytes.
-    pub max_rss_bytes: u64,
+    /// The largest resident set size of any one process, in bytes; `None` when unknown.
+    pub max_rss_bytes: Option<u64>,
 }
 
 /// A finished sandbox: how it ended and what it used, observed once by the [`Child`](crate::Child).
@@ -104,6 +155,8 @@ pub(crate) struct Ended {
     pub wall_time: Duration,
     /// What the sandbox's cgroup recorded, when it had one.
     pub cgroup_events: Option<CgroupEvents>,
+    /// The tmpfs mounts that were full.
+    pub full_tmpfs: Vec<FullTmpfs>,
 }
 
 /// How a run ended, in the order the causes are told apart.
@@ -156,22 +209,29 @@ impl Ended {
     pub(crate) fn run_status(&self, limits: &Limits, enforcement: &Enforcement) -> RunStatus {
         let usage = self.usage;
         let ms = |d: Duration| d.as_millis() as u64;
+        let us = |d: Duration| d.as_micros() as u64;
+        let time = |f: fn(&ResourceUsage) -> Duration| usage.as_ref().map(f).unwrap_or_default();
+        let (user, system) = (time(|u| u.user_time), time(|u| u.system_time));
         RunStatus {
             exit_code: self.status.code(),
             signal: self.status.signal(),
             ended_by: self.end,
             wall_time_ms: ms(self.wall_time),
-            user_time_ms: usage.map(|u| ms(u.user_time)).unwrap_or(0),
-            system_time_ms: usage.map(|u| ms(u.system_time)).unwrap_or(0),
+            wall_time_us: us(self.wall_time),
+            user_time_ms: ms(user),
+            user_time_us: us(user),
+            system_time_ms: ms(system),
+            system_time_us: us(system),
             peak_memory_bytes: self
                 .cgroup_events
                 .and_then(|e| e.memory_peak)
-                .or(usage.map(|u| u.max_rss_bytes)),
+                .or(usage.and_then(|u| u.max_rss_bytes)),
             peak_memory_scope: if self.cgroup_events.is_some_and(|e| e.memory_peak.is_some()) {
                 "sandbox"
             } else {
                 "largest_process"
             },
+            full_tmpfs: self.full_tmpfs.clone(),
             limits: limit_reports(
                 limits,
                 self.cgroup_events.is_some(),

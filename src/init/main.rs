@@ -3,19 +3,25 @@
 //! host file backs it.
 //!
 //! Usage (set up by the spawning code):
-//! `init REPORT_FD STATUS_FD LIFELINE_FD PROGRAM ARGV0 [ARGS...]`.
+//! `init REPORT_FD STATUS_FD LIFELINE_FD NTMPFS [TMPFS...] PROGRAM ARGV0 [ARGS...]`, where the
+//! NTMPFS paths are the sandbox's own tmpfs mounts (checked for space when the program ends).
 //!
 //! It makes itself non-dumpable (its `/proc/1/{mem,fd,environ}` are closed to the payload),
 //! blocks every signal, forks the payload and execs PROGRAM in it (a failure of the fork or the
 //! exec goes to REPORT_FD as a record of `src/wire.rs`, like every other setup failure), then
-//! waits for signals
-//! with `rt_sigtimedwait`: `SIGCHLD` reaps every exited process (orphans included), and lets a
-//! process in a ptrace-stop (the program called `PTRACE_TRACEME`, which makes its parent, init,
-//! the tracer) run on untraced, detached with the signal it stopped for; any other
-//! signal a process sent is forwarded to the payload (kernel-generated ones, such as a
-//! terminal's `SIGINT` to its foreground process group, are not: the payload has them). When the payload ends, its exact wait status goes to
-//! STATUS_FD (4 bytes, native endian) and init exits, which ends every process left in the pid
-//! namespace.
+//! waits for signals with `rt_sigtimedwait`:
+//! - `SIGCHLD` reaps every exited process (orphans included). A process in a ptrace-stop
+//!   (the program called `PTRACE_TRACEME`, which makes its parent, init, the tracer) is
+//!   detached with the signal it stopped for, so it runs on as if untraced.
+//! - `STOP_SIGNAL` (`src/wire.rs`) from outside the pid namespace ends the sandbox: every
+//!   process is killed and reaped, and the figures are reported as below.
+//! - any other signal a process sent is forwarded to the payload (kernel-generated ones, such
+//!   as a terminal's `SIGINT` to its foreground process group, are not: the payload has them).
+//!
+//! When the payload ends, init kills and reaps every process left in the pid namespace, then
+//! writes a `StatusRecord` (`src/wire.rs`) to STATUS_FD: the payload's exact wait status, the
+//! tmpfs mounts that were full, and the CPU time and peak memory of everything it reaped. Then
+//! it exits.
 //!
 //! LIFELINE_FD is the read end of a pipe whose write end only the spawning process holds. Init
 //! asks for `SIGIO` on it (`O_ASYNC`); when the spawning process exits or is killed, the pipe
@@ -32,7 +38,7 @@ use core::arch::{asm, global_asm};
 #[allow(dead_code)]
 mod wire;
 
-use wire::{Call, Failure, Stage};
+use wire::{Call, Failure, Stage, StatusRecord, STOP_SIGNAL};
 
 global_asm!(
     ".globl _start",
@@ -61,6 +67,8 @@ const SYS_RT_SIGTIMEDWAIT: usize = 128;
 const SYS_EXIT_GROUP: usize = 231;
 const SYS_CLOSE_RANGE: usize = 436;
 const SYS_PTRACE: usize = 101;
+const SYS_GETRUSAGE: usize = 98;
+const SYS_STATFS: usize = 137;
 
 const SIGCHLD: usize = 17;
 const SIGIO: usize = 29;
@@ -73,9 +81,13 @@ const F_SETFD: usize = 2;
 const FD_CLOEXEC: usize = 1;
 const PR_SET_DUMPABLE: usize = 4;
 const WNOHANG: usize = 1;
+const WALL: usize = 0x4000_0000;
 const PTRACE_DETACH: usize = 17;
 const PTRACE_GETSIGINFO: usize = 0x4202;
 const SIGTRAP: i32 = 5;
+const RUSAGE_CHILDREN: isize = -1;
+/// At most this many tmpfs mounts are watched (two bits each in the status record).
+const MAX_TMPFS: usize = 16;
 const EINTR: isize = 4;
 const EAGAIN: isize = 11;
 
@@ -118,25 +130,50 @@ fn parse_fd(s: *const u8) -> Option<usize> {
     }
 }
 
+/// What init needs to end the sandbox: where to report, what to watch.
+struct Sandbox {
+    /// The payload's pid.
+    pid: isize,
+    status: usize,
+    /// In a pid namespace (init is pid 1): everything but init is the sandbox's.
+    pid_ns: bool,
+    /// `pid_ns`, or init does not lead its own process group (see `end_group`).
+    pid1: bool,
+    tmpfs: *const *const u8,
+    ntmpfs: usize,
+}
+
 unsafe extern "C" fn entry(sp: *const usize) -> ! {
     // SAFETY: the kernel lays out argc, argv[], NULL, envp[], NULL at the initial stack pointer.
     let (argc, argv) = unsafe { (*sp, sp.add(1) as *const *const u8) };
-    if argc < 6 {
+    if argc < 7 {
         exit(125);
     }
-    // SAFETY: argc >= 6, so these argv entries exist; envp follows argv's NULL.
-    let (report, status, lifeline, program, payload_argv, envp) = unsafe {
+    // SAFETY: argc >= 7, so these argv entries exist.
+    let (report, status, lifeline, ntmpfs) = unsafe {
         (
             parse_fd(*argv.add(1)),
             parse_fd(*argv.add(2)),
             parse_fd(*argv.add(3)),
-            *argv.add(4),
-            argv.add(5),
-            argv.add(argc + 1),
+            parse_fd(*argv.add(4)),
         )
     };
-    let (Some(report), Some(status), Some(lifeline)) = (report, status, lifeline) else {
+    let (Some(report), Some(status), Some(lifeline), Some(ntmpfs)) =
+        (report, status, lifeline, ntmpfs)
+    else {
         exit(125);
+    };
+    if argc < 7 + ntmpfs {
+        exit(125);
+    }
+    // SAFETY: argc >= 7 + ntmpfs, so PROGRAM and ARGV0 exist; envp follows argv's NULL.
+    let (tmpfs, program, payload_argv, envp) = unsafe {
+        (
+            argv.add(5),
+            *argv.add(5 + ntmpfs),
+            argv.add(6 + ntmpfs),
+            argv.add(argc + 1),
+        )
     };
     // SAFETY: plain integer-argument system calls from here on, pointers into argv/envp and
     // locals.
@@ -203,6 +240,14 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
         }
         syscall(SYS_CLOSE_RANGE, hi + 1, !0u32 as usize, 0, 0);
 
+        let sandbox = Sandbox {
+            pid,
+            status,
+            pid_ns: me == 1,
+            pid1,
+            tmpfs,
+            ntmpfs,
+        };
         let mut info = [0u64; 16];
         loop {
             let sig = syscall(
@@ -223,24 +268,34 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                 }
                 continue;
             }
+            // si_code, then the sender's pid in this pid namespace.
+            let si_code = (info[1] & 0xffff_ffff) as u32 as i32;
+            let si_pid = (info[2] & 0xffff_ffff) as u32 as i32;
+            if sig == STOP_SIGNAL as isize && si_code == 0 && si_pid == 0 {
+                // SI_USER from outside the pid namespace: the library ends the sandbox.
+                syscall(SYS_KILL, pid as usize, SIGKILL, 0, 0);
+                finish(&sandbox, None, 0);
+            }
             if sig as usize != SIGCHLD {
                 // Only signals a process sent (si_code <= 0: kill, sigqueue, tgkill, the
                 // library's pidfd_send_signal) are forwarded. A kernel-generated one (SI_KERNEL
                 // and the like) is init's own, or a terminal's signal to its foreground process
                 // group, which the program, in that group too, has received already.
-                let si_code = (info[1] & 0xffff_ffff) as u32 as i32;
                 if si_code <= 0 {
                     syscall(SYS_KILL, pid as usize, sig as usize, 0, 0);
                 }
                 continue;
             }
+            // The tmpfs mounts as the program may have left them: another process (Python's
+            // resource tracker) may free what it filled as soon as it is gone.
+            let full = full_tmpfs(&sandbox);
             loop {
                 let mut wstatus: i32 = 0;
                 let r = syscall(
                     SYS_WAIT4,
                     usize::MAX,
                     &mut wstatus as *mut i32 as usize,
-                    WNOHANG,
+                    WNOHANG | WALL,
                     0,
                 );
                 if r <= 0 {
@@ -251,15 +306,7 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                     continue;
                 }
                 if r == pid {
-                    let bytes = wstatus.to_ne_bytes();
-                    syscall(SYS_WRITE, status, bytes.as_ptr() as usize, 4, 0);
-                    end_group(pid1);
-                    let code = if wstatus & 0x7f == 0 {
-                        (wstatus >> 8) & 0xff
-                    } else {
-                        128 + (wstatus & 0x7f)
-                    };
-                    exit(code);
+                    finish(&sandbox, Some(wstatus), full);
                 }
             }
         }
@@ -291,6 +338,107 @@ fn detach(pid: isize, sig: i32) {
     }
     // SAFETY: integer arguments; the process is in a ptrace-stop of ours.
     unsafe { syscall(SYS_PTRACE, PTRACE_DETACH, pid as usize, 0, deliver as usize) };
+}
+
+/// Ends the sandbox: kills what is left (in a pid namespace: every process but init; else the
+/// payload, which the caller killed), reaps it all, reports the payload's wait status (`None`:
+/// taken while reaping) with the figures and the tmpfs mounts full now or in `full` (when the
+/// payload was found gone), and exits.
+fn finish(sb: &Sandbox, mut program: Option<i32>, full: u32) -> ! {
+    // SAFETY: integer-argument system calls and pointers to locals.
+    unsafe {
+        if sb.pid_ns {
+            // kill(-1) in a pid namespace: every process but init itself.
+            syscall(SYS_KILL, usize::MAX, SIGKILL, 0, 0);
+        }
+        let target = if sb.pid_ns { usize::MAX } else { sb.pid as usize };
+        if !sb.pid_ns && program.is_some() {
+            // The payload is reaped; the rest of the group goes with end_group.
+        } else {
+            loop {
+                let mut wstatus: i32 = 0;
+                let r = syscall(SYS_WAIT4, target, &mut wstatus as *mut i32 as usize, WALL, 0);
+                if r == -EINTR {
+                    continue;
+                }
+                if r <= 0 {
+                    break;
+                }
+                if wstatus & 0xff == 0x7f {
+                    // Stopped under init's tracing: SIGKILL is on its way.
+                    continue;
+                }
+                if r == sb.pid {
+                    program = Some(wstatus);
+                    if !sb.pid_ns {
+                        break;
+                    }
+                }
+            }
+        }
+        let wstatus = program.unwrap_or(SIGKILL as i32);
+        let mut ru = [0i64; 18];
+        syscall(
+            SYS_GETRUSAGE,
+            RUSAGE_CHILDREN as usize,
+            ru.as_mut_ptr() as usize,
+            0,
+            0,
+        );
+        let us = |sec: i64, usec: i64| (sec as u64) * 1_000_000 + usec as u64;
+        let record = StatusRecord {
+            wait_status: wstatus,
+            full_tmpfs: full | full_tmpfs(sb),
+            user_us: us(ru[0], ru[1]),
+            system_us: us(ru[2], ru[3]),
+            max_rss_kib: ru[4] as u64,
+        }
+        .to_bytes();
+        syscall(
+            SYS_WRITE,
+            sb.status,
+            record.as_ptr() as usize,
+            record.len(),
+            0,
+        );
+        end_group(sb.pid1);
+        let code = if wstatus & 0x7f == 0 {
+            (wstatus >> 8) & 0xff
+        } else {
+            128 + (wstatus & 0x7f)
+        };
+        exit(code)
+    }
+}
+
+/// Two bits per watched tmpfs: no free block, no free inode (statfs(2)).
+fn full_tmpfs(sb: &Sandbox) -> u32 {
+    let mut bits = 0u32;
+    let mut i = 0;
+    while i < sb.ntmpfs && i < MAX_TMPFS {
+        // f_type, f_bsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree, ... (120 bytes).
+        let mut st = [0u64; 15];
+        // SAFETY: the path is a NUL-terminated argv string; statfs fills the local buffer.
+        let r = unsafe {
+            syscall(
+                SYS_STATFS,
+                *sb.tmpfs.add(i) as usize,
+                st.as_mut_ptr() as usize,
+                0,
+                0,
+            )
+        };
+        if r == 0 {
+            if st[4] == 0 {
+                bits |= 1 << (2 * i);
+            }
+            if st[5] != 0 && st[6] == 0 {
+                bits |= 1 << (2 * i + 1);
+            }
+        }
+        i += 1;
+    }
+    bits
 }
 
 /// Writes the failure of `call` (its return value `ret`, a negative errno) to the report pipe.

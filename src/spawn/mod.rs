@@ -212,7 +212,14 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
         mount_plan,
     )?;
     let arg0 = req.arg0.as_deref().unwrap_or(req.program.as_os_str());
-    let (mut argv, envp) = exec_strings(&program, arg0, &req.args, &env)?;
+    // The tmpfs mounts init checks when the program ends: the sandbox's own (without a mount
+    // namespace there are none).
+    let tmpfs: Vec<&std::path::Path> = if layers.mount {
+        mount_plan.tmpfs.iter().map(|t| t.path.as_path()).collect()
+    } else {
+        Vec::new()
+    };
+    let (mut argv, envp) = exec_strings(&program, arg0, &req.args, &env, &tmpfs)?;
 
     // The pipes go above every fd number the program gets.
     let above = fds.max_target() + 1;
@@ -577,6 +584,11 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
             timeout,
             limits,
             cgroup,
+            tmpfs: if c.policy.layers.mount {
+                c.mount_plan.tmpfs.clone()
+            } else {
+                Vec::new()
+            },
         })
         .map_err(os_err("registering the pidfd"));
     }

@@ -44,13 +44,15 @@ pub(crate) fn working_directory(
         .unwrap_or_else(|| PathBuf::from("/")))
 }
 
-/// The init's argv (`init REPORT_FD STATUS_FD LIFELINE_FD PROGRAM ARGV0 [ARGS...]`, the three
-/// fds as placeholders to fill in) and the program's envp, as C strings.
+/// The init's argv (`init REPORT_FD STATUS_FD LIFELINE_FD NTMPFS [TMPFS...] PROGRAM ARGV0
+/// [ARGS...]`, the three fds as placeholders to fill in, then the tmpfs mounts init checks for
+/// space when the program ends) and the program's envp, as C strings.
 pub(crate) fn exec_strings(
     program: &Path,
     arg0: &OsStr,
     args: &[OsString],
     env: &BTreeMap<OsString, OsString>,
+    tmpfs: &[&Path],
 ) -> Result<(Vec<CString>, Vec<CString>), PolicyError> {
     let cstr = |what: &'static str, s: &OsStr| {
         CString::new(s.as_bytes()).map_err(|_| PolicyError::NulInString {
@@ -63,6 +65,10 @@ pub(crate) fn exec_strings(
     argv.push(c"0".to_owned()); // report fd
     argv.push(c"0".to_owned()); // status fd
     argv.push(c"0".to_owned()); // lifeline fd
+    argv.push(cstring(tmpfs.len().to_string())?);
+    for t in tmpfs {
+        argv.push(cstring(t)?);
+    }
     argv.push(cstring(program)?);
     argv.push(cstr("program", arg0)?);
     for a in args {
@@ -272,8 +278,15 @@ mod tests {
     #[test]
     fn exec_strings_refuse_nul_bytes_and_bad_names() {
         let env: BTreeMap<OsString, OsString> = [("K".into(), "v".into())].into_iter().collect();
-        let (argv, envp) =
-            exec_strings(Path::new("/bin/p"), OsStr::new("p"), &["a".into()], &env).unwrap();
+        let tmpfs = [Path::new("/tmp"), Path::new("/dev/shm")];
+        let (argv, envp) = exec_strings(
+            Path::new("/bin/p"),
+            OsStr::new("p"),
+            &["a".into()],
+            &env,
+            &tmpfs,
+        )
+        .unwrap();
         let argv: Vec<&[u8]> = argv.iter().map(|c| c.as_bytes()).collect();
         assert_eq!(
             argv,
@@ -282,6 +295,9 @@ mod tests {
                 b"0",
                 b"0",
                 b"0",
+                b"2",
+                b"/tmp",
+                b"/dev/shm",
                 b"/bin/p",
                 b"p",
                 b"a"
@@ -289,7 +305,7 @@ mod tests {
         );
         assert_eq!(envp[0].as_bytes(), b"K=v");
         assert!(matches!(
-            exec_strings(Path::new("/bin/p"), OsStr::new("p"), &["a\0b".into()], &env),
+            exec_strings(Path::new("/bin/p"), OsStr::new("p"), &["a\0b".into()], &env, &[]),
             Err(PolicyError::NulInString {
                 what: "argument",
                 ..
@@ -297,7 +313,7 @@ mod tests {
         ));
         let bad: BTreeMap<OsString, OsString> = [("A=B".into(), "v".into())].into_iter().collect();
         assert!(matches!(
-            exec_strings(Path::new("/bin/p"), OsStr::new("p"), &[], &bad),
+            exec_strings(Path::new("/bin/p"), OsStr::new("p"), &[], &bad, &[]),
             Err(PolicyError::InvalidEnvName(n)) if n == "A=B"
         ));
     }
