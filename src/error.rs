@@ -305,6 +305,50 @@ pub enum SpawnError {
         /// The program path inside the sandbox.
         path: PathBuf,
     },
+    /// The spawning process ran out of file descriptors (`EMFILE`: its `RLIMIT_NOFILE`, which
+    /// the first spawn raised to the hard limit) or the host did (`ENFILE`: `fs.file-max`),
+    /// at whatever step needed one. Each running sandbox holds two descriptors in the spawning
+    /// process (its pidfd and status pipe) and one per piped stream.
+    #[error(
+        "{}: {what}: {source}",
+        match source.raw_os_error() {
+            Some(libc::ENFILE) => "the host's file table is full (fs.file-max)".to_string(),
+            _ => format!(
+                "RLIMIT_NOFILE of the spawning process reached ({}): each running sandbox \
+                 holds 2 descriptors here and 1 per piped stream; raise the hard limit \
+                 (ulimit -Hn, LimitNOFILE=) or run fewer sandboxes at once",
+                if soft < hard {
+                    format!(
+                        "the soft limit, raised from {} to the hard limit {}",
+                        limit_text(*soft),
+                        limit_text(*hard)
+                    )
+                } else {
+                    format!("soft and hard limit {}", limit_text(*hard))
+                }
+            ),
+        }
+    )]
+    TooManyOpenFiles {
+        /// The step that needed a descriptor (a system call, or a stage of the setup).
+        what: String,
+        /// The soft `RLIMIT_NOFILE` the process had before its first spawn.
+        soft: u64,
+        /// The hard `RLIMIT_NOFILE` (`u64::MAX`: unlimited).
+        hard: u64,
+        /// `EMFILE` or `ENFILE`.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A limit for a message: the number, or "unlimited".
+fn limit_text(n: u64) -> String {
+    if n == u64::MAX {
+        "unlimited".to_string()
+    } else {
+        n.to_string()
+    }
 }
 
 /// ": PATH is missing there", with what the host has at PATH.
@@ -369,11 +413,41 @@ fn hint(stage: Stage, source: &io::Error) -> &'static str {
 }
 
 impl SpawnError {
+    /// An error whose errno is `EMFILE` or `ENFILE`, from whichever step, as
+    /// [`SpawnError::TooManyOpenFiles`]; any other unchanged.
+    pub(crate) fn naming_the_descriptor_limit(self) -> SpawnError {
+        if !matches!(self.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+            return self;
+        }
+        let (soft, hard) = crate::spawn::shared::caller_nofile();
+        match self {
+            SpawnError::Os { what, source } => SpawnError::TooManyOpenFiles {
+                what: what.to_string(),
+                soft,
+                hard,
+                source,
+            },
+            SpawnError::Setup {
+                stage,
+                call,
+                source,
+                ..
+            } => SpawnError::TooManyOpenFiles {
+                what: format!("sandbox setup at {stage}: {call}"),
+                soft,
+                hard,
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// The errno behind this error, if there is one.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             SpawnError::Os { source, .. }
             | SpawnError::Setup { source, .. }
+            | SpawnError::TooManyOpenFiles { source, .. }
             | SpawnError::NotExecutable { source, .. } => source.raw_os_error(),
             SpawnError::NotFound { .. }
             | SpawnError::NotBound { .. }
@@ -423,7 +497,9 @@ impl From<SpawnError> for io::Error {
             SpawnError::MalformedReport { .. } => io::ErrorKind::InvalidData,
             SpawnError::Unsupported { .. } => io::ErrorKind::Unsupported,
             SpawnError::NotExecutable { .. } => io::ErrorKind::PermissionDenied,
-            SpawnError::Os { source, .. } | SpawnError::Setup { source, .. } => source.kind(),
+            SpawnError::Os { source, .. }
+            | SpawnError::Setup { source, .. }
+            | SpawnError::TooManyOpenFiles { source, .. } => source.kind(),
         };
         io::Error::new(kind, e)
     }

@@ -10,6 +10,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -606,6 +607,144 @@ async fn c53_times_have_microseconds() {
     assert!(run.wall_time_us > 0, "{run:?}");
     assert_eq!(run.wall_time_ms, run.wall_time_us / 1000);
     assert_eq!(run.system_time_ms, run.system_time_us / 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// C54: many sandboxes under an ordinary descriptor limit
+
+/// The hard `RLIMIT_NOFILE` of this process.
+fn nofile_hard() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .maximum
+        .unwrap_or(u64::MAX)
+}
+
+/// Runs the helper `name` with `RLIMIT_NOFILE` soft `soft`, hard `hard`.
+fn with_nofile(name: &str, soft: u64, hard: u64) {
+    common::run_helper(name, Duration::from_secs(300), |cmd| {
+        // SAFETY: setrlimit is async-signal-safe; the limit is a local.
+        unsafe {
+            cmd.pre_exec(move || {
+                let l = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+}
+
+/// C54: a caller with the customary soft limit of 1024 descriptors runs 1,000 sandboxes at
+/// once when its hard limit allows (the first spawn raises the soft limit), and the programs
+/// get the soft limit of 1024 back.
+#[test]
+fn c54_thousand_sandboxes_under_soft_1024() {
+    let hard = nofile_hard();
+    if hard < 4096 {
+        skip(&format!(
+            "the hard RLIMIT_NOFILE is {hard}: 1,000 sandboxes need about 2,000 descriptors"
+        ));
+        return;
+    }
+    with_nofile("helper_c54_thousand", 1024, hard.min(1 << 20));
+}
+
+#[test]
+fn helper_c54_thousand() {
+    if !common::is_helper("helper_c54_thousand") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let first = Command::new("/bin/sh")
+            .args(["-c", "ulimit -Sn"])
+            .output()
+            .await
+            .unwrap();
+        assert_ok(&first, "1024\n");
+        let mut children = Vec::new();
+        for _ in 0..1000 {
+            children.push(tokio::spawn(async move {
+                let mut c = Command::new("sleep")
+                    .arg("2")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                c.wait().await.map_err(|e| e.to_string())
+            }));
+        }
+        let mut ok = 0;
+        for c in children {
+            match c.await.unwrap() {
+                Ok(s) if s.success() => ok += 1,
+                other => panic!("a sandbox failed: {other:?}"),
+            }
+        }
+        assert_eq!(ok, 1000);
+    });
+}
+
+/// C54: past the limit, a spawn fails with an error naming `RLIMIT_NOFILE`, never a setup
+/// step that happened to need a descriptor.
+#[test]
+fn c54_past_the_limit_error_names_rlimit_nofile() {
+    with_nofile("helper_c54_past", 64, 64);
+}
+
+#[test]
+fn helper_c54_past() {
+    if !common::is_helper("helper_c54_past") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut children = Vec::new();
+        for _ in 0..100 {
+            children.push(tokio::spawn(async {
+                Command::new("sleep")
+                    .arg("1")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .await
+            }));
+        }
+        let (mut ok, mut refused) = (Vec::new(), 0);
+        for c in children {
+            match c.await.unwrap() {
+                Ok(child) => ok.push(child),
+                Err(e @ SpawnError::TooManyOpenFiles { .. }) => {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains("RLIMIT_NOFILE of the spawning process reached (soft and \
+                                      hard limit 64)"),
+                        "{msg}"
+                    );
+                    assert_eq!(e.raw_os_error(), Some(libc::EMFILE));
+                    refused += 1;
+                }
+                Err(other) => panic!("expected TooManyOpenFiles, got {other:?}"),
+            }
+        }
+        assert!(refused > 0 && !ok.is_empty(), "{} ran, {refused} refused", ok.len());
+        for mut c in ok {
+            assert!(c.wait().await.unwrap().success());
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -33,7 +33,9 @@ use crate::spawn::fds::{fd_at_least, pipe, program_fds, ParentEnds, ProgramFds};
 use crate::spawn::program::{
     exec_strings, resolve_program, working_directory, EnvDefaults, EnvOp,
 };
-use crate::spawn::shared::{compiled_policy, init_memfd, lifeline_reader, setup_slots};
+use crate::spawn::shared::{
+    caller_nofile, compiled_policy, init_memfd, lifeline_reader, setup_slots,
+};
 use crate::stdio::Stdio;
 
 /// What a spawn needs, owned, so the synchronous part can run off the runtime's threads.
@@ -117,6 +119,17 @@ impl Started {
 /// network namespace) run on tokio's blocking pool, so a runtime thread is never held for the
 /// duration of a clone; the wait for the exec report is async.
 pub(crate) async fn spawn(
+    req: Request,
+    compiled: &mut Option<CompiledPolicy>,
+) -> Result<Child, SpawnError> {
+    caller_nofile();
+    spawn_counted(req, compiled)
+        .await
+        .map_err(SpawnError::naming_the_descriptor_limit)
+}
+
+/// [`spawn`], with an error of any step as it comes.
+async fn spawn_counted(
     req: Request,
     compiled: &mut Option<CompiledPolicy>,
 ) -> Result<Child, SpawnError> {
@@ -283,11 +296,15 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
     } else {
         limits.rlimits()
     };
-    // The open-files limit, unless the policy sets one: derived from fs.file-max.
+    // The open-files limit, unless the policy sets one: derived from fs.file-max, with the
+    // caller's own soft limit (as it was before the first spawn raised it in this process).
     let mut rlimits = rlimits;
-    if let Some((soft, hard)) = limits.default_open_files(file_max(), caller_open_files()) {
+    let caller = caller_nofile();
+    if let Some((soft, hard)) = limits.default_open_files(file_max(), caller) {
         rlimits.push((libc::RLIMIT_NOFILE, soft, hard));
         limits.open_files = Some(hard);
+    } else if limits.open_files.is_none() && caller.0 < caller.1 {
+        rlimits.push((libc::RLIMIT_NOFILE, caller.0, caller.1));
     }
 
     let console = console(&fds, c);
@@ -362,12 +379,6 @@ fn file_max() -> u64 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(u64::MAX)
-}
-
-/// This process's `RLIMIT_NOFILE` (soft, hard), which the sandbox would inherit.
-fn caller_open_files() -> (u64, u64) {
-    let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    (l.current.unwrap_or(u64::MAX), l.maximum.unwrap_or(u64::MAX))
 }
 
 /// The caller's terminal, when a stdio fd of the program is one, to bind at the sandbox's

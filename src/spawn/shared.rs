@@ -94,3 +94,30 @@ pub(crate) fn setup_slots() -> &'static tokio::sync::Semaphore {
         tokio::sync::Semaphore::new((2 * cpus).max(4))
     })
 }
+
+/// This process's `RLIMIT_NOFILE` as it was before its first spawn, `(soft, hard)`
+/// (`u64::MAX` for unlimited). The first spawn raises the soft limit to the hard one, as Go's
+/// runtime does when it starts: every running sandbox holds descriptors in this process (its
+/// pidfd, its status pipe and each piped stream), so the customary soft limit of 1024 would
+/// stop a few hundred sandboxes short of what the hard limit allows. The sandbox's programs get
+/// the soft limit back (unless the policy sets one), for `select(2)` users.
+pub(crate) fn caller_nofile() -> (u64, u64) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    static NOFILE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+    *NOFILE.get_or_init(|| {
+        let limit = getrlimit(Resource::Nofile);
+        let (soft, hard) = (
+            limit.current.unwrap_or(u64::MAX),
+            limit.maximum.unwrap_or(u64::MAX),
+        );
+        if soft < hard {
+            let raised = Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            // Unchanged if refused: spawning then works up to the soft limit.
+            let _ = setrlimit(Resource::Nofile, raised);
+        }
+        (soft, hard)
+    })
+}
