@@ -21,11 +21,32 @@ pub struct Enforcement {
     /// The process limit in force (`RLIMIT_NPROC` in the sandbox's user namespace), or `None`
     /// when none is (not asked for, or the sandbox runs as host uid 0, which is exempt).
     pub process_limit: Option<u64>,
+    /// What backs the memory limit ([`Limits::memory`](crate::Limits::memory)), when one is
+    /// set: `"cgroup memory.max"` (the whole sandbox's memory) or `"RLIMIT_AS"` (address space
+    /// per process, where no cgroup could be made for the sandbox).
+    pub memory_limit: Option<&'static str>,
     /// Whether the program may trace its own processes ([`Policy::ptrace`](crate::Policy::ptrace)):
     /// the policy allows it and a pid namespace or Landlock confines it to the sandbox.
     pub ptrace: bool,
+    /// The uid and gid the program has inside the sandbox, and on the host (see
+    /// [`Policy::uid`](crate::Policy::uid)).
+    pub ids: Ids,
     /// For each property, the layers that enforce it, or why it is not enforced.
     pub properties: Vec<PropertyReport>,
+}
+
+/// The ids a sandbox runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Ids {
+    /// The uid inside the sandbox's user namespace.
+    pub inside_uid: u32,
+    /// The gid inside.
+    pub inside_gid: u32,
+    /// The uid on the host (what owns the files it writes).
+    pub host_uid: u32,
+    /// The gid on the host.
+    pub host_gid: u32,
 }
 
 /// Which layers enforce one property of the policy.

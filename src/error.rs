@@ -147,9 +147,8 @@ pub enum PolicyError {
     SymlinkLoop(PathBuf),
     /// A read-write path is not writable by the sandbox's host uid/gid.
     #[error(
-        "read-write path {path:?} is not writable by the sandbox's host uid {uid}/gid {gid}; \
-         make it writable for that id (e.g. chown {uid}:{gid} or chmod o+w) or pick the id \
-         (Policy::uid, or --uid with the CLI)"
+        "read-write path {path:?} is not writable by the sandbox's host uid {uid}/gid {gid}; {}",
+        not_writable_advice(*uid, *gid, *chosen_id)
     )]
     NotWritable {
         /// The canonical host path.
@@ -158,6 +157,9 @@ pub enum PolicyError {
         uid: u32,
         /// The host gid the sandbox runs as.
         gid: u32,
+        /// Whether the caller could run the sandbox as another host id (root: `Policy::uid`);
+        /// an unprivileged caller's sandbox always runs as the caller on the host.
+        chosen_id: bool,
     },
     /// The caller holds supplementary groups that an unprivileged user namespace cannot drop.
     #[error(
@@ -239,7 +241,7 @@ pub enum SpawnError {
     #[error(
         "sandbox setup failed at {stage}{}: {call}: {source}{}",
         path_suffix(path),
-        hint(*stage, source)
+        hint(*stage, source, path.as_deref())
     )]
     #[non_exhaustive]
     Setup {
@@ -351,6 +353,21 @@ fn limit_text(n: u64) -> String {
     }
 }
 
+/// What to do about a read-write path the sandbox's host id cannot write.
+fn not_writable_advice(uid: u32, gid: u32, chosen_id: bool) -> String {
+    if chosen_id {
+        format!(
+            "make it writable for that id (e.g. chown {uid}:{gid} or chmod o+w) or pick the host \
+             id (Policy::uid, or --uid with the CLI)"
+        )
+    } else {
+        "the sandbox writes as the caller's own uid and gid on the host: make the path writable \
+         for them (chmod u+w, or have its owner grant access); --uid and Policy::uid only change \
+         the id inside"
+            .to_string()
+    }
+}
+
 /// ": PATH is missing there", with what the host has at PATH.
 fn missing_suffix(missing: &Option<PathBuf>) -> String {
     let Some(m) = missing else {
@@ -374,8 +391,13 @@ fn path_suffix(path: &Option<PathBuf>) -> String {
 }
 
 /// The likely cause of a setup failure where it is known.
-fn hint(stage: Stage, source: &io::Error) -> &'static str {
+fn hint(stage: Stage, source: &io::Error, path: Option<&std::path::Path>) -> &'static str {
     match (stage, source.raw_os_error()) {
+        // A working directory the host lacks too: binding it would not help.
+        (Stage::Chdir, Some(libc::ENOENT)) if !path.is_some_and(|p| p.exists()) => {
+            " (it does not exist on the host either: create it, or choose another working \
+             directory)"
+        }
         (Stage::Proc, Some(libc::EPERM)) => {
             " (the host's /proc has covered entries, as in containers, and the kernel refuses a \
              new procfs in a user namespace then; the host /proc is never bound instead)"

@@ -139,7 +139,7 @@ pub use cgroup::CgroupV2;
 pub use child_handle::status::{EndReason, FullTmpfs, LimitReport, ResourceUsage, RunStatus};
 pub use child_handle::Child;
 pub use command::Command;
-pub use enforcement::{Enforcement, PropertyReport};
+pub use enforcement::{Enforcement, Ids, PropertyReport};
 pub use error::{PolicyError, SpawnError, Stage};
 pub use plan::CompiledPolicy;
 pub use policy::file::PolicyFileError;

@@ -426,25 +426,6 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
         },
         None => None,
     };
-    // Without a delegated cgroup v2 a memory limit can only be RLIMIT_AS (case C42): say so
-    // where it is used, with what breaks under it.
-    let limits = cmd.policy_mut().current_limits();
-    if limits.memory.is_some() && limits.address_space.is_none() {
-        let probe = tokio::task::spawn_blocking(tokio_sandbox::probe).await;
-        if probe.is_ok_and(|p| !p.cgroup_limits.is_available()) {
-            eprintln!(
-                "tokio-sandbox: warning: {} is an address-space limit per process here \
-                 (RLIMIT_AS, as there is no delegated cgroup v2; --probe says why), not a limit \
-                 on memory used: the JVM, Node and Go reserve large ranges and may fail at start \
-                 under it; with a delegated cgroup v2 it is the whole sandbox's memory.max",
-                if cli.memory.is_some() {
-                    "--memory"
-                } else {
-                    "the policy's memory limit"
-                }
-            );
-        }
-    }
     // Asked to end while setting up: the program is not started.
     if let Some(sig) = signals.arrived().await {
         if let Some(f) = &status_file {
@@ -462,14 +443,47 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
             return ExitCode::from(SpawnError::exit_code(&e) as u8);
         }
     };
+    // Without a cgroup for the sandbox a memory limit can only be RLIMIT_AS (case C42): say so
+    // where it is used, with what breaks under it. The report says what was applied, also
+    // when the cgroup could not be made.
+    let limits = cmd.policy_mut().current_limits();
+    let rlimit_as = child.enforcement().memory_limit == Some("RLIMIT_AS");
+    if limits.memory.is_some() && limits.address_space.is_none() && rlimit_as {
+        eprintln!(
+            "tokio-sandbox: warning: {} is an address-space limit per process here (RLIMIT_AS, \
+             as the sandbox has no cgroup v2 of its own; --probe says what is delegated), not a \
+             limit on memory used: the JVM, Node and Go reserve large ranges and may fail at \
+             start under it; with a delegated cgroup v2 it is the whole sandbox's memory.max",
+            if cli.memory.is_some() {
+                "--memory"
+            } else {
+                "the policy's memory limit"
+            }
+        );
+    }
     // In the caller's session the program shares the CLI's process group: a terminal's SIGINT
     // and SIGHUP reach it directly, and forwarding them too would deliver them twice. They are
-    // still caught, so that they do not end the CLI before the program.
+    // still caught, so that they do not end the CLI before the program. In its own session the
+    // program is not in the terminal's foreground group: a resize (SIGWINCH) is passed on.
     let interactive = cli.no_new_session;
+    let mut winch = if interactive {
+        None
+    } else {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok()
+    };
     let status = loop {
         let sig = tokio::select! {
             s = child.wait() => break s,
             sig = signals.recv() => sig,
+            Some(()) = async {
+                match winch.as_mut() {
+                    Some(w) => w.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let _ = child.signal(libc::SIGWINCH);
+                continue;
+            }
         };
         if interactive && sig != libc::SIGTERM {
             continue;

@@ -978,9 +978,10 @@ fn c42_memory_as_rlimit_as_is_a_warning() {
     let warning = |what: &str| {
         format!(
             "tokio-sandbox: warning: {what} is an address-space limit per process here \
-             (RLIMIT_AS, as there is no delegated cgroup v2; --probe says why), not a limit on \
-             memory used: the JVM, Node and Go reserve large ranges and may fail at start under \
-             it; with a delegated cgroup v2 it is the whole sandbox's memory.max\n"
+             (RLIMIT_AS, as the sandbox has no cgroup v2 of its own; --probe says what is \
+             delegated), not a limit on memory used: the JVM, Node and Go reserve large ranges \
+             and may fail at start under it; with a delegated cgroup v2 it is the whole \
+             sandbox's memory.max\n"
         )
     };
     let rlimit = !tokio_sandbox::probe().cgroup_limits.is_available();
@@ -1005,6 +1006,23 @@ fn c42_memory_as_rlimit_as_is_a_warning() {
         let o = run(&args.iter().map(|a| os(a)).collect::<Vec<_>>()).unwrap();
         assert_eq!(String::from_utf8_lossy(&o.stderr), "", "{args:?}");
     }
+}
+
+/// In its own session the program is not in the terminal's foreground process group, so a
+/// terminal resize does not reach it: the CLI passes `SIGWINCH` on.
+#[test]
+fn sigwinch_reaches_the_program_in_its_own_session() {
+    let Some(mut c) = cli() else {
+        return;
+    };
+    c.args([
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo winch; exit 0' WINCH; echo ready; while :; do sleep 0.1; done",
+    ]);
+    let (status, text) = signal_when_ready(c, libc::SIGWINCH, libc::SIGWINCH);
+    assert_eq!((status.code(), text.as_str()), (Some(0), "ready\nwinch\n"));
 }
 
 /// C51 from the CLI: `--tmpfs-size` and `--tmpfs-inodes` for all tmpfs mounts or one, and a

@@ -420,12 +420,21 @@ async fn read_write_path_not_writable_by_sandbox_id_is_refused() {
     let e = spawn_err(&mut cmd).await;
     let (uid, gid) = sandbox_host_ids();
     match e {
-        SpawnError::Policy(PolicyError::NotWritable {
-            path,
-            uid: u,
-            gid: g,
-        }) => {
+        e @ SpawnError::Policy(PolicyError::NotWritable { .. }) => {
+            let msg = e.to_string();
+            let SpawnError::Policy(PolicyError::NotWritable {
+                path,
+                uid: u,
+                gid: g,
+                chosen_id,
+            }) = e
+            else {
+                unreachable!()
+            };
             assert_eq!((path.as_path(), u, g), (Path::new("/usr"), uid, gid));
+            // Only a root caller can run the sandbox as another host id: the advice says so.
+            assert_eq!(chosen_id, is_root());
+            assert_eq!(msg.contains("--uid with the CLI"), is_root(), "{msg}");
         }
         other => panic!("expected NotWritable, got {other:?}"),
     }
@@ -626,11 +635,27 @@ async fn current_dir_missing_is_a_chdir_setup_error() {
     if !common::host::sandbox_or_skip() {
         return;
     }
+    // A directory the host has, not bound: the advice is to bind it.
+    let d = rw_dir();
+    let mut cmd = Command::new("/bin/true");
+    cmd.current_dir(d.path());
+    let e = spawn_err(&mut cmd).await;
+    assert!(
+        e.to_string().ends_with(
+            "(the working directory must be visible in the sandbox: bind it, with \
+             Policy::read_only or --ro)"
+        ),
+        "the message says what to do: {e}"
+    );
+    // One the host lacks too: binding would not help, and the message says so.
     let mut cmd = Command::new("/bin/true");
     cmd.current_dir("/does/not/exist");
     let e = spawn_err(&mut cmd).await;
     assert!(
-        e.to_string().contains("bind it"),
+        e.to_string().ends_with(
+            "(it does not exist on the host either: create it, or choose another working \
+             directory)"
+        ),
         "the message says what to do: {e}"
     );
     match e {

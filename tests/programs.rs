@@ -813,3 +813,37 @@ async fn machine_id_is_generated_per_sandbox() {
         assert_ok(&o, "same\n");
     }
 }
+
+/// A program that is not bound, named by a relative path the caller has: the error says to
+/// bind it, as for an absolute path.
+#[test]
+fn relative_program_not_bound_is_named_with_the_advice() {
+    let d = rw_dir();
+    let prog = d.path().join("m");
+    std::fs::copy("/bin/true", &prog).unwrap();
+    let dir = d.path().to_path_buf();
+    common::run_helper("helper_relative_program", Duration::from_secs(60), |cmd| {
+        cmd.current_dir(&dir);
+    });
+}
+
+#[tokio::test]
+async fn helper_relative_program() {
+    if !common::is_helper("helper_relative_program") {
+        return;
+    }
+    let cwd = std::env::current_dir().unwrap();
+    match Command::new("./m").spawn().await {
+        Err(e @ SpawnError::NotBound { .. }) => {
+            assert!(e.to_string().contains("bind it or its directory"), "{e}");
+            let SpawnError::NotBound { path } = e else {
+                unreachable!()
+            };
+            assert_eq!(path, cwd.join("m"));
+        }
+        other => panic!("expected NotBound, got {other:?}"),
+    }
+    // Bound, it runs.
+    let status = Command::new("./m").read_only(&cwd).status().await.unwrap();
+    assert!(status.success());
+}

@@ -379,6 +379,7 @@ impl<'a> PlanBuilder<'a> {
                     path: b.src.clone(),
                     uid: id.host_uid,
                     gid: id.host_gid,
+                    chosen_id: id.privileged,
                 });
             }
         }

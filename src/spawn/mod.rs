@@ -21,7 +21,7 @@ use crate::cgroup::SandboxCgroup;
 use crate::child::plan::{CStrArray, ChildPlan, Console, SelfMaps};
 use crate::child_handle::pidfd::{async_fd, reap, reap_in_background};
 use crate::child_handle::{Child, ChildParts};
-use crate::enforcement::{property_report, Enforcement};
+use crate::enforcement::{property_report, Enforcement, Ids};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
 use crate::plan::identity::Identity;
 use crate::plan::walk::cstring;
@@ -588,7 +588,19 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
                     .limits
                     .processes
                     .filter(|_| cgroup.is_some() || !(c.id.privileged && c.id.host_uid == 0)),
+                memory_limit: c.policy.limits.memory.map(|_| {
+                    match (c.policy.limits.address_space, &cgroup) {
+                        (None, Some(_)) => "cgroup memory.max",
+                        _ => "RLIMIT_AS",
+                    }
+                }),
                 ptrace: c.ptrace,
+                ids: Ids {
+                    inside_uid: c.id.inside_uid,
+                    inside_gid: c.id.inside_gid,
+                    host_uid: c.id.host_uid,
+                    host_gid: c.id.host_gid,
+                },
             },
             stdio: parent_ends,
             status_pipe: status_rd,

@@ -169,21 +169,26 @@ pub(crate) fn resolve_program(
     path_var: Option<&OsStr>,
     cwd: &Path,
     plan: &MountPlan,
-) -> Result<PathBuf, PolicyError> {
+) -> Result<PathBuf, SpawnError> {
     let bytes = program.as_bytes();
     if bytes.contains(&b'/') {
         // `..` stays: the kernel resolves it after the symlinks before it, as the walk does.
         let inside = without_cur_dirs(&cwd.join(program));
-        // A relative path that leads to nothing visible: say where it was looked for.
+        // A relative path that leads to nothing visible: say where it was looked for, and to
+        // bind it where the caller has it.
         if !Path::new(program).is_absolute() && plan.visible_file(&inside).is_none() {
-            return Err(PolicyError::ProgramNotFound {
+            let on_host = std::env::current_dir().map(|d| normalize(&d.join(program)));
+            if let Some(host) = on_host.ok().filter(|h| h.is_file()) {
+                return Err(SpawnError::NotBound { path: host });
+            }
+            return Err(SpawnError::from(PolicyError::ProgramNotFound {
                 program: program.to_string_lossy().into_owned(),
                 searched: format!(
                     "{} (the working directory inside is {})",
                     inside.display(),
                     cwd.display()
                 ),
-            });
+            }));
         }
         // execve reports a missing or non-executable path itself, with the exact errno.
         return Ok(inside);
@@ -203,7 +208,8 @@ pub(crate) fn resolve_program(
     Err(PolicyError::ProgramNotFound {
         program: program.to_string_lossy().into_owned(),
         searched: path_var.to_string_lossy().into_owned(),
-    })
+    }
+    .into())
 }
 
 #[cfg(test)]
@@ -348,7 +354,7 @@ mod tests {
         );
         assert!(matches!(
             find("data", "/work", "/"),
-            Err(PolicyError::ProgramNotFound { .. })
+            Err(SpawnError::Policy(PolicyError::ProgramNotFound { .. }))
         ));
         // Relative to the working directory, with `..` after the link (/work is /opt/link,
         // i.e. /opt/bin: its parent is /opt), as the kernel resolves it.
@@ -361,7 +367,7 @@ mod tests {
             Some(host.join("bin/tool"))
         );
         match find("./nothing", "", "/work") {
-            Err(PolicyError::ProgramNotFound { searched, .. }) => {
+            Err(SpawnError::Policy(PolicyError::ProgramNotFound { searched, .. })) => {
                 assert_eq!(
                     searched,
                     "/work/nothing (the working directory inside is /work)"
