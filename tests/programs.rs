@@ -30,6 +30,11 @@ fn assert_ok(o: &Output, out: &str) {
     );
 }
 
+/// The path as a `&str` for scripts (temporary directories are plain ASCII).
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
 /// Writes `contents` at `p`, readable by every uid.
 fn write(p: &Path, contents: &str) {
     std::fs::write(p, contents).unwrap();
@@ -318,6 +323,136 @@ async fn c46_ptrace_switch_off_denies() {
     });
     let child = cmd.spawn().await.unwrap();
     assert!(!child.enforcement().ptrace);
+}
+
+// ---------------------------------------------------------------------------------------------
+// C48: the overflow uid is not the sandbox's uid
+
+/// C48: a file whose owner the sandbox does not map (host root's `/usr`) shows as the
+/// kernel's overflow uid, which is not the program's own: `test -O` says foreign, as on the
+/// host for the sandbox's host uid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c48_unmapped_owner_is_not_the_sandbox_uid() {
+    let (overflow, _) = common::overflow_ids();
+    let (inside, _) = common::inside_ids();
+    assert_ne!(inside, overflow);
+    let o = sh(
+        "[ -O /usr ] && echo mine || echo foreign; stat -c %u /usr; id -u",
+        |_| {},
+    )
+    .await;
+    assert_ok(&o, &format!("foreign\n{overflow}\n{inside}\n"));
+    // A root caller's sandbox writes as host uid 65534 and sees that as its own uid (1000).
+    let d = rw_dir();
+    let o = sh(&format!("touch {0}/f; stat -c %u {0}/f", s(d.path())), |c| {
+        c.read_write(d.path());
+    })
+    .await;
+    assert_ok(&o, &format!("{inside}\n"));
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(d.path().join("f")).unwrap()),
+        sandbox_host_ids().0
+    );
+}
+
+/// C48: git refuses a repository of another owner, in the sandbox as on the host for the
+/// sandbox's host uid (root makes the repository: an unprivileged run cannot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c48_git_refuses_foreign_repository() {
+    if !tool("git") {
+        return;
+    }
+    if !is_root() {
+        skip("making a repository of another user needs root");
+        return;
+    }
+    let d = tempfile::Builder::new()
+        .prefix("tsb-c48-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let init = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .arg(d.path())
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let (uid, gid) = sandbox_host_ids();
+    // The control: the sandbox's host uid, on the host.
+    let host = std::process::Command::new("git")
+        .arg("-C")
+        .arg(d.path())
+        .arg("status")
+        .uid(uid)
+        .gid(gid)
+        .env("HOME", "/")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&host.stderr).contains("detected dubious ownership"),
+        "control: {host:?}"
+    );
+    let o = sh(&format!("git -C {} status", s(d.path())), |c| {
+        c.read_only(d.path());
+    })
+    .await;
+    assert!(stderr(&o).contains("detected dubious ownership"), "{o:?}");
+    // Its own repository: fine.
+    let own = rw_dir();
+    let o = sh(
+        &format!("git init -q {0} && git -C {0} status --short && echo clean", s(own.path())),
+        |c| {
+            c.read_write(own.path());
+        },
+    )
+    .await;
+    assert_ok(&o, "clean\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// C49: signals the caller ignores or blocks
+
+/// C49: a caller that ignores SIGINT and SIGHUP and blocks SIGTERM and SIGUSR1 (as `nohup` and
+/// shells leave a process) starts a program with no signal ignored or blocked.
+#[test]
+fn c49_program_starts_with_no_ignored_or_blocked_signal() {
+    common::run_helper(
+        "helper_c49_signals",
+        Duration::from_secs(60),
+        |cmd| {
+            // SAFETY: sigaction and sigprocmask are async-signal-safe; the sets are locals.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::signal(libc::SIGINT, libc::SIG_IGN);
+                    libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, libc::SIGTERM);
+                    libc::sigaddset(&mut set, libc::SIGUSR1);
+                    libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                    Ok(())
+                });
+            }
+        },
+    );
+}
+
+#[tokio::test]
+async fn helper_c49_signals() {
+    if !common::is_helper("helper_c49_signals") {
+        return;
+    }
+    // The helper itself has them (the control): SIGHUP and SIGINT ignored (bits 0 and 1),
+    // SIGUSR1 and SIGTERM blocked (bits 9 and 14).
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let mask = |key: &str| {
+        let line = own.lines().find(|l| l.starts_with(key)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(mask("SigIgn:") & 0b11, 0b11, "{own}");
+    assert_eq!(mask("SigBlk:") & 0x4200, 0x4200, "{own}");
+    let o = sh("grep -E '^Sig(Ign|Blk)' /proc/self/status", |_| {}).await;
+    assert_ok(&o, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
 }
 
 // ---------------------------------------------------------------------------------------------
