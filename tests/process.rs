@@ -893,6 +893,59 @@ async fn helper_c38_retained_groups() {
     assert_eq!(ok_stdout(&out), "1000 65534\n");
 }
 
+/// C52: what the suite assumes of its caller holds for an ordinary login user: only their own
+/// group (`Groups:` holds the primary gid, which the sandbox shows as its own gid), and no
+/// session keyring once the login session has ended (`pam_keyinit revoke`), which the keyring
+/// controls of `tests/escape/kernel.rs` must not need. Run as uid/gid 61002 with group 61002
+/// through setpriv, which needs root.
+#[test]
+fn c52_suite_assumptions_hold_for_login_users() {
+    if !is_root() {
+        skip("needs root to run the helper under setpriv");
+        return;
+    }
+    if !has("/usr/bin/setpriv") {
+        skip("setpriv is not installed");
+        return;
+    }
+    let (_dir, exe) = world_readable_copy_of_self();
+    let mut h = HelperRun::new("helper_c52_login_user");
+    h.exe = Some(exe);
+    h.wrapper = &[
+        "/usr/bin/setpriv",
+        "--reuid=61002",
+        "--regid=61002",
+        "--groups=61002",
+    ];
+    h.clear_env = true;
+    h.run_and_check();
+}
+
+#[tokio::test]
+async fn helper_c52_login_user() {
+    if !is_helper("helper_c52_login_user") {
+        return;
+    }
+    let keyctl = |args: [libc::c_long; 3]| {
+        // SAFETY: keyctl with integer arguments only.
+        let r = unsafe { libc::syscall(libc::SYS_keyctl, args[0], args[1], args[2]) };
+        (r, std::io::Error::last_os_error().raw_os_error())
+    };
+    // The session ended: join a fresh session keyring and revoke it, as pam_keyinit does.
+    assert!(keyctl([1, 0, 0]).0 >= 0, "KEYCTL_JOIN_SESSION_KEYRING");
+    assert_eq!(keyctl([3, -3, 0]).0, 0, "KEYCTL_REVOKE");
+    assert_eq!(keyctl([0, -3, 0]), (-1, Some(libc::EKEYREVOKED)));
+    // What the keyring control uses works all the same: the thread keyring.
+    assert!(keyctl([0, -1, 1]).0 > 0);
+
+    let egid = rustix::process::getegid();
+    assert_eq!(rustix::process::getgroups().unwrap(), [egid]);
+    let out = run("id", &["-G"]).await;
+    assert_eq!(ok_stdout(&out), "61002\n");
+    let out = run("grep", &["^Groups:", "/proc/self/status"]).await;
+    assert_eq!(ok_stdout(&out).trim_end(), "Groups:\t61002");
+}
+
 // ---------------------------------------------------------------------------------------------
 // C43: SIGCHLD ignored, a waitpid(-1) thief
 // ---------------------------------------------------------------------------------------------

@@ -595,7 +595,10 @@ fn run(name: &str) -> String {
         }
 
         // --- kernel surface ---
-        "keyctl" => sc(libc::SYS_keyctl, &[0, -3, 0]), // KEYCTL_GET_KEYRING_ID, session
+        // KEYCTL_GET_KEYRING_ID of the thread keyring, created if need be: a process started
+        // without a session keyring (after a login session ended, pam_keyinit revoked it) has
+        // one too.
+        "keyctl" => sc(libc::SYS_keyctl, &[0, -1, 1]),
         "add_key" => {
             let (ty, desc) = (c("user"), c("tsb"));
             sc(
@@ -611,6 +614,10 @@ fn run(name: &str) -> String {
         }
         "request_key" => {
             let (ty, desc) = (c("user"), c("tsb-none"));
+            // A fresh session keyring first (KEYCTL_JOIN_SESSION_KEYRING): the search then
+            // finds nothing (ENOKEY) whatever session keyring the process started with, even a
+            // revoked one. In the sandbox keyctl is refused too.
+            sc(libc::SYS_keyctl, &[1, 0]);
             sc(
                 libc::SYS_request_key,
                 &[ty.as_ptr() as c_long, desc.as_ptr() as c_long, 0, 0],

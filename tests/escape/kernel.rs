@@ -47,7 +47,9 @@ async fn denied(name: &'static str, expected: i32, control: Control) {
         .await;
 }
 
-/// Keyrings are not namespaced: keyctl, add_key and request_key are refused.
+/// Keyrings are not namespaced: keyctl, add_key and request_key are refused. The controls do
+/// not need a session keyring (C52: a test run started after the login session ended has a
+/// revoked one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kern_keyrings() {
     if !crate::common::host::sandbox_or_skip() {
