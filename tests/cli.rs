@@ -242,6 +242,9 @@ fn policy_file_from_the_cli() {
 /// README.md and runs the CLI's command shown with it, in a directory with the `out` it names.
 #[test]
 fn readme_policy_file_example_runs() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let readme = include_str!("../README.md");
     let start = readme.find("```toml\n").expect("a toml block in README.md") + 8;
     let toml = &readme[start..start + readme[start..].find("```").unwrap()];
@@ -277,7 +280,10 @@ fn readme_policy_file_example_runs() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(out.read_dir().unwrap().next().is_some(), "nothing written to out");
+    assert!(
+        out.read_dir().unwrap().next().is_some(),
+        "nothing written to out"
+    );
     let _ = policy;
 }
 
@@ -367,6 +373,9 @@ fn c40_terminal_reopened_by_name_in_interactive_mode() {
 /// caller's session, for a root and an unprivileged caller. `TIOCSTI` stays refused.
 #[test]
 fn c47_ttyname_of_inherited_terminal() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !common::python3_or_skip() {
         return;
     }
@@ -1012,6 +1021,9 @@ fn c42_memory_as_rlimit_as_is_a_warning() {
 /// terminal resize does not reach it: the CLI passes `SIGWINCH` on.
 #[test]
 fn sigwinch_reaches_the_program_in_its_own_session() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -1030,6 +1042,9 @@ fn sigwinch_reaches_the_program_in_its_own_session() {
 /// to raise it (also in `--status-json`).
 #[test]
 fn c51_tmpfs_limits_and_a_full_tmpfs_from_the_cli() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -1082,6 +1097,9 @@ fn c51_tmpfs_limits_and_a_full_tmpfs_from_the_cli() {
 /// `--tmpdir` puts `TMPDIR` in a read-write path (C50); `--no-ptrace` denies tracing (C46).
 #[test]
 fn tmpdir_and_no_ptrace_from_the_cli() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(mut c) = cli() else {
         return;
     };
@@ -1093,7 +1111,11 @@ fn tmpdir_and_no_ptrace_from_the_cli() {
     let o = c
         .current_dir(d.path())
         .args(["--rw", ".", "--tmpdir", "tmp", "--no-ptrace", "--"])
-        .args(["sh", "-c", "echo $TMPDIR; mktemp | grep -c \"^$TMPDIR/\"; strace true 2>&1 | tail -c 100"])
+        .args([
+            "sh",
+            "-c",
+            "echo $TMPDIR; mktemp | grep -c \"^$TMPDIR/\"; strace true 2>&1 | tail -c 100",
+        ])
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);

@@ -116,7 +116,9 @@ fn policy_file_errors_name_the_file() {
     std::fs::write(&f, "[[mount]]\nbind = \"/usr\"\n").unwrap();
     let msg = Policy::from_file(&f).unwrap_err().to_string();
     assert!(
-        msg.starts_with(&format!("policy file {f:?}: mount entry 0: `bind` needs `to`")),
+        msg.starts_with(&format!(
+            "policy file {f:?}: mount entry 0: `bind` needs `to`"
+        )),
         "{msg}"
     );
 }
@@ -162,7 +164,8 @@ fn policy_file_sizes_take_units() {
     }
     let e = Policy::from_toml("[[mount]]\nread_only = \"/a\"\nsize = 5\n").unwrap_err();
     assert!(
-        e.to_string().contains("`size` and `inodes` go with `tmpfs` only"),
+        e.to_string()
+            .contains("`size` and `inodes` go with `tmpfs` only"),
         "{e}"
     );
 }

@@ -900,6 +900,9 @@ async fn helper_c38_retained_groups() {
 /// through setpriv, which needs root.
 #[test]
 fn c52_suite_assumptions_hold_for_login_users() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     if !is_root() {
         skip("needs root to run the helper under setpriv");
         return;

@@ -461,6 +461,9 @@ async fn fs_rename_around_a_read_only_island() {
 /// control, as root, reads a key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fs_private_keys_with_the_host_network() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let dirs: Vec<&str> = ["/etc/ssl/private", "/etc/pki/tls/private"]
         .into_iter()
         .filter(|d| std::path::Path::new(d).exists())

@@ -1105,7 +1105,11 @@ fn out_of_range_numbers_are_parse_errors_naming_the_key() {
             "memory",
             "\"-5M\" is not a count",
         ),
-        ("[limits]\nfile_size = 1.5", "file_size", "floating point `1.5`"),
+        (
+            "[limits]\nfile_size = 1.5",
+            "file_size",
+            "floating point `1.5`",
+        ),
         (
             "[limits]\ncpu_millis = 4294967296",
             "cpu_millis",
@@ -1316,7 +1320,10 @@ async fn tmpfs_size_zero_is_refused() {
             matches!(e, SpawnError::Policy(PolicyError::ZeroTmpfsSize)),
             "{e:?}"
         );
-        assert!(e.to_string().contains("tmpfs size or inode count of 0"), "{e}");
+        assert!(
+            e.to_string().contains("tmpfs size or inode count of 0"),
+            "{e}"
+        );
         assert_eq!(std::io::Error::from(e).kind(), ErrorKind::InvalidInput);
     }
 }

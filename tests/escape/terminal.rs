@@ -77,6 +77,9 @@ const WRITE_TTY: &str = "echo hi > /dev/tty";
 /// an unprivileged one; the control writes to it from the same session on the host.
 #[test]
 fn tty_not_reached_through_dev_tty_without_it_on_stdin() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli() else {
         return;
     };
@@ -89,7 +92,10 @@ fn tty_not_reached_through_dev_tty_without_it_on_stdin() {
     cmd.args(["--no-new-session", "--", "sh", "-c", WRITE_TTY]);
     let (code, err, tty) = in_a_terminal_session(cmd, false);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("cannot create /dev/tty: No such device or address"), "{err}");
+    assert!(
+        err.contains("cannot create /dev/tty: No such device or address"),
+        "{err}"
+    );
     assert_eq!(tty, "");
 }
 
@@ -97,6 +103,9 @@ fn tty_not_reached_through_dev_tty_without_it_on_stdin() {
 /// terminal, which it has already.
 #[test]
 fn tty_reached_through_dev_tty_when_it_is_stdin() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli() else {
         return;
     };
