@@ -18,7 +18,8 @@ use crate::stdio::Stdio;
 ///
 /// The program sees only what its [`Policy`] allows; by default that is a read-only system
 /// runtime, private `/tmp` and home, no network and no capability. Its environment starts from
-/// `PATH`, `HOME`, `TMPDIR`, `USER` and `LOGNAME` with sandbox values; nothing of the caller's
+/// `PATH`, `HOME`, `TMPDIR`, `USER`, `LOGNAME`, `SHELL` and `LANG` with sandbox values (and the
+/// caller's `TERM` and `COLORTERM` when a stdio fd is a terminal); nothing else of the caller's
 /// environment is passed unless asked for with [`Command::env_inherit`].
 ///
 /// # Examples

@@ -24,13 +24,16 @@
 //!
 //! # Threat model
 //!
-//! The program is hostile. It sees only the paths of its policy (read-only unless asked), a
-//! private `/tmp`, `/dev/shm` and home, a fresh `/proc` of its own pid namespace, and a minimal
+//! The program is hostile. It sees only the paths of its policy (read-only unless asked), the
+//! system runtime ([`Policy::system`]: `/usr` and the static, non-secret configuration of `/etc`),
+//! a private `/tmp`, `/dev/shm` and home, a fresh `/proc` of its own pid namespace, and a minimal
 //! `/dev`; with [`Network::None`] only its own loopback. It holds no capability (bounding set
 //! empty, securebits locked, `no_new_privs`), so setuid programs do not raise privilege. Landlock
 //! restricts the filesystem a second time, from the same policy; the seccomp filter denies
-//! nested user namespaces, the mount API, keyrings, BPF, perf, ptrace, io_uring, Linux AIO,
-//! leases, retuning the sandbox's init and other kernel surface (see [`seccomp`]). Kernel bugs reachable through the allowed system calls are out of
+//! nested user namespaces, the mount API, keyrings, BPF, perf, io_uring, Linux AIO, leases,
+//! retuning the sandbox's init and other kernel surface (see [`seccomp`]). It may trace its own
+//! processes ([`Policy::ptrace`]), which its pid namespace and Landlock confine to the sandbox;
+//! its init is not dumpable. Kernel bugs reachable through the allowed system calls are out of
 //! scope.
 //!
 //! # Kernel requirements
@@ -83,14 +86,32 @@
 //!    hostname, loopback, cwd, fds, capabilities, `no_new_privs`, Landlock, seccomp.
 //! 4. **pid 1** is a 2 KB static `no_std` program built by `build.rs` from `src/init/main.rs`,
 //!    exec'd from a sealed memfd: it holds nothing of the parent, is not dumpable, forks and
-//!    execs the program, forwards signals to it, reaps orphans, reports the program's exact
-//!    wait status on a pipe the program cannot reach, and ends the sandbox when the program
-//!    exits or when the spawning process is gone (a lifeline pipe whose write end only that
-//!    process holds). `SIGIO` sent to the sandbox is not forwarded (init uses it for the
-//!    lifeline); `SIGKILL` and `SIGSTOP` act on init itself, and `SIGKILL` ends the whole
-//!    sandbox.
+//!    execs the program, forwards signals to it, reaps orphans, and ends the sandbox when the
+//!    program exits, when the library asks it to ([`Child::start_kill`], a timeout) or when
+//!    the spawning process is gone (a lifeline pipe whose write end only that process holds):
+//!    it kills and reaps every process, then reports the program's exact wait status, the CPU
+//!    time and peak memory of all it reaped and the tmpfs mounts that were full, on a pipe the
+//!    program cannot reach. `SIGIO` sent to the sandbox is not forwarded (init uses it for the
+//!    lifeline), nor is `SIGRTMAX` (the library's request to end the sandbox); `SIGKILL` and
+//!    `SIGSTOP` act on init itself, and `SIGKILL` ends the whole sandbox.
 //! 5. **The parent** awaits the report pipe on the reactor: EOF alone means the program was
 //!    exec'd; otherwise the record becomes a typed error.
+//!
+//! # Differences from `tokio::process`
+//!
+//! - The environment is not inherited: the program starts from `PATH`, `HOME`, `TMPDIR`,
+//!   `USER`, `LOGNAME`, `SHELL`, `LANG` (`C.UTF-8` where the runtime has it) and, when a stdio
+//!   fd is a terminal, the caller's `TERM` and `COLORTERM` ([`Command::env_inherit`] passes
+//!   more). The working directory is the caller's only where the sandbox shows it.
+//! - [`Child::id`] is the host pid of the sandbox's init, and the whole sandbox ends with the
+//!   program (and with the process that spawned it).
+//! - Ownership: a root caller's program runs as uid/gid 1000 inside and 65534 on the host, and
+//!   files of owners the sandbox does not map (host root's) show as 65534, never as its own.
+//! - `rename(2)` between `/tmp`, the home and the read-write paths fails with `EXDEV`: each is
+//!   a mount of its own ([`Policy::tmpdir`] puts `TMPDIR` in a read-write path).
+//! - The first spawn raises the process's soft `RLIMIT_NOFILE` to its hard limit (each
+//!   running sandbox holds descriptors in it); programs get the original soft limit back (or
+//!   the default open-files limit of [`Limits::default_open_files`] where that is lower).
 //!
 //! # Known limits
 //!

@@ -93,11 +93,19 @@ struct Cli {
     /// Size of the sandbox's tmpfs mounts (default 256M each), or of one: MOUNT is /tmp,
     /// /dev/shm, ~ (or home: the home directory) or a --tmpfs path. BYTES takes K, M, G or T
     /// (repeatable: --tmpfs-size 1G --tmpfs-size /dev/shm=2G).
-    #[arg(long = "tmpfs-size", value_name = "[MOUNT=]BYTES", help_heading = "Filesystem")]
+    #[arg(
+        long = "tmpfs-size",
+        value_name = "[MOUNT=]BYTES",
+        help_heading = "Filesystem"
+    )]
     tmpfs_size: Vec<String>,
     /// Inode limit (most files) of the tmpfs mounts, or of one, as --tmpfs-size (default: one
     /// per KiB of the size, 262,144 for 256M); N takes K, M or G.
-    #[arg(long = "tmpfs-inodes", value_name = "[MOUNT=]N", help_heading = "Filesystem")]
+    #[arg(
+        long = "tmpfs-inodes",
+        value_name = "[MOUNT=]N",
+        help_heading = "Filesystem"
+    )]
     tmpfs_inodes: Vec<String>,
 
     /// Kill the sandbox after DURATION, as timeout(1) takes it: a number with an optional

@@ -190,14 +190,17 @@ pub(crate) fn setup_error(
             _ => "/proc/self/uid_map",
         })),
         (Stage::Landlock, Call::Openat | Call::LandlockAddPathRule) => {
-            plan.setup.landlock.as_ref().and_then(|ll| match ll.rules.get(index) {
-                Some(r) => Some(c_path(&r.path)),
-                // The one after the plan's rules is this sandbox's /dev/console.
-                None => plan
-                    .console
-                    .as_ref()
-                    .map(|_| c_path(crate::child::plan::CONSOLE)),
-            })
+            plan.setup
+                .landlock
+                .as_ref()
+                .and_then(|ll| match ll.rules.get(index) {
+                    Some(r) => Some(c_path(&r.path)),
+                    // The one after the plan's rules is this sandbox's /dev/console.
+                    None => plan
+                        .console
+                        .as_ref()
+                        .map(|_| c_path(crate::child::plan::CONSOLE)),
+                })
         }
         (Stage::Terminal, Call::IoctlNotty) => Some(PathBuf::from("/dev/tty")),
         (Stage::Terminal, _) => plan.console.as_ref().map(|c| c_path(&c.src)),

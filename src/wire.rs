@@ -410,12 +410,7 @@ impl StatusRecord {
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn to_bytes(self) -> [u8; STATUS_LEN] {
         let mut out = [0u8; STATUS_LEN];
-        let words = [
-            STATUS_MAGIC,
-            self.wait_status as u32,
-            self.full_tmpfs,
-            0,
-        ];
+        let words = [STATUS_MAGIC, self.wait_status as u32, self.full_tmpfs, 0];
         let (head, tail) = out.split_at_mut(16);
         for (chunk, word) in head.chunks_exact_mut(4).zip(words) {
             for (byte, b) in chunk.iter_mut().zip(word.to_ne_bytes()) {

@@ -18,9 +18,7 @@ use crate::cgroup::SandboxCgroup;
 use crate::child_handle::pidfd::{
     async_fd, pidfd_exited, pidfd_send_signal, reap_in_background, waitid_nohang,
 };
-use crate::child_handle::status::{
-    Causes, EndReason, Ended, FullTmpfs, ResourceUsage, RunStatus,
-};
+use crate::child_handle::status::{Causes, EndReason, Ended, FullTmpfs, ResourceUsage, RunStatus};
 use crate::enforcement::Enforcement;
 use crate::plan::mount::TmpfsMount;
 use crate::policy::Limits;
@@ -438,10 +436,10 @@ impl Child {
             // The next deadline: the stop asked of init turning into SIGKILL, else the run's
             // timeout.
             let next = match &self.state {
-                State::Running(r) => r.stop_deadline.map(|d| (d, true)).or(r
-                    .deadline
-                    .filter(|_| !r.timed_out)
-                    .map(|d| (d, false))),
+                State::Running(r) => r
+                    .stop_deadline
+                    .map(|d| (d, true))
+                    .or(r.deadline.filter(|_| !r.timed_out).map(|d| (d, false))),
                 State::Done(_) => None,
             };
             match next {

@@ -411,7 +411,9 @@ impl<'a> PlanBuilder<'a> {
             bind.src.join(rest)
         };
         if !std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
-            return Err(refuse("it is not a directory on the host (create it first)"));
+            return Err(refuse(
+                "it is not a directory on the host (create it first)",
+            ));
         }
         self.tmpdir = Some(dir);
         Ok(())

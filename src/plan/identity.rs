@@ -123,7 +123,10 @@ mod tests {
         // A root caller: host 65534, inside 1000.
         assert_eq!(ids(Identity::new(&p, 0, 0, ov)), (1000, 1000, 65534, 65534));
         // An unprivileged caller runs as itself, unless it is the overflow id.
-        assert_eq!(ids(Identity::new(&p, 1002, 1002, ov)), (1002, 1002, 1002, 1002));
+        assert_eq!(
+            ids(Identity::new(&p, 1002, 1002, ov)),
+            (1002, 1002, 1002, 1002)
+        );
         assert_eq!(
             ids(Identity::new(&p, 65534, 65534, ov)),
             (1000, 1000, 65534, 65534)
@@ -152,7 +155,10 @@ mod tests {
             pid: false,
             ..crate::Layers::default()
         });
-        assert_eq!(ids(Identity::new(&p, 0, 0, ov)), (65534, 65534, 65534, 65534));
+        assert_eq!(
+            ids(Identity::new(&p, 0, 0, ov)),
+            (65534, 65534, 65534, 65534)
+        );
         assert_eq!(
             ids(Identity::new(&p, 65534, 65534, ov)),
             (65534, 65534, 65534, 65534)

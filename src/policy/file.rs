@@ -56,9 +56,7 @@ pub enum PolicyFileError {
 
 /// ` "FILE"` for an error message, when the file is known.
 fn in_file(path: &Option<PathBuf>) -> String {
-    path.as_ref()
-        .map(|p| format!(" {p:?}"))
-        .unwrap_or_default()
+    path.as_ref().map(|p| format!(" {p:?}")).unwrap_or_default()
 }
 
 /// A byte or item count in a policy file: an integer, or a string of digits with an optional
@@ -151,17 +149,9 @@ struct MountEntry {
     writable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tmpfs: Option<PathBuf>,
-    #[serde(
-        default,
-        with = "opt_size",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     size: Option<u64>,
-    #[serde(
-        default,
-        with = "opt_size",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     inodes: Option<u64>,
 }
 
@@ -178,11 +168,7 @@ struct PolicyFile {
     gid: Option<u32>,
     #[serde(default = "default_tmpfs_size", with = "size")]
     tmpfs_size: u64,
-    #[serde(
-        default,
-        with = "opt_size",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
     tmpfs_inodes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tmpdir: Option<PathBuf>,

@@ -408,10 +408,21 @@ impl Policy {
 
     /// Whether the read-only system runtime is visible (default `true`): `/usr`, the host's
     /// `/bin`, `/sbin`, `/lib*` (recreated as symlinks on merged-/usr hosts), and from `/etc`
-    /// `ld.so.cache`, `ld.so.conf[.d]`, `alternatives`, `localtime` and `nsswitch.conf`; with
-    /// [`Network::Host`] also `resolv.conf`, `hosts`, `ssl` and `ca-certificates`.
+    /// what its programs read and holds no secret, where the host has it world-readable:
+    /// `ld.so.cache`, `ld.so.conf[.d]`, `alternatives`, `localtime`, `timezone`,
+    /// `nsswitch.conf`, `locale.alias`, the netbase tables (`services`, `protocols`, `rpc`,
+    /// `ethertypes`), `host.conf`, `gai.conf`, the CA certificates and OpenSSL's configuration
+    /// (`ssl/certs`, `ssl/openssl.cnf`, `ca-certificates`, Fedora's `pki/tls/certs`,
+    /// `pki/ca-trust/extracted`, `pki/java`, `crypto-policies`; never `ssl/private` or
+    /// `pki/*/private`), `mime.types`, `magic`, `manpath.config`, `groff`, `terminfo`,
+    /// `inputrc`, `vim`, `gdb`, `fonts`, `X11/rgb.txt`, Maven's `m2.conf`, `logging` and
+    /// `toolchains.xml` (not `settings.xml`), the release files, and every `java*` and
+    /// `python3*` directory (the JDK reads `conf/security/java.security` through a link into
+    /// it); with [`Network::Host`] also `resolv.conf` and `hosts`. Never `shadow`, `ssh`,
+    /// `sudoers`, `environment`, `profile`, `gitconfig` or the host's `machine-id`.
     /// `false` starts from an empty root (only `/proc`, `/dev`, `/tmp`, home and generated
-    /// `/etc` files).
+    /// `/etc` files); the host root's symlinks into what the policy binds (`/lib64` with `/usr`)
+    /// are recreated either way.
     ///
     /// # Examples
     ///

@@ -97,7 +97,10 @@ fn controlling_terminal() -> Option<libc::dev_t> {
     // session, tty_nr.
     let rest = &stat[stat.rfind(')')? + 1..];
     let tty_nr: u32 = rest.split_whitespace().nth(4)?.parse().ok()?;
-    let (major, minor) = ((tty_nr >> 8) & 0xfff, (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00));
+    let (major, minor) = (
+        (tty_nr >> 8) & 0xfff,
+        (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00),
+    );
     (tty_nr != 0).then(|| libc::makedev(major, minor))
 }
 

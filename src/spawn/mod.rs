@@ -30,9 +30,7 @@ use crate::policy::{Limits, Network, Policy};
 use crate::report::report_error;
 use crate::spawn::clone::{clone_child, InFlight, Namespaces};
 use crate::spawn::fds::{fd_at_least, pipe, program_fds, ParentEnds, ProgramFds};
-use crate::spawn::program::{
-    exec_strings, resolve_program, working_directory, EnvDefaults, EnvOp,
-};
+use crate::spawn::program::{exec_strings, resolve_program, working_directory, EnvDefaults, EnvOp};
 use crate::spawn::shared::{
     caller_nofile, compiled_policy, init_memfd, lifeline_reader, setup_slots,
 };
@@ -422,8 +420,9 @@ fn machine_id() -> Result<[u8; 33], SpawnError> {
     let mut random = [0u8; 16];
     let mut filled = 0;
     while filled < random.len() {
-        filled += rustix::rand::getrandom(&mut random[filled..], rustix::rand::GetRandomFlags::empty())
-            .map_err(|e| os_err("getrandom")(e.into()))?;
+        filled +=
+            rustix::rand::getrandom(&mut random[filled..], rustix::rand::GetRandomFlags::empty())
+                .map_err(|e| os_err("getrandom")(e.into()))?;
     }
     let mut id = [b'\n'; 33];
     for (i, b) in random.iter().enumerate() {

@@ -311,7 +311,13 @@ mod tests {
         );
         assert_eq!(envp[0].as_bytes(), b"K=v");
         assert!(matches!(
-            exec_strings(Path::new("/bin/p"), OsStr::new("p"), &["a\0b".into()], &env, &[]),
+            exec_strings(
+                Path::new("/bin/p"),
+                OsStr::new("p"),
+                &["a\0b".into()],
+                &env,
+                &[]
+            ),
             Err(PolicyError::NulInString {
                 what: "argument",
                 ..
