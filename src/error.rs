@@ -435,35 +435,6 @@ fn hint(stage: Stage, source: &io::Error, path: Option<&std::path::Path>) -> &'s
 }
 
 impl SpawnError {
-    /// An error whose errno is `EMFILE` or `ENFILE`, from whichever step, as
-    /// [`SpawnError::TooManyOpenFiles`]; any other unchanged.
-    pub(crate) fn naming_the_descriptor_limit(self) -> SpawnError {
-        if !matches!(self.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
-            return self;
-        }
-        let (soft, hard) = crate::spawn::shared::caller_nofile();
-        match self {
-            SpawnError::Os { what, source } => SpawnError::TooManyOpenFiles {
-                what: what.to_string(),
-                soft,
-                hard,
-                source,
-            },
-            SpawnError::Setup {
-                stage,
-                call,
-                source,
-                ..
-            } => SpawnError::TooManyOpenFiles {
-                what: format!("sandbox setup at {stage}: {call}"),
-                soft,
-                hard,
-                source,
-            },
-            other => other,
-        }
-    }
-
     /// The errno behind this error, if there is one.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {

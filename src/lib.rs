@@ -152,6 +152,7 @@ mod policy;
 mod probe;
 mod report;
 pub mod seccomp;
+mod size;
 mod spawn;
 mod stdio;
 mod wire;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{Layers, Limits, Network, Policy, Requirements, Rule, TmpfsLimits};
+use crate::size::{count, opt_count};
 
 /// Why a policy file could not be read or written. Errors of a file read with
 /// [`Policy::from_file`] name it.
@@ -59,81 +60,6 @@ fn in_file(path: &Option<PathBuf>) -> String {
     path.as_ref().map(|p| format!(" {p:?}")).unwrap_or_default()
 }
 
-/// A byte or item count in a policy file: an integer, or a string of digits with an optional
-/// K, M, G or T suffix (powers of 1024, as the CLI takes them; `KiB`, `MB` and the like too).
-pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &s[digits.len()..];
-    let shift = match unit.to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        "T" | "TB" | "TIB" => 40,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?} (use K, M, G or T)")),
-    };
-    let n: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|e| format!("{s:?} is not a count: {e}"))?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
-
-/// Serde for a size that is an integer or a string with a unit (see [`parse_size`]); written
-/// as an integer.
-pub(crate) mod size {
-    use serde::de::{Error, Unexpected, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    struct Size;
-
-    impl Visitor<'_> for Size {
-        type Value = u64;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("u64, or a string such as \"256M\" (K, M, G or T)")
-        }
-
-        fn visit_u64<E: Error>(self, v: u64) -> Result<u64, E> {
-            Ok(v)
-        }
-
-        fn visit_i64<E: Error>(self, v: i64) -> Result<u64, E> {
-            u64::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
-        }
-
-        fn visit_str<E: Error>(self, v: &str) -> Result<u64, E> {
-            super::parse_size(v).map_err(E::custom)
-        }
-    }
-
-    pub(crate) fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(*v)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        d.deserialize_any(Size)
-    }
-}
-
-/// [`size`] for an optional value.
-pub(crate) mod opt_size {
-    use serde::{Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => s.serialize_some(v),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        super::size::deserialize(d).map(Some)
-    }
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MountEntry {
@@ -149,9 +75,9 @@ struct MountEntry {
     writable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tmpfs: Option<PathBuf>,
-    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "opt_count", skip_serializing_if = "Option::is_none")]
     size: Option<u64>,
-    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "opt_count", skip_serializing_if = "Option::is_none")]
     inodes: Option<u64>,
 }
 
@@ -166,9 +92,9 @@ struct PolicyFile {
     uid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gid: Option<u32>,
-    #[serde(default = "default_tmpfs_size", with = "size")]
+    #[serde(default = "default_tmpfs_size", with = "count")]
     tmpfs_size: u64,
-    #[serde(default, with = "opt_size", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "opt_count", skip_serializing_if = "Option::is_none")]
     tmpfs_inodes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tmpdir: Option<PathBuf>,

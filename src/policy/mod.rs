@@ -85,13 +85,13 @@ pub const TMPFS_BYTES_PER_INODE: u64 = 1024;
 pub struct TmpfsLimits {
     /// Size limit in bytes (a policy file also takes `"1G"`, with K, M, G or T).
     #[serde(
-        with = "crate::policy::file::opt_size",
+        with = "crate::size::opt_count",
         skip_serializing_if = "Option::is_none"
     )]
     pub size: Option<u64>,
     /// Most files, directories and symlinks (a policy file also takes `"1M"`).
     #[serde(
-        with = "crate::policy::file::opt_size",
+        with = "crate::size::opt_count",
         skip_serializing_if = "Option::is_none"
     )]
     pub inodes: Option<u64>,
@@ -234,10 +234,10 @@ pub struct Limits {
     /// CPU seconds per process.
     pub cpu_seconds: Option<u64>,
     /// Virtual address space per process, in bytes.
-    #[serde(with = "crate::policy::file::opt_size")]
+    #[serde(with = "crate::size::opt_count")]
     pub address_space: Option<u64>,
     /// Largest file written, in bytes.
-    #[serde(with = "crate::policy::file::opt_size")]
+    #[serde(with = "crate::size::opt_count")]
     pub file_size: Option<u64>,
     /// Open file descriptors per process. `None` (the default) derives the limit from the
     /// host's `fs.file-max` and [`Limits::processes`]: at most a quarter of `file-max` shared
@@ -253,7 +253,7 @@ pub struct Limits {
     /// break (see `address_space`); the status says which applied. Ignored when
     /// `address_space` is set too. A policy file takes it (and the other sizes) as a number of
     /// bytes or with a unit: `memory = "512M"`.
-    #[serde(with = "crate::policy::file::opt_size")]
+    #[serde(with = "crate::size::opt_count")]
     pub memory: Option<u64>,
     /// CPU bandwidth for the whole sandbox in thousandths of a CPU (`500`: half a CPU): the
     /// cgroup's `cpu.max`. It needs a delegated cgroup v2 cpu controller; without one,

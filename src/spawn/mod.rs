@@ -123,7 +123,36 @@ pub(crate) async fn spawn(
     caller_nofile();
     spawn_counted(req, compiled)
         .await
-        .map_err(SpawnError::naming_the_descriptor_limit)
+        .map_err(naming_the_descriptor_limit)
+}
+
+/// An error whose errno is `EMFILE` or `ENFILE`, from whichever step, as
+/// [`SpawnError::TooManyOpenFiles`]; any other unchanged.
+fn naming_the_descriptor_limit(e: SpawnError) -> SpawnError {
+    if !matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        return e;
+    }
+    let (soft, hard) = caller_nofile();
+    match e {
+        SpawnError::Os { what, source } => SpawnError::TooManyOpenFiles {
+            what: what.to_string(),
+            soft,
+            hard,
+            source,
+        },
+        SpawnError::Setup {
+            stage,
+            call,
+            source,
+            ..
+        } => SpawnError::TooManyOpenFiles {
+            what: format!("sandbox setup at {stage}: {call}"),
+            soft,
+            hard,
+            source,
+        },
+        other => other,
+    }
 }
 
 /// [`spawn`], with an error of any step as it comes.
