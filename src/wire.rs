@@ -374,9 +374,10 @@ impl Failure {
 
 /// The signal the library sends the sandbox's init to end the sandbox with its figures
 /// counted (`SIGRTMAX`): init kills every process of the sandbox, reaps them all, writes a
-/// [`StatusRecord`] and exits. It takes the signal only from outside its pid namespace
-/// (`SI_USER` with sender pid 0 there: a process inside has a pid of its own, and `sigqueue`
-/// cannot forge `SI_USER`); from inside it is forwarded like any other.
+/// [`StatusRecord`] and exits. It takes the signal only from the spawning process, its parent:
+/// `SI_USER` with the sender's pid 0 where there is a pid namespace (the sender is outside it),
+/// the parent's pid where there is none; a process of the sandbox has a pid of its own, and
+/// `sigqueue` cannot forge `SI_USER`. From anyone else it is forwarded like any other signal.
 pub const STOP_SIGNAL: i32 = 64;
 
 /// The first word of a [`StatusRecord`]: `tss` (tokio-sandbox status) and version `1`.

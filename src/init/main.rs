@@ -61,6 +61,7 @@ const SYS_KILL: usize = 62;
 const SYS_FCNTL: usize = 72;
 const SYS_GETPID: usize = 39;
 const SYS_GETPGID: usize = 121;
+const SYS_GETPPID: usize = 110;
 const PR_SET_CHILD_SUBREAPER: usize = 36;
 const SYS_PRCTL: usize = 157;
 const SYS_RT_SIGTIMEDWAIT: usize = 128;
@@ -134,6 +135,9 @@ fn parse_fd(s: *const u8) -> Option<usize> {
 struct Sandbox {
     /// The payload's pid.
     pid: isize,
+    /// The spawning process as this pid namespace sees it: 0 when it is outside (in a pid
+    /// namespace), its pid otherwise (Landlock-only mode).
+    owner: isize,
     status: usize,
     /// In a pid namespace (init is pid 1): everything but init is the sandbox's.
     pid_ns: bool,
@@ -243,6 +247,7 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
         let sandbox = Sandbox {
             pid,
             status,
+            owner: syscall(SYS_GETPPID, 0, 0, 0, 0),
             pid_ns: me == 1,
             pid1,
             tmpfs,
@@ -271,8 +276,9 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             // si_code, then the sender's pid in this pid namespace.
             let si_code = (info[1] & 0xffff_ffff) as u32 as i32;
             let si_pid = (info[2] & 0xffff_ffff) as u32 as i32;
-            if sig == STOP_SIGNAL as isize && si_code == 0 && si_pid == 0 {
-                // SI_USER from outside the pid namespace: the library ends the sandbox.
+            if sig == STOP_SIGNAL as isize && si_code == 0 && si_pid as isize == sandbox.owner {
+                // SI_USER from the spawning process (from outside the pid namespace, where
+                // there is one): the library ends the sandbox.
                 syscall(SYS_KILL, pid as usize, SIGKILL, 0, 0);
                 finish(&sandbox, None, 0);
             }
