@@ -113,6 +113,98 @@ fn c23_sandbox_survives_the_spawning_thread() {
     );
 }
 
+/// A `Child` is waited for from another runtime than the one that spawned it, while that one
+/// runs and after it has shut down (each wait registers the pidfd with its own runtime), with
+/// and without a timeout; many times, so that a race would show.
+#[test]
+fn wait_from_another_runtime_also_after_the_first_shut_down() {
+    let current = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    for round in 0..20 {
+        let first = current();
+        let mut children: Vec<_> = (0..2)
+            .map(|i| {
+                let mut cmd = Command::new("sh");
+                cmd.args(["-c", "sleep 0.1; exit 3"]);
+                if i == 1 {
+                    cmd.timeout(Duration::from_secs(60));
+                }
+                first.block_on(cmd.spawn()).unwrap()
+            })
+            .collect();
+        let second = current();
+        if round % 2 == 0 {
+            // Waited for from another runtime while the first still exists, not running.
+            let status = second.block_on(children[0].wait()).unwrap();
+            assert_eq!(status.code(), Some(3));
+            drop(first);
+        } else {
+            drop(first);
+            let status = second.block_on(children[0].wait()).unwrap();
+            assert_eq!(status.code(), Some(3));
+        }
+        // After the first has shut down, with a deadline on the second runtime's timer.
+        let status = second.block_on(children[1].wait()).unwrap();
+        assert_eq!(status.code(), Some(3));
+        assert!(!children[1].timed_out());
+        // A wait began on one runtime and finished on another.
+        let third = current();
+        let mut child = third
+            .block_on(Command::new("sleep").arg("0.2").spawn())
+            .unwrap();
+        let mut wait = Box::pin(child.wait());
+        let waited = third
+            .block_on(async { tokio::time::timeout(Duration::from_millis(20), &mut wait).await });
+        assert!(waited.is_err(), "sleep 0.2 ended within 20 ms");
+        drop(third);
+        assert!(second.block_on(wait).unwrap().success());
+    }
+}
+
+/// A `Child` dropped on a runtime that shuts down before the sandbox ends leaves no zombie: the
+/// reaping moves from the runtime to a thread.
+#[test]
+fn child_dropped_on_a_runtime_that_shuts_down_is_reaped() {
+    for _ in 0..5 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pid = rt.block_on(async {
+            let child = Command::new("sleep").arg("0.2").spawn().await.unwrap();
+            child.id().unwrap()
+        });
+        drop(rt);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            // SAFETY: siginfo_t is plain data; waitid(2) with WNOWAIT only looks.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `info` is a live siginfo_t.
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    pid,
+                    &mut info,
+                    libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL,
+                )
+            };
+            if r == -1 {
+                assert_eq!(
+                    std::io::Error::last_os_error().raw_os_error(),
+                    Some(libc::ECHILD)
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "sandbox {pid} left unreaped");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 /// C25: killing takes the whole tree, including a process that left the session with setsid;
 /// wait reports SIGKILL and stdout reaches EOF.
 #[tokio::test]

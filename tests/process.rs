@@ -1222,6 +1222,10 @@ async fn child_try_wait_none_while_running_and_id() {
         child.signal(libc::SIGTERM).unwrap_err().kind(),
         std::io::ErrorKind::InvalidInput
     );
+    // Killing one is not an error (as with tokio::process), and the status stays.
+    child.start_kill().unwrap();
+    child.kill().await.unwrap();
+    assert_eq!(child.wait().await.unwrap(), status);
 }
 
 #[tokio::test]

@@ -5,18 +5,17 @@ pub(crate) mod status;
 
 use std::io;
 use std::mem::ManuallyDrop;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Output};
 use std::time::{Duration, Instant};
 
-use tokio::io::unix::AsyncFd;
 use tokio::io::AsyncReadExt;
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::cgroup::SandboxCgroup;
 use crate::child_handle::pidfd::{
-    async_fd, pidfd_exited, pidfd_send_signal, reap_in_background, waitid_nohang,
+    pidfd_exited, pidfd_send_signal, reap_in_background, register, waitid_nohang,
 };
 use crate::child_handle::status::{Causes, EndReason, Ended, FullTmpfs, ResourceUsage, RunStatus};
 use crate::enforcement::Enforcement;
@@ -30,6 +29,11 @@ use crate::wire::{StatusRecord, STOP_SIGNAL};
 /// is involved. The program's exact status comes from the sandbox's init over a pipe, so a
 /// caller that ignores `SIGCHLD` or reaps with `waitpid(-1)` elsewhere does not lose it.
 ///
+/// Each [`Child::wait`] registers the pidfd with the runtime it runs in, so a `Child` can be
+/// waited for from another runtime than the one it was spawned on, also after that one has
+/// shut down. Its piped stdio is tokio's [`ChildStdin`], [`ChildStdout`] and [`ChildStderr`],
+/// registered with the runtime of the spawn, as tokio's are.
+///
 /// A `Child` dropped before the program ended does not leave a zombie: the program keeps
 /// running (or is killed, with [`Command::kill_on_drop`](crate::Command::kill_on_drop)) and is
 /// reaped in the background when it ends.
@@ -37,7 +41,7 @@ use crate::wire::{StatusRecord, STOP_SIGNAL};
 pub struct Child {
     pid: u32,
     /// The pidfd of the sandbox's init, for the `Child`'s whole life (taken only by `drop`).
-    pidfd: ManuallyDrop<AsyncFd<OwnedFd>>,
+    pidfd: ManuallyDrop<OwnedFd>,
     state: State,
     kill_on_drop: bool,
     enforcement: Enforcement,
@@ -144,7 +148,7 @@ pub(crate) struct ChildParts {
 }
 
 impl Child {
-    pub(crate) fn new(parts: ChildParts) -> io::Result<Child> {
+    pub(crate) fn new(parts: ChildParts) -> Child {
         let ChildParts {
             pid,
             pidfd,
@@ -157,12 +161,13 @@ impl Child {
             cgroup,
             tmpfs,
         } = parts;
-        Ok(Child {
+        Child {
             pid,
-            pidfd: ManuallyDrop::new(async_fd(pidfd)?),
+            pidfd: ManuallyDrop::new(pidfd),
             state: State::Running(Running {
                 status_pipe,
-                deadline: timeout.map(|t| tokio::time::Instant::now() + t),
+                // A timeout too long to be a point in time is no deadline.
+                deadline: timeout.and_then(|t| tokio::time::Instant::now().checked_add(t)),
                 timed_out: false,
                 killed: false,
                 stop_deadline: None,
@@ -176,7 +181,7 @@ impl Child {
             stdin: stdio.0,
             stdout: stdio.1,
             stderr: stdio.2,
-        })
+        }
     }
 
     /// The host pid of the sandbox's first process, or `None` once it has been reaped.
@@ -268,18 +273,20 @@ impl Child {
     /// init with `SIGKILL` (which ends every process of its pid namespace; with a cgroup,
     /// `cgroup.kill` kills them all at once too; the figures of those still running are then
     /// lost). The program cannot delay that second: it cannot lower its init's scheduling
-    /// priority, and the kernel carries out the kill.
+    /// priority, and the kernel carries out the kill. Once the sandbox has ended, does nothing
+    /// and returns `Ok(())`, as tokio's does.
     ///
     /// # Errors
-    /// As [`Child::signal`].
+    /// The errno of pidfd_send_signal(2), other than `ESRCH` (the sandbox has ended).
     pub fn start_kill(&mut self) -> io::Result<()> {
         let State::Running(running) = &mut self.state else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "invalid argument: can't kill an exited process",
-            ));
+            return Ok(());
         };
-        pidfd_send_signal(self.pidfd.as_fd(), STOP_SIGNAL)?;
+        match pidfd_send_signal(self.pidfd.as_fd(), STOP_SIGNAL) {
+            // Reaped already, by another waiter: nothing left to end.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(()),
+            result => result?,
+        }
         running.killed = true;
         running
             .stop_deadline
@@ -288,7 +295,8 @@ impl Child {
     }
 
     /// Ends the sandbox as [`Child::start_kill`] does and waits for it to end, with every
-    /// process in it.
+    /// process in it. Once the sandbox has been waited for, returns `Ok(())` at once, as
+    /// tokio's does.
     ///
     /// # Cancel safety
     ///
@@ -307,8 +315,7 @@ impl Child {
     /// ```
     ///
     /// # Errors
-    /// As [`Child::start_kill`] (so [`io::ErrorKind::InvalidInput`] when the status has already
-    /// been collected), then as [`Child::wait`].
+    /// As [`Child::start_kill`], then as [`Child::wait`].
     pub async fn kill(&mut self) -> io::Result<()> {
         self.start_kill()?;
         self.wait().await?;
@@ -425,14 +432,27 @@ impl Child {
     /// ```
     ///
     /// # Errors
-    /// As [`Child::try_wait`]; an error polling the pidfd on tokio's reactor; the errno of
-    /// pidfd_send_signal(2) when the kill at the timeout fails.
+    /// As [`Child::try_wait`]; an error of kind [`io::ErrorKind::Other`] when not called from
+    /// within a Tokio runtime (or the runtime is shutting down); an error polling the pidfd on
+    /// tokio's reactor; the errno of pidfd_send_signal(2) when the kill at the timeout fails.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
+        // The pidfd's registration with the reactor of the runtime this wait runs in.
+        let mut registration = None;
+        // Whether the last registration failed once already (a second failure is final).
+        let mut renewed = false;
         loop {
             if let Some(s) = self.try_wait()? {
                 return Ok(s);
             }
+            let ready = match &registration {
+                Some(r) => r,
+                None => {
+                    // SAFETY: the pidfd is closed only when the Child is dropped, and this
+                    // future borrows the Child mutably for as long as the registration lives.
+                    registration.insert(unsafe { register(self.pidfd.as_raw_fd()) }?)
+                }
+            };
             // The next deadline: the stop asked of init turning into SIGKILL, else the run's
             // timeout.
             let next = match &self.state {
@@ -442,28 +462,37 @@ impl Child {
                     .or(r.deadline.filter(|_| !r.timed_out).map(|d| (d, false))),
                 State::Done(_) => None,
             };
-            match next {
-                Some((deadline, escalate)) => {
-                    match tokio::time::timeout_at(deadline, self.pidfd.readable()).await {
-                        Ok(guard) => guard?.clear_ready(),
-                        Err(_) if escalate => {
-                            if let State::Running(r) = &mut self.state {
-                                r.stop_deadline = None;
-                                if let Some(cg) = &r.cgroup {
-                                    let _ = cg.kill();
-                                }
-                            }
-                            pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL)?;
-                        }
-                        Err(_) => {
-                            if let State::Running(r) = &mut self.state {
-                                r.timed_out = true;
-                            }
-                            self.start_kill()?;
+            let readable = match next {
+                Some((deadline, _)) => tokio::time::timeout_at(deadline, ready.readable()).await,
+                None => Ok(ready.readable().await),
+            };
+            match readable {
+                Ok(Ok(mut guard)) => {
+                    guard.clear_ready();
+                    renewed = false;
+                }
+                // The registration's runtime has shut down (this future moved on to another
+                // runtime): register again, with the runtime polling it now.
+                Ok(Err(_)) if !renewed => {
+                    registration = None;
+                    renewed = true;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_elapsed) if next.is_some_and(|(_, escalate)| escalate) => {
+                    if let State::Running(r) = &mut self.state {
+                        r.stop_deadline = None;
+                        if let Some(cg) = &r.cgroup {
+                            let _ = cg.kill();
                         }
                     }
+                    pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL)?;
                 }
-                None => self.pidfd.readable().await?.clear_ready(),
+                Err(_elapsed) => {
+                    if let State::Running(r) = &mut self.state {
+                        r.timed_out = true;
+                    }
+                    self.start_kill()?;
+                }
             }
         }
     }
@@ -600,6 +629,7 @@ impl Drop for Child {
         let State::Running(running) = &mut self.state else {
             return;
         };
+        // As tokio's, only a sandbox that has not been waited for is killed.
         if self.kill_on_drop {
             let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
             if let Some(cg) = &running.cgroup {

@@ -2,7 +2,7 @@
 //! (pidfd_open(2), waitid(2) with `P_PIDFD`, pidfd_send_signal(2)).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
@@ -95,11 +95,35 @@ pub(crate) fn reap_blocking(pidfd: BorrowedFd<'_>) {
     }
 }
 
+/// Registers `pidfd` for readability with the reactor of the runtime the caller runs in (its
+/// context): the registration belongs to that runtime, so each wait makes its own, and waiting
+/// works from any runtime, also after the one that spawned the sandbox has shut down.
+///
+/// # Safety
+/// `pidfd` must stay open, and be the same pidfd, until the returned `AsyncFd` is dropped.
+///
+/// # Errors
+/// An error of kind [`io::ErrorKind::Other`] outside a Tokio runtime; the error of the
+/// registration (epoll_ctl(2)), e.g. when the runtime is shutting down.
+pub(crate) unsafe fn register(pidfd: RawFd) -> io::Result<AsyncFd<RawFd>> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(
+            "waiting for a sandbox must be done from within a Tokio runtime",
+        ));
+    }
+    // SAFETY: the caller keeps `pidfd` open and unchanged while the AsyncFd lives; a RawFd
+    // gives the same number on every call.
+    unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+        .map_err(io::Error::from)
+}
+
 /// Reaps the process behind `pidfd` once it ends, awaiting that on tokio's reactor; the status
 /// is dropped. Done too when another waiter took it (`ECHILD`).
-pub(crate) async fn reap(pidfd: &AsyncFd<OwnedFd>) -> io::Result<()> {
+pub(crate) async fn reap(pidfd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: `pidfd` is borrowed for this whole function, longer than the registration.
+    let registration = unsafe { register(pidfd.as_raw_fd()) }?;
     loop {
-        let mut guard = pidfd.readable().await?;
+        let mut guard = registration.readable().await?;
         match waitid_nohang(pidfd.as_fd()) {
             Ok(Some(_)) => return Ok(()),
             Ok(None) => guard.clear_ready(),
@@ -109,41 +133,69 @@ pub(crate) async fn reap(pidfd: &AsyncFd<OwnedFd>) -> io::Result<()> {
     }
 }
 
-/// Reaps the process behind `pidfd` once it ends, without blocking the caller.
-pub(crate) fn reap_in_background(pidfd: AsyncFd<OwnedFd>, cgroup: Option<SandboxCgroup>) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => {
-            handle.spawn(async move {
-                loop {
-                    let Ok(mut guard) = pidfd.readable().await else {
-                        return;
-                    };
-                    match waitid_nohang(pidfd.as_fd()) {
-                        Ok(None) => guard.clear_ready(),
-                        _ => {
-                            drop(cgroup);
-                            return;
-                        }
-                    }
+/// A sandbox left to reap: reaped on tokio's reactor while a runtime runs the task, and by a
+/// thread of its own when the task cannot run (no runtime, or the runtime shut down first),
+/// so that no zombie is left.
+struct Reaper {
+    pidfd: Option<OwnedFd>,
+    cgroup: Option<SandboxCgroup>,
+}
+
+impl Reaper {
+    /// Awaits the end of the process on the current runtime's reactor and reaps it; returns
+    /// early (leaving the reaping to `drop`) when the reactor cannot be used.
+    async fn run(mut self) {
+        let Some(fd) = self.pidfd.as_ref().map(|fd| fd.as_raw_fd()) else {
+            return;
+        };
+        {
+            // SAFETY: `self.pidfd` holds the fd open until after this block, which ends the
+            // registration.
+            let Ok(registration) = (unsafe { register(fd) }) else {
+                return;
+            };
+            loop {
+                let Ok(mut guard) = registration.readable().await else {
+                    return;
+                };
+                match self.pidfd.as_ref().map(|p| waitid_nohang(p.as_fd())) {
+                    Some(Ok(None)) => guard.clear_ready(),
+                    _ => break,
                 }
-            });
+            }
         }
-        Err(_) => {
-            let fd = pidfd.into_inner();
+        // Reaped (or taken by another waiter): close the pidfd, then remove the cgroup.
+        self.pidfd = None;
+        self.cgroup = None;
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(pidfd) = self.pidfd.take() {
+            let cgroup = self.cgroup.take();
             std::thread::spawn(move || {
-                reap_blocking(fd.as_fd());
+                reap_blocking(pidfd.as_fd());
                 drop(cgroup);
             });
         }
     }
 }
 
-/// Registers an owned fd (pidfd or pipe end) with tokio's reactor for readability.
-pub(crate) fn async_fd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: the OwnedFd is a valid descriptor that the AsyncFd owns from now on; nothing else
-    // closes or replaces it while registered.
-    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-        .map_err(io::Error::from)
+/// Reaps the process behind `pidfd` once it ends, without blocking the caller: on the current
+/// runtime's reactor, or, outside a runtime or when the runtime shuts down before the process
+/// ends, on a thread of its own. The sandbox's cgroup is removed after that.
+pub(crate) fn reap_in_background(pidfd: OwnedFd, cgroup: Option<SandboxCgroup>) {
+    let reaper = Reaper {
+        pidfd: Some(pidfd),
+        cgroup,
+    };
+    match tokio::runtime::Handle::try_current() {
+        // A runtime that has shut down drops the task unrun, and with it the reaper, whose
+        // `drop` reaps on a thread.
+        Ok(handle) => drop(handle.spawn(reaper.run())),
+        Err(_) => drop(reaper),
+    }
 }
 
 /// `pidfd_send_signal(pidfd, sig, NULL, 0)` (pidfd_send_signal(2)).

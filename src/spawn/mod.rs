@@ -19,7 +19,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::SandboxCgroup;
 use crate::child::plan::{CStrArray, ChildPlan, Console, SelfMaps};
-use crate::child_handle::pidfd::{async_fd, reap, reap_in_background};
+use crate::child_handle::pidfd::{reap, reap_in_background};
 use crate::child_handle::{Child, ChildParts};
 use crate::enforcement::{property_report, Enforcement, Ids};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
@@ -165,24 +165,7 @@ async fn spawn_counted(
         .await
         .map_err(|e| os_err("the setup limit")(io::Error::other(e)))?;
     #[cfg(feature = "tracing")]
-    let (span, t0) = {
-        let l = req.policy.layers;
-        let span = tracing::debug_span!(
-            "tokio_sandbox::spawn",
-            program = %req.program.to_string_lossy(),
-            network = ?req.policy.network,
-            layers = %format!(
-                "userns={} mount={} pid={} landlock={} seccomp={}",
-                l.user_namespace, l.mount, l.pid, l.landlock, l.seccomp
-            ),
-        );
-        if let Some(why) = &req.fallback {
-            span.in_scope(
-                || tracing::warn!(reason = %why, "user namespaces unusable: Landlock-only sandbox"),
-            );
-        }
-        (span, std::time::Instant::now())
-    };
+    let (span, t0) = (span(&req), std::time::Instant::now());
     let own = compiled.clone();
     let started = blocking("the spawning task", move || {
         prepare(req, own.as_ref()).and_then(start)
@@ -199,7 +182,40 @@ async fn spawn_counted(
     }
     let result = finish(started).await;
     #[cfg(feature = "tracing")]
-    span.in_scope(|| match &result {
+    trace_result(&span, &result, prepared_and_cloned, t1);
+    result
+}
+
+/// The span of one spawn, with a warning when user namespaces are not used.
+#[cfg(feature = "tracing")]
+fn span(req: &Request) -> tracing::Span {
+    let l = req.policy.layers;
+    let span = tracing::debug_span!(
+        "tokio_sandbox::spawn",
+        program = %req.program.to_string_lossy(),
+        network = ?req.policy.network,
+        layers = %format!(
+            "userns={} mount={} pid={} landlock={} seccomp={}",
+            l.user_namespace, l.mount, l.pid, l.landlock, l.seccomp
+        ),
+    );
+    if let Some(why) = &req.fallback {
+        span.in_scope(
+            || tracing::warn!(reason = %why, "user namespaces unusable: Landlock-only sandbox"),
+        );
+    }
+    span
+}
+
+/// The event that ends a spawn's span: the pid and the time of each phase, or the error.
+#[cfg(feature = "tracing")]
+fn trace_result(
+    span: &tracing::Span,
+    result: &Result<Child, SpawnError>,
+    prepared_and_cloned: std::time::Duration,
+    t1: std::time::Instant,
+) {
+    span.in_scope(|| match result {
         Ok(child) => tracing::debug!(
             pid = child.id(),
             prepare_and_clone_us = prepared_and_cloned.as_micros() as u64,
@@ -208,8 +224,11 @@ async fn spawn_counted(
         ),
         Err(e) => tracing::debug!(error = %e, "spawn failed"),
     });
-    result
 }
+
+/// How much of a report is kept: a failure record is far shorter.
+const REPORT_LIMIT: usize = 4096;
+
 /// Runs `f` on tokio's blocking pool; a panic in it goes on in the caller.
 pub(crate) async fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -573,7 +592,7 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
             let mut guard = r.readable().await.map_err(os_err("waiting for exec"))?;
             match rustix::io::read(r.get_ref(), &mut buf) {
                 Ok(0) => break,
-                Ok(n) if report.len() < 4096 => report.extend_from_slice(&buf[..n]),
+                Ok(n) if report.len() < REPORT_LIMIT => report.extend_from_slice(&buf[..n]),
                 Ok(_) => {}
                 Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
                 Err(rustix::io::Errno::INTR) => {}
@@ -581,7 +600,28 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
             }
         }
     }
+    match conclude(inflight, pid, namespaces, kept, report) {
+        Ok(child) => Ok(child),
+        Err((pidfd, error)) => {
+            // Reap the failed child (it exits right after writing the report).
+            if let Err(e) = reap(&pidfd).await {
+                reap_in_background(pidfd, None);
+                return Err(os_err("waiting for the failed sandbox to exit")(e));
+            }
+            Err(error)
+        }
+    }
+}
 
+/// Once the report pipe is at EOF: the [`Child`] when the report is empty (the program was
+/// exec'd), else the failed child's pidfd (to reap it) and the error its report names.
+fn conclude(
+    inflight: InFlight,
+    pid: u32,
+    namespaces: Vec<&'static str>,
+    kept: Kept,
+    report: Vec<u8>,
+) -> Result<Child, (OwnedFd, SpawnError)> {
     // The child has exec'd or exited: its stack is freed, its plan no longer in use.
     let (plan, pidfd) = inflight.release();
     let Kept {
@@ -599,7 +639,7 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
     let c = &compiled.0;
 
     if report.is_empty() {
-        return Child::new(ChildParts {
+        return Ok(Child::new(ChildParts {
             pid,
             pidfd,
             kill_on_drop,
@@ -640,16 +680,8 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
             } else {
                 Vec::new()
             },
-        })
-        .map_err(os_err("registering the pidfd"));
+        }));
     }
-
-    // Reap the failed child (it exits right after writing the report).
-    let pidfd = async_fd(pidfd).map_err(os_err("registering the pidfd"))?;
-    if let Err(e) = reap(&pidfd).await {
-        reap_in_background(pidfd, None);
-        return Err(os_err("waiting for the failed sandbox to exit")(e));
-    }
-
-    Err(report_error(&report, &plan, &c.mount_plan, &program))
+    let error = report_error(&report, &plan, &c.mount_plan, &program);
+    Err((pidfd, error))
 }
