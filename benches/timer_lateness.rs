@@ -35,7 +35,7 @@ fn main() {
             set.spawn(async {
                 let mut child = tokio_sandbox::Command::new("sleep")
                     .arg("1")
-                    .spawn()
+                    .spawn_async()
                     .await
                     .expect("spawn");
                 child.wait().await.expect("wait")

@@ -35,9 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut child = Command::new(&argv[0])
             .args(&argv[1..])
             .stdout(tokio_sandbox::Stdio::null())
-            .spawn()
-            .await
-            .map_err(|e| e.to_string())?;
+            .spawn()?;
         let status = child.wait().await?;
         if !status.success() {
             return Err(format!("{argv:?} failed: {status}").into());

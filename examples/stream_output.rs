@@ -16,9 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .spawn()
-        .await
-        .map_err(|e| e.to_string())?;
+        .spawn()?;
     let mut stdin = child.stdin.take().expect("piped");
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
     let start = std::time::Instant::now();

@@ -44,8 +44,7 @@ async fn run(script: PathBuf, dir: &Path) -> (String, String, Duration) {
         .timeout(Duration::from_secs(2))
         .stdout(tokio_sandbox::Stdio::null())
         .stderr(tokio_sandbox::Stdio::null())
-        .spawn()
-        .await;
+        .spawn();
     let verdict = match result {
         Err(e) => format!("ERROR {e}"),
         Ok(mut child) => match child.wait().await {

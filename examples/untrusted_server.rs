@@ -43,8 +43,7 @@ async fn serve(mut conn: TcpStream, slots: Arc<Semaphore>) -> std::io::Result<()
         })
         .stdout(tokio_sandbox::Stdio::piped())
         .stderr(tokio_sandbox::Stdio::piped())
-        .spawn()
-        .await;
+        .spawn();
     let reply = match run {
         Err(e) => format!("error: {e}\n"),
         Ok(mut child) => {

@@ -1,13 +1,15 @@
 //! The sandboxed `Command` builder, mirroring [`tokio::process::Command`].
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
+use std::future::Future;
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Output};
 
 use crate::child_handle::Child;
-use crate::error::SpawnError;
+use crate::error::{PolicyError, SpawnError};
 use crate::plan::CompiledPolicy;
 use crate::policy::{Network, Policy};
 use crate::spawn::program::EnvOp;
@@ -21,6 +23,9 @@ use crate::stdio::Stdio;
 /// `PATH`, `HOME`, `TMPDIR`, `USER`, `LOGNAME`, `SHELL` and `LANG` with sandbox values (and the
 /// caller's `TERM` and `COLORTERM` when a stdio fd is a terminal); nothing else of the caller's
 /// environment is passed unless asked for with [`Command::env_inherit`].
+///
+/// Code written for `tokio::process::Command` works with the import changed; the
+/// [differences](crate#differences-from-tokioprocess) all come from the sandbox.
 ///
 /// # Examples
 ///
@@ -47,6 +52,8 @@ pub struct Command {
     pub(crate) extra_fds: Vec<(RawFd, OwnedFd)>,
     pub(crate) kill_on_drop: bool,
     pub(crate) timeout: Option<std::time::Duration>,
+    /// A process group other than 0 asked for, which a spawn refuses.
+    pub(crate) process_group: Option<i32>,
     pub(crate) policy: Policy,
     /// `policy` compiled by the last spawn (or given compiled), reused until the policy changes.
     pub(crate) compiled: Option<CompiledPolicy>,
@@ -68,6 +75,7 @@ impl Command {
             extra_fds: Vec::new(),
             kill_on_drop: false,
             timeout: None,
+            process_group: None,
             policy: Policy::default(),
             compiled: None,
         }
@@ -90,7 +98,8 @@ impl Command {
         self
     }
 
-    /// Sets `argv[0]` (default: the program as given).
+    /// Sets `argv[0]` (default: the program as given), as
+    /// [`CommandExt::arg0`](std::os::unix::process::CommandExt::arg0) does.
     pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Command {
         self.arg0 = Some(arg0.as_ref().to_os_string());
         self
@@ -186,7 +195,7 @@ impl Command {
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio::io::AsyncWriteExt;
     /// use tokio_sandbox::{Command, Stdio};
-    /// let mut child = Command::new("wc").arg("-l").stdin(Stdio::piped()).spawn().await?;
+    /// let mut child = Command::new("wc").arg("-l").stdin(Stdio::piped()).spawn()?;
     /// let mut stdin = child.stdin.take().expect("piped");
     /// stdin.write_all(b"one\ntwo\n").await?;
     /// drop(stdin); // EOF for wc
@@ -221,7 +230,8 @@ impl Command {
     }
 
     /// Passes `fd` to the program as fd number `target` (>= 3). Only 0, 1, 2 and fds passed this
-    /// way reach the program. The fd is consumed by the next spawn.
+    /// way reach the program. The `Command` keeps `fd` until it is dropped, and each spawn
+    /// passes a duplicate, as for a [`Stdio`] holding an fd.
     ///
     /// # Examples
     ///
@@ -249,7 +259,7 @@ impl Command {
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
-    /// let child = Command::new("sleep").arg("1000").kill_on_drop(true).spawn().await?;
+    /// let child = Command::new("sleep").arg("1000").kill_on_drop(true).spawn()?;
     /// drop(child); // SIGKILL to the sandbox's init: every process in it ends
     /// # Ok(()) }
     /// ```
@@ -261,7 +271,11 @@ impl Command {
     /// Bounds the run: once `timeout` (wall-clock time, counted from the spawn) has passed,
     /// waiting kills the sandbox and [`Child::timed_out`] says so. Applies to [`Child::wait`]
     /// (and so to `status`, `output`, `wait_with_output` and `terminate`); nothing
-    /// kills the sandbox while no wait is in progress, and [`Child::try_wait`] ignores it.
+    /// kills the sandbox while no wait is in progress, and [`Child::try_wait`] ignores it. A
+    /// timeout too long to be represented as a point in time (such as [`Duration::MAX`]) is no
+    /// limit.
+    ///
+    /// [`Duration::MAX`]: std::time::Duration::MAX
     ///
     /// # Examples
     ///
@@ -272,8 +286,7 @@ impl Command {
     /// let mut child = Command::new("sh")
     ///     .args(["-c", "while :; do :; done"])
     ///     .timeout(Duration::from_secs(2))
-    ///     .spawn()
-    ///     .await?;
+    ///     .spawn()?;
     /// child.wait().await?; // returns after about 2 s, the sandbox killed
     /// assert!(child.timed_out());
     /// assert_eq!(child.run_status().unwrap().ended_by, EndReason::Timeout);
@@ -287,6 +300,102 @@ impl Command {
     /// Whether [`Command::kill_on_drop`] is set.
     pub fn get_kill_on_drop(&self) -> bool {
         self.kill_on_drop
+    }
+
+    /// The program as given to [`Command::new`] (before it is looked up in the sandbox's
+    /// `PATH`), as [`std::process::Command::get_program`].
+    pub fn get_program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// The arguments, without the program or `argv[0]`, as
+    /// [`std::process::Command::get_args`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::OsStr;
+    /// use tokio_sandbox::Command;
+    /// let mut cmd = Command::new("ls");
+    /// cmd.arg("-l").arg("/");
+    /// assert_eq!(cmd.get_program(), "ls");
+    /// assert_eq!(cmd.get_args().collect::<Vec<_>>(), [OsStr::new("-l"), OsStr::new("/")]);
+    /// ```
+    pub fn get_args(&self) -> impl ExactSizeIterator<Item = &OsStr> + DoubleEndedIterator {
+        self.args.iter().map(OsString::as_os_str)
+    }
+
+    /// The variables set (`Some(value)`) or removed (`None`) with [`Command::env`],
+    /// [`Command::envs`] and [`Command::env_remove`], sorted by name, as
+    /// [`std::process::Command::get_envs`]: since the last [`Command::env_clear`], the last
+    /// change of each name. The sandbox's defaults (`PATH`, `HOME`, ...) are not listed, nor
+    /// are variables named with [`Command::env_inherit`], whose values are read at spawn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ffi::OsStr;
+    /// use tokio_sandbox::Command;
+    /// let mut cmd = Command::new("env");
+    /// cmd.env("TZ", "UTC").env_remove("TMPDIR");
+    /// assert_eq!(
+    ///     cmd.get_envs().collect::<Vec<_>>(),
+    ///     [(OsStr::new("TMPDIR"), None), (OsStr::new("TZ"), Some(OsStr::new("UTC")))]
+    /// );
+    /// ```
+    pub fn get_envs(&self) -> impl ExactSizeIterator<Item = (&OsStr, Option<&OsStr>)> {
+        let mut vars = BTreeMap::new();
+        for op in &self.env_ops {
+            match op {
+                EnvOp::Set(k, v) => {
+                    vars.insert(k.as_os_str(), Some(v.as_os_str()));
+                }
+                EnvOp::Remove(k) => {
+                    vars.insert(k.as_os_str(), None);
+                }
+                EnvOp::Inherit(k) => {
+                    vars.remove(k.as_os_str());
+                }
+                EnvOp::Clear => vars.clear(),
+            }
+        }
+        vars.into_iter()
+    }
+
+    /// The working directory set with [`Command::current_dir`], as given; `None` when unset (the
+    /// sandbox then starts in the caller's working directory if it shows it, else in `/`).
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+
+    /// The process group of the program, as
+    /// [`CommandExt::process_group`](std::os::unix::process::CommandExt::process_group) sets it
+    /// for an ordinary child.
+    ///
+    /// `0` gives the sandbox's processes a process group of their own, which is what keeps a
+    /// terminal's `SIGINT` and `SIGHUP` from reaching them: a sandbox does this by default,
+    /// starting a new session ([`Policy::new_session`], which `0` turns back on if it was turned
+    /// off; unlike tokio's, the program then has no controlling terminal). Any other value
+    /// names a process group outside the sandbox, which its processes cannot join: the spawn
+    /// fails with [`PolicyError::ProcessGroup`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_sandbox::Command;
+    /// let mut cmd = Command::new("make");
+    /// cmd.process_group(0); // the default: Ctrl-C on the caller's terminal does not reach it
+    /// ```
+    pub fn process_group(&mut self, pgroup: i32) -> &mut Command {
+        if pgroup == 0 {
+            self.process_group = None;
+            if !self.policy.new_session {
+                self.policy_mut().new_session(true);
+            }
+        } else {
+            self.process_group = Some(pgroup);
+        }
+        self
     }
 
     /// Replaces the whole policy.
@@ -390,21 +499,81 @@ impl Command {
         self
     }
 
-    /// See [`Policy::uid`].
+    /// The uid the program runs as: see [`Policy::uid`].
+    ///
+    /// Unlike [`CommandExt::uid`](std::os::unix::process::CommandExt::uid), which needs
+    /// privilege and calls setuid(2) on the host, this is the id the program sees inside the
+    /// sandbox's user namespace; for an unprivileged caller it maps to the caller's own uid on
+    /// the host (files it creates in a read-write path belong to the caller), for a root caller
+    /// it is the host uid the sandbox runs as (default 65534).
     pub fn uid(&mut self, uid: u32) -> &mut Command {
         self.policy_mut().uid(uid);
         self
     }
 
-    /// See [`Policy::gid`].
+    /// The gid the program runs as: see [`Policy::gid`], and [`Command::uid`] for how it
+    /// differs from [`CommandExt::gid`](std::os::unix::process::CommandExt::gid).
     pub fn gid(&mut self, gid: u32) -> &mut Command {
         self.policy_mut().gid(gid);
         self
     }
 
-    /// Starts the program in a new sandbox and returns once it has been exec'd.
+    /// Starts the program in a new sandbox and returns once it has been exec'd, like
+    /// [`tokio::process::Command::spawn`]: synchronous, blocking the calling thread until the
+    /// sandbox reports the exec.
     ///
-    /// Stdio settings and passed fds are consumed. Streams left unset are inherited.
+    /// Streams left unset are inherited. The settings stay with the `Command`: a second spawn
+    /// gets the same stdio (a new pipe for each piped stream, a duplicate of each fd given).
+    ///
+    /// # Blocking
+    ///
+    /// The calling thread prepares the sandbox (resolving the policy's paths on the first spawn
+    /// of a policy, then reusing them), clones it and waits while it sets itself up and execs
+    /// the program: a few milliseconds, where `tokio::process` waits for a fork and an exec
+    /// (spawn to exit of `/bin/true` takes about twice as long as with `tokio::process`: see
+    /// `cargo bench --bench spawn`). Called on a runtime thread, nothing else runs on that
+    /// thread meanwhile. A current-thread runtime that starts many sandboxes at once (or a
+    /// server that must stay responsive while it does) should use [`Command::spawn_async`],
+    /// which prepares on tokio's blocking pool, awaits the report on the reactor and bounds how
+    /// many sandboxes are set up at once.
+    ///
+    /// Must be called from within a Tokio runtime (the [`Child`]'s pipes are registered with
+    /// its reactor), as tokio's: outside one it returns an error (tokio's panics) and starts
+    /// nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tokio::io::{AsyncBufReadExt, BufReader};
+    /// use tokio_sandbox::{Command, Stdio};
+    /// let mut child = Command::new("ls").arg("/").stdout(Stdio::piped()).spawn()?;
+    /// let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    /// while let Some(line) = lines.next_line().await? {
+    ///     println!("{line}");
+    /// }
+    /// child.wait().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Outside a Tokio runtime, an error of kind [`io::ErrorKind::Other`]. Otherwise the
+    /// [`SpawnError`] of [`Command::spawn_async`], as an `io::Error` of kind
+    /// [`SpawnError::kind`] (`NotFound` for a missing program, `PermissionDenied` for one that
+    /// cannot be executed, as tokio's) that holds it: [`SpawnError::from_io_error`] gives it
+    /// back, with the step, the call, the path and the errno.
+    pub fn spawn(&mut self) -> io::Result<Child> {
+        self.spawn_with([Stdio::inherit(), Stdio::inherit(), Stdio::inherit()])
+    }
+
+    /// Starts the program in a new sandbox, asynchronously, and returns once it has been
+    /// exec'd, with the typed error. Behaves as [`Command::spawn`] otherwise.
+    ///
+    /// The plan is prepared and the sandbox cloned on tokio's blocking pool, and the exec report
+    /// is awaited on the reactor, so the calling task's thread runs other tasks meanwhile; at
+    /// most twice as many sandboxes as CPUs are set up at once (more at once only slow each
+    /// other down), the others wait their turn. Use it on a current-thread runtime that starts
+    /// many sandboxes at once, or where the typed error is wanted.
     ///
     /// # Cancel safety
     ///
@@ -415,14 +584,12 @@ impl Command {
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    /// use tokio::io::{AsyncBufReadExt, BufReader};
-    /// use tokio_sandbox::{Command, Stdio};
-    /// let mut child = Command::new("ls").arg("/").stdout(Stdio::piped()).spawn().await?;
-    /// let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    /// while let Some(line) = lines.next_line().await? {
-    ///     println!("{line}");
+    /// use tokio_sandbox::{Command, SpawnError};
+    /// match Command::new("cc").arg("main.c").spawn_async().await {
+    ///     Ok(mut child) => println!("exit: {}", child.wait().await?),
+    ///     Err(SpawnError::NotBound { path }) => eprintln!("{path:?}: bind its directory"),
+    ///     Err(e) => return Err(e.into()),
     /// }
-    /// child.wait().await?;
     /// # Ok(()) }
     /// ```
     ///
@@ -436,19 +603,31 @@ impl Command {
     /// the call, the path and the errno when the sandbox could not be built;
     /// [`SpawnError::NotFound`], [`SpawnError::NotExecutable`] and
     /// [`SpawnError::InterpreterNotFound`] when execve(2) fails; [`SpawnError::Os`] when a
-    /// parent-side call (pipe2, mmap, clone3, ...) fails.
-    pub async fn spawn(&mut self) -> Result<Child, SpawnError> {
-        self.spawn_with([Stdio::inherit(), Stdio::inherit(), Stdio::inherit()])
-            .await
+    /// parent-side call (pipe2, dup, mmap, clone3, ...) fails.
+    pub async fn spawn_async(&mut self) -> Result<Child, SpawnError> {
+        let probe = if self.needs_probe() {
+            Some(crate::spawn::blocking("probing the host", crate::probe::probe).await?)
+        } else {
+            None
+        };
+        let req = self.request(
+            [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()],
+            probe,
+        )?;
+        crate::spawn::spawn(req, &mut self.compiled).await
     }
 
-    /// Runs the program with inherited stdio (unless set) and waits for its exit status:
-    /// [`Command::spawn`], then [`Child::wait`].
+    /// Starts the program at once, with inherited stdio unless set, and returns a future of
+    /// its exit status, like [`tokio::process::Command::status`]: [`Command::spawn`], then
+    /// [`Child::wait`]. The future does not borrow the `Command`.
+    ///
+    /// Pipes set with [`Stdio::piped`] are closed right after the spawn (as tokio's are), so
+    /// the program sees EOF on stdin and `EPIPE` writing stdout or stderr.
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`]: the
-    /// program runs on and is reaped in the background, or is killed with
+    /// The program has been started when this method returns. Dropping the future drops the
+    /// [`Child`]: the program runs on and is reaped in the background, or is killed with
     /// [`Command::kill_on_drop`].
     ///
     /// # Examples
@@ -462,17 +641,26 @@ impl Command {
     /// ```
     ///
     /// # Errors
-    /// As [`Command::spawn`], converted to `io::Error` (keeping the errno where there is one,
-    /// see [`SpawnError`]), or as [`Child::wait`].
-    pub async fn status(&mut self) -> io::Result<ExitStatus> {
-        let mut child = self
-            .spawn_with([Stdio::inherit(), Stdio::inherit(), Stdio::inherit()])
-            .await?;
-        child.wait().await
+    /// As [`Command::spawn`] (the future returns the error), or as [`Child::wait`].
+    pub fn status(&mut self) -> impl Future<Output = io::Result<ExitStatus>> + Send + 'static {
+        let child = self.spawn();
+        async move {
+            let mut child = child?;
+            // Nobody reads or writes these: the program must not block on them.
+            drop((child.stdin.take(), child.stdout.take(), child.stderr.take()));
+            child.wait().await
+        }
     }
 
-    /// Runs the program with stdin from `/dev/null` and stdout/stderr captured (unless set) and
-    /// returns everything once it exits: [`Command::spawn`], then [`Child::wait_with_output`].
+    /// Starts the program at once, with stdout and stderr piped and stdin from `/dev/null`
+    /// unless set, and returns a future of everything it writes once it exits, like
+    /// [`tokio::process::Command::output`]: [`Command::spawn`], then
+    /// [`Child::wait_with_output`]. The future does not borrow the `Command`.
+    ///
+    /// As tokio's, this sets the command's stdout and stderr to [`Stdio::piped`], replacing
+    /// earlier settings, and a later spawn of the same `Command` pipes them too. Unlike tokio's
+    /// (and like std's), an unset stdin is `/dev/null`, not the caller's: a program whose output
+    /// is being collected does not read the caller's input or terminal unless given it.
     ///
     /// All output is kept in the caller's memory, which no limit of the sandbox bounds: for an
     /// untrusted program, pipe stdout and stderr and read at most what you want to keep
@@ -480,8 +668,8 @@ impl Command {
     ///
     /// # Cancel safety
     ///
-    /// Cancel-safe until the program runs; dropping the future afterwards drops the [`Child`] (as
-    /// for [`Command::status`]) and loses the output read so far.
+    /// The program has been started when this method returns. Dropping the future drops the
+    /// [`Child`] (as for [`Command::status`]) and loses the output read so far.
     ///
     /// # Examples
     ///
@@ -496,31 +684,76 @@ impl Command {
     ///
     /// # Errors
     /// As [`Command::status`], or an error reading stdout or stderr.
-    pub async fn output(&mut self) -> io::Result<Output> {
-        let child = self
-            .spawn_with([Stdio::null(), Stdio::piped(), Stdio::piped()])
-            .await?;
-        child.wait_with_output().await
+    pub fn output(&mut self) -> impl Future<Output = io::Result<Output>> + Send + 'static {
+        self.stdout = Some(Stdio::piped());
+        self.stderr = Some(Stdio::piped());
+        let child = self.spawn_with([Stdio::null(), Stdio::piped(), Stdio::piped()]);
+        async move { child?.wait_with_output().await }
     }
 
-    /// Spawns with `defaults` for the streams the command leaves unset. A policy that may run
-    /// without namespaces does so where the host has no usable user namespaces (the first
-    /// such spawn probes the host, on the blocking pool).
-    async fn spawn_with(&mut self, defaults: [Stdio; 3]) -> Result<Child, SpawnError> {
+    /// [`Command::spawn`] with `defaults` for the streams the command leaves unset.
+    fn spawn_with(&mut self, defaults: [Stdio; 3]) -> io::Result<Child> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other(
+                "a sandbox must be spawned from within a Tokio runtime (the child's pipes are \
+                 registered with its reactor); spawn it in a task or in Runtime::block_on",
+            ));
+        }
+        let probe = self.needs_probe().then(crate::probe::probe);
+        let req = self.request(defaults, probe)?;
+        Ok(crate::spawn::spawn_blocking(req, &mut self.compiled)?)
+    }
+
+    /// Whether a spawn must know if the host has usable user namespaces: the policy may run
+    /// without them (a Landlock-only sandbox) where it has none.
+    fn needs_probe(&self) -> bool {
+        self.policy.layers.user_namespace && self.policy.landlock_only().is_some()
+    }
+
+    /// What one spawn needs, with `defaults` for the streams the command leaves unset. Given
+    /// the host's `probe` and a host without usable user namespaces, a policy that may run
+    /// without them does so. The command keeps its settings: fds are duplicated.
+    fn request(
+        &self,
+        defaults: [Stdio; 3],
+        probe: Option<&crate::probe::Probe>,
+    ) -> Result<Request, SpawnError> {
+        if let Some(pgroup) = self.process_group.filter(|g| *g != 0) {
+            return Err(PolicyError::ProcessGroup(pgroup).into());
+        }
         let mut policy = self.policy.clone();
         let mut fallback = None;
-        if let Some(landlock_only) = policy
-            .landlock_only()
-            .filter(|_| policy.layers.user_namespace)
-        {
-            let probe = crate::spawn::blocking("probing the host", crate::probe::probe).await?;
+        if let (Some(probe), Some(landlock_only)) = (
+            probe,
+            policy
+                .landlock_only()
+                .filter(|_| policy.layers.user_namespace),
+        ) {
             if let crate::probe::Availability::Unavailable(why) = &probe.user_namespace {
                 fallback = Some(why.clone());
                 policy = landlock_only;
             }
         }
+        let dup = |source| SpawnError::Os {
+            what: "duplicating a given fd (fcntl(F_DUPFD_CLOEXEC))",
+            source,
+        };
         let [d0, d1, d2] = defaults;
-        let req = Request {
+        let pick = |set: &Option<Stdio>, default: Stdio| match set {
+            Some(s) => s.try_clone().map_err(dup),
+            None => Ok(default),
+        };
+        let stdio = [
+            pick(&self.stdin, d0)?,
+            pick(&self.stdout, d1)?,
+            pick(&self.stderr, d2)?,
+        ];
+        let extra_fds = self
+            .extra_fds
+            .iter()
+            .map(|(target, fd)| Ok((*target, fd.try_clone().map_err(dup)?)))
+            .collect::<Result<_, SpawnError>>()?;
+        Ok(Request {
             fallback,
             requested_network: self.policy.network,
             policy,
@@ -529,15 +762,10 @@ impl Command {
             args: self.args.clone(),
             env_ops: self.env_ops.clone(),
             cwd: self.cwd.clone(),
-            stdio: [
-                self.stdin.take().unwrap_or(d0),
-                self.stdout.take().unwrap_or(d1),
-                self.stderr.take().unwrap_or(d2),
-            ],
-            extra_fds: std::mem::take(&mut self.extra_fds),
+            stdio,
+            extra_fds,
             kill_on_drop: self.kill_on_drop,
             timeout: self.timeout,
-        };
-        crate::spawn::spawn(req, &mut self.compiled).await
+        })
     }
 }

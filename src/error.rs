@@ -182,6 +182,14 @@ pub enum PolicyError {
         /// Its number of instructions.
         len: usize,
     },
+    /// A process group other than 0 was asked for with
+    /// [`Command::process_group`](crate::Command::process_group): the sandbox's processes
+    /// cannot join a process group outside the sandbox.
+    #[error(
+        "process group {0} is outside the sandbox, whose processes cannot join it; \
+         process_group(0) gives the program a process group of its own in a new session"
+    )]
+    ProcessGroup(i32),
     /// The program was not found in the sandbox's `PATH` or at the given path.
     #[error("program {program:?} not found in the sandbox; searched {searched}")]
     ProgramNotFound {
@@ -192,17 +200,28 @@ pub enum PolicyError {
     },
 }
 
-/// Why [`Command::spawn`](crate::Command::spawn) failed.
+/// Why a spawn failed: the error of [`Command::spawn_async`](crate::Command::spawn_async),
+/// and the error inside the [`io::Error`] of [`Command::spawn`](crate::Command::spawn),
+/// [`Command::status`](crate::Command::status) and [`Command::output`](crate::Command::output).
 ///
-/// Converts into [`std::io::Error`] (keeping the errno where there is one), so `?` works in
-/// functions returning `io::Result`.
+/// # As an `io::Error`
+///
+/// `From<SpawnError> for io::Error` gives an error of kind [`SpawnError::kind`] whose inner
+/// error is the `SpawnError`, so its message (the step, call and path) and its fields stay
+/// reachable: [`SpawnError::from_io_error`] (or [`io::Error::get_ref`] and
+/// `downcast_ref`) gives it back. Such an `io::Error` has no
+/// [`raw_os_error`](io::Error::raw_os_error) (an `io::Error` holds either an errno or an inner
+/// error); the errno is [`SpawnError::raw_os_error`] of the inner error. Where
+/// `tokio::process` reports a missing program as `from_raw_os_error(ENOENT)`, write
+/// `SpawnError::from_io_error(&e).and_then(SpawnError::raw_os_error)` instead of
+/// `e.raw_os_error()`; [`io::Error::kind`] is the same for both.
 ///
 /// # Examples
 ///
 /// ```no_run
 /// # async fn demo() {
 /// use tokio_sandbox::{Command, SpawnError, Stage};
-/// match Command::new("/opt/tool/run").read_only("/opt/tool").spawn().await {
+/// match Command::new("/opt/tool/run").read_only("/opt/tool").spawn_async().await {
 ///     Ok(_child) => { /* ... */ }
 ///     Err(SpawnError::Setup { stage: Stage::Bind, call, path, source, .. }) => {
 ///         eprintln!("cannot bind {path:?}: {call}: {source}");
@@ -435,7 +454,54 @@ fn hint(stage: Stage, source: &io::Error, path: Option<&std::path::Path>) -> &'s
 }
 
 impl SpawnError {
-    /// The errno behind this error, if there is one.
+    /// The kind of [`io::Error`] this error becomes: [`io::ErrorKind::NotFound`] for a program
+    /// that is not there (or not visible, or whose interpreter is not),
+    /// [`io::ErrorKind::PermissionDenied`] for one that cannot be executed (the kinds
+    /// `tokio::process` gives for `ENOENT` and `EACCES`), [`io::ErrorKind::InvalidInput`] for
+    /// another problem with the policy or command (a missing policy path has the kind of its
+    /// errno), [`io::ErrorKind::Unsupported`] for a missing kernel mechanism,
+    /// [`io::ErrorKind::InvalidData`] for an unreadable report, and the kind of the errno for a
+    /// failed system call.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            SpawnError::Policy(PolicyError::ProgramNotFound { .. })
+            | SpawnError::NotFound { .. }
+            | SpawnError::NotBound { .. }
+            | SpawnError::InterpreterNotFound { .. } => io::ErrorKind::NotFound,
+            SpawnError::Policy(PolicyError::MissingPath { source, .. }) => source.kind(),
+            SpawnError::Policy(_) => io::ErrorKind::InvalidInput,
+            SpawnError::MalformedReport { .. } => io::ErrorKind::InvalidData,
+            SpawnError::Unsupported { .. } => io::ErrorKind::Unsupported,
+            SpawnError::NotExecutable { .. } => io::ErrorKind::PermissionDenied,
+            SpawnError::Os { source, .. }
+            | SpawnError::Setup { source, .. }
+            | SpawnError::TooManyOpenFiles { source, .. } => source.kind(),
+        }
+    }
+
+    /// The `SpawnError` inside an [`io::Error`] made from one (by `?` or `into()`, or returned
+    /// by [`Command::spawn`](crate::Command::spawn), [`Command::status`](crate::Command::status)
+    /// or [`Command::output`](crate::Command::output)); `None` for any other `io::Error`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo() {
+    /// use tokio_sandbox::{Command, SpawnError};
+    /// if let Err(e) = Command::new("/no/such/program").spawn() {
+    ///     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    ///     let spawn_error = SpawnError::from_io_error(&e).expect("a spawn error");
+    ///     assert_eq!(spawn_error.raw_os_error(), Some(libc::ENOENT));
+    ///     assert_eq!(spawn_error.exit_code(), 127);
+    /// }
+    /// # }
+    /// ```
+    pub fn from_io_error(e: &io::Error) -> Option<&SpawnError> {
+        e.get_ref()?.downcast_ref::<SpawnError>()
+    }
+
+    /// The errno behind this error, if there is one (`ENOENT` for a program that is not
+    /// there, whether found missing before the spawn or by execve(2)).
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             SpawnError::Os { source, .. }
@@ -479,21 +545,9 @@ pub(crate) fn last_os(what: &'static str) -> SpawnError {
 }
 
 impl From<SpawnError> for io::Error {
+    /// An error of kind [`SpawnError::kind`] holding the `SpawnError` (see
+    /// [`SpawnError::from_io_error`]).
     fn from(e: SpawnError) -> io::Error {
-        let kind = match &e {
-            SpawnError::Policy(PolicyError::ProgramNotFound { .. })
-            | SpawnError::NotFound { .. }
-            | SpawnError::NotBound { .. }
-            | SpawnError::InterpreterNotFound { .. } => io::ErrorKind::NotFound,
-            SpawnError::Policy(PolicyError::MissingPath { source, .. }) => source.kind(),
-            SpawnError::Policy(_) => io::ErrorKind::InvalidInput,
-            SpawnError::MalformedReport { .. } => io::ErrorKind::InvalidData,
-            SpawnError::Unsupported { .. } => io::ErrorKind::Unsupported,
-            SpawnError::NotExecutable { .. } => io::ErrorKind::PermissionDenied,
-            SpawnError::Os { source, .. }
-            | SpawnError::Setup { source, .. }
-            | SpawnError::TooManyOpenFiles { source, .. } => source.kind(),
-        };
-        io::Error::new(kind, e)
+        io::Error::new(e.kind(), e)
     }
 }

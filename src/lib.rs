@@ -48,27 +48,29 @@
 //!
 //! # Cancel safety
 //!
-//! [`Command::spawn`] is cancel-safe: a dropped future kills a half-built sandbox and frees its
-//! memory and fds. [`Child::wait`], [`Child::kill`] and [`Child::terminate`] are cancel-safe
-//! (signals sent stay sent; a later [`Child::wait`] returns the status).
+//! [`Command::spawn_async`] is cancel-safe: a dropped future kills a half-built sandbox and
+//! frees its memory and fds. [`Child::wait`], [`Child::kill`] and [`Child::terminate`] are
+//! cancel-safe (signals sent stay sent; a later [`Child::wait`] returns the status).
 //! [`Child::wait_with_output`] is not: the output read so far is lost. [`Command::status`] and
-//! [`Command::output`] are cancel-safe until the program runs; after that, dropping them drops
-//! the [`Child`] (see [`Command::kill_on_drop`]).
+//! [`Command::output`] start the program when called, as tokio's do; dropping their futures
+//! drops the [`Child`] (see [`Command::kill_on_drop`]).
 //!
 //! # Setup failures
 //!
 //! The child (or the sandbox's init) reports a failing step over a close-on-exec pipe as one
 //! record: the stage, the system call that failed, the item the stage was working on and the
-//! errno. [`Command::spawn`] turns it into [`SpawnError::Setup`] naming the [`Stage`], the call
-//! and the path.
+//! errno. A spawn turns it into [`SpawnError::Setup`] naming the [`Stage`], the call and the
+//! path ([`Command::spawn_async`] returns it as such, [`Command::spawn`] as an `io::Error` that
+//! holds it: see [`SpawnError::from_io_error`]).
 //!
 //! # How a spawn works
 //!
-//! 1. **In the parent** (on tokio's blocking pool, at most 2 × CPUs at once): the [`Policy`] is
-//!    compiled once into a [`CompiledPolicy`] (canonical paths, the mount plan, Landlock rules,
-//!    all as C strings) and reused by later spawns of the same policy; the seccomp programs,
-//!    the Landlock ABI and the init memfd are prepared once per process. Per spawn only argv,
-//!    envp, the fds and a 128 KiB stack are prepared.
+//! 1. **In the parent** (on the calling thread for [`Command::spawn`], `status` and `output`;
+//!    on tokio's blocking pool, at most 2 × CPUs at once, for [`Command::spawn_async`]): the
+//!    [`Policy`] is compiled once into a [`CompiledPolicy`] (canonical paths, the mount plan,
+//!    Landlock rules, all as C strings) and reused by later spawns of the same policy; the
+//!    seccomp programs, the Landlock ABI and the init memfd are prepared once per process. Per
+//!    spawn only argv, envp, the fds and a 128 KiB stack are prepared.
 //! 2. **`clone3(CLONE_VM | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | CLONE_NEW*)`** starts the child on
 //!    its own stack, sharing the parent's memory until it execs, so the cost does not grow with
 //!    the parent's resident size (a fork-style clone copies its page tables: 16 ms for 1 GiB).
@@ -94,8 +96,9 @@
 //!    program cannot reach. `SIGIO` sent to the sandbox is not forwarded (init uses it for the
 //!    lifeline), nor is `SIGRTMAX` (the library's request to end the sandbox); `SIGKILL` and
 //!    `SIGSTOP` act on init itself, and `SIGKILL` ends the whole sandbox.
-//! 5. **The parent** awaits the report pipe on the reactor: EOF alone means the program was
-//!    exec'd; otherwise the record becomes a typed error.
+//! 5. **The parent** reads the report pipe (blocking in poll(2) for [`Command::spawn`], as
+//!    tokio's spawn waits for the exec; on the reactor for [`Command::spawn_async`]): EOF alone
+//!    means the program was exec'd; otherwise the record becomes a typed error.
 //!
 //! # Differences from `tokio::process`
 //!

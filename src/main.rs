@@ -441,7 +441,7 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
         }
         return ExitCode::from(128 + sig as u8);
     }
-    let mut child = match cmd.spawn().await {
+    let mut child = match cmd.spawn_async().await {
         Ok(c) => c,
         Err(e) => {
             if let Some(f) = &status_file {

@@ -55,7 +55,6 @@ async fn memory_hog_is_oom_killed_under_the_cgroup_limit() {
         })
         .timeout(Duration::from_secs(30))
         .spawn()
-        .await
         .unwrap();
     child.wait().await.unwrap();
     let s = child.run_status().unwrap();
@@ -112,7 +111,7 @@ async fn cpu_bandwidth_needs_the_cgroup_cpu_controller() {
         cpu_millis: Some(500),
         ..Limits::default()
     };
-    let result = Command::new("true").limits(limits).spawn().await;
+    let result = Command::new("true").limits(limits).spawn_async().await;
     match &tokio_sandbox::probe().cgroup_limits {
         Availability::Available => {
             let mut child = result.expect("spawn with cpu.max");

@@ -45,7 +45,7 @@ fn assert_out(o: &Output, code: i32, out: &str, err: &str) {
 
 /// Spawns `cmd` and returns the spawn error, failing the test if it spawned.
 async fn spawn_err(cmd: &mut Command) -> SpawnError {
-    match cmd.spawn().await {
+    match cmd.spawn_async().await {
         Ok(mut child) => {
             let status = child.wait().await;
             panic!("expected a spawn error, the program ran: {status:?}")
@@ -2064,7 +2064,7 @@ async fn planted_symlink_to_a_host_fifo_does_not_hang_the_spawn() {
     let prog = d.path().join("d/fifo");
     let mut cmd = Command::new(&prog);
     cmd.read_write(d.path());
-    let err = tokio::time::timeout(std::time::Duration::from_secs(5), cmd.spawn())
+    let err = tokio::time::timeout(std::time::Duration::from_secs(5), cmd.spawn_async())
         .await
         .expect("the spawn must not hang")
         .unwrap_err();

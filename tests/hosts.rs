@@ -84,7 +84,7 @@ fn landlock_missing(role: &str, errno: i32, expected_reason: &str) {
     if std::env::var(ROLE).as_deref() == Ok(role) {
         deny_syscall(libc::SYS_landlock_create_ruleset, errno);
         let err = current_thread_rt()
-            .block_on(Command::new("/bin/true").spawn())
+            .block_on(Command::new("/bin/true").spawn_async())
             .expect_err("Landlock is required by default");
         match &err {
             SpawnError::Unsupported { mechanism, reason } => {
@@ -100,7 +100,7 @@ fn landlock_missing(role: &str, errno: i32, expected_reason: &str) {
             .policy_mut()
             .require(Property::Filesystem, Requirement::BestEffort);
         let child = rt
-            .block_on(cmd.stderr(tokio_sandbox::Stdio::piped()).spawn())
+            .block_on(cmd.stderr(tokio_sandbox::Stdio::piped()).spawn_async())
             .expect("best effort runs");
         let fs = child.enforcement().properties[0].clone();
         println!("fs {:?} {}", fs.layers, fs.not_enforced.unwrap_or_default());
@@ -153,7 +153,7 @@ fn c16_landlock_missing_eopnotsupp() {
 fn c06_proc_covered_is_a_clear_error() {
     if std::env::var(ROLE).as_deref() == Ok("proc_covered") {
         let err = current_thread_rt()
-            .block_on(Command::new("/bin/true").spawn())
+            .block_on(Command::new("/bin/true").spawn_async())
             .expect_err("a covered /proc must fail");
         match &err {
             SpawnError::Setup {
@@ -387,7 +387,7 @@ fn probe_under_a_docker_like_filter() {
             .block_on(
                 cmd.stdout(tokio_sandbox::Stdio::piped())
                     .stderr(tokio_sandbox::Stdio::piped())
-                    .spawn(),
+                    .spawn_async(),
             )
             .unwrap();
         for r in &child.enforcement().properties {
@@ -405,7 +405,9 @@ fn probe_under_a_docker_like_filter() {
             String::from_utf8_lossy(&out.stderr)
         );
         // Required (the default): a typed error naming the mechanism.
-        let err = rt.block_on(Command::new("/bin/true").spawn()).unwrap_err();
+        let err = rt
+            .block_on(Command::new("/bin/true").spawn_async())
+            .unwrap_err();
         println!("required: {err}");
         return;
     }
@@ -459,7 +461,7 @@ fn c17_landlock_abi_cap() {
             let mut cmd = Command::new("python3");
             cmd.args(["-c", &script]).read_write(&dir);
             let child = rt
-                .block_on(cmd.stdout(tokio_sandbox::Stdio::piped()).spawn())
+                .block_on(cmd.stdout(tokio_sandbox::Stdio::piped()).spawn_async())
                 .unwrap();
             println!("abi={:?} cap={abi}", child.enforcement().landlock_abi);
             let out = rt.block_on(child.wait_with_output()).unwrap();

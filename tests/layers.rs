@@ -37,7 +37,7 @@ fn modes() -> Vec<Mode> {
                 .enable_all()
                 .build()
                 .unwrap()
-                .block_on(command(mode, "true").status())
+                .block_on(async { command(mode, "true").status().await })
                 .expect_err("refused on this host")
                 .to_string()
         })
@@ -197,7 +197,7 @@ async fn dangling_symlink_is_an_error_in_every_mode() {
     for mode in modes() {
         let mut cmd = command(mode, "true");
         cmd.read_only(t.path().join("dangling"));
-        match cmd.spawn().await {
+        match cmd.spawn_async().await {
             Err(tokio_sandbox::SpawnError::Policy(tokio_sandbox::PolicyError::MissingPath {
                 source,
                 ..
@@ -240,7 +240,7 @@ async fn landlock_only_reports_what_is_not_enforced() {
         common::skip("Landlock-only mode cannot run here: see above");
         return;
     }
-    let child = command(Mode::LandlockOnly, "true").spawn().await.unwrap();
+    let child = command(Mode::LandlockOnly, "true").spawn().unwrap();
     let report = &child.enforcement().properties;
     let by = |name: &str| {
         report

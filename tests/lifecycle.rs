@@ -42,8 +42,8 @@ fn c23_sandbox_dies_with_the_spawning_process() {
     }
     if std::env::var(ROLE).as_deref() == Ok("owner") {
         tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let first = Command::new("sleep").arg("30").spawn().await.unwrap();
-            let second = Command::new("sleep").arg("30").spawn().await.unwrap();
+            let first = Command::new("sleep").arg("30").spawn().unwrap();
+            let second = Command::new("sleep").arg("30").spawn().unwrap();
             println!("PID:{}", first.id().unwrap());
             println!("PID:{}", second.id().unwrap());
             std::future::pending::<()>().await;
@@ -95,11 +95,9 @@ fn c23_sandbox_survives_the_spawning_thread() {
         .unwrap();
     let mut child = rt
         .block_on(async {
-            tokio::task::spawn_blocking(|| {
-                tokio::runtime::Handle::current().block_on(Command::new("sleep").arg("2").spawn())
-            })
-            .await
-            .unwrap()
+            tokio::task::spawn_blocking(|| Command::new("sleep").arg("2").spawn())
+                .await
+                .unwrap()
         })
         .unwrap();
     // The blocking thread is gone after its keep-alive.
@@ -133,7 +131,7 @@ fn wait_from_another_runtime_also_after_the_first_shut_down() {
                 if i == 1 {
                     cmd.timeout(Duration::from_secs(60));
                 }
-                first.block_on(cmd.spawn()).unwrap()
+                first.block_on(async { cmd.spawn() }).unwrap()
             })
             .collect();
         let second = current();
@@ -154,7 +152,7 @@ fn wait_from_another_runtime_also_after_the_first_shut_down() {
         // A wait began on one runtime and finished on another.
         let third = current();
         let mut child = third
-            .block_on(Command::new("sleep").arg("0.2").spawn())
+            .block_on(async { Command::new("sleep").arg("0.2").spawn() })
             .unwrap();
         let mut wait = Box::pin(child.wait());
         let waited = third
@@ -175,7 +173,7 @@ fn child_dropped_on_a_runtime_that_shuts_down_is_reaped() {
             .build()
             .unwrap();
         let pid = rt.block_on(async {
-            let child = Command::new("sleep").arg("0.2").spawn().await.unwrap();
+            let child = Command::new("sleep").arg("0.2").spawn().unwrap();
             child.id().unwrap()
         });
         drop(rt);
@@ -216,7 +214,6 @@ async fn c25_kill_takes_the_whole_tree() {
         .args(["-c", "setsid sleep 300 & echo started; sleep 300"])
         .stdout(Stdio::piped())
         .spawn()
-        .await
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut buf = [0u8; 8];
@@ -249,7 +246,6 @@ async fn c25_kill_on_drop_takes_the_whole_tree() {
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .await
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     drop(child);

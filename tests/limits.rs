@@ -26,7 +26,7 @@ async fn default_process_limit_is_visible_inside() {
         return;
     }
     if common::host::cgroup_limits() {
-        let mut child = Command::new("sleep").arg("30").spawn().await.unwrap();
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         let cg = common::host::cgroup_of(child.id().unwrap());
         assert_eq!(
             std::fs::read_to_string(cg.join("pids.max")).unwrap(),
@@ -53,7 +53,7 @@ async fn default_process_limit_is_visible_inside() {
         common::stdout(&o),
         format!("Max processes {DEFAULT_PROCESS_LIMIT} {DEFAULT_PROCESS_LIMIT} processes \n")
     );
-    let child = Command::new("/bin/true").spawn().await.unwrap();
+    let child = Command::new("/bin/true").spawn().unwrap();
     assert_eq!(
         child.enforcement().process_limit,
         Some(DEFAULT_PROCESS_LIMIT)
@@ -200,7 +200,6 @@ async fn timeout_ends_a_long_run() {
         .arg("30")
         .timeout(Duration::from_millis(200))
         .spawn()
-        .await
         .unwrap();
     let status = child.wait().await.unwrap();
     assert!(child.timed_out());
@@ -210,7 +209,6 @@ async fn timeout_ends_a_long_run() {
     let mut child = Command::new("true")
         .timeout(Duration::from_secs(10))
         .spawn()
-        .await
         .unwrap();
     assert!(child.wait().await.unwrap().success());
     assert!(!child.timed_out());
@@ -239,7 +237,7 @@ async fn terminate_sends_sigterm_then_kills() {
     if !common::host::sandbox_or_skip() {
         return;
     }
-    let mut child = Command::new("sleep").arg("30").spawn().await.unwrap();
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
     let status = child.terminate(Duration::from_secs(2)).await.unwrap();
     assert_eq!(status.signal(), Some(libc::SIGTERM));
 
@@ -247,7 +245,6 @@ async fn terminate_sends_sigterm_then_kills() {
         .args(["-c", "trap '' TERM; echo ready; sleep 30"])
         .stdout(tokio_sandbox::Stdio::piped())
         .spawn()
-        .await
         .unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut buf = [0u8; 6];
@@ -277,7 +274,6 @@ async fn peak_memory_and_cpu_time_are_reported() {
             "b = bytearray(100 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nx = sum(range(3000000))",
         ])
         .spawn()
-        .await
         .unwrap();
     assert!(child.resource_usage().is_none());
     assert!(child.wait().await.unwrap().success());
@@ -316,12 +312,7 @@ async fn c41_process_limit_counts_the_sandbox_only() {
         let _ = s.wait();
     }
     if common::is_root() {
-        let child = Command::new("/bin/true")
-            .uid(0)
-            .gid(0)
-            .spawn()
-            .await
-            .unwrap();
+        let child = Command::new("/bin/true").uid(0).gid(0).spawn().unwrap();
         let expected = common::host::cgroup_limits().then_some(DEFAULT_PROCESS_LIMIT);
         assert_eq!(child.enforcement().process_limit, expected);
     }
@@ -334,11 +325,7 @@ async fn run_status_reports_how_it_ended() {
         return;
     }
     use tokio_sandbox::EndReason;
-    let mut child = Command::new("sh")
-        .args(["-c", "exit 3"])
-        .spawn()
-        .await
-        .unwrap();
+    let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
     assert!(child.run_status().is_none());
     child.wait().await.unwrap();
     let s = child.run_status().unwrap();
@@ -368,12 +355,11 @@ async fn run_status_reports_how_it_ended() {
         .arg("30")
         .timeout(Duration::from_millis(100))
         .spawn()
-        .await
         .unwrap();
     child.wait().await.unwrap();
     assert_eq!(child.run_status().unwrap().ended_by, EndReason::Timeout);
 
-    let mut child = Command::new("sleep").arg("30").spawn().await.unwrap();
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
     child.kill().await.unwrap();
     let s = child.run_status().unwrap();
     assert_eq!(
@@ -388,7 +374,6 @@ async fn run_status_reports_how_it_ended() {
             ..Limits::default()
         })
         .spawn()
-        .await
         .unwrap();
     child.wait().await.unwrap();
     let s = child.run_status().unwrap();
@@ -412,7 +397,7 @@ async fn c42_address_space_is_not_a_memory_limit() {
         memory: Some(512 << 20),
         ..Limits::default()
     };
-    let mut child = Command::new("true").limits(limits).spawn().await.unwrap();
+    let mut child = Command::new("true").limits(limits).spawn().unwrap();
     child.wait().await.unwrap();
     let s = child.run_status().unwrap();
     let memory = s.limits.iter().find(|l| l.name == "memory_bytes").unwrap();

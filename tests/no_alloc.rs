@@ -180,7 +180,7 @@ async fn failed_exec_report_never_allocates_in_the_child() {
     }
     for _ in 0..10 {
         let err = Command::new("/nonexistent/program")
-            .spawn()
+            .spawn_async()
             .await
             .expect_err("the program does not exist");
         assert!(

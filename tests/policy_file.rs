@@ -205,7 +205,6 @@ async fn a_policy_file_runs_a_program() {
         .policy(policy)
         .stdout(tokio_sandbox::Stdio::piped())
         .spawn()
-        .await
         .unwrap();
     assert_eq!(out.enforcement().process_limit, Some(16));
     let out = out.wait_with_output().await.unwrap();

@@ -872,7 +872,7 @@ async fn helper_c38_retained_groups() {
     }
     assert_eq!(rustix::process::geteuid().as_raw(), 65534);
     let err = Command::new("/bin/true")
-        .spawn()
+        .spawn_async()
         .await
         .expect_err("spawning with a supplementary group must fail");
     match err {
@@ -993,7 +993,6 @@ async fn exit_3_within_2s() {
     let mut child = Command::new("sh")
         .args(["-c", "exit 3"])
         .spawn()
-        .await
         .expect("spawn");
     let status = tokio::time::timeout(Duration::from_secs(2), child.wait())
         .await
@@ -1034,7 +1033,6 @@ async fn helper_c43_sigign_reset() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .await
         .expect("spawn");
     let mut out = String::new();
     tokio::io::AsyncReadExt::read_to_string(child.stdout.as_mut().unwrap(), &mut out)
@@ -1114,7 +1112,7 @@ fn spawn_futures_are_send() {
         return;
     }
     let mut cmd = Command::new("true");
-    assert_send(&cmd.spawn());
+    assert_send(&cmd.spawn_async());
     assert_send(&cmd.output());
     assert_send(&cmd.status());
 }
@@ -1194,7 +1192,6 @@ async fn child_wait_is_idempotent() {
     let mut child = Command::new("sh")
         .args(["-c", "exit 5"])
         .spawn()
-        .await
         .expect("spawn");
     let a = child.wait().await.unwrap();
     let b = child.wait().await.unwrap();
@@ -1208,7 +1205,7 @@ async fn child_try_wait_none_while_running_and_id() {
     if !common::host::sandbox_or_skip() {
         return;
     }
-    let mut child = sleeper("30").spawn().await.expect("spawn");
+    let mut child = sleeper("30").spawn().expect("spawn");
     let pid = child.id().expect("id before wait");
     assert!(pid > 1);
     assert_eq!(child.try_wait().unwrap(), None);
@@ -1233,7 +1230,7 @@ async fn child_kill_reports_sigkill_within_1s() {
     if !common::host::sandbox_or_skip() {
         return;
     }
-    let mut child = sleeper("30").spawn().await.expect("spawn");
+    let mut child = sleeper("30").spawn().expect("spawn");
     let t0 = Instant::now();
     tokio::time::timeout(Duration::from_secs(1), child.kill())
         .await
@@ -1258,7 +1255,6 @@ async fn child_signal_sigterm_reaches_a_trap() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .await
         .expect("spawn");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
@@ -1284,7 +1280,6 @@ async fn child_piped_stdin_reaches_cat() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .await
         .expect("spawn");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"hello through the pipe\n").await.unwrap();
@@ -1305,7 +1300,6 @@ async fn child_wait_with_output_separates_streams() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .await
         .expect("spawn");
     let out = child.wait_with_output().await.unwrap();
     assert_eq!(out.status.code(), Some(4));
@@ -1321,7 +1315,7 @@ async fn child_kill_on_drop_kills() {
     let mut cmd = sleeper("30");
     cmd.kill_on_drop(true);
     assert!(cmd.get_kill_on_drop());
-    let child = cmd.spawn().await.expect("spawn");
+    let child = cmd.spawn().expect("spawn");
     let pidfd = child.pidfd().try_clone_to_owned().unwrap();
     assert!(!pidfd_exited_within(&pidfd, 0));
     drop(child);
@@ -1336,7 +1330,7 @@ async fn child_dropped_without_kill_on_drop_keeps_running() {
     if !common::host::sandbox_or_skip() {
         return;
     }
-    let child = sleeper("30").spawn().await.expect("spawn");
+    let child = sleeper("30").spawn().expect("spawn");
     let pidfd = child.pidfd().try_clone_to_owned().unwrap();
     drop(child);
     assert!(!pidfd_exited_within(&pidfd, 300), "the program was killed");
@@ -1626,7 +1620,7 @@ except OSError as e:
     let mut cmd = Command::new("python3");
     cmd.args(["-c", &script]).network(Network::Host);
     cmd.policy_mut().allow_tcp_connect(pa).allow_tcp_bind(1);
-    let child = cmd.stdout(Stdio::piped()).spawn().await.unwrap();
+    let child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let network = child
         .enforcement()
         .properties
@@ -1706,7 +1700,6 @@ async fn end_reason_cannot_be_forged_by_the_program() {
         let mut child = Command::new("sh")
             .args(["-c", &format!("kill -{sig} $$")])
             .spawn()
-            .await
             .unwrap();
         child.wait().await.unwrap();
         assert_eq!(

@@ -300,7 +300,6 @@ async fn c46_traceme_does_not_end_the_run() {
         .args(["-c", script])
         .stdout(Stdio::piped())
         .spawn()
-        .await
         .unwrap();
     let mut out = String::new();
     use tokio::io::AsyncReadExt;
@@ -331,11 +330,11 @@ async fn c46_ptrace_switch_off_denies() {
     cmd.args(["-c", "strace -qq true 2>&1 | grep -o 'PTRACE_TRACEME: .*'"])
         .policy_mut()
         .ptrace(false);
-    let child = cmd.stdout(Stdio::piped()).spawn().await.unwrap();
+    let child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     assert!(!child.enforcement().ptrace);
     let out = child.wait_with_output().await.unwrap();
     assert_ok(&out, "PTRACE_TRACEME: Operation not permitted\n");
-    let child = Command::new("/bin/true").spawn().await.unwrap();
+    let child = Command::new("/bin/true").spawn().unwrap();
     assert!(child.enforcement().ptrace);
     // Neither a pid namespace nor Landlock: nothing would bound tracing to the sandbox.
     let mut cmd = Command::new("/bin/true");
@@ -344,7 +343,7 @@ async fn c46_ptrace_switch_off_denies() {
         landlock: false,
         ..Layers::default()
     });
-    let child = cmd.spawn().await.unwrap();
+    let child = cmd.spawn().unwrap();
     assert!(!child.enforcement().ptrace);
 }
 
@@ -572,7 +571,7 @@ async fn c50_tmpdir_in_rw_bind_renames() {
             "it is not a directory on the host (create it first)",
         ),
     ] {
-        match cmd.spawn().await {
+        match cmd.spawn_async().await {
             Err(SpawnError::Policy(PolicyError::TmpdirNotInReadWritePath { reason, .. })) => {
                 assert_eq!(reason, why)
             }
@@ -642,7 +641,7 @@ async fn c51_tmpfs_size_and_inodes_per_mount() {
     let mut cmd = Command::new("/bin/true");
     cmd.policy_mut()
         .tmpfs_limits("/var/tmp", TmpfsLimits::default());
-    match cmd.spawn().await {
+    match cmd.spawn_async().await {
         Err(SpawnError::Policy(PolicyError::NoSuchTmpfs(p))) => {
             assert_eq!(p, Path::new("/var/tmp"))
         }
@@ -718,7 +717,7 @@ async fn c51_full_shm_is_named() {
         );
         cmd
     };
-    let mut child = shm(32).stdout(Stdio::null()).spawn().await.unwrap();
+    let mut child = shm(32).stdout(Stdio::null()).spawn().unwrap();
     let status = child.wait().await.unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGBUS));
@@ -759,7 +758,6 @@ async fn c53_timeout_counts_cpu_and_memory() {
         .args(["-c", ALLOC_AND_SPIN])
         .timeout(Duration::from_millis(2500))
         .spawn()
-        .await
         .unwrap();
     child.wait().await.unwrap();
     let run = child.run_status().unwrap();
@@ -779,7 +777,6 @@ async fn c53_kill_counts_cpu() {
     let mut child = Command::new("/bin/sh")
         .args(["-c", "while :; do :; done"])
         .spawn()
-        .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     child.kill().await.unwrap();
@@ -803,7 +800,7 @@ async fn c53_peak_excludes_the_caller() {
     for i in (0..ballast.len()).step_by(4096) {
         ballast[i] = (i % 251) as u8;
     }
-    let mut child = Command::new("/bin/true").spawn().await.unwrap();
+    let mut child = Command::new("/bin/true").spawn().unwrap();
     child.wait().await.unwrap();
     let run = child.run_status().unwrap();
     let peak = run.peak_memory_bytes.expect("a peak");
@@ -817,7 +814,7 @@ async fn c53_times_have_microseconds() {
     if !common::host::sandbox_or_skip() {
         return;
     }
-    let mut child = Command::new("/bin/true").spawn().await.unwrap();
+    let mut child = Command::new("/bin/true").spawn().unwrap();
     child.wait().await.unwrap();
     let run = child.run_status().unwrap();
     assert!(run.wall_time_us > 0, "{run:?}");
@@ -907,7 +904,7 @@ fn helper_c54_thousand() {
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
-                    .spawn()
+                    .spawn_async()
                     .await
                     .map_err(|e| e.to_string())?;
                 c.wait().await.map_err(|e| e.to_string())
@@ -952,7 +949,7 @@ fn helper_c54_past() {
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
-                    .spawn()
+                    .spawn_async()
                     .await
             }));
         }
@@ -1013,7 +1010,6 @@ async fn helper_terminal_env() {
         .stdin(Stdio::from(slave))
         .stderr(Stdio::piped())
         .spawn()
-        .await
         .unwrap();
     let mut err = String::new();
     use tokio::io::AsyncReadExt;
@@ -1087,7 +1083,7 @@ async fn helper_relative_program() {
         return;
     }
     let cwd = std::env::current_dir().unwrap();
-    match Command::new("./m").spawn().await {
+    match Command::new("./m").spawn_async().await {
         Err(e @ SpawnError::NotBound { .. }) => {
             assert!(e.to_string().contains("bind it or its directory"), "{e}");
             let SpawnError::NotBound { path } = e else {

@@ -106,7 +106,7 @@ async fn c24_sigterm_reaches_the_program() {
     if !common::host::sandbox_or_skip() {
         return;
     }
-    let mut child = Command::new("sleep").arg("30").spawn().await.unwrap();
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let start = Instant::now();
     child.signal(libc::SIGTERM).unwrap();
@@ -240,7 +240,7 @@ async fn spawn_2000() {
     }
     for _ in 0..50 {
         let err = Command::new("/nonexistent/program")
-            .spawn()
+            .spawn_async()
             .await
             .unwrap_err();
         assert!(
@@ -257,7 +257,7 @@ async fn spawn_2000() {
     for i in 0..300u64 {
         let mut cmd = Command::new("sleep");
         cmd.arg("5").kill_on_drop(true);
-        let _ = tokio::time::timeout(Duration::from_micros(i * 20), cmd.spawn()).await;
+        let _ = tokio::time::timeout(Duration::from_micros(i * 20), cmd.spawn_async()).await;
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while (fd_count() != fds || child_processes() != 0) && Instant::now() < deadline {
@@ -282,7 +282,7 @@ fn thousand_concurrent_sandboxes_from_a_current_thread_runtime() {
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..1000 {
             set.spawn(async {
-                let mut child = Command::new("sleep").arg("1").spawn().await?;
+                let mut child = Command::new("sleep").arg("1").spawn_async().await?;
                 child.wait().await
             });
         }

@@ -205,7 +205,7 @@ impl Child {
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
-    /// let child = Command::new("true").spawn().await?;
+    /// let child = Command::new("true").spawn()?;
     /// let e = child.enforcement();
     /// println!("Landlock ABI {:?}, seccomp {}", e.landlock_abi, e.seccomp);
     /// for p in &e.properties {
@@ -232,7 +232,7 @@ impl Child {
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
-    /// let mut child = Command::new("sleep").arg("1000").spawn().await?;
+    /// let mut child = Command::new("sleep").arg("1000").spawn()?;
     /// child.signal(libc::SIGINT)?;
     /// child.wait().await?;
     /// # Ok(()) }
@@ -308,7 +308,7 @@ impl Child {
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::{Command, EndReason};
-    /// let mut child = Command::new("sleep").arg("1000").spawn().await?;
+    /// let mut child = Command::new("sleep").arg("1000").spawn()?;
     /// child.kill().await?;
     /// assert_eq!(child.run_status().unwrap().ended_by, EndReason::Killed);
     /// # Ok(()) }
@@ -333,7 +333,7 @@ impl Child {
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
     /// use tokio_sandbox::Command;
-    /// let mut child = Command::new("sleep").arg("1").spawn().await?;
+    /// let mut child = Command::new("sleep").arg("1").spawn()?;
     /// let status = loop {
     ///     if let Some(status) = child.try_wait()? {
     ///         break status;
@@ -425,7 +425,7 @@ impl Child {
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
-    /// let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().await?;
+    /// let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn()?;
     /// assert_eq!(child.wait().await?.code(), Some(3));
     /// assert_eq!(child.wait().await?.code(), Some(3)); // the same status again
     /// # Ok(()) }
@@ -523,7 +523,7 @@ impl Child {
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::Command;
-    /// let mut child = Command::new("true").spawn().await?;
+    /// let mut child = Command::new("true").spawn()?;
     /// child.wait().await?;
     /// let status = child.run_status().expect("waited for");
     /// println!("{:?} after {} ms", status.ended_by, status.wall_time_ms);
@@ -551,7 +551,7 @@ impl Child {
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
     /// use tokio_sandbox::Command;
-    /// let mut child = Command::new("server").spawn().await?;
+    /// let mut child = Command::new("server").spawn()?;
     /// // ...
     /// let status = child.terminate(Duration::from_secs(5)).await?;
     /// # Ok(()) }
@@ -587,7 +587,7 @@ impl Child {
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio_sandbox::{Command, Stdio};
-    /// let child = Command::new("uname").arg("-n").stdout(Stdio::piped()).spawn().await?;
+    /// let child = Command::new("uname").arg("-n").stdout(Stdio::piped()).spawn()?;
     /// let out = child.wait_with_output().await?;
     /// assert_eq!(out.stdout, b"sandbox\n"); // the default hostname
     /// # Ok(()) }

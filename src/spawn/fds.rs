@@ -151,6 +151,7 @@ fn stdio_fds(
         let target = target as RawFd;
         match s.0 {
             StdioKind::Inherit => fds.push((target, target)),
+            StdioKind::Caller(fd) => fds.push((fd, target)),
             StdioKind::Null => {
                 let f = std::fs::OpenOptions::new()
                     .read(true)

@@ -2,7 +2,8 @@
 //! (compiles the policy, finds the program, opens the pipes), [`start`] clones the child and,
 //! for a root caller, writes its id maps, and [`finish`] awaits the child's exec report and
 //! returns the [`Child`] or the error the report names. [`spawn`] runs the first two on tokio's
-//! blocking pool and awaits the last on the reactor.
+//! blocking pool and awaits the last on the reactor; [`spawn_blocking`] runs all three on the
+//! calling thread, waiting for the report as a blocking read.
 
 pub(crate) mod clone;
 pub(crate) mod fds;
@@ -12,14 +13,14 @@ pub(crate) mod shared;
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::SandboxCgroup;
 use crate::child::plan::{CStrArray, ChildPlan, Console, SelfMaps};
-use crate::child_handle::pidfd::{reap, reap_in_background};
+use crate::child_handle::pidfd::{reap, reap_blocking, reap_in_background};
 use crate::child_handle::{Child, ChildParts};
 use crate::enforcement::{property_report, Enforcement, Ids};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
@@ -186,6 +187,46 @@ async fn spawn_counted(
     result
 }
 
+/// Spawns `req` on the calling thread, as [`spawn`] does on the blocking pool and the reactor:
+/// prepares the plan, clones, and blocks reading the report pipe until the child has exec'd (or
+/// reported a failure and exited). Takes no setup slot: the calling thread is the bound.
+pub(crate) fn spawn_blocking(
+    req: Request,
+    compiled: &mut Option<CompiledPolicy>,
+) -> Result<Child, SpawnError> {
+    #[cfg(feature = "tracing")]
+    let (span, t0) = (span(&req), std::time::Instant::now());
+    let started = prepare(req, compiled.as_ref()).and_then(start)?;
+    if !started.fell_back() {
+        *compiled = Some(started.compiled().clone());
+    }
+    #[cfg(feature = "tracing")]
+    let (prepared_and_cloned, t1) = (t0.elapsed(), std::time::Instant::now());
+    #[cfg(feature = "tracing")]
+    if let Some(why) = &started.compiled().0.landlock_missing {
+        span.in_scope(|| tracing::warn!(reason = %why, "Landlock not applied (best effort)"));
+    }
+    let Started {
+        inflight,
+        pid,
+        namespaces,
+        kept,
+    } = started;
+    let result = read_report_blocking(inflight.report()).and_then(|report| {
+        match conclude(inflight, pid, namespaces, kept, report) {
+            Ok(child) => Ok(child),
+            Err((pidfd, error)) => {
+                // The child exits right after writing its report.
+                reap_blocking(pidfd.as_fd());
+                Err(error)
+            }
+        }
+    });
+    #[cfg(feature = "tracing")]
+    trace_result(&span, &result, prepared_and_cloned, t1);
+    result
+}
+
 /// The span of one spawn, with a warning when user namespaces are not used.
 #[cfg(feature = "tracing")]
 fn span(req: &Request) -> tracing::Span {
@@ -228,6 +269,28 @@ fn trace_result(
 
 /// How much of a report is kept: a failure record is far shorter.
 const REPORT_LIMIT: usize = 4096;
+
+/// Reads the report pipe (non-blocking) to EOF, blocking in poll(2) while it is empty: nothing
+/// (the child exec'd) or one failure record, kept up to [`REPORT_LIMIT`].
+fn read_report_blocking(fd: BorrowedFd<'_>) -> Result<Vec<u8>, SpawnError> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut report = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => return Ok(report),
+            Ok(n) if report.len() < REPORT_LIMIT => report.extend_from_slice(&buf[..n]),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => {
+                match poll(&mut [PollFd::new(&fd, PollFlags::IN)], None) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(os_err("waiting for exec (poll)")(e.into())),
+                }
+            }
+            Err(e) => return Err(os_err("reading the exec report")(e.into())),
+        }
+    }
+}
 
 /// Runs `f` on tokio's blocking pool; a panic in it goes on in the caller.
 pub(crate) async fn blocking<T: Send + 'static>(

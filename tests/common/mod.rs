@@ -415,7 +415,7 @@ pub mod host {
                 .enable_all()
                 .build()
                 .unwrap();
-            match rt.block_on(cmd.spawn()) {
+            match rt.block_on(cmd.spawn_async()) {
                 Ok(_) => panic!("a TCP allow-list runs below Landlock ABI 4"),
                 Err(e) => e,
             }
@@ -458,7 +458,7 @@ pub mod host {
                 .build()
                 .unwrap();
             let err = rt
-                .block_on(tokio_sandbox::Command::new("/bin/true").status())
+                .block_on(async { tokio_sandbox::Command::new("/bin/true").status().await })
                 .expect_err("a default sandbox is refused on this host");
             let msg = err.to_string();
             let named = if why.contains("Landlock") {

@@ -86,7 +86,6 @@ async fn host_lease_on_a_bound_file_is_refused() {
         .stdout(tokio_sandbox::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .await
         .expect("spawn the attacker");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next_line().await.unwrap().unwrap_or_default();
@@ -131,7 +130,7 @@ async fn inotify_sees(
         .stdout(tokio_sandbox::Stdio::piped())
         .kill_on_drop(true);
     cfg(&mut cmd);
-    let mut child = cmd.spawn().await.expect("spawn the attacker");
+    let mut child = cmd.spawn().expect("spawn the attacker");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next_line().await.unwrap().unwrap_or_default();
     assert_eq!(first, "watching", "in the sandbox");

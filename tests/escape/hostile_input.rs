@@ -36,7 +36,7 @@ async fn run(cmd: &mut Command) -> Output {
 
 /// Spawns `cmd` and returns the spawn error, failing the test if it spawned or hung.
 async fn spawn_err(cmd: &mut Command) -> SpawnError {
-    match tokio::time::timeout(BOUND, cmd.spawn())
+    match tokio::time::timeout(BOUND, cmd.spawn_async())
         .await
         .expect("the spawn must not hang")
     {

@@ -237,7 +237,7 @@ async fn c20_tcp_rules_are_not_a_network_switch() {
             .network(network)
             .stdout(tokio_sandbox::Stdio::piped());
         cmd.policy_mut().allow_tcp_connect(9);
-        let child = cmd.spawn().await.unwrap();
+        let child = cmd.spawn().unwrap();
         let report = child
             .enforcement()
             .properties
