@@ -454,10 +454,10 @@ fn hint(stage: Stage, source: &io::Error, path: Option<&std::path::Path>) -> &'s
 }
 
 impl SpawnError {
-    /// The kind of [`io::Error`] this error becomes: [`io::ErrorKind::NotFound`] for a program
-    /// that is not there (or not visible, or whose interpreter is not),
-    /// [`io::ErrorKind::PermissionDenied`] for one that cannot be executed (the kinds
-    /// `tokio::process` gives for `ENOENT` and `EACCES`), [`io::ErrorKind::InvalidInput`] for
+    /// The kind of [`io::Error`] this error becomes, the one `tokio::process` gives for the same
+    /// failure: [`io::ErrorKind::NotFound`] for a program that is not there (or not visible, or
+    /// whose interpreter is not), the kind of execve(2)'s errno for one that cannot be executed
+    /// ([`io::ErrorKind::PermissionDenied`] for `EACCES`), [`io::ErrorKind::InvalidInput`] for
     /// another problem with the policy or command (a missing policy path has the kind of its
     /// errno), [`io::ErrorKind::Unsupported`] for a missing kernel mechanism,
     /// [`io::ErrorKind::InvalidData`] for an unreadable report, and the kind of the errno for a
@@ -472,10 +472,10 @@ impl SpawnError {
             SpawnError::Policy(_) => io::ErrorKind::InvalidInput,
             SpawnError::MalformedReport { .. } => io::ErrorKind::InvalidData,
             SpawnError::Unsupported { .. } => io::ErrorKind::Unsupported,
-            SpawnError::NotExecutable { .. } => io::ErrorKind::PermissionDenied,
             SpawnError::Os { source, .. }
             | SpawnError::Setup { source, .. }
-            | SpawnError::TooManyOpenFiles { source, .. } => source.kind(),
+            | SpawnError::TooManyOpenFiles { source, .. }
+            | SpawnError::NotExecutable { source, .. } => source.kind(),
         }
     }
 

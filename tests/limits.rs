@@ -214,6 +214,18 @@ async fn timeout_ends_a_long_run() {
     assert!(!child.timed_out());
 }
 
+/// A timeout too long to be a point in time (`Duration::MAX`) is no limit, and no panic.
+#[tokio::test]
+async fn timeout_too_long_for_an_instant_is_no_limit() {
+    let mut child = Command::new("sh")
+        .args(["-c", "exit 3"])
+        .timeout(Duration::MAX)
+        .spawn()
+        .unwrap();
+    assert_eq!(child.wait().await.unwrap().code(), Some(3));
+    assert!(!child.timed_out());
+}
+
 /// A program printing forever under a timeout is killed on time; output() returns.
 #[tokio::test]
 async fn timeout_ends_a_program_printing_forever() {
