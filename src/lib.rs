@@ -22,6 +22,95 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Differences from `tokio::process`
+//!
+//! Code written for `tokio::process` compiles with `tokio::process::Command` replaced by
+//! `tokio_sandbox::Command` (and `std::process::Stdio` by [`tokio_sandbox::Stdio`](Stdio)) and
+//! behaves the same, within the sandbox: [`Command::spawn`] is synchronous and returns
+//! `io::Result<Child>`, [`Command::status`] and [`Command::output`] start the program when
+//! called and return `'static` futures, `output()` pipes stdout and stderr, settings survive a
+//! spawn, `start_kill` and `kill` after a wait are `Ok`, a [`Child`] can be waited for on any
+//! runtime, [`Child::stdin`], [`Child::stdout`] and [`Child::stderr`] are tokio's own types,
+//! and the error kinds are tokio's (`tests/tokio_compat.rs` checks each against both). What
+//! differs, and why:
+//!
+//! - **The environment is not inherited.** The program starts with `PATH`, `HOME`, `TMPDIR`,
+//!   `USER`, `LOGNAME` and `SHELL` (`/bin/sh`) set for the sandbox, `LANG=C.UTF-8` where the
+//!   system runtime has that locale, and the caller's `TERM` and `COLORTERM` when a stdio fd of
+//!   the program is a terminal; the caller's other variables (which often hold tokens and
+//!   keys) reach it only through [`Command::env`] or [`Command::env_inherit`].
+//!   [`Command::get_envs`] lists what was set or removed, as std's does.
+//! - **The working directory is the caller's only if the sandbox shows it** at the same path,
+//!   else `/`; [`Command::current_dir`] naming a directory the sandbox does not show fails the
+//!   spawn ([`SpawnError::Setup`] at [`Stage::Chdir`]). A program name is looked up in the
+//!   sandbox's `PATH` among what the sandbox shows, never in the caller's `PATH`.
+//! - **[`Child::id`] is the sandbox's init**, pid 1 of the sandbox's pid namespace (its host
+//!   pid), not the program, which is init's child. Signals sent through [`Child::signal`] or to
+//!   that pid are forwarded to the program, except `SIGKILL` and `SIGSTOP`, which act on init,
+//!   `SIGIO` (init's lifeline) and `SIGRTMAX` (the library's request to end the sandbox, which
+//!   [`Child::signal`] refuses). [`Child::kill`], [`Child::start_kill`] and
+//!   [`Command::kill_on_drop`] end every process of the sandbox, not only the program:
+//!   `start_kill` asks init to kill and reap them all (so that their CPU time and memory are
+//!   counted) and kills init with `SIGKILL` if the sandbox has not ended a second later.
+//! - **The whole sandbox ends with its owner.** When the program exits, its background
+//!   processes end with the sandbox; when the process that spawned the sandbox exits or is
+//!   killed, the sandbox is killed too (a `tokio::process` child outlives its parent). Nothing
+//!   the program started can stay behind.
+//! - **Ownership is that of a user namespace.** The program runs as one uid and gid of its own
+//!   with no capability: an unprivileged caller's own ids, shown as themselves; a root
+//!   caller's program runs as 65534 on the host and 1000 (`sandbox`) inside, as does an
+//!   unprivileged caller's running as 65534. Every other host id shows as the overflow id
+//!   65534 (`nobody`), never as the program's own, so host files owned by root appear owned by
+//!   `nobody`, and `chown` to another id fails. [`Command::uid`] and [`Command::gid`] choose the
+//!   id inside the sandbox, not a host id to switch to with setuid(2) as std's
+//!   `CommandExt::uid` does.
+//! - **Each bind is a mount of its own**, so `rename(2)` from one read-write path to another,
+//!   or between the sandbox's `/tmp`, its home and a read-write path, fails with `EXDEV` where
+//!   on the host both may be one filesystem. `mv` copies instead; a program that writes a
+//!   temporary file and renames it into place needs its temporary directory inside the same
+//!   read-write path ([`Policy::tmpdir`] puts `TMPDIR` there).
+//! - **The first spawn raises this process's soft `RLIMIT_NOFILE` to its hard limit** (each
+//!   running sandbox holds descriptors in it), as Go's runtime does; programs get the original
+//!   soft limit back (or the default open-files limit of [`Limits::default_open_files`] where
+//!   that is lower).
+//! - **`std::process::Stdio` is opaque** (nothing tells whether it is a pipe or which fd it
+//!   holds) and cannot be placed in a sandbox: use [`Stdio`], which has the same constructors
+//!   (`inherit`, `null`, `piped`) and conversions (`File`, `OwnedFd`, std's and tokio's child
+//!   pipes with `into()` or `try_into()`, `io::stdout()`, `io::stderr()`).
+//! - **No `pre_exec`, `as_std`, `as_std_mut`, `into_std` or `From<std::process::Command>`.**
+//!   A `pre_exec` closure would run the caller's code in the child before the policy is in
+//!   force (and the child may not allocate, lock or run arbitrary code; see below), and a std
+//!   `Command` can neither hold a policy nor be read back whole, so converting to or from one
+//!   would run the program unsandboxed or lose settings. The settings read back with
+//!   [`Command::get_program`], [`Command::get_args`], [`Command::get_envs`] and
+//!   [`Command::get_current_dir`], where tokio code writes `cmd.as_std().get_args()`.
+//! - **[`Command::process_group`]**: `0` gives the sandbox a process group of its own, led by
+//!   its init, in a new session (the default, [`Policy::new_session`]; the program then has no
+//!   controlling terminal, which stops `TIOCSTI` injection); any other group is outside the
+//!   sandbox and refused ([`PolicyError::ProcessGroup`]).
+//! - **`output()` reads stdin from `/dev/null` unless set** (tokio's inherits the caller's, std's
+//!   does not): a program whose output is being collected does not read the caller's input or
+//!   terminal unless given it.
+//! - **A spawn takes longer** (a few milliseconds for the namespaces, mounts and filters) and
+//!   [`Command::spawn`] blocks the calling thread meanwhile, as tokio's does for its shorter
+//!   fork and exec. [`Command::spawn_async`] sets the sandbox up on tokio's blocking pool and
+//!   awaits it on the reactor, a bounded number at once, with the typed [`SpawnError`]: use it
+//!   on a current-thread runtime that starts many sandboxes, or where the runtime thread must
+//!   stay free.
+//! - **Errors carry the sandbox's reasons.** A spawn's `io::Error` has tokio's kind for the same
+//!   failure and holds a [`SpawnError`] (the step, the call, the path), so its `raw_os_error()`
+//!   is `None`: [`SpawnError::from_io_error`] gives the `SpawnError` and
+//!   [`SpawnError::raw_os_error`] its errno. Problems with the policy are found before anything
+//!   is started (kind `InvalidInput` or the errno's).
+//! - **Outside a Tokio runtime** [`Command::spawn`] returns an error and starts nothing, where
+//!   tokio's panics (both need a runtime for the child's pipes).
+//! - **Limits by default**: the sandbox has a process limit ([`DEFAULT_PROCESS_LIMIT`]), its
+//!   tmpfs mounts a size ([`DEFAULT_TMPFS_SIZE`]), and no network but its own loopback
+//!   ([`Network::None`]).
+//! - **Additions**: [`Command::env_inherit`], [`Command::pass_fd`], [`Command::timeout`], the
+//!   policy methods, [`Child::signal`], [`Child::terminate`], [`Child::pidfd`],
+//!   [`Child::enforcement`], [`Child::run_status`] and [`Child::resource_usage`].
+//!
 //! # Threat model
 //!
 //! The program is hostile. It sees only the paths of its policy (read-only unless asked), the
@@ -99,22 +188,6 @@
 //! 5. **The parent** reads the report pipe (blocking in poll(2) for [`Command::spawn`], as
 //!    tokio's spawn waits for the exec; on the reactor for [`Command::spawn_async`]): EOF alone
 //!    means the program was exec'd; otherwise the record becomes a typed error.
-//!
-//! # Differences from `tokio::process`
-//!
-//! - The environment is not inherited: the program starts from `PATH`, `HOME`, `TMPDIR`,
-//!   `USER`, `LOGNAME`, `SHELL`, `LANG` (`C.UTF-8` where the runtime has it) and, when a stdio
-//!   fd is a terminal, the caller's `TERM` and `COLORTERM` ([`Command::env_inherit`] passes
-//!   more). The working directory is the caller's only where the sandbox shows it.
-//! - [`Child::id`] is the host pid of the sandbox's init, and the whole sandbox ends with the
-//!   program (and with the process that spawned it).
-//! - Ownership: a root caller's program runs as uid/gid 1000 inside and 65534 on the host, and
-//!   files of owners the sandbox does not map (host root's) show as 65534, never as its own.
-//! - `rename(2)` between `/tmp`, the home and the read-write paths fails with `EXDEV`: each is
-//!   a mount of its own ([`Policy::tmpdir`] puts `TMPDIR` in a read-write path).
-//! - The first spawn raises the process's soft `RLIMIT_NOFILE` to its hard limit (each
-//!   running sandbox holds descriptors in it); programs get the original soft limit back (or
-//!   the default open-files limit of [`Limits::default_open_files`] where that is lower).
 //!
 //! # Known limits
 //!
