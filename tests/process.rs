@@ -1105,7 +1105,8 @@ async fn c43_no_signal_ignored_or_blocked_inside() {
 fn assert_send<T: Send>(_: &T) {}
 
 /// Like `tokio::process::Command`'s, the spawn futures are `Send`: they can be given to
-/// `tokio::spawn` on a multi-threaded runtime (checked at compile time).
+/// `tokio::spawn` on a multi-threaded runtime (checked at compile time; outside a runtime
+/// `output()` and `status()` start nothing and their futures return an error).
 #[test]
 fn spawn_futures_are_send() {
     if !common::host::sandbox_or_skip() {
