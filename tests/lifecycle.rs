@@ -116,6 +116,9 @@ fn c23_sandbox_survives_the_spawning_thread() {
 /// and without a timeout; many times, so that a race would show.
 #[test]
 fn wait_from_another_runtime_also_after_the_first_shut_down() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let current = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -167,6 +170,9 @@ fn wait_from_another_runtime_also_after_the_first_shut_down() {
 /// reaping moves from the runtime to a thread.
 #[test]
 fn child_dropped_on_a_runtime_that_shuts_down_is_reaped() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     for _ in 0..5 {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -143,6 +143,9 @@ fn text(bytes: &[u8]) -> String {
 /// `io::Result`); `wait` gives the exact exit code, and waiting again gives it again.
 #[tokio::test]
 async fn spawn_is_synchronous_and_wait_gives_the_exit_code() -> std::io::Result<()> {
+    if !common::host::sandbox_or_skip() {
+        return Ok(());
+    }
     both!(|flavor| {
         let mut child = Command::new("sh").args(["-c", "exit 7"]).spawn()?;
         assert!(child.id().is_some(), "{flavor:?}");
@@ -160,6 +163,9 @@ async fn spawn_is_synchronous_and_wait_gives_the_exit_code() -> std::io::Result<
 /// still started it.
 #[tokio::test]
 async fn status_and_output_start_the_program_when_called() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let dir = common::rw_dir();
         for (i, use_output) in [false, true].into_iter().enumerate() {
@@ -190,6 +196,9 @@ async fn status_and_output_start_the_program_when_called() {
 /// would wait forever if the program started only when polled).
 #[tokio::test]
 async fn status_program_writes_a_pipe_read_before_the_await() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let (tx, rx) = tokio::net::unix::pipe::pipe().unwrap();
         let mut rx = rx;
@@ -215,6 +224,9 @@ async fn status_program_writes_a_pipe_read_before_the_await() {
 /// `Command`, which may be a temporary, and can be given to `tokio::spawn`.
 #[tokio::test]
 async fn status_and_output_futures_are_static() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let status = owned(Command::new("sh").args(["-c", "exit 4"]).status());
         let output = owned(Command::new("echo").arg("static").output());
@@ -229,6 +241,9 @@ async fn status_and_output_futures_are_static() {
 /// same command pipes them too.
 #[tokio::test]
 async fn output_pipes_stdout_and_stderr_regardless_of_earlier_settings() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo out; echo err >&2"])
@@ -256,6 +271,9 @@ async fn output_pipes_stdout_and_stderr_regardless_of_earlier_settings() {
 /// not read the caller's input. Set, it is the same for both.
 #[tokio::test]
 async fn output_stdin_is_null_in_the_sandbox_unless_set() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let out = tokio_sandbox::Command::new("readlink")
         .arg("/proc/self/fd/0")
         .output()
@@ -276,6 +294,9 @@ async fn output_stdin_is_null_in_the_sandbox_unless_set() {
 /// gets `SIGPIPE`.
 #[tokio::test]
 async fn status_closes_piped_streams() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let status = Command::new("sh")
             .args(["-c", "sleep 0.2; echo lost"])
@@ -291,6 +312,9 @@ async fn status_closes_piped_streams() {
 /// and a file given as stdout is written by both.
 #[tokio::test]
 async fn a_second_spawn_gets_the_same_stdio() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let mut cmd = Command::new("echo");
         cmd.arg("again").stdout(Stdio::piped());
@@ -337,6 +361,9 @@ fn spawn_outside_a_runtime() {
 /// Writing the child's stdin and reading its stdout, while it runs.
 #[tokio::test]
 async fn write_stdin_read_stdout() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let mut child = Command::new("cat")
             .stdin(Stdio::piped())
@@ -361,6 +388,9 @@ async fn write_stdin_read_stdout() {
 /// `wait_with_output` closes stdin, reads both streams and gives the status.
 #[tokio::test]
 async fn wait_with_output_reads_both_streams() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let child = Command::new("sh")
             .args(["-c", "cat; echo err >&2; exit 3"])
@@ -383,6 +413,9 @@ async fn wait_with_output_reads_both_streams() {
 /// sandbox into sandbox, tokio into a sandbox and a sandbox into tokio; all give the same.
 #[tokio::test]
 async fn stdout_of_one_child_is_stdin_of_another() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     const SCRIPT: &str = "printf 'b\\na\\nc\\n'";
     async fn tokio_source() -> tokio::process::ChildStdout {
         let mut c = tokio::process::Command::new("sh")
@@ -464,6 +497,9 @@ async fn stdout_of_one_child_is_stdin_of_another() {
 /// With `kill_on_drop(true)` a dropped `Child` is killed; without, it runs on.
 #[tokio::test]
 async fn kill_on_drop() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         for kill in [true, false] {
             let mut cmd = Command::new("sleep");
@@ -488,6 +524,9 @@ async fn kill_on_drop() {
 /// when `output()` was called, is killed (here: the last reader of a pipe goes away).
 #[tokio::test]
 async fn dropped_output_future_kills_with_kill_on_drop() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let dir = common::rw_dir();
         let mark = dir.path().join("started");
@@ -517,6 +556,9 @@ async fn dropped_output_future_kills_with_kill_on_drop() {
 /// `start_kill` and `kill` after the child was reaped are not errors; the status stays.
 #[tokio::test]
 async fn kill_after_wait() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let mut child = Command::new("sh").args(["-c", "exit 2"]).spawn().unwrap();
         let status = child.wait().await.unwrap();
@@ -530,6 +572,9 @@ async fn kill_after_wait() {
 /// `kill` ends a running child with `SIGKILL`; `try_wait` is `None` while it runs.
 #[tokio::test]
 async fn kill_and_try_wait() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         assert_eq!(child.try_wait().unwrap(), None, "{flavor:?}");
@@ -553,6 +598,9 @@ async fn kill_and_try_wait() {
 /// repeated so that a race would show.
 #[test]
 fn wait_on_another_runtime_after_the_first_shut_down() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     let runtime = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -585,6 +633,9 @@ fn wait_on_another_runtime_after_the_first_shut_down() {
 /// `arg0` is the program's `argv[0]`; the program is still the one named.
 #[tokio::test]
 async fn arg0() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let out = Command::new("sh")
             .arg0("renamed")
@@ -604,6 +655,9 @@ async fn arg0() {
 /// (documented); `env_inherit` passes the caller's value.
 #[tokio::test]
 async fn environment() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let out = Command::new("env")
             .env_clear()
@@ -646,6 +700,9 @@ async fn environment() {
 /// caller's; the sandbox's in `/` when the sandbox does not show the caller's (documented).
 #[tokio::test]
 async fn current_dir() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let out = Command::new("pwd")
             .current_dir("/usr/bin")
@@ -669,6 +726,9 @@ async fn current_dir() {
 /// (documented), whose child the program is.
 #[tokio::test]
 async fn ids() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         let id = child.id().expect("an id while running");
@@ -704,6 +764,9 @@ async fn ids() {
 /// sandbox's: init leads it); a process group outside the sandbox is refused (documented).
 #[tokio::test]
 async fn process_group() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let out = Command::new("sh")
             .args(["-c", "echo $$; cut -d' ' -f5 /proc/self/stat"])
@@ -764,6 +827,9 @@ fn inspection() {
 /// sandbox's holds the `SpawnError` (with the errno) instead (documented).
 #[tokio::test]
 async fn missing_program_is_not_found() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         for program in [
             "/nonexistent/tokio-sandbox-compat",
@@ -793,6 +859,9 @@ async fn missing_program_is_not_found() {
 /// A file without execute permission is `PermissionDenied` (`EACCES`).
 #[tokio::test]
 async fn non_executable_is_permission_denied() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let dir = common::rw_dir();
         let prog = dir.path().join("not-executable");
@@ -815,6 +884,9 @@ async fn non_executable_is_permission_denied() {
 /// tried, as `execvp(3)` would), of the same kind for both.
 #[tokio::test]
 async fn neither_elf_nor_script_is_an_exec_format_error() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
     both!(|flavor| {
         let dir = common::rw_dir();
         let prog = dir.path().join("no-interpreter-line");
