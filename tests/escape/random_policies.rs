@@ -253,6 +253,8 @@ enum Expected {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     Absent,
+    /// A path below a file: `ENOTDIR`, as on the host.
+    NotDir,
     /// Contents, and whether writing works (`rw`) or is refused with EROFS (`ro`).
     File(String, &'static str),
     /// Sorted entries, and the same mode.
@@ -437,6 +439,8 @@ fn model(rules: &[Rule], candidates: &BTreeSet<PathBuf>) -> Expected {
                     State::Dir(names, mode(*w))
                 }
                 Ok(_) => State::File(std::fs::read_to_string(&host).unwrap(), mode(*w)),
+                // Below a bound file (a relative destination takes files and directories).
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => State::NotDir,
                 Err(_) => State::Absent,
             }
         } else {
@@ -467,7 +471,7 @@ fn model(rules: &[Rule], candidates: &BTreeSet<PathBuf>) -> Expected {
 }
 
 /// Reports each path given as an argument, one line each:
-/// `PATH absent` | `PATH file MODE CONTENTS` | `PATH dir MODE ENTRY...` | `PATH other WHAT`.
+/// `PATH absent` | `PATH notdir` | `PATH file MODE CONTENTS` | `PATH dir MODE ENTRY...` | `PATH other WHAT`.
 const PROBE: &str = r#"
 mode() {
     case "$1" in
@@ -489,6 +493,7 @@ for p; do
     else
         case "$e" in
             *"No such file or directory"*) echo "$p absent" ;;
+            *"Not a directory"*) echo "$p notdir" ;;
             *) echo "$p other $e" ;;
         esac
     fi
@@ -510,6 +515,7 @@ fn parse_report(out: &str) -> BTreeMap<PathBuf, State> {
             };
             let state = match (kind, m) {
                 ("absent", _) => State::Absent,
+                ("notdir", _) => State::NotDir,
                 ("file", "rw" | "ro") => State::File(rest.to_string(), m),
                 ("dir", "rw" | "ro") => {
                     State::Dir(rest.split_whitespace().map(str::to_string).collect(), m)
