@@ -11,6 +11,9 @@ fn main() {
     println!("cargo:rerun-if-changed={src}");
     // The failure report's format, shared with the library.
     println!("cargo:rerun-if-changed=src/wire.rs");
+    // The serve mode, and the control channel's format shared with the library.
+    println!("cargo:rerun-if-changed=src/init/serve.rs");
+    println!("cargo:rerun-if-changed=src/control.rs");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("init");
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let status = Command::new(rustc)

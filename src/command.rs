@@ -57,6 +57,8 @@ pub struct Command {
     pub(crate) policy: Policy,
     /// `policy` compiled by the last spawn (or given compiled), reused until the policy changes.
     pub(crate) compiled: Option<CompiledPolicy>,
+    /// Where the program runs: a new sandbox, a running one, or one of a pool.
+    pub(crate) target: crate::spawn::target::Target,
 }
 
 impl Command {
@@ -78,6 +80,7 @@ impl Command {
             process_group: None,
             policy: Policy::default(),
             compiled: None,
+            target: crate::spawn::target::Target::New,
         }
     }
 
@@ -614,7 +617,7 @@ impl Command {
             [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()],
             probe,
         )?;
-        crate::spawn::spawn(req, &mut self.compiled).await
+        crate::spawn::target::spawn_at(&self.target, req, &mut self.compiled).await
     }
 
     /// Starts the program at once, with inherited stdio unless set, and returns a future of
@@ -701,7 +704,11 @@ impl Command {
         }
         let probe = self.needs_probe().then(crate::probe::probe);
         let req = self.request(defaults, probe)?;
-        Ok(crate::spawn::spawn_blocking(req, &mut self.compiled)?)
+        Ok(crate::spawn::target::spawn_blocking_at(
+            &self.target,
+            req,
+            &mut self.compiled,
+        )?)
     }
 
     /// Whether a spawn must know if the host has usable user namespaces: the policy may run

@@ -190,6 +190,28 @@ pub enum PolicyError {
          process_group(0) gives the program a process group of its own in a new session"
     )]
     ProcessGroup(i32),
+    /// A command for a running [`Sandbox`](crate::Sandbox) or a [`Pool`](crate::Pool) takes more
+    /// room than the sandbox's init accepts in one request (see `src/control.rs`): the
+    /// arguments, environment and paths together, their number, or the descriptors passed.
+    #[error(
+        "a command in a running sandbox takes {size} {what}, more than its init accepts \
+         ({limit}); pass large data in a file or through stdin"
+    )]
+    CommandTooLarge {
+        /// What is counted.
+        what: &'static str,
+        /// How much the command has.
+        size: usize,
+        /// The most a request holds.
+        limit: usize,
+    },
+    /// The policy of a [`Command`](crate::Command) of a running [`Sandbox`](crate::Sandbox)
+    /// was changed: its commands run under the sandbox's policy, which is set up once.
+    #[error(
+        "a command of a running sandbox runs under the sandbox's policy, which cannot change; \
+         start a sandbox with the changed policy (Sandbox::start) or use a Command of its own"
+    )]
+    RunningSandboxPolicy,
     /// The program was not found in the sandbox's `PATH` or at the given path.
     #[error("program {program:?} not found in the sandbox; searched {searched}")]
     ProgramNotFound {
@@ -326,6 +348,10 @@ pub enum SpawnError {
         /// The program path inside the sandbox.
         path: PathBuf,
     },
+    /// The running [`Sandbox`](crate::Sandbox) the command was for has ended (shut down,
+    /// dropped, killed, or its owning process is gone): nothing was started.
+    #[error("the running sandbox has ended; start a new one (Sandbox::start)")]
+    SandboxEnded,
     /// The spawning process ran out of file descriptors (`EMFILE`: its `RLIMIT_NOFILE`, which
     /// the first spawn raised to the hard limit) or the host did (`ENFILE`: `fs.file-max`),
     /// at whatever step needed one. Each running sandbox holds two descriptors in the spawning
@@ -472,6 +498,7 @@ impl SpawnError {
             SpawnError::Policy(_) => io::ErrorKind::InvalidInput,
             SpawnError::MalformedReport { .. } => io::ErrorKind::InvalidData,
             SpawnError::Unsupported { .. } => io::ErrorKind::Unsupported,
+            SpawnError::SandboxEnded => io::ErrorKind::BrokenPipe,
             SpawnError::Os { source, .. }
             | SpawnError::Setup { source, .. }
             | SpawnError::TooManyOpenFiles { source, .. }

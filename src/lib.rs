@@ -220,6 +220,9 @@ mod cgroup;
 mod child;
 mod child_handle;
 mod command;
+// Parts of it are the init's only (`src/init/serve.rs`).
+#[allow(dead_code)]
+mod control;
 mod enforcement;
 mod error;
 pub mod landlock;
@@ -227,6 +230,7 @@ mod plan;
 mod policy;
 mod probe;
 mod report;
+mod sandbox;
 pub mod seccomp;
 mod size;
 mod spawn;
@@ -246,5 +250,6 @@ pub use policy::{
     DEFAULT_TMPFS_SIZE, MIN_DEFAULT_OPEN_FILES, TMPFS_BYTES_PER_INODE,
 };
 pub use probe::{probe, Availability, Probe};
+pub use sandbox::{Pool, Sandbox};
 pub use spawn::program::DEFAULT_PATH;
 pub use stdio::Stdio;

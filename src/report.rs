@@ -99,6 +99,70 @@ pub(crate) fn report_error(
     }
 }
 
+/// The error of a failed execve(2) of `program`: not found (also: its interpreter, or a host
+/// file no bind shows), not executable, or the errno.
+fn exec_error(failure: &Failure, mount_plan: &MountPlan, program: &Path) -> SpawnError {
+    let Failure {
+        stage, call, errno, ..
+    } = *failure;
+    let source = io::Error::from_raw_os_error(errno);
+    let host = mount_plan.visible_file(program);
+    match errno {
+        libc::ENOENT => match host.as_deref().and_then(interpreter_of) {
+            Some(interpreter) => SpawnError::InterpreterNotFound {
+                path: program.to_path_buf(),
+                missing: mount_plan.first_missing(&interpreter),
+                interpreter,
+            },
+            None if host.is_none()
+                && program.is_absolute()
+                && std::fs::metadata(program).is_ok_and(|m| m.is_file()) =>
+            {
+                SpawnError::NotBound {
+                    path: program.to_path_buf(),
+                }
+            }
+            None => SpawnError::NotFound {
+                path: program.to_path_buf(),
+            },
+        },
+        libc::EACCES | libc::ENOEXEC | libc::EISDIR => SpawnError::NotExecutable {
+            path: program.to_path_buf(),
+            source,
+        },
+        _ => SpawnError::Setup {
+            stage,
+            call: call.name(),
+            path: Some(program.to_path_buf()),
+            source,
+        },
+    }
+}
+
+/// The error of a command that the init of a running sandbox (or of a prepared one) could not
+/// start: the exec, the working directory `cwd`, the descriptors, or a request init refused.
+pub(crate) fn command_error(
+    failure: &Failure,
+    program: &Path,
+    cwd: &Path,
+    compiled: &crate::plan::CompiledPolicy,
+) -> SpawnError {
+    if failure.call == Call::ExecProgram {
+        return exec_error(failure, &compiled.0.mount_plan, program);
+    }
+    let path = match failure.stage {
+        Stage::Chdir => Some(cwd.to_path_buf()),
+        Stage::Exec if failure.errno == libc::E2BIG => Some(program.to_path_buf()),
+        _ => None,
+    };
+    SpawnError::Setup {
+        stage: failure.stage,
+        call: failure.call.name(),
+        path,
+        source: io::Error::from_raw_os_error(failure.errno),
+    }
+}
+
 /// Turns a child's failure into a typed error naming the step, the call and the path.
 pub(crate) fn setup_error(
     failure: &Failure,
@@ -116,37 +180,7 @@ pub(crate) fn setup_error(
     let index = index as usize;
     let source = io::Error::from_raw_os_error(errno);
     if call == Call::ExecProgram {
-        let host = mount_plan.visible_file(program);
-        return match errno {
-            libc::ENOENT => match host.as_deref().and_then(interpreter_of) {
-                Some(interpreter) => SpawnError::InterpreterNotFound {
-                    path: program.to_path_buf(),
-                    missing: mount_plan.first_missing(&interpreter),
-                    interpreter,
-                },
-                None if host.is_none()
-                    && program.is_absolute()
-                    && std::fs::metadata(program).is_ok_and(|m| m.is_file()) =>
-                {
-                    SpawnError::NotBound {
-                        path: program.to_path_buf(),
-                    }
-                }
-                None => SpawnError::NotFound {
-                    path: program.to_path_buf(),
-                },
-            },
-            libc::EACCES | libc::ENOEXEC | libc::EISDIR => SpawnError::NotExecutable {
-                path: program.to_path_buf(),
-                source,
-            },
-            _ => SpawnError::Setup {
-                stage,
-                call: call.name(),
-                path: Some(program.to_path_buf()),
-                source,
-            },
-        };
+        return exec_error(failure, mount_plan, program);
     }
     let c_path = |c: &std::ffi::CStr| PathBuf::from(OsStr::from_bytes(c.to_bytes()));
     // A policy path that leads to another object than when it was named.

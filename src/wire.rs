@@ -231,6 +231,11 @@ codes! {
         SourceIdentity = 44,
         /// `ioctl(TIOCNOTTY)`: giving up the caller's controlling terminal.
         IoctlNotty = 45,
+        /// init's `recvmsg(2)` of a command request from the library (`EMSGSIZE`: too long,
+        /// `EMFILE`: too many descriptors, `EBADMSG`: not a request; see `src/control.rs`).
+        ReceiveRequest = 46,
+        /// `setpgid(0, 0)`: a command of a running sandbox leads its own process group.
+        Setpgid = 47,
     }
 }
 
@@ -284,6 +289,8 @@ impl Call {
             Call::PrlimitCore => "prlimit64(RLIMIT_CORE)",
             Call::SourceIdentity => "fstat of a policy path",
             Call::IoctlNotty => "ioctl(TIOCNOTTY)",
+            Call::ReceiveRequest => "init's recvmsg of the command request",
+            Call::Setpgid => "setpgid",
         }
     }
 }
@@ -513,11 +520,15 @@ mod tests {
             }
             match Call::from_u32(code) {
                 Some(c) => assert_eq!(c as u32, code),
-                None => assert!(code == 0 || code > 45, "{code}"),
+                None => assert!(code == 0 || code > 47, "{code}"),
             }
         }
         assert_eq!(Call::SourceIdentity as u32, 44);
         assert_eq!((Stage::Terminal as u32, Call::IoctlNotty as u32), (27, 45));
+        assert_eq!(
+            (Call::ReceiveRequest as u32, Call::Setpgid as u32),
+            (46, 47)
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The async handle to a running sandbox.
 
+pub(crate) mod command;
 pub(crate) mod pidfd;
 pub(crate) mod status;
 
@@ -43,6 +44,8 @@ pub struct Child {
     /// The pidfd of the sandbox's init, for the `Child`'s whole life (taken only by `drop`).
     pidfd: ManuallyDrop<OwnedFd>,
     state: State,
+    /// Whose pidfd `pidfd` is: the sandbox's init, or a command of a running sandbox.
+    of: Of,
     kill_on_drop: bool,
     enforcement: Enforcement,
     limits: Limits,
@@ -54,6 +57,18 @@ pub struct Child {
     pub stdout: Option<ChildStdout>,
     /// The caller's end of the program's stderr, if piped.
     pub stderr: Option<ChildStderr>,
+}
+
+/// What a [`Child`] stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Of {
+    /// A sandbox started for the program: `pidfd` is its init's (our child), the status pipe
+    /// gives the program's wait status, and a kill ends the whole sandbox.
+    Sandbox,
+    /// A command of a running sandbox: `pidfd` is the command's (the sandbox's init's child),
+    /// the status pipe is the command's channel (`src/control.rs`), and a kill ends the
+    /// command's process group.
+    Command,
 }
 
 /// Whether the sandbox still runs, and what is known of it.
@@ -113,14 +128,14 @@ impl Running {
         }
     }
 
-    /// The tmpfs mounts a record says were full.
-    fn full_tmpfs(&self, record: &StatusRecord) -> Vec<FullTmpfs> {
+    /// The tmpfs mounts that init's bits (two per mount: no space, no inodes) say were full.
+    fn full_tmpfs(&self, full: u32) -> Vec<FullTmpfs> {
         self.tmpfs
             .iter()
             .take(16)
             .enumerate()
             .filter_map(|(i, t)| {
-                let bits = record.full_tmpfs >> (2 * i);
+                let bits = full >> (2 * i);
                 (bits & 0b11 != 0).then(|| FullTmpfs {
                     path: t.path.clone(),
                     size_bytes: t.size,
@@ -163,6 +178,7 @@ impl Child {
         } = parts;
         Child {
             pid,
+            of: Of::Sandbox,
             pidfd: ManuallyDrop::new(pidfd),
             state: State::Running(Running {
                 status_pipe,
@@ -279,6 +295,9 @@ impl Child {
     /// # Errors
     /// The errno of pidfd_send_signal(2), other than `ESRCH` (the sandbox has ended).
     pub fn start_kill(&mut self) -> io::Result<()> {
+        if self.of == Of::Command {
+            return self.kill_command();
+        }
         let State::Running(running) = &mut self.state else {
             return Ok(());
         };
@@ -349,6 +368,9 @@ impl Child {
     /// `SIG_IGN`) collected the sandbox's exit status and the sandbox's init ended without
     /// reporting the program's status.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.of == Of::Command {
+            return self.try_wait_command();
+        }
         let running = match &mut self.state {
             State::Done(ended) => return Ok(Some(ended.status)),
             State::Running(running) => running,
@@ -380,7 +402,7 @@ impl Child {
         };
         let full_tmpfs = record
             .as_ref()
-            .map(|r| running.full_tmpfs(r))
+            .map(|r| running.full_tmpfs(r.full_tmpfs))
             .unwrap_or_default();
         // Read before the cgroup goes (dropping it removes it).
         let cgroup_events = running.cgroup.take().map(|cg| cg.events());
@@ -437,6 +459,9 @@ impl Child {
     /// tokio's reactor; the errno of pidfd_send_signal(2) when the kill at the timeout fails.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
+        if self.of == Of::Command {
+            return self.wait_command().await;
+        }
         // The pidfd's registration with the reactor of the runtime this wait runs in.
         let mut registration = None;
         // Whether the last registration failed once already (a second failure is final).
@@ -629,6 +654,14 @@ impl Drop for Child {
         let State::Running(running) = &mut self.state else {
             return;
         };
+        if self.of == Of::Command {
+            // The sandbox's init reaps it. As for a sandbox, only a command that has not been
+            // waited for is killed.
+            if self.kill_on_drop {
+                let _ = command::signal_group(pidfd.as_fd(), libc::SIGKILL);
+            }
+            return;
+        }
         // As tokio's, only a sandbox that has not been waited for is killed.
         if self.kill_on_drop {
             let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);

@@ -4,7 +4,9 @@
 //!
 //! Usage (set up by the spawning code):
 //! `init REPORT_FD STATUS_FD LIFELINE_FD NTMPFS [TMPFS...] PROGRAM ARGV0 [ARGS...]`, where the
-//! NTMPFS paths are the sandbox's own tmpfs mounts (checked for space when the program ends).
+//! NTMPFS paths are the sandbox's own tmpfs mounts (checked for space when the program ends);
+//! or `init serve REPORT_FD CONTROL_FD LIFELINE_FD NTMPFS [TMPFS...]` for a sandbox whose init
+//! starts the commands the library asks for (`serve.rs`).
 //!
 //! It makes itself non-dumpable (its `/proc/1/{mem,fd,environ}` are closed to the payload),
 //! blocks every signal, forks the payload and execs PROGRAM in it (a failure of the fork or the
@@ -39,6 +41,14 @@ use core::arch::{asm, global_asm};
 mod wire;
 
 use wire::{Call, Failure, Stage, StatusRecord, STOP_SIGNAL};
+
+/// The control channel's format, shared with the library.
+#[path = "../control.rs"]
+#[allow(dead_code)]
+mod control;
+
+/// The serve mode of a running sandbox.
+mod serve;
 
 global_asm!(
     ".globl _start",
@@ -147,9 +157,53 @@ struct Sandbox {
     ntmpfs: usize,
 }
 
+/// Whether the NUL-terminated `arg` is `serve`.
+///
+/// # Safety
+/// `arg` is null or points to a NUL-terminated string.
+unsafe fn is_serve(arg: *const u8) -> bool {
+    if arg.is_null() {
+        return false;
+    }
+    let want = b"serve\0";
+    let mut i = 0;
+    while i < want.len() {
+        // SAFETY: the string is NUL-terminated and every byte before the mismatch or the
+        // NUL matched a byte of `want`, so index i is within it.
+        if unsafe { *arg.add(i) } != want[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 unsafe extern "C" fn entry(sp: *const usize) -> ! {
     // SAFETY: the kernel lays out argc, argv[], NULL, envp[], NULL at the initial stack pointer.
     let (argc, argv) = unsafe { (*sp, sp.add(1) as *const *const u8) };
+    // `init serve REPORT_FD CONTROL_FD LIFELINE_FD NTMPFS [TMPFS...]`: a running sandbox (see
+    // `serve.rs`).
+    // SAFETY: argc >= 6, so these argv entries exist.
+    if argc >= 6 && unsafe { is_serve(*argv.add(1)) } {
+        // SAFETY: as above.
+        let fds = unsafe {
+            (
+                parse_fd(*argv.add(2)),
+                parse_fd(*argv.add(3)),
+                parse_fd(*argv.add(4)),
+                parse_fd(*argv.add(5)),
+            )
+        };
+        let (Some(report), Some(control), Some(lifeline), Some(ntmpfs)) = fds else {
+            exit(125);
+        };
+        if argc != 6 + ntmpfs {
+            exit(125);
+        }
+        // SAFETY: the NTMPFS paths follow, within argv.
+        let tmpfs = unsafe { argv.add(6) };
+        serve::serve(report, control, lifeline, tmpfs, ntmpfs);
+    }
     if argc < 7 {
         exit(125);
     }
@@ -253,6 +307,19 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             tmpfs,
             ntmpfs,
         };
+        supervise(&sandbox, lifeline)
+    }
+}
+
+/// Waits for signals until the program ends (see the module docs): `SIGCHLD` reaps every exited
+/// process (detaching one that stopped under init's tracing), `SIGIO` checks the lifeline,
+/// `STOP_SIGNAL` from the owner ends the sandbox, any other signal a process sent is forwarded
+/// to the program. When the program ends, [`finish`] reports and init exits.
+fn supervise(sandbox: &Sandbox, lifeline: usize) -> ! {
+    let all: u64 = !0;
+    let (pid, pid1) = (sandbox.pid, sandbox.pid1);
+    // SAFETY: integer-argument system calls and pointers to locals.
+    unsafe {
         let mut info = [0u64; 16];
         loop {
             let sig = syscall(
@@ -280,7 +347,7 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                 // SI_USER from the spawning process (from outside the pid namespace, where
                 // there is one): the library ends the sandbox.
                 syscall(SYS_KILL, pid as usize, SIGKILL, 0, 0);
-                finish(&sandbox, None, 0);
+                finish(sandbox, None, 0);
             }
             if sig as usize != SIGCHLD {
                 // Only signals a process sent (si_code <= 0: kill, sigqueue, tgkill, the
@@ -294,7 +361,7 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
             }
             // The tmpfs mounts as the program may have left them: another process (Python's
             // resource tracker) may free what it filled as soon as it is gone.
-            let full = full_tmpfs(&sandbox);
+            let full = full_tmpfs(sandbox);
             loop {
                 let mut wstatus: i32 = 0;
                 let r = syscall(
@@ -312,7 +379,7 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
                     continue;
                 }
                 if r == pid {
-                    finish(&sandbox, Some(wstatus), full);
+                    finish(sandbox, Some(wstatus), full);
                 }
             }
         }
@@ -488,6 +555,24 @@ pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut 
     unsafe {
         asm!("rep movsb", inout("rcx") n => _, inout("rdi") dst => _, inout("rsi") src => _,
              options(nostack, preserves_flags));
+    }
+    dst
+}
+
+/// # Safety
+/// Standard `memmove` contract.
+#[no_mangle]
+pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    if (dst as usize) <= (src as usize) || (dst as usize) >= (src as usize).wrapping_add(n) {
+        // SAFETY: copying forwards never overwrites a source byte before it is read.
+        return unsafe { memcpy(dst, src, n) };
+    }
+    let mut i = n;
+    while i > 0 {
+        i -= 1;
+        // SAFETY: the caller guarantees both ranges; backwards, as the ranges overlap with
+        // dst above src.
+        unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
     }
     dst
 }

@@ -8,8 +8,11 @@
 pub(crate) mod clone;
 pub(crate) mod fds;
 pub(crate) mod netns_pool;
+pub(crate) mod pool;
 pub(crate) mod program;
+pub(crate) mod running;
 pub(crate) mod shared;
+pub(crate) mod target;
 
 use std::ffi::OsString;
 use std::io;
@@ -62,7 +65,8 @@ struct Kept {
     /// The program's path inside the sandbox.
     program: PathBuf,
     parent_ends: ParentEnds,
-    /// Read end of the pipe on which init reports the program's wait status.
+    /// Read end of the pipe on which init reports the program's wait status (in serve mode:
+    /// the library's end of the control socket).
     status_rd: OwnedFd,
     cgroup: Option<SandboxCgroup>,
     kill_on_drop: bool,
@@ -86,6 +90,9 @@ pub(crate) struct Prepared {
     namespaces: Namespaces,
     /// A network namespace prepared ahead of time, joined for the clone.
     netns: Option<OwnedFd>,
+    /// Whether the program gets a socket, which keeps its network namespace from being used
+    /// again.
+    gets_socket: bool,
     /// The sandbox's cgroup for `CLONE_INTO_CGROUP`.
     cgroup_fd: Option<OwnedFd>,
     kept: Kept,
@@ -93,9 +100,11 @@ pub(crate) struct Prepared {
 
 /// A child that has been cloned and is setting itself up.
 pub(crate) struct Started {
-    inflight: InFlight,
+    pub(crate) inflight: InFlight,
     pid: u32,
     namespaces: Vec<&'static str>,
+    /// Cleared when the sandbox gets a socket: its network namespace is not used again.
+    netns_reuse: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     kept: Kept,
 }
 
@@ -211,6 +220,7 @@ pub(crate) fn spawn_blocking(
         pid,
         namespaces,
         kept,
+        ..
     } = started;
     let result = read_report_blocking(inflight.report()).and_then(|report| {
         match conclude(inflight, pid, namespaces, kept, report) {
@@ -272,7 +282,7 @@ const REPORT_LIMIT: usize = 4096;
 
 /// Reads the report pipe (non-blocking) to EOF, blocking in poll(2) while it is empty: nothing
 /// (the child exec'd) or one failure record, kept up to [`REPORT_LIMIT`].
-fn read_report_blocking(fd: BorrowedFd<'_>) -> Result<Vec<u8>, SpawnError> {
+pub(crate) fn read_report_blocking(fd: BorrowedFd<'_>) -> Result<Vec<u8>, SpawnError> {
     use rustix::event::{poll, PollFd, PollFlags};
     let mut report = Vec::new();
     let mut buf = [0u8; 64];
@@ -313,7 +323,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prepared, SpawnError> {
     let compiled = compiled_policy(&req.policy, own)?;
     let c = &compiled.0;
-    let (policy, id, layers, mount_plan) = (&c.policy, c.id, c.policy.layers, &c.mount_plan);
+    let (policy, id, mount_plan) = (&c.policy, c.id, &c.mount_plan);
     if !id.privileged && !policy.allow_retained_groups {
         check_groups()?;
     }
@@ -334,21 +344,98 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
         mount_plan,
     )?;
     let arg0 = req.arg0.as_deref().unwrap_or(req.program.as_os_str());
-    // The tmpfs mounts init checks when the program ends: the sandbox's own (without a mount
-    // namespace there are none).
-    let tmpfs: Vec<&std::path::Path> = if layers.mount {
-        mount_plan.tmpfs.iter().map(|t| t.path.as_path()).collect()
+    let tmpfs = watched_tmpfs(c);
+    let (argv, envp) = exec_strings(&program, arg0, &req.args, &env, &tmpfs)?;
+    let (status_rd, status_wr) = pipe()?;
+    build(
+        compiled,
+        Payload {
+            cwd,
+            argv,
+            fd_slot: 1,
+            envp,
+            fds,
+            kept: status_wr,
+            init_end: status_rd,
+            program,
+            kill_on_drop: req.kill_on_drop,
+            timeout: req.timeout,
+            fallback: req.fallback,
+            requested_network: req.requested_network,
+        },
+    )
+}
+
+/// The tmpfs mounts init checks for space when a program ends: the sandbox's own (without a
+/// mount namespace there are none).
+fn watched_tmpfs(c: &crate::plan::Compiled) -> Vec<&std::path::Path> {
+    if c.policy.layers.mount {
+        c.mount_plan
+            .tmpfs
+            .iter()
+            .map(|t| t.path.as_path())
+            .collect()
     } else {
         Vec::new()
-    };
-    let (mut argv, envp) = exec_strings(&program, arg0, &req.args, &env, &tmpfs)?;
+    }
+}
+
+/// What a sandbox's init runs, and what the parent keeps of it.
+struct Payload {
+    /// The working directory inside.
+    cwd: PathBuf,
+    /// init's argv, with three placeholders from `fd_slot` on for its report, second and
+    /// lifeline fds.
+    argv: Vec<std::ffi::CString>,
+    fd_slot: usize,
+    envp: Vec<std::ffi::CString>,
+    /// The fds the sandbox's first process places for the program.
+    fds: crate::spawn::fds::ProgramFds,
+    /// The second fd init keeps: the status pipe's write end, or its end of the control socket.
+    kept: OwnedFd,
+    /// The parent's end of it.
+    init_end: OwnedFd,
+    program: PathBuf,
+    kill_on_drop: bool,
+    timeout: Option<std::time::Duration>,
+    fallback: Option<String>,
+    requested_network: Network,
+}
+
+/// The fds of a sandbox whose first process places none (its init closes 0, 1 and 2).
+fn program_fds_none() -> crate::spawn::fds::ProgramFds {
+    crate::spawn::fds::ProgramFds {
+        pairs: Vec::new(),
+        keep: Vec::new(),
+        parent_ends: (None, None, None),
+    }
+}
+
+/// Builds the child's plan for `payload`: the report and lifeline pipes, a prepared network
+/// namespace where there is one, the limits and the cgroup.
+fn build(compiled: CompiledPolicy, payload: Payload) -> Result<Prepared, SpawnError> {
+    let Payload {
+        cwd,
+        mut argv,
+        fd_slot,
+        envp,
+        fds,
+        kept,
+        init_end,
+        program,
+        kill_on_drop,
+        timeout,
+        fallback,
+        requested_network,
+    } = payload;
+    let c = &compiled.0;
+    let (policy, id, layers) = (&c.policy, c.id, c.policy.layers);
 
     // The pipes go above every fd number the program gets.
     let above = fds.max_target() + 1;
     let (report_rd, report_wr) = pipe()?;
     let report_wr = fd_at_least(report_wr, above)?;
-    let (status_rd, status_wr) = pipe()?;
-    let status_wr = fd_at_least(status_wr, above)?;
+    let kept = fd_at_least(kept, above)?;
     // Each sandbox gets its own open file description of the lifeline (a reopen, not a dup):
     // init asks for SIGIO with F_SETOWN, which belongs to the description.
     let lifeline: OwnedFd =
@@ -363,18 +450,19 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
     } else {
         (None, None)
     };
-    // init's own arguments: REPORT_FD STATUS_FD LIFELINE_FD (see `src/init/main.rs`).
+    // init's own arguments: REPORT_FD, then the status pipe or control socket, LIFELINE_FD
+    // (see `src/init/main.rs`).
     for (slot, fd) in argv
         .iter_mut()
-        .skip(1)
-        .zip([&report_wr, &status_wr, &lifeline])
+        .skip(fd_slot)
+        .zip([&report_wr, &kept, &lifeline])
     {
         *slot = cstring(fd.as_raw_fd().to_string())?;
     }
     let fd_floor = fds
         .max_fd()
         .max(report_wr.as_raw_fd())
-        .max(status_wr.as_raw_fd())
+        .max(kept.as_raw_fd())
         .max(lifeline.as_raw_fd())
         .max(init_fd.as_raw_fd())
         .max(sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(0))
@@ -419,6 +507,7 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
     let console = console(&fds, c);
     let drop_ctty = !policy.new_session && !fds.stdin_is_controlling_terminal();
 
+    let gets_socket = netns.is_some() && fds.has_socket();
     let plan = Box::new(ChildPlan {
         report_fd: report_wr.as_raw_fd(),
         sync_fd: sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
@@ -450,14 +539,14 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
         mount_ns: layers.mount,
         rlimits,
         init_fd: init_fd.as_raw_fd(),
-        status_fd: status_wr.as_raw_fd(),
+        status_fd: kept.as_raw_fd(),
         lifeline_fd: lifeline.as_raw_fd(),
         argv: CStrArray::new(argv),
         envp: CStrArray::new(envp),
     });
 
     let mut child_ends = fds.keep;
-    child_ends.extend([report_wr, status_wr, lifeline]);
+    child_ends.extend([report_wr, kept, lifeline]);
     child_ends.extend(sync_rd);
     Ok(Prepared {
         plan,
@@ -466,16 +555,17 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
         id_maps: sync_wr.map(|w| (w, id)),
         namespaces,
         netns,
+        gets_socket,
         cgroup_fd,
         kept: Kept {
             program,
             parent_ends: fds.parent_ends,
-            status_rd,
+            status_rd: init_end,
             cgroup,
-            kill_on_drop: req.kill_on_drop,
-            timeout: req.timeout,
-            fallback: req.fallback,
-            requested_network: req.requested_network,
+            kill_on_drop,
+            timeout,
+            fallback,
+            requested_network,
             limits,
             compiled,
         },
@@ -595,6 +685,7 @@ pub(crate) fn start(prepared: Prepared) -> Result<Started, SpawnError> {
         id_maps,
         namespaces,
         netns,
+        gets_socket,
         cgroup_fd,
         kept,
     } = prepared;
@@ -611,6 +702,13 @@ pub(crate) fn start(prepared: Prepared) -> Result<Started, SpawnError> {
     let (pid, inflight) = cloned?;
     // The child has its own copy of the fd table: drop the parent's copies of its ends.
     drop(child_ends);
+    // The network namespace comes back when the sandbox has ended, to be used again.
+    let netns_reuse = netns.and_then(|fd| netns_pool::lend(fd, inflight.pidfd()));
+    if gets_socket {
+        if let Some(flag) = &netns_reuse {
+            flag.store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
 
     if let Some((sync_wr, id)) = id_maps {
         for (file, line) in [("uid_map", id.uid_map()), ("gid_map", id.gid_map())] {
@@ -628,8 +726,31 @@ pub(crate) fn start(prepared: Prepared) -> Result<Started, SpawnError> {
         inflight,
         pid,
         namespaces: namespaces.names,
+        netns_reuse,
         kept,
     })
+}
+
+/// Everything written on the non-blocking pipe `fd` until EOF, up to 4 KiB kept, awaited on
+/// the reactor.
+pub(crate) async fn read_to_eof(fd: std::os::fd::BorrowedFd<'_>) -> Result<Vec<u8>, SpawnError> {
+    let mut report: Vec<u8> = Vec::new();
+    // SAFETY: the fd is borrowed for this whole function, longer than the registration.
+    let r = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| os_err("registering the report pipe")(e.into()))?;
+    let mut buf = [0u8; 64];
+    loop {
+        let mut guard = r.readable().await.map_err(os_err("waiting for exec"))?;
+        match rustix::io::read(r.get_ref(), &mut buf) {
+            Ok(0) => break,
+            Ok(n) if report.len() < 4096 => report.extend_from_slice(&buf[..n]),
+            Ok(_) => {}
+            Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(os_err("reading the exec report")(e.into())),
+        }
+    }
+    Ok(report)
 }
 
 /// Awaits the child's exec report: EOF alone means the program was exec'd, and the [`Child`]
@@ -640,6 +761,7 @@ pub(crate) async fn finish(started: Started) -> Result<Child, SpawnError> {
         pid,
         namespaces,
         kept,
+        ..
     } = started;
     // Everything the child writes until EOF: nothing, or one record (kept up to a bound).
     let mut report: Vec<u8> = Vec::new();

@@ -54,13 +54,8 @@ pub(crate) fn exec_strings(
     env: &BTreeMap<OsString, OsString>,
     tmpfs: &[&Path],
 ) -> Result<(Vec<CString>, Vec<CString>), PolicyError> {
-    let cstr = |what: &'static str, s: &OsStr| {
-        CString::new(s.as_bytes()).map_err(|_| PolicyError::NulInString {
-            what,
-            value: s.to_string_lossy().into_owned(),
-        })
-    };
-    let mut argv = Vec::with_capacity(args.len() + 6);
+    let (program, program_argv, envp) = program_strings(program, arg0, args, env)?;
+    let mut argv = Vec::with_capacity(program_argv.len() + tmpfs.len() + 6);
     argv.push(c"tokio-sandbox-init".to_owned());
     argv.push(c"0".to_owned()); // report fd
     argv.push(c"0".to_owned()); // status fd
@@ -69,7 +64,26 @@ pub(crate) fn exec_strings(
     for t in tmpfs {
         argv.push(cstring(t)?);
     }
-    argv.push(cstring(program)?);
+    argv.push(program);
+    argv.extend(program_argv);
+    Ok((argv, envp))
+}
+
+/// The program's path, argv (`ARGV0 [ARGS...]`) and envp, as C strings.
+pub(crate) fn program_strings(
+    program: &Path,
+    arg0: &OsStr,
+    args: &[OsString],
+    env: &BTreeMap<OsString, OsString>,
+) -> Result<(CString, Vec<CString>, Vec<CString>), PolicyError> {
+    let cstr = |what: &'static str, s: &OsStr| {
+        CString::new(s.as_bytes()).map_err(|_| PolicyError::NulInString {
+            what,
+            value: s.to_string_lossy().into_owned(),
+        })
+    };
+    let program = cstring(program)?;
+    let mut argv = Vec::with_capacity(args.len() + 1);
     argv.push(cstr("program", arg0)?);
     for a in args {
         argv.push(cstr("argument", a)?);
@@ -86,7 +100,7 @@ pub(crate) fn exec_strings(
         kv.push(v);
         envp.push(cstr("environment variable", &kv)?);
     }
-    Ok((argv, envp))
+    Ok((program, argv, envp))
 }
 
 /// What the sandbox's default environment depends on besides the identity.

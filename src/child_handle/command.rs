@@ -1,0 +1,238 @@
+//! A [`Child`] that is a command of a running sandbox: its pidfd is the command's (a child of
+//! the sandbox's init, not of this process), its end comes from init on the command's channel
+//! (`src/control.rs`), and a kill ends its process group.
+
+use std::io;
+use std::io::IoSliceMut;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use tokio::io::unix::AsyncFd;
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+
+use crate::child_handle::pidfd::pidfd_send_signal;
+use crate::child_handle::status::{Causes, Ended, ResourceUsage};
+use crate::child_handle::{Child, Of, Running, State};
+use crate::control::{Reply, REPLY_EXITED, REPLY_LEN};
+use crate::enforcement::Enforcement;
+use crate::plan::mount::TmpfsMount;
+use crate::policy::Limits;
+
+/// What a running sandbox hands over to the [`Child`] of a command.
+pub(crate) struct CommandParts {
+    /// The command's host pid (0 when it could not be read).
+    pub pid: u32,
+    pub pidfd: OwnedFd,
+    /// The library's end of the command's channel (non-blocking).
+    pub channel: OwnedFd,
+    pub kill_on_drop: bool,
+    pub enforcement: Enforcement,
+    pub stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
+    pub timeout: Option<Duration>,
+    pub limits: Limits,
+    /// The tmpfs mounts init checks for space, in the order of its report.
+    pub tmpfs: Vec<TmpfsMount>,
+}
+
+impl Child {
+    /// The `Child` of a command that the running sandbox's init has executed.
+    pub(crate) fn command(parts: CommandParts) -> Child {
+        let CommandParts {
+            pid,
+            pidfd,
+            channel,
+            kill_on_drop,
+            enforcement,
+            stdio,
+            timeout,
+            limits,
+            tmpfs,
+        } = parts;
+        Child {
+            pid,
+            of: Of::Command,
+            pidfd: ManuallyDrop::new(pidfd),
+            state: State::Running(Running {
+                status_pipe: channel,
+                // A timeout too long to be a point in time is no deadline.
+                deadline: timeout.and_then(|t| tokio::time::Instant::now().checked_add(t)),
+                timed_out: false,
+                killed: false,
+                stop_deadline: None,
+                cgroup: None,
+                tmpfs,
+            }),
+            kill_on_drop,
+            enforcement,
+            limits,
+            started: Instant::now(),
+            stdin: stdio.0,
+            stdout: stdio.1,
+            stderr: stdio.2,
+        }
+    }
+
+    /// [`Child::try_wait`] of a command: its end as init reported it on the channel.
+    pub(super) fn try_wait_command(&mut self) -> io::Result<Option<ExitStatus>> {
+        let running = match &mut self.state {
+            State::Done(ended) => return Ok(Some(ended.status)),
+            State::Running(running) => running,
+        };
+        let (status, usage, full) = match recv_reply(running.status_pipe.as_fd()) {
+            Ok(Some((reply, _))) if reply.kind == REPLY_EXITED => {
+                let [user_us, system_us, max_rss_kib, _] = reply.values;
+                (
+                    ExitStatus::from_raw(reply.words[0] as i32),
+                    Some(ResourceUsage {
+                        user_time: Duration::from_micros(user_us),
+                        system_time: Duration::from_micros(system_us),
+                        max_rss_bytes: Some(max_rss_kib.saturating_mul(1024)),
+                    }),
+                    reply.words[1],
+                )
+            }
+            // Another answer: not the protocol's.
+            Ok(Some(_)) => return Err(io::Error::from_raw_os_error(libc::EBADMSG)),
+            // init closed the channel without an answer: the sandbox ended, killing the
+            // command with it.
+            Ok(None) => (ExitStatus::from_raw(libc::SIGKILL), None, 0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let end = Causes {
+            status,
+            usage,
+            cgroup_events: None,
+            timed_out: running.timed_out,
+            killed: running.killed,
+            limits: &self.limits,
+        }
+        .end_reason();
+        self.state = State::Done(Ended {
+            status,
+            usage,
+            end,
+            wall_time: self.started.elapsed(),
+            cgroup_events: None,
+            full_tmpfs: running.full_tmpfs(full),
+        });
+        Ok(Some(status))
+    }
+
+    /// [`Child::wait`] of a command: awaits its channel on the reactor, killing its process
+    /// group at the deadline.
+    pub(super) async fn wait_command(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(s) = self.try_wait_command()? {
+                return Ok(s);
+            }
+            let (fd, deadline) = match &self.state {
+                State::Running(r) => (
+                    r.status_pipe.as_raw_fd(),
+                    r.deadline.filter(|_| !r.timed_out),
+                ),
+                State::Done(ended) => return Ok(ended.status),
+            };
+            // SAFETY: the channel stays open while the state is Running, which only this
+            // `&mut self` future changes, after the registration is dropped.
+            let ready =
+                unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+                    .map_err(io::Error::from)?;
+            let readable = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, ready.readable()).await,
+                None => Ok(ready.readable().await),
+            };
+            match readable {
+                Ok(guard) => guard?.clear_ready(),
+                Err(_elapsed) => {
+                    if let State::Running(r) = &mut self.state {
+                        r.timed_out = true;
+                    }
+                    self.kill_command()?;
+                }
+            }
+        }
+    }
+
+    /// `SIGKILL` to the command's process group.
+    pub(super) fn kill_command(&mut self) -> io::Result<()> {
+        let State::Running(running) = &mut self.state else {
+            return Ok(());
+        };
+        match signal_group(self.pidfd.as_fd(), libc::SIGKILL) {
+            Ok(()) => {
+                running.killed = true;
+                Ok(())
+            }
+            // It has ended (its status is on its way).
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP)` (Linux 6.9): `sig` to the process group
+/// that the process behind `pidfd` leads, or to that process alone on older kernels (`EINVAL`
+/// for the flag).
+pub(crate) fn signal_group(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
+    // SAFETY: no pointer arguments besides the NULL siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            PIDFD_SIGNAL_PROCESS_GROUP,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINVAL) {
+        return pidfd_send_signal(pidfd, sig);
+    }
+    Err(e)
+}
+
+/// Reads one answer of init from a command's channel without waiting: `Ok(None)` at EOF (init
+/// closed it: the sandbox ended), an error of kind `WouldBlock` while none is there, `EBADMSG`
+/// for bytes that are not an answer. A pidfd attached is returned with it.
+pub(crate) fn recv_reply(channel: BorrowedFd<'_>) -> io::Result<Option<(Reply, Option<OwnedFd>)>> {
+    let mut buf = [0u8; REPLY_LEN + 1];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let msg = loop {
+        match rustix::net::recvmsg(
+            channel,
+            &mut [IoSliceMut::new(&mut buf)],
+            &mut anc,
+            RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other?,
+        }
+    };
+    // The first descriptor attached, if any; any more are closed.
+    let fd = anc
+        .drain()
+        .filter_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(fds) => Some(fds),
+            _ => None,
+        })
+        .flatten()
+        .next();
+    if msg.bytes == 0 && fd.is_none() {
+        return Ok(None);
+    }
+    let reply = buf
+        .get(..msg.bytes)
+        .and_then(Reply::decode)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EBADMSG))?;
+    Ok(Some((reply, fd)))
+}
