@@ -773,6 +773,55 @@ fn run(name: &str) -> String {
                 .collect();
             format!("fds {}", open.join(" "))
         }
+        // The descriptors that are sockets, with their type: what a command could use to talk
+        // to the sandbox's init or the library.
+        "socket_fds" => {
+            let found: Vec<String> = (0..4096)
+                .filter_map(|fd: i32| {
+                    // SAFETY: fstat writes into a local stat buffer; EBADF for a closed fd.
+                    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                    if unsafe { libc::fstat(fd, &mut st) } != 0
+                        || st.st_mode & libc::S_IFMT != libc::S_IFSOCK
+                    {
+                        return None;
+                    }
+                    let mut ty: libc::c_int = 0;
+                    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                    // SAFETY: SO_TYPE writes an int into a local of the given length.
+                    unsafe {
+                        libc::getsockopt(
+                            fd,
+                            libc::SOL_SOCKET,
+                            libc::SO_TYPE,
+                            (&mut ty as *mut libc::c_int).cast(),
+                            &mut len,
+                        )
+                    };
+                    let kind = match ty {
+                        libc::SOCK_SEQPACKET => "seqpacket",
+                        libc::SOCK_STREAM => "stream",
+                        libc::SOCK_DGRAM => "dgram",
+                        _ => "other",
+                    };
+                    Some(format!("{fd} {kind}"))
+                })
+                .collect();
+            if found.is_empty() {
+                "sockets none".into()
+            } else {
+                format!("sockets {}", found.join(", "))
+            }
+        }
+        // Whether the directory `a` (such as /proc/PID/fd) can be listed.
+        "list_dir" => match std::fs::read_dir(&a) {
+            Ok(_) => "listed".into(),
+            Err(e) => io::<()>(Err(e)),
+        },
+        // The unix sockets of this network namespace (/proc/net/unix, past its header).
+        "unix_sockets" => match std::fs::read_to_string("/proc/net/unix") {
+            Ok(t) => format!("unix {}", t.lines().count().saturating_sub(1)),
+            Err(e) => io::<()>(Err(e)),
+        },
         // Reads what is on fd `a` and writes a forged status line to it.
         "write_fd" => {
             let fd: i32 = a.parse().unwrap();

@@ -23,6 +23,7 @@ mod kernel;
 mod network;
 mod processes;
 mod random_policies;
+mod running;
 mod terminal;
 
 use std::os::unix::fs::PermissionsExt;
@@ -147,6 +148,31 @@ impl Attempt {
         outcome(&out)
     }
 
+    /// Runs the attempt as a command of `sandbox`, whose policy must show the attacker's
+    /// directory ([`attacker_policy`]).
+    pub async fn in_running(&self, sandbox: &tokio_sandbox::Sandbox) -> String {
+        let mut cmd = sandbox.command(attacker());
+        self.run_attacker(&mut cmd).await
+    }
+
+    /// Runs the attempt in a sandbox of `pool`, whose policy must show the attacker's directory
+    /// ([`attacker_policy`]).
+    pub async fn in_pool(&self, pool: &tokio_sandbox::Pool) -> String {
+        let mut cmd = pool.command(attacker());
+        self.run_attacker(&mut cmd).await
+    }
+
+    async fn run_attacker(&self, cmd: &mut Command) -> String {
+        cmd.env(attacker::ATTACK, self.name)
+            .env(attacker::ARG, &self.args[0])
+            .env(attacker::ARG2, &self.args[1]);
+        let out = tokio::time::timeout(std::time::Duration::from_secs(60), cmd.output())
+            .await
+            .expect("the attempt ends within 60 s")
+            .expect("spawn the attacker");
+        outcome(&out)
+    }
+
     /// Makes the control (which must give what `control` says), then the attempt in a sandbox
     /// changed by `cfg`, which must give `expected`.
     pub async fn check(&self, expected: &str, control: Control, cfg: impl FnOnce(&mut Command)) {
@@ -195,6 +221,14 @@ fn outcome(out: &std::process::Output) -> String {
         (true, Some(sig)) => format!("signal {sig}"),
         _ => text,
     }
+}
+
+/// The default policy, with the attacker's directory bound read-only, compiled: for running
+/// sandboxes and pools, whose commands cannot change the policy.
+pub fn attacker_policy() -> tokio_sandbox::CompiledPolicy {
+    let mut p = tokio_sandbox::Policy::new();
+    p.read_only(attacker().parent().unwrap());
+    p.compile().expect("compile the attacker's policy")
 }
 
 /// A directory with a file `secret` (contents `s`) that no sandbox is given.

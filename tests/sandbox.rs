@@ -1,0 +1,749 @@
+//! Running sandboxes and pools: commands of one sandbox share its filesystem and namespaces,
+//! each with its own stdio, status, resource usage and kill; sandboxes and pool entries are
+//! isolated from each other; ending a sandbox ends every process in it.
+
+mod common;
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use tokio_sandbox::{
+    CompiledPolicy, EndReason, Policy, PolicyError, Pool, Sandbox, SpawnError, Stage, Stdio,
+};
+
+fn policy() -> CompiledPolicy {
+    Policy::new().compile().expect("compile the default policy")
+}
+
+async fn sandbox() -> Sandbox {
+    Sandbox::start(&policy()).await.expect("start a sandbox")
+}
+
+/// Runs `sh -c script` in `sandbox` and returns its output.
+async fn sh(sandbox: &Sandbox, script: &str) -> std::process::Output {
+    sandbox
+        .command("/bin/sh")
+        .args(["-c", script])
+        .output()
+        .await
+        .expect("spawn")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The words of `b`, one space apart.
+fn words(b: &[u8]) -> String {
+    text(b).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open(2) with no flags returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
+    // SAFETY: a new fd we own.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether the process behind `fd` ends within `limit`.
+fn exits_within(fd: &OwnedFd, limit: Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd.
+    unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as i32) == 1 }
+}
+
+/// What one command writes to `/tmp`, the home and a read-write path, the next one sees; the
+/// host sees what was written to the read-write path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_share_the_sandboxs_filesystem() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let dir = common::rw_dir();
+    let mut p = Policy::new();
+    p.read_write(dir.path());
+    let sandbox = Sandbox::start(&p.compile().unwrap()).await.unwrap();
+    let d = dir.path().display();
+    let first = sh(
+        &sandbox,
+        &format!("echo tmp > /tmp/t && echo home > $HOME/h && echo rw > {d}/r"),
+    )
+    .await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let second = sh(&sandbox, &format!("cat /tmp/t $HOME/h {d}/r")).await;
+    assert_eq!(
+        text(&second.stdout),
+        "tmp\nhome\nrw\n",
+        "{}",
+        text(&second.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("r")).unwrap(),
+        "rw\n"
+    );
+    // The host's /tmp is not the sandbox's.
+    assert!(
+        !std::path::Path::new("/tmp/t").exists() || {
+            std::fs::read_to_string("/tmp/t").unwrap_or_default() != "tmp\n"
+        }
+    );
+}
+
+/// Commands run at once, each with its own stdio and exit status, and the resource usage of
+/// its own processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_command_has_its_own_stdio_status_and_usage() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let burn = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo burnt; exit 3";
+    let mut a = sandbox
+        .command("/bin/sh")
+        .args(["-c", burn])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = sandbox
+        .command("/bin/sh")
+        .args(["-c", "echo quick >&2; exit 5"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_ne!(a.id(), b.id());
+    let b_out = b.wait_with_output().await.unwrap();
+    assert_eq!(b_out.status.code(), Some(5));
+    assert_eq!(text(&b_out.stderr), "quick\n");
+    assert!(b_out.stdout.is_empty());
+    let mut stdout = a.stdout.take().unwrap();
+    let mut got = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut got)
+        .await
+        .unwrap();
+    assert_eq!(got, "burnt\n");
+    assert_eq!(a.wait().await.unwrap().code(), Some(3));
+    let usage = a.resource_usage().expect("the command's usage");
+    assert!(
+        usage.user_time + usage.system_time >= Duration::from_millis(50),
+        "{usage:?}"
+    );
+    let status = a.run_status().unwrap();
+    assert_eq!(status.exit_code, Some(3));
+    assert_eq!(status.ended_by, EndReason::Exited);
+    assert!(status.enforcement.namespaces.contains(&"pid"));
+    // A quick command used next to nothing.
+    let mut t = sandbox.command("/bin/true").spawn().unwrap();
+    t.wait().await.unwrap();
+    let quick = t.resource_usage().unwrap();
+    assert!(quick.user_time + quick.system_time < usage.user_time + usage.system_time);
+}
+
+/// A command leads a process group of its own, in the sandbox's pid namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_leads_its_own_process_group() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let o = sh(
+        &sandbox,
+        "echo $$ $(ps -o pgid= -p $$) $(ps -o ppid= -p $$)",
+    )
+    .await;
+    let words: Vec<String> = text(&o.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(words.len(), 3, "{}", text(&o.stdout));
+    assert_eq!(words[0], words[1], "pid = pgid");
+    assert_eq!(words[2], "1", "its parent is the sandbox's init");
+}
+
+/// Killing a command kills its process group (a background process of it too), not the
+/// sandbox: another command runs on, and later commands start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_ends_the_commands_process_group_only() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let mut other = sandbox.command("sleep").arg("100").spawn().unwrap();
+    let mut cmd = sandbox
+        .command("/bin/sh")
+        .args(["-c", "sleep 100 & echo $!; wait"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = tokio::io::BufReader::new(cmd.stdout.take().unwrap());
+    tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
+        .await
+        .unwrap();
+    let background: u32 = line.trim().parse().unwrap();
+    cmd.kill().await.unwrap();
+    assert_eq!(cmd.run_status().unwrap().ended_by, EndReason::Killed);
+    assert_eq!(
+        cmd.try_wait().unwrap().unwrap().signal(),
+        Some(libc::SIGKILL)
+    );
+    // The background process of the killed group is gone (init reaped it), within 1 s.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let o = sh(
+            &sandbox,
+            &format!("kill -0 {background} 2>/dev/null; echo $?"),
+        )
+        .await;
+        if text(&o.stdout) == "1\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "background process {background} survived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        other.try_wait().unwrap(),
+        None,
+        "another command was killed"
+    );
+    other.kill().await.unwrap();
+}
+
+/// A command's timeout kills it and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commands_timeout_kills_it() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let start = Instant::now();
+    let mut child = sandbox
+        .command("sleep")
+        .arg("100")
+        .timeout(Duration::from_millis(200))
+        .spawn()
+        .unwrap();
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(child.timed_out());
+    assert_eq!(child.run_status().unwrap().ended_by, EndReason::Timeout);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // The sandbox runs on.
+    assert!(sh(&sandbox, "true").await.status.success());
+}
+
+/// Dropping the sandbox kills every process in it: the commands' waits report `SIGKILL`, their
+/// processes are gone, and a command spawned afterwards fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_sandbox_ends_every_process() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let init = pidfd_open(sandbox.id()).expect("init runs");
+    let mut a = sandbox.command("sleep").arg("100").spawn().unwrap();
+    let mut b = sandbox
+        .command("/bin/sh")
+        .args(["-c", "setsid sleep 100 & wait"])
+        .spawn()
+        .unwrap();
+    let a_pidfd = pidfd_open(a.id().unwrap()).expect("a runs");
+    let mut later = sandbox.command("true");
+    drop(sandbox);
+    assert!(exits_within(&init, Duration::from_secs(2)), "init survived");
+    assert!(
+        exits_within(&a_pidfd, Duration::from_secs(2)),
+        "a command survived"
+    );
+    assert_eq!(a.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(b.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+    match later.spawn_async().await {
+        Err(SpawnError::SandboxEnded) => {}
+        other => panic!("expected SandboxEnded, got {other:?}"),
+    }
+}
+
+/// `shutdown` returns once every process of the sandbox is gone; a running command's `Child`
+/// reports `SIGKILL` with the figures init counted when it reaped it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_until_everything_is_gone() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let init = pidfd_open(sandbox.id()).expect("init runs");
+    let mut child = sandbox
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 100",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cmd = pidfd_open(child.id().unwrap()).expect("the command runs");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sandbox.shutdown().await.unwrap();
+    assert!(
+        exits_within(&init, Duration::ZERO),
+        "init runs after shutdown"
+    );
+    assert!(
+        exits_within(&cmd, Duration::ZERO),
+        "a command runs after shutdown"
+    );
+    assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+    let usage = child
+        .resource_usage()
+        .expect("init reported the command's figures");
+    assert!(usage.max_rss_bytes.is_some_and(|b| b > 0), "{usage:?}");
+}
+
+/// Arguments, environment, working directory and passed fds reach the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_get_their_arguments_environment_directory_and_fds() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let (r, w) = std::io::pipe().unwrap();
+    let o = sandbox
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "echo \"$0 $1 $GREETING $(pwd)\"; echo passed >&5",
+            "zero",
+            "one",
+        ])
+        .env("GREETING", "hello")
+        .current_dir("/tmp")
+        .pass_fd(5, OwnedFd::from(w))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&o.stdout),
+        "zero one hello /tmp\n",
+        "{}",
+        text(&o.stderr)
+    );
+    let mut passed = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(OwnedFd::from(r)), &mut passed).unwrap();
+    assert_eq!(passed, "passed\n");
+    // Only what was given: 0, 1, 2 (and the directory ls reads).
+    let o = sh(&sandbox, "ls /proc/self/fd | tr '\\n' ' '").await;
+    assert_eq!(text(&o.stdout), "0 1 2 3 ");
+}
+
+/// A command that cannot start is a typed error naming what failed; the sandbox runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_failures_are_typed() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    match sandbox.command("/nonexistent").spawn_async().await {
+        Err(SpawnError::NotFound { path }) => assert_eq!(path.to_str(), Some("/nonexistent")),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(sh(&sandbox, "echo x > /tmp/data").await.status.success());
+    match sandbox.command("/tmp/data").spawn_async().await {
+        Err(SpawnError::NotExecutable { source, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::EACCES))
+        }
+        other => panic!("expected NotExecutable, got {other:?}"),
+    }
+    match sandbox
+        .command("true")
+        .current_dir("/nowhere")
+        .spawn_async()
+        .await
+    {
+        Err(SpawnError::Setup {
+            stage: Stage::Chdir,
+            path,
+            source,
+            ..
+        }) => {
+            assert_eq!(path.unwrap().to_str(), Some("/nowhere"));
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+        }
+        other => panic!("expected a chdir failure, got {other:?}"),
+    }
+    match sandbox
+        .command("true")
+        .read_only("/etc")
+        .spawn_async()
+        .await
+    {
+        Err(SpawnError::Policy(PolicyError::RunningSandboxPolicy)) => {}
+        other => panic!("expected RunningSandboxPolicy, got {other:?}"),
+    }
+    assert!(sh(&sandbox, "true").await.status.success());
+}
+
+/// Two sandboxes of one policy share nothing: not `/tmp`, not processes, not the loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_are_isolated_from_each_other() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let (a, b) = (sandbox().await, sandbox().await);
+    assert!(sh(&a, "echo a > /tmp/mine").await.status.success());
+    let mut sleeper = a.command("sleep").arg("100").spawn().unwrap();
+    // A listener on a's loopback.
+    let mut listener = a
+        .command("/bin/sh")
+        .args(["-c", "exec python3 -c 'import socket,sys; s=socket.socket(); s.bind((\"127.0.0.1\", 4711)); s.listen(); print(\"up\", flush=True); s.accept()'"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let has_python = common::has("/usr/bin/python3");
+    if has_python {
+        let mut line = String::new();
+        let mut out = tokio::io::BufReader::new(listener.stdout.take().unwrap());
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
+            .await
+            .unwrap();
+        assert_eq!(line, "up\n");
+    }
+    let o = sh(
+        &b,
+        "cat /tmp/mine 2>&1; ps -e -o pid=,comm= > /tmp/ps; cat /tmp/ps",
+    )
+    .await;
+    assert_eq!(
+        words(&o.stdout),
+        "cat: /tmp/mine: No such file or directory 1 memfd:tokio-san 2 sh 4 ps"
+    );
+    if has_python {
+        let o = b
+            .command("python3")
+            .args(["-c", "import socket\ntry:\n socket.create_connection(('127.0.0.1', 4711), 1)\n print('reached')\nexcept OSError as e:\n print(e.errno)"])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(text(&o.stdout), format!("{}\n", libc::ECONNREFUSED));
+        // The control: from a, the listener is there.
+        let o = a
+            .command("python3")
+            .args([
+                "-c",
+                "import socket; socket.create_connection(('127.0.0.1', 4711), 1); print('reached')",
+            ])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(text(&o.stdout), "reached\n", "{}", text(&o.stderr));
+    } else {
+        common::missing("python3");
+    }
+    sleeper.kill().await.unwrap();
+    listener.kill().await.unwrap();
+}
+
+/// Each command of a pool runs in a fresh sandbox: what one leaves (files in `/tmp`, a process
+/// that left its process group and session) is gone for the next, and its sandbox ends with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_entries_are_isolated() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let pool = Pool::new(&policy(), 2).unwrap();
+    let first = pool
+        .command("/bin/sh")
+        .args(["-c", "echo one > /tmp/marker; setsid sleep 100 & echo $!"])
+        .output()
+        .await
+        .unwrap();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let second = pool
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "cat /tmp/marker 2>&1; ps -e -o pid=,comm= > /tmp/ps; cat /tmp/ps",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        words(&second.stdout),
+        "cat: /tmp/marker: No such file or directory 1 memfd:tokio-san 2 sh 4 ps"
+    );
+}
+
+/// A pooled command's sandbox ends with it: a background process it left is killed, and the
+/// status, timeout and kill are those of a sandbox started for the program.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_sandbox_ends_with_its_program() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let pool = Pool::new(&policy(), 1).unwrap();
+    let mut child = pool
+        .command("/bin/sh")
+        .args(["-c", "setsid sleep 100 & exit 7"])
+        .spawn()
+        .unwrap();
+    let init = pidfd_open(child.id().unwrap()).expect("the sandbox runs");
+    assert_eq!(child.wait().await.unwrap().code(), Some(7));
+    assert!(exits_within(&init, Duration::ZERO));
+    let mut child = pool
+        .command("sleep")
+        .arg("100")
+        .timeout(Duration::from_millis(100))
+        .spawn()
+        .unwrap();
+    child.wait().await.unwrap();
+    assert_eq!(child.run_status().unwrap().ended_by, EndReason::Timeout);
+    match pool.command("/nonexistent").spawn_async().await {
+        Err(SpawnError::NotFound { .. }) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+/// With no sandbox ready, or with a changed policy, a pool's command sets up its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_falls_back_to_a_new_sandbox() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let pool = Pool::new(&policy(), 0).unwrap();
+    let o = pool.command("echo").arg("cold").output().await.unwrap();
+    assert_eq!(text(&o.stdout), "cold\n");
+    let dir = common::rw_dir();
+    std::fs::write(dir.path().join("f"), "bound\n").unwrap();
+    let o = pool
+        .command("cat")
+        .arg(dir.path().join("f"))
+        .read_only(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(text(&o.stdout), "bound\n", "{}", text(&o.stderr));
+    assert_eq!(pool.ready(), 0);
+    assert!(pool.last_error().is_none());
+}
+
+/// A policy without a pid namespace cannot make a running sandbox or a pool.
+#[tokio::test]
+async fn running_sandboxes_need_the_pid_namespace() {
+    let mut p = Policy::new();
+    p.layers(tokio_sandbox::Layers {
+        pid: false,
+        ..Default::default()
+    });
+    let compiled = p.compile().unwrap();
+    assert!(matches!(
+        Sandbox::start(&compiled).await,
+        Err(SpawnError::Unsupported { .. })
+    ));
+    assert!(matches!(
+        Pool::new(&compiled, 1),
+        Err(SpawnError::Unsupported { .. })
+    ));
+}
+
+/// Open fds of this process, leaving out network namespaces (a root caller keeps a few
+/// prepared ones, refilled and taken back in the background).
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| !target.to_string_lossy().starts_with("net:["))
+        .count()
+}
+
+/// What this process's fds are, for a message.
+fn fd_list() -> Vec<String> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Children of this process, zombies included.
+fn child_processes() -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            rest.split(' ').nth(1) == Some(me.as_str())
+        })
+        .collect()
+}
+
+/// The cgroups below this process's own (cgroup v2), where it has one the library could use.
+fn cgroups() -> usize {
+    let dir = common::host::cgroup_of(std::process::id());
+    std::fs::read_dir(dir).map_or(0, |d| {
+        d.filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .count()
+    })
+}
+
+/// Waits (at most 10 s) until this process has `fds` fds, no child and `groups` cgroups again:
+/// a cancelled spawn's cleanup finishes in the background.
+async fn settled(fds: usize, groups: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (fd_count() != fds || !child_processes().is_empty() || cgroups() != groups)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fd_count(), fds, "fds leaked by {what}: {:?}", fd_list());
+    assert_eq!(
+        child_processes(),
+        Vec::<String>::new(),
+        "processes left by {what}"
+    );
+    assert_eq!(cgroups(), groups, "cgroups left by {what}");
+}
+
+/// Cancel safety and nothing leaked: 1,000 command spawns of a running sandbox dropped at every
+/// point of their life (before the request, waiting for init's answer, after the exec) and
+/// 1,000 running commands dropped leave no process, zombie or fd, in the sandbox or here; nor
+/// do 300 cancelled spawns of a pool, 100 cancelled starts and 100 sandboxes dropped with
+/// commands running. Runs in a helper process so that other tests' fds and children do not
+/// count.
+#[test]
+fn cancelled_and_dropped_commands_and_sandboxes_leak_nothing() {
+    const NAME: &str = "cancelled_and_dropped_commands_and_sandboxes_leak_nothing";
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    if !common::is_helper(NAME) {
+        common::run_helper(NAME, Duration::from_secs(600), |_| {});
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(cancel_and_drop());
+}
+
+async fn cancel_and_drop() {
+    // The one-time state (init memfd, seccomp programs, lifeline, network namespace pool).
+    let warm = sandbox().await;
+    assert!(sh(&warm, "true").await.status.success());
+    warm.shutdown().await.unwrap();
+    // The background work of its end (its pidfd, watched for the reuse of its network
+    // namespace) finishes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fd_list().iter().any(|f| f.contains("pidfd")) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (fds, groups) = (fd_count(), cgroups());
+
+    let sandbox = sandbox().await;
+    for i in 0..1000u64 {
+        let mut cmd = sandbox.command("sleep");
+        cmd.arg("5");
+        if i % 2 == 0 {
+            // Cancelled somewhere between before the request and after the exec.
+            let _ =
+                tokio::time::timeout(Duration::from_micros(i % 100 * 20), cmd.spawn_async()).await;
+        } else {
+            // Spawned, then dropped while it runs.
+            cmd.kill_on_drop(true);
+            drop(cmd.spawn().unwrap());
+        }
+    }
+    // In the sandbox: only init and this ps are left, nothing unreaped.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = sh(&sandbox, "exec ps -e -o pid=,stat=,comm=").await;
+        let left = words(&o.stdout);
+        let w: Vec<&str> = left.split(' ').collect();
+        if w.len() == 6 && (w[0], w[2], w[5]) == ("1", "memfd:tokio-san", "ps") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left in the sandbox: {left}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(sandbox);
+    settled(fds, groups, "1,000 cancelled or dropped commands").await;
+
+    let pool = Pool::new(&policy(), 4).unwrap();
+    for i in 0..300u64 {
+        let mut cmd = pool.command("sleep");
+        cmd.arg("5").kill_on_drop(true);
+        let _ = tokio::time::timeout(Duration::from_micros(i % 100 * 30), cmd.spawn_async()).await;
+    }
+    drop(pool);
+    settled(fds, groups, "300 cancelled pool spawns").await;
+
+    for i in 0..100u64 {
+        let _ =
+            tokio::time::timeout(Duration::from_micros(i * 50), Sandbox::start(&policy())).await;
+    }
+    settled(fds, groups, "100 cancelled starts").await;
+    for _ in 0..100 {
+        let sandbox = Sandbox::start(&policy()).await.unwrap();
+        let _a = sandbox.command("sleep").arg("5").spawn().unwrap();
+        let _b = sandbox
+            .command("/bin/sh")
+            .args(["-c", "setsid sleep 5 & wait"])
+            .spawn()
+            .unwrap();
+        drop(sandbox);
+    }
+    settled(fds, groups, "100 dropped sandboxes").await;
+}
+
+/// The agent's workspace of `examples/agent_workspace.rs`: a first command writes a Python
+/// module and commits it with git in the sandbox's home, later commands import it and read the
+/// log; the host's home has none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_commands_import_the_module_and_read_the_log_an_earlier_one_committed() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    if !common::has("/usr/bin/python3")
+        || !(common::has("/usr/bin/git") || common::has("/usr/local/bin/git"))
+    {
+        common::missing("python3 and git under /usr");
+        return;
+    }
+    let sandbox = sandbox().await;
+    let o = sh(
+        &sandbox,
+        "set -e; mkdir -p $HOME/work; cd $HOME/work; git init -q -b main .; \
+         printf 'def greet(n):\\n    return \"hello, \" + n\\n' > greet.py; git add greet.py; \
+         git -c user.name=agent -c user.email=agent@sandbox commit -q -m 'Add greet()'; pwd",
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let work = text(&o.stdout).trim().to_string();
+    let o = sh(
+        &sandbox,
+        "cd $HOME/work && python3 -c 'import greet; print(greet.greet(\"x\"))'",
+    )
+    .await;
+    assert_eq!(text(&o.stdout), "hello, x\n", "{}", text(&o.stderr));
+    let o = sh(&sandbox, "cd $HOME/work && git log --format='%an: %s'").await;
+    assert_eq!(
+        text(&o.stdout),
+        "agent: Add greet()\n",
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        !std::path::Path::new(&work).join("greet.py").exists(),
+        "{work} on the host"
+    );
+}
