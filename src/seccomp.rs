@@ -11,18 +11,18 @@
 //!    unless the policy allows Linux AIO (see [`LINUX_AIO_SETUP`]).
 //!    Calls denied outright (see below) return `EPERM` from this program too: one comparison
 //!    each. So do the argument checks that seccompiler would make long (a few instructions
-//!    each here): set-ID and device modes, vsock sockets, `F_SETLEASE`, and the scheduling,
+//!    each here): set-ID and device modes, vsock sockets, `F_SETLEASE`, the terminal requests
+//!    (`TIOCSTI`, `TIOCLINUX` and those whose effect outlasts the run), and the scheduling,
 //!    priority and limit calls that would reach the sandbox's init (pid 1).
 //! 2. **Argument checks** (built with seccompiler): the other denials that depend on an
-//!    argument (`CLONE_NEWUSER` in `clone`/`unshare` flags, `TIOCSTI`/`TIOCLINUX` requests,
-//!    device-event sockets, unsafe `personality` flags) return `EPERM`.
+//!    argument (`CLONE_NEWUSER` in `clone`/`unshare` flags, device-event sockets, unsafe `personality` flags) return `EPERM`.
 //!
 //! A policy with a TCP allow-list gets a third, short program: Landlock's TCP rules do not
 //! check MPTCP sockets or TCP Fast Open connects, which it refuses.
 //!
 //! Every denial is listed in [`DENIED`] with the reason. The install cost of a filter grows
-//! with its length (about 0.6 µs per instruction here), so the programs are kept short: 145 and
-//! 57 instructions.
+//! with its length (about 0.6 µs per instruction here), so the programs are kept short: 159 and
+//! 45 instructions.
 //!
 //! When several filters match, the kernel applies the most restrictive action; the two
 //! programs never disagree on a call, so the errno is always the one documented here.
@@ -119,6 +119,8 @@ fn in_gate(m: Match) -> bool {
             | Match::PriorityReachingPid1(_)
             | Match::SetLimitOfPid1
             | Match::Lease
+            | Match::TerminalInjection
+            | Match::TerminalState
     )
 }
 
@@ -196,6 +198,19 @@ fn gate(linux_aio: bool, tracing: bool) -> BpfProgram {
                 (ins(BPF_LD_W_ABS, arg_lo(1), 0, 0), 0),
                 (ins(BPF_JEQ_K, libc::F_SETLEASE as u32, 0, 0), EPERM),
             ],
+            // The request: the kernel truncates it to 32 bits.
+            Match::TerminalInjection | Match::TerminalState => {
+                let requests: Vec<u64> = if matches!(m, Match::TerminalInjection) {
+                    vec![libc::TIOCSTI, libc::TIOCLINUX]
+                } else {
+                    TERMINAL_STATE_REQUESTS.iter().map(|(_, r)| *r).collect()
+                };
+                let mut block = vec![(ins(BPF_LD_W_ABS, arg_lo(1), 0, 0), 0)];
+                for r in requests {
+                    block.push((ins(BPF_JEQ_K, r as u32, 0, 0), EPERM));
+                }
+                block
+            }
             Match::SetLimitOfPid1 => vec![
                 (ins(BPF_LD_W_ABS, arg_lo(0), 0, 0), 0),
                 // Another pid: past the pointer check.
@@ -252,6 +267,10 @@ pub enum Match {
     /// The `ioctl` request (32-bit compare, as the kernel truncates it) is `TIOCSTI` or
     /// `TIOCLINUX`, which inject input into a terminal.
     TerminalInjection,
+    /// The `ioctl` request (32-bit compare) is one of [`TERMINAL_STATE_REQUESTS`], whose effect
+    /// on a terminal outlasts the run: on the caller's terminal given as stdio, it would stay
+    /// after the sandbox has ended.
+    TerminalState,
     /// A `personality` other than the safe set Docker also allows
     /// (`PER_LINUX`, `PER_LINUX32`, `UNAME26`, `UNAME26|PER_LINUX32`, the query `0xffffffff`).
     UnsafePersonality,
@@ -305,6 +324,24 @@ const PRIO_USER: u32 = 2;
 const IOPRIO_WHO_PROCESS: u32 = 1;
 const IOPRIO_WHO_PGRP: u32 = 2;
 const IOPRIO_WHO_USER: u32 = 3;
+
+/// `ioctl` requests refused because they change a terminal beyond the run (tty_ioctl(4)):
+/// `TIOCSETD` sets the line discipline (and, with `dev.tty.ldisc_autoload`, loads the kernel
+/// module of one not loaded yet), `TIOCEXCL` puts the terminal in exclusive mode (every later
+/// open of it by an unprivileged process fails with `EBUSY`, also after the run), `TIOCNXCL`
+/// takes that mode away from a terminal its owner put in it, `TCXONC` stops (or restarts) its
+/// output (tcflow(3): stopped output stays stopped after the run) and `TIOCSSERIAL` changes a
+/// serial port's settings. Modes (`tcsetattr`) and the window size stay allowed: SECURITY.md
+/// says so.
+// The request type is libc's `Ioctl`, `c_ulong` or `c_int` after the C library.
+#[allow(clippy::unnecessary_cast)]
+pub const TERMINAL_STATE_REQUESTS: &[(&str, u64)] = &[
+    ("TIOCSETD", libc::TIOCSETD as u64),
+    ("TIOCEXCL", libc::TIOCEXCL as u64),
+    ("TIOCNXCL", libc::TIOCNXCL as u64),
+    ("TCXONC", libc::TCXONC as u64),
+    ("TIOCSSERIAL", libc::TIOCSSERIAL as u64),
+];
 
 /// System calls denied with `EPERM`, with the reason.
 pub const DENIED: &[(&str, i64, Match, &str)] = &[
@@ -565,6 +602,12 @@ pub const DENIED: &[(&str, i64, Match, &str)] = &[
         "host-wide quotas",
     ),
     (
+        "quotactl_fd",
+        libc::SYS_quotactl_fd,
+        Match::Always,
+        "host-wide quotas",
+    ),
+    (
         "open_by_handle_at",
         libc::SYS_open_by_handle_at,
         Match::Always,
@@ -581,6 +624,13 @@ pub const DENIED: &[(&str, i64, Match, &str)] = &[
         libc::SYS_ioctl,
         Match::TerminalInjection,
         "injecting input into the caller's terminal",
+    ),
+    (
+        "ioctl",
+        libc::SYS_ioctl,
+        Match::TerminalState,
+        "changing the caller's terminal beyond the run (line discipline, exclusive mode, stopped \
+         output, serial settings)",
     ),
     (
         "fcntl",
@@ -647,10 +697,6 @@ fn rules_for(m: Match, tracing: bool) -> Vec<SeccompRule> {
             libc::CLONE_NEWUSER as u64,
         )])
         .expect("valid rule")],
-        Match::TerminalInjection => [libc::TIOCSTI, libc::TIOCLINUX]
-            .into_iter()
-            .map(|req| SeccompRule::new(vec![cond(1, SeccompCmpOp::Eq, req)]).expect("valid rule"))
-            .collect(),
         Match::SetIdMode(_)
         | Match::SetIdOrDeviceMode(_)
         | Match::SetIdModeOnCreate(..)
@@ -658,7 +704,9 @@ fn rules_for(m: Match, tracing: bool) -> Vec<SeccompRule> {
         | Match::Pid1(_)
         | Match::PriorityReachingPid1(_)
         | Match::SetLimitOfPid1
-        | Match::Lease => {
+        | Match::Lease
+        | Match::TerminalInjection
+        | Match::TerminalState => {
             unreachable!("checked by the gate")
         }
         Match::UeventSocket => vec![SeccompRule::new(vec![
@@ -894,6 +942,38 @@ mod tests {
     }
 
     #[test]
+    fn gate_refuses_terminal_requests() {
+        let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let ioctl = libc::SYS_ioctl as u32;
+        let refused = [libc::TIOCSTI, libc::TIOCLINUX]
+            .into_iter()
+            .chain(TERMINAL_STATE_REQUESTS.iter().map(|(_, r)| *r));
+        for req in refused {
+            assert_eq!(
+                run_gate_args64(ioctl, [0, req, 0, 0, 0, 0]),
+                eperm,
+                "{req:#x}"
+            );
+            // The kernel truncates the request to 32 bits.
+            assert_eq!(
+                run_gate_args64(ioctl, [0, 1 << 32 | req, 0, 0, 0, 0]),
+                eperm
+            );
+        }
+        for req in [
+            libc::TCGETS,
+            libc::TCSETS,
+            libc::TIOCGWINSZ,
+            libc::TIOCSWINSZ,
+        ] {
+            let got = run_gate_args64(ioctl, [0, req, 0, 0, 0, 0]);
+            assert_eq!(got, SECCOMP_RET_ALLOW, "{req:#x}");
+        }
+        let quotactl_fd = libc::SYS_quotactl_fd as u32;
+        assert_eq!(run_gate(quotactl_fd), eperm);
+    }
+
+    #[test]
     fn gate_keeps_init_out_of_reach() {
         let eperm = SECCOMP_RET_ERRNO | libc::EPERM as u32;
         let allow = SECCOMP_RET_ALLOW;
@@ -963,9 +1043,9 @@ mod tests {
     #[test]
     fn programs_stay_short() {
         let [g, d] = default_programs(false, false);
-        assert_eq!((g.len(), d.len()), (145, 57));
-        assert_eq!(default_programs(true, false)[0].len(), 144);
+        assert_eq!((g.len(), d.len()), (159, 45));
+        assert_eq!(default_programs(true, false)[0].len(), 158);
         let [g, d] = default_programs(false, true);
-        assert_eq!((g.len(), d.len()), (141, 61));
+        assert_eq!((g.len(), d.len()), (155, 49));
     }
 }

@@ -674,6 +674,34 @@ fn run(name: &str) -> String {
         "tiocsti" => terminal_ioctl(libc::TIOCSTI as c_long),
         "tiocsti_upper_bits" => terminal_ioctl(0x1_0000_0000 | libc::TIOCSTI as c_long),
         "tioclinux" => terminal_ioctl(libc::TIOCLINUX as c_long),
+        // Requests whose effect on a terminal outlasts the run, on a pty of its own: the line
+        // discipline set to N_TTY (0, the one it has), exclusive mode on and off, output stopped
+        // (tcflow TCOOFF, then started again by the control), serial settings.
+        "tiocsetd" => terminal_ioctl_with(libc::TIOCSETD as c_long, 0),
+        "tiocexcl" => terminal_ioctl_with(libc::TIOCEXCL as c_long, 0),
+        "tiocnxcl" => terminal_ioctl_with(libc::TIOCNXCL as c_long, 0),
+        "tcxonc" => terminal_ioctl_with(libc::TCXONC as c_long, -1),
+        "tiocsserial" => terminal_ioctl_with(libc::TIOCSSERIAL as c_long, 0),
+        // quotactl_fd(2) with Q_GETFMT for user quotas on the filesystem of `a`.
+        "quotactl_fd" => {
+            use std::os::fd::AsRawFd;
+            let f = match std::fs::File::open(&a) {
+                Ok(f) => f,
+                Err(e) => return format!("open {}", io::<()>(Err(e))),
+            };
+            // QCMD(Q_GETFMT, USRQUOTA): (0x800004 << 8) | 0.
+            const Q_GETFMT_USRQUOTA: c_long = 0x8000_0400;
+            let mut fmt = 0u32;
+            sc(
+                libc::SYS_quotactl_fd,
+                &[
+                    f.as_raw_fd() as c_long,
+                    Q_GETFMT_USRQUOTA,
+                    0,
+                    &mut fmt as *mut u32 as c_long,
+                ],
+            )
+        }
         "x32_getpid" => sc(0x4000_0000 | libc::SYS_getpid, &[]),
         "int80_getpid" => {
             let r: c_long;
@@ -1125,6 +1153,13 @@ fn process_vm_readv(pid: c_long) -> String {
 /// `ioctl(tty, request, "x")` on a pty of its own, made the controlling terminal of a new
 /// session (which TIOCSTI needs without privilege).
 fn terminal_ioctl(request: c_long) -> String {
+    terminal_ioctl_with(request, c_long::from(b'x'))
+}
+
+/// `ioctl(tty, request, arg)` on a pty of its own, as [`terminal_ioctl`]; `arg` is passed by
+/// pointer (an `int` at the start of a zeroed 128-byte buffer, room for the structures of the
+/// serial requests), or by value when negative (its absolute value less one: -1 is 0).
+fn terminal_ioctl_with(request: c_long, arg: c_long) -> String {
     in_child(|| {
         use std::os::fd::AsRawFd;
         let (master, slave) = match crate::common::openpty() {
@@ -1136,11 +1171,18 @@ fn terminal_ioctl(request: c_long) -> String {
             libc::setsid();
             libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0);
         }
-        let ch = b'x';
-        let out = sc(
-            libc::SYS_ioctl,
-            &[slave.as_raw_fd() as c_long, request, ptr(&ch)],
-        );
+        let mut buf = [0u8; 128];
+        let by_value = arg < 0;
+        if !by_value {
+            buf[..4].copy_from_slice(&(arg as i32).to_ne_bytes());
+        }
+        let a = if by_value { -arg - 1 } else { ptr(&buf) };
+        let out = sc(libc::SYS_ioctl, &[slave.as_raw_fd() as c_long, request, a]);
+        if request == libc::TCXONC as c_long && out == "ok" {
+            // Output was stopped: start it again (TCOON) before the terminal is closed.
+            // SAFETY: an ioctl with a number argument on the descriptor this child holds.
+            unsafe { libc::ioctl(slave.as_raw_fd(), libc::TCXONC, libc::TCOON) };
+        }
         // Closing the master would hang the terminal up and end this session leader with
         // SIGHUP before it reports; both stay open until the child exits.
         std::mem::forget((master, slave));

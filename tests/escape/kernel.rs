@@ -170,6 +170,37 @@ async fn kern_terminal_injection() {
     denied("tioclinux", EPERM, Control::Host(errno(ENOTTY))).await;
 }
 
+/// Terminal requests whose effect outlasts the run, on a pty of its own: the line discipline
+/// (`TIOCSETD`, set to the N_TTY it has; another one could load a kernel module), exclusive
+/// mode (`TIOCEXCL`, after which the terminal's owner cannot open it again, and `TIOCNXCL`),
+/// stopped output (`TCXONC` with `TCOOFF`) and serial settings (`TIOCSSERIAL`): refused. The
+/// host allows each (a pty has no serial settings: ENOTTY there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kern_terminal_state() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    denied("tiocsetd", EPERM, Control::Ok).await;
+    denied("tiocexcl", EPERM, Control::Ok).await;
+    denied("tiocnxcl", EPERM, Control::Ok).await;
+    denied("tcxonc", EPERM, Control::Ok).await;
+    denied("tiocsserial", EPERM, Control::Host(errno(ENOTTY))).await;
+}
+
+/// Quotas configure a host filesystem: `quotactl_fd` is refused as `quotactl` is. The control
+/// asks the host for the quota format of `/usr`'s filesystem (an unprivileged query; its answer
+/// depends on whether quotas are on there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kern_quotactl_fd() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    let a = Attempt::new("quotactl_fd").arg("/usr");
+    let host = a.on_host(false);
+    assert_ne!(host, errno(EPERM), "the control on the host");
+    a.check(&errno(EPERM), Control::Host(host), |_| {}).await;
+}
+
 /// x32 system call numbers: ENOSYS (this kernel has no x32 either, so the control proves
 /// nothing here; the filter refuses them on kernels that have it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
