@@ -398,7 +398,9 @@ fn run_op(i: usize, op: &ChildOp, plan: &ChildPlan) -> Step {
                 Err(e) => return Err(within(Stage::ReadOnlyPath, i)(e)),
             }
         }
-        ChildOp::Mask { src, path } => match clone_mount(libc::AT_FDCWD, src, 0, 0, path) {
+        // Read-only, so that the cover's owner (the host's /dev/null, owned by host root)
+        // keeps its mode and times whatever the sandbox's uid: chmod and utimes give EROFS.
+        ChildOp::Mask { src, path } => match clone_mount(libc::AT_FDCWD, src, 0, COVER, path) {
             // Not on this kernel: nothing to cover.
             Ok(()) | Err((_, libc::ENOENT)) => {}
             Err(e) => return Err(within(Stage::MaskedPath, i)(e)),
@@ -422,6 +424,10 @@ fn run_op(i: usize, op: &ChildOp, plan: &ChildPlan) -> Step {
     }
     Ok(())
 }
+
+/// The mount attributes of a cover (`/dev/null` bound over a file): read-only, and neither
+/// set-user-ID programs nor execution (the device itself stays usable: reads give EOF).
+const COVER: u64 = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOEXEC;
 
 /// Whether `fd` is the object `pin` names, when there is a pin: `ESTALE` when it is another
 /// (the policy path was replaced after it was named).

@@ -59,7 +59,7 @@ pub(crate) enum ChildOp {
     ReadOnly {
         path: CString,
     },
-    /// The host's `/dev/null` bound over a file of the new root.
+    /// The host's `/dev/null` bound read-only over a file of the new root.
     Mask {
         /// The host's `/dev/null` under the old root (a policy may bind its own `/dev`).
         src: CString,

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -577,7 +578,15 @@ impl<'a> PlanBuilder<'a> {
                 path: PathBuf::from(p),
             });
         }
-        // Covered with the host's /dev/null, whatever the policy binds at /dev.
+        // The other entries of /proc's top level that are not a process's: their mode and
+        // owner belong to the kernel's one entry shared by every procfs of the host, which
+        // host uid 0 (their owner) could chmod or chown for the whole host.
+        if host_root {
+            for p in proc_top_level_entries() {
+                self.ops.push(FsOp::ReadOnly { path: p });
+            }
+        }
+        // Covered (read-only) with the host's /dev/null, whatever the policy binds at /dev.
         let masked = PROC_MASKED.iter().filter(|_| host_root);
         for p in PROC_MASKED_ALWAYS.iter().chain(masked) {
             self.ops.push(FsOp::Mask {
@@ -803,6 +812,35 @@ pub(crate) fn sandbox_path(p: &Path) -> Result<PathBuf, PolicyError> {
         Ok(cwd) => Ok(normalize(&cwd.join(p))),
         Err(_) => Err(PolicyError::RelativeDestination(p.to_path_buf())),
     }
+}
+
+/// The entries of the top level of `/proc` that are not a process's (`meminfo`, `tty`, ...),
+/// apart from those [`PROC_READ_ONLY`] and the covered files already name, and the symlinks
+/// (`self`, `mounts`, `net`, ...), which lead into a process's directory: sorted, as this
+/// kernel's procfs shows them.
+fn proc_top_level_entries() -> Vec<PathBuf> {
+    let known = |p: &Path| {
+        PROC_READ_ONLY
+            .iter()
+            .chain(PROC_MASKED)
+            .chain(PROC_MASKED_ALWAYS)
+            .any(|k| Path::new(k) == p)
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    let name = e.file_name();
+                    let pid = name.as_bytes().iter().all(u8::is_ascii_digit);
+                    !pid && e.file_type().is_ok_and(|t| !t.is_symlink())
+                })
+                .map(|e| e.path())
+                .filter(|p| !known(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    entries
 }
 
 /// The `/etc` paths of the system runtime on this host: [`SYSTEM_ETC`] and the entries of

@@ -53,7 +53,7 @@ pub(crate) enum FsOp {
     ReadOnly {
         path: PathBuf,
     },
-    /// Covers a file of the new root with `/dev/null`.
+    /// Covers a file of the new root with `/dev/null`, read-only.
     Mask {
         path: PathBuf,
     },

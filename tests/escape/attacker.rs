@@ -251,6 +251,101 @@ fn run(name: &str) -> String {
         // place.
         "swap_dir" => io(std::fs::rename(&a, format!("{a}.moved"))
             .and_then(|()| std::os::unix::fs::symlink(&a2, &a))),
+        // chmod(2) of `a` to the mode it has (a change of nothing, which still needs the
+        // right to change it).
+        "chmod_same" => match std::fs::metadata(&a) {
+            Ok(m) => {
+                use std::os::unix::fs::MetadataExt;
+                let p = c(&a);
+                sc(
+                    libc::SYS_fchmodat,
+                    &[
+                        libc::AT_FDCWD as c_long,
+                        p.as_ptr() as c_long,
+                        (m.mode() & 0o7777) as c_long,
+                    ],
+                )
+            }
+            Err(e) => format!("stat {}", io::<()>(Err(e))),
+        },
+        // utimensat(2) of `a` to the access and modification times it has.
+        "utime_same" => match std::fs::metadata(&a) {
+            Ok(m) => {
+                use std::os::unix::fs::MetadataExt;
+                let p = c(&a);
+                let times = [
+                    libc::timespec {
+                        tv_sec: m.atime(),
+                        tv_nsec: m.atime_nsec(),
+                    },
+                    libc::timespec {
+                        tv_sec: m.mtime(),
+                        tv_nsec: m.mtime_nsec(),
+                    },
+                ];
+                sc(
+                    libc::SYS_utimensat,
+                    &[
+                        libc::AT_FDCWD as c_long,
+                        p.as_ptr() as c_long,
+                        times.as_ptr() as c_long,
+                        0,
+                    ],
+                )
+            }
+            Err(e) => format!("stat {}", io::<()>(Err(e))),
+        },
+        // chmod of every entry of /proc's top level that is not a process's (nor a symlink)
+        // to the mode it has: `chmod ok: NAMES` lists those where it succeeded (`none`), then
+        // `; other: NAME=errno N ...` those refused otherwise than with EROFS or EPERM.
+        "proc_chmod_all" => {
+            use std::os::unix::fs::MetadataExt;
+            let mut names: Vec<String> = std::fs::read_dir("/proc")
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| !t.is_symlink()))
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| !n.bytes().all(|b| b.is_ascii_digit()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            let (mut changed, mut other) = (Vec::new(), Vec::new());
+            for n in &names {
+                let path = format!("/proc/{n}");
+                let mode = match std::fs::metadata(&path) {
+                    Ok(m) => m.mode() & 0o7777,
+                    Err(e) => {
+                        other.push(format!("{n}=stat {}", io::<()>(Err(e))));
+                        continue;
+                    }
+                };
+                let p = c(&path);
+                let out = sc(
+                    libc::SYS_fchmodat,
+                    &[
+                        libc::AT_FDCWD as c_long,
+                        p.as_ptr() as c_long,
+                        mode as c_long,
+                    ],
+                );
+                if out == "ok" {
+                    changed.push(n.clone());
+                } else if out != format!("errno {}", libc::EROFS)
+                    && out != format!("errno {}", libc::EPERM)
+                {
+                    other.push(format!("{n}={out}"));
+                }
+            }
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(" ")
+                }
+            };
+            format!("chmod ok: {}; other: {}", list(&changed), list(&other))
+        }
         "open_by_handle_at" => open_by_handle_at(&a),
         "chroot" => {
             let p = c(&a);

@@ -400,6 +400,62 @@ async fn fs_fill_tmpfs() {
     }
 }
 
+/// A sandbox a root caller runs as host uid 0 (`Command::uid(0)`, `--uid 0`) owns, as the
+/// host's root, what /proc shares with the whole host: the mode and owner of each entry of its
+/// top level that is not a process's (`/proc/meminfo`, `/proc/tty`, ...) are the kernel's one
+/// entry for every procfs, and the cover of `/proc/cmdline` and the root-only files is the
+/// host's `/dev/null`. Each is read-only there: chmod to the mode it already has (a change of
+/// nothing, so the host is left as it was whatever happens) gives EROFS, and so does utimes of
+/// the cover. The control makes the same calls as root on the host, where each succeeds. A
+/// sandbox of any other uid gets EPERM from their modes (also checked as uid 65534).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_proc_host_wide_entries_read_only_for_host_uid_0() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    let all = Attempt::new("proc_chmod_all");
+    assert_eq!(
+        all.in_sandbox(|_| {}).await,
+        "chmod ok: none; other: none",
+        "a sandbox of the default uid"
+    );
+    if !common::is_root() {
+        common::skip("a sandbox runs as host uid 0 only for a root caller");
+        return;
+    }
+    let uid0 = |c: &mut tokio_sandbox::Command| {
+        c.uid(0);
+    };
+    let host = all.on_host(false);
+    assert!(
+        host.starts_with("chmod ok: ") && host.contains(" execdomains ") && host.contains(" tty "),
+        "the control as root on the host: {host}"
+    );
+    assert_eq!(
+        all.in_sandbox(uid0).await,
+        "chmod ok: none; other: none",
+        "as host uid 0"
+    );
+    for entry in ["/proc/execdomains", "/proc/tty/drivers", "/proc/tty"] {
+        Attempt::new("chmod_same")
+            .arg(entry)
+            .check(&errno(EROFS), Control::Root("ok".into()), uid0)
+            .await;
+    }
+    // The cover: the control makes the calls on the host's /dev/null, which it is.
+    for name in ["chmod_same", "utime_same"] {
+        Attempt::new(name)
+            .arg("/proc/cmdline")
+            .control_args("/dev/null", "")
+            .check(&errno(EROFS), Control::Root("ok".into()), uid0)
+            .await;
+    }
+    for name in ["chmod_same", "utime_same"] {
+        let got = Attempt::new(name).arg("/proc/keys").in_sandbox(uid0).await;
+        assert_eq!(got, errno(EROFS), "{name} /proc/keys");
+    }
+}
+
 /// The host's kernel command line is not shown: `/proc/cmdline` reads empty, also when the
 /// policy binds a `/dev` of its own (the cover is the host's `/dev/null`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
