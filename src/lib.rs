@@ -246,8 +246,8 @@ pub use error::{PolicyError, SpawnError, Stage};
 pub use plan::CompiledPolicy;
 pub use policy::file::PolicyFileError;
 pub use policy::{
-    Layers, Limits, Network, Policy, Property, Requirement, TmpfsLimits, DEFAULT_PROCESS_LIMIT,
-    DEFAULT_TMPFS_SIZE, MIN_DEFAULT_OPEN_FILES, TMPFS_BYTES_PER_INODE,
+    Layers, Limits, Network, Policy, Property, Requirement, TmpfsLimits, DEFAULT_MAX_PTYS,
+    DEFAULT_PROCESS_LIMIT, DEFAULT_TMPFS_SIZE, MIN_DEFAULT_OPEN_FILES, TMPFS_BYTES_PER_INODE,
 };
 pub use probe::{probe, Availability, Probe};
 pub use sandbox::{Pool, Sandbox};

@@ -107,6 +107,11 @@ struct Cli {
         help_heading = "Filesystem"
     )]
     tmpfs_inodes: Vec<String>,
+    /// Most pseudo-terminals open at once in the sandbox (default 64; more opens of /dev/ptmx
+    /// fail with ENOSPC): the ptys of every sandbox and container come from one pool of the
+    /// host (kernel.pty.max minus kernel.pty.reserve).
+    #[arg(long = "max-ptys", value_name = "N", help_heading = "Filesystem")]
+    max_ptys: Option<u32>,
 
     /// Kill the sandbox after DURATION, as timeout(1) takes it: a number with an optional
     /// fraction and unit ms, s (the default), m, h or d (90, 1.5m, 250ms); the status says
@@ -234,6 +239,9 @@ fn build(cli: &Cli) -> Result<Command, String> {
     }
     if let Some(d) = &cli.tmpdir {
         policy.tmpdir(here(d)?);
+    }
+    if let Some(n) = cli.max_ptys {
+        policy.max_ptys(n);
     }
     for (option, values, inodes) in [
         ("--tmpfs-size", &cli.tmpfs_size, false),

@@ -36,6 +36,7 @@ fn everything() -> Policy {
         .tmpdir("/tmp/t")
         .ptrace(false)
         .allow_retained_groups(true)
+        .max_ptys(8)
         .new_session(false)
         .hostname("box")
         .allow_tcp_bind(8080)

@@ -620,6 +620,7 @@ impl<'a> PlanBuilder<'a> {
         }
         self.ops.push(FsOp::Devpts {
             dst: PathBuf::from("/dev/pts"),
+            max: self.policy.max_ptys,
         });
         let shm = self.tmpfs_op(PathBuf::from("/dev/shm"), 0o1777);
         self.ops.push(shm);

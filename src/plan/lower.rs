@@ -137,10 +137,12 @@ pub(crate) fn child_ops(
                         | (masks.write_file & masks.file & !masks.ioctl_dev),
                 )?);
             }
-            FsOp::Devpts { dst } => {
+            FsOp::Devpts { dst, max } => {
+                // `max=`: the ptys of every non-initial devpts come from one pool of the host.
+                let data = format!("newinstance,ptmxmode=0666,mode=0620,max={max}");
                 ops.push(ChildOp::Devpts {
                     dst: cstring(dst)?,
-                    data: c"newinstance,ptmxmode=0666,mode=0620".to_owned(),
+                    data: CString::new(data).expect("no NUL in devpts options"),
                 });
                 // Terminals: ioctl (tcsetattr, TIOCGPTN on ptmx) is what they are for.
                 rules.push(rule(

@@ -46,8 +46,10 @@ pub(crate) enum FsOp {
     Proc {
         dst: PathBuf,
     },
+    /// A devpts instance of the sandbox's own, with at most `max` ptys.
     Devpts {
         dst: PathBuf,
+        max: u32,
     },
     /// Makes a path of the new root read-only (a read-only bind onto itself).
     ReadOnly {
@@ -77,7 +79,7 @@ impl FsOp {
             FsOp::Bind { dst, .. }
             | FsOp::Tmpfs { dst, .. }
             | FsOp::Proc { dst }
-            | FsOp::Devpts { dst }
+            | FsOp::Devpts { dst, .. }
             | FsOp::ReadOnly { path: dst }
             | FsOp::Mask { path: dst } => dst,
         }

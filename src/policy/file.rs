@@ -104,6 +104,8 @@ struct PolicyFile {
     allow_retained_groups: bool,
     #[serde(default)]
     allow_linux_aio: bool,
+    #[serde(default = "default_max_ptys")]
+    max_ptys: u32,
     #[serde(default = "yes")]
     new_session: bool,
     #[serde(default = "default_hostname")]
@@ -133,6 +135,10 @@ fn default_tmpfs_size() -> u64 {
     crate::policy::DEFAULT_TMPFS_SIZE
 }
 
+fn default_max_ptys() -> u32 {
+    crate::policy::DEFAULT_MAX_PTYS
+}
+
 fn default_hostname() -> String {
     "sandbox".into()
 }
@@ -146,6 +152,7 @@ impl Policy {
     /// uid = 1000                    # see Policy::uid
     /// allow_tcp_connect = [443]     # with network = "host"
     /// allow_linux_aio = true        # see Policy::allow_linux_aio (default false)
+    /// max_ptys = 16                 # most open pseudo-terminals (default 64)
     /// tmpfs_size = "512M"           # each tmpfs; sizes take K, M, G or T (or a number of bytes)
     /// tmpdir = "out/.tmp"           # TMPDIR, inside a read-write path
     /// ptrace = false                # no tracing inside (default: allowed, confined)
@@ -222,6 +229,7 @@ impl Policy {
             .tmpfs_size(f.tmpfs_size)
             .allow_retained_groups(f.allow_retained_groups)
             .allow_linux_aio(f.allow_linux_aio)
+            .max_ptys(f.max_ptys)
             .new_session(f.new_session)
             .hostname(f.hostname)
             .ptrace(f.ptrace)
@@ -413,6 +421,7 @@ impl Policy {
             ptrace: self.ptrace,
             allow_retained_groups: self.allow_retained_groups,
             allow_linux_aio: self.allow_linux_aio,
+            max_ptys: self.max_ptys,
             new_session: self.new_session,
             hostname: self.hostname.clone(),
             allow_tcp_bind: self.tcp_bind.clone(),

@@ -24,6 +24,12 @@ pub enum Network {
 /// ones added with [`Policy::tmpfs`]): 256 MiB.
 pub const DEFAULT_TMPFS_SIZE: u64 = 256 * 1024 * 1024;
 
+/// Most pseudo-terminals a sandbox may have open at once by default ([`Policy::max_ptys`]).
+pub const DEFAULT_MAX_PTYS: u32 = 64;
+
+/// The kernel's ceiling on the ptys of one devpts instance (`NR_UNIX98_PTY_MAX`).
+const KERNEL_MAX_PTYS: u32 = 1 << 20;
+
 /// The object a host path led to when it was given to the policy: its device, inode, file
 /// type and, where the filesystem records it, birth time (statx(2), symlinks followed). The
 /// birth time tells a new object from a deleted one whose inode number it reuses. A spawn
@@ -149,6 +155,7 @@ pub struct Policy {
     pub(crate) ptrace: bool,
     pub(crate) allow_retained_groups: bool,
     pub(crate) allow_linux_aio: bool,
+    pub(crate) max_ptys: u32,
     pub(crate) new_session: bool,
     pub(crate) hostname: String,
     pub(crate) layers: Layers,
@@ -388,6 +395,7 @@ impl Default for Policy {
             ptrace: true,
             allow_retained_groups: false,
             allow_linux_aio: false,
+            max_ptys: DEFAULT_MAX_PTYS,
             new_session: true,
             hostname: "sandbox".into(),
             layers: Layers::default(),
@@ -681,6 +689,20 @@ impl Policy {
     /// ```
     pub fn allow_linux_aio(&mut self, allow: bool) -> &mut Self {
         self.allow_linux_aio = allow;
+        self
+    }
+
+    /// Most pseudo-terminals (openpty(3), `/dev/ptmx`) the sandbox may have open at once
+    /// (default [`DEFAULT_MAX_PTYS`], 64: a terminal multiplexer's windows, an `expect` or
+    /// pexpect test suite, nested `script` sessions). The sandbox's `/dev/pts` is a devpts
+    /// instance of its own (`newinstance`) mounted with `max=` this; one more open of
+    /// `/dev/ptmx` fails with `ENOSPC`. Every devpts instance but the host's own draws on one
+    /// pool of the whole host (`kernel.pty.max` minus `kernel.pty.reserve`, 4,096 − 1,024 by
+    /// default), shared with every other sandbox and container: this bound keeps one sandbox
+    /// from taking all of it. Values above the kernel's ceiling (1,048,576) are that; 0 gives
+    /// no pty at all. Policy file `max_ptys`, CLI `--max-ptys`.
+    pub fn max_ptys(&mut self, n: u32) -> &mut Self {
+        self.max_ptys = n.min(KERNEL_MAX_PTYS);
         self
     }
 

@@ -164,6 +164,26 @@ fn control_prepare(name: &str, a: &str) -> Result<(), String> {
     };
     match name {
         "umount" | "move_mount" => check(mount_tmpfs(a), "mount"),
+        // A devpts instance of its own, without `max=`, as the sandbox's would be without one.
+        "ptys" => {
+            let (src, ty, dst, data) = (
+                c("devpts"),
+                c("devpts"),
+                c(a),
+                c("newinstance,ptmxmode=0666"),
+            );
+            // SAFETY: NUL-terminated strings that outlive the call.
+            let r = unsafe {
+                libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    ty.as_ptr(),
+                    0,
+                    data.as_ptr().cast(),
+                )
+            };
+            check(r as c_long, "devpts")
+        }
         "pivot_root" => {
             let root = c("/");
             // SAFETY: NUL-terminated strings; null data is allowed for a propagation change.
@@ -633,6 +653,24 @@ fn run(name: &str) -> String {
         }
 
         // --- host-wide kernel resources ---
+        // Opens `a`/ptmx until an open fails or `a2` ptys are open: `ptys N`, then the errno
+        // of the failed open if one failed.
+        "ptys" => {
+            let most: usize = a2.parse().unwrap_or(100);
+            let mut held = Vec::new();
+            let ptmx = format!("{a}/ptmx");
+            while held.len() < most {
+                match std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&ptmx)
+                {
+                    Ok(f) => held.push(f),
+                    Err(e) => return format!("ptys {} {}", held.len(), io::<()>(Err(e))),
+                }
+            }
+            format!("ptys {}", held.len())
+        }
         // A Linux AIO context for `a` (default 1) events, destroyed at once.
         "io_setup" => {
             let n: c_long = a.parse().unwrap_or(1);

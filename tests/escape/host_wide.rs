@@ -32,6 +32,39 @@ async fn host_linux_aio_is_refused_unless_allowed() {
     assert_eq!(allowed, "ok", "with Policy::allow_linux_aio(true)");
 }
 
+/// Pseudo-terminals: every devpts instance but the host's own takes its ptys from one pool of
+/// the whole host (`kernel.pty.max` − `kernel.pty.reserve`), shared with every other sandbox
+/// and container. The sandbox's instance is bounded: 64 ptys by default, then `ENOSPC`, and
+/// the policy's bound when it sets one. The control opens one more than the default in a
+/// devpts instance of its own (a fresh user and mount namespace) without a bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_pty_pool_is_bounded() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    let n = tokio_sandbox::DEFAULT_MAX_PTYS;
+    let a = Attempt::new("ptys")
+        .arg("/dev/pts")
+        .arg2(n + 1)
+        .control_args("/tmp", n + 1);
+    assert_eq!(a.on_host(true), format!("ptys {}", n + 1), "the control");
+    assert_eq!(
+        a.in_sandbox(|_| {}).await,
+        format!("ptys {n} {}", errno(libc::ENOSPC)),
+        "the default bound"
+    );
+    let got = a
+        .in_sandbox(|c| {
+            c.policy_mut().max_ptys(3);
+        })
+        .await;
+    assert_eq!(
+        got,
+        format!("ptys 3 {}", errno(libc::ENOSPC)),
+        "max_ptys(3)"
+    );
+}
+
 /// Opens `file` for writing without blocking: `ok`, or the errno (EWOULDBLOCK while a lease
 /// is held: a plain open would wait for the holder up to `fs.lease-break-time`).
 fn open_for_writing(file: &Path) -> String {
