@@ -1,4 +1,4 @@
-//! The sandboxed `Command` builder, mirroring [`tokio::process::Command`].
+//! The sandboxed `Command` builder, mirroring [`tokio::process::Command`](https://docs.rs/tokio/1/tokio/process/struct.Command.html).
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -16,7 +16,7 @@ use crate::spawn::program::EnvOp;
 use crate::spawn::Request;
 use crate::stdio::Stdio;
 
-/// A program to run in a sandbox, built like [`tokio::process::Command`].
+/// A program to run in a sandbox, built like [`tokio::process::Command`](https://docs.rs/tokio/1/tokio/process/struct.Command.html).
 ///
 /// The program sees only what its [`Policy`] allows; by default that is a read-only system
 /// runtime, private `/tmp` and home, no network and no capability. Its environment starts from
@@ -170,7 +170,8 @@ impl Command {
 
     /// The working directory inside the sandbox (relative paths resolve against the caller's
     /// working directory). Default: the caller's working directory when the sandbox sees it at
-    /// the same path, else `/`. A directory the sandbox does not show fails the spawn with
+    /// the same path, else `/` ([`Child::working_directory`](crate::Child::working_directory)
+    /// says which). A directory the sandbox does not show fails the spawn with
     /// [`SpawnError::Setup`] at [`Stage::Chdir`](crate::Stage::Chdir).
     ///
     /// # Examples
@@ -293,6 +294,30 @@ impl Command {
     /// child.wait().await?; // returns after about 2 s, the sandbox killed
     /// assert!(child.timed_out());
     /// assert_eq!(child.run_status().unwrap().ended_by, EndReason::Timeout);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Child::wait_with_output`] (and so [`Command::output`]) consumes the `Child` and
+    /// returns a plain exit status, `SIGKILL` after a timeout as after any kill. To keep the
+    /// output and learn whether the timeout ended the run, read the pipes while waiting:
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tokio::io::AsyncReadExt;
+    /// use tokio_sandbox::{Command, Stdio};
+    /// let mut child = Command::new("make")
+    ///     .stdout(Stdio::piped())
+    ///     .timeout(Duration::from_secs(60))
+    ///     .spawn()?;
+    /// let mut stdout = child.stdout.take().expect("piped");
+    /// let mut output = Vec::new();
+    /// let (read, status) = tokio::join!(stdout.read_to_end(&mut output), child.wait());
+    /// read?;
+    /// let status = status?;
+    /// if child.timed_out() {
+    ///     eprintln!("killed after 60 s ({status}); {} bytes of output", output.len());
+    /// }
     /// # Ok(()) }
     /// ```
     pub fn timeout(&mut self, timeout: std::time::Duration) -> &mut Command {
@@ -522,7 +547,7 @@ impl Command {
     }
 
     /// Starts the program in a new sandbox and returns once it has been exec'd, like
-    /// [`tokio::process::Command::spawn`]: synchronous, blocking the calling thread until the
+    /// [`tokio::process::Command::spawn`](https://docs.rs/tokio/1/tokio/process/struct.Command.html#method.spawn): synchronous, blocking the calling thread until the
     /// sandbox reports the exec.
     ///
     /// Streams left unset are inherited. The settings stay with the `Command`: a second spawn
@@ -621,7 +646,7 @@ impl Command {
     }
 
     /// Starts the program at once, with inherited stdio unless set, and returns a future of
-    /// its exit status, like [`tokio::process::Command::status`]: [`Command::spawn`], then
+    /// its exit status, like [`tokio::process::Command::status`](https://docs.rs/tokio/1/tokio/process/struct.Command.html#method.status): [`Command::spawn`], then
     /// [`Child::wait`]. The future does not borrow the `Command`.
     ///
     /// Pipes set with [`Stdio::piped`] are closed right after the spawn (as tokio's are), so
@@ -657,7 +682,7 @@ impl Command {
 
     /// Starts the program at once, with stdout and stderr piped and stdin from `/dev/null`
     /// unless set, and returns a future of everything it writes once it exits, like
-    /// [`tokio::process::Command::output`]: [`Command::spawn`], then
+    /// [`tokio::process::Command::output`](https://docs.rs/tokio/1/tokio/process/struct.Command.html#method.output): [`Command::spawn`], then
     /// [`Child::wait_with_output`]. The future does not borrow the `Command`.
     ///
     /// As tokio's, this sets the command's stdout and stderr to [`Stdio::piped`], replacing

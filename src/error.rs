@@ -86,7 +86,7 @@ pub enum PolicyError {
     /// the directories the program needs instead.
     #[error(
         "mounting {0:?} onto the sandbox's root is not supported; bind the directories the \
-         program needs, each on its own (read_only(\"/opt\"), or --ro /opt with the CLI)"
+         program needs, each on its own (Policy::read_only(\"/opt\"))"
     )]
     RootBind(PathBuf),
     /// A tmpfs size or inode count of 0 ([`Policy::tmpfs_size`](crate::Policy::tmpfs_size),
@@ -148,7 +148,7 @@ pub enum PolicyError {
     /// A read-write path is not writable by the sandbox's host uid/gid.
     #[error(
         "read-write path {path:?} is not writable by the sandbox's host uid {uid}/gid {gid}; {}",
-        not_writable_advice(*uid, *gid, *chosen_id)
+        not_writable_advice(path, *uid, *gid, *chosen_id, Vocabulary::Api)
     )]
     NotWritable {
         /// The canonical host path.
@@ -161,12 +161,17 @@ pub enum PolicyError {
         /// an unprivileged caller's sandbox always runs as the caller on the host.
         chosen_id: bool,
     },
-    /// The caller holds supplementary groups that an unprivileged user namespace cannot drop.
+    /// The caller holds supplementary groups that an unprivileged user namespace cannot drop
+    /// (setgroups(2) is denied there, user_namespaces(7)). Refused unless
+    /// [`Policy::allow_retained_groups`](crate::Policy::allow_retained_groups) allows them; only
+    /// root can start the caller without them.
     #[error(
-        "the caller's supplementary groups {groups:?} stay in force inside the sandbox \
-         (setgroups is denied in an unprivileged user namespace) and would grant access to \
-         group-readable files; drop them (e.g. setpriv --clear-groups) or allow them explicitly \
-         with Policy::allow_retained_groups(true) / --keep-groups"
+        "allow the caller's supplementary groups ({}) with \
+         Policy::allow_retained_groups(true) to run with them: an unprivileged caller cannot \
+         drop them (setgroups(2) is denied in its user namespace), so they would stay in force \
+         inside the sandbox and grant access to files of those groups; starting the caller \
+         without them (e.g. setpriv --clear-groups) needs root",
+        group_list(groups)
     )]
     RetainedGroups {
         /// The supplementary group ids other than the primary gid.
@@ -213,7 +218,10 @@ pub enum PolicyError {
     )]
     RunningSandboxPolicy,
     /// The program was not found in the sandbox's `PATH` or at the given path.
-    #[error("program {program:?} not found in the sandbox; searched {searched}")]
+    #[error(
+        "program {program:?} not found in the sandbox; searched {searched}{}",
+        on_host_suffix(program)
+    )]
     ProgramNotFound {
         /// The program as given.
         program: String,
@@ -328,7 +336,7 @@ pub enum SpawnError {
     /// The program path exists on the host, but no bind of the policy shows it in the sandbox.
     #[error(
         "program {path:?} exists on the host but not in the sandbox; bind it or its directory \
-         (Policy::read_only, or --ro with the CLI)"
+         (Policy::read_only)"
     )]
     NotBound {
         /// The program path (the same on the host and inside).
@@ -398,19 +406,98 @@ fn limit_text(n: u64) -> String {
     }
 }
 
-/// What to do about a read-write path the sandbox's host id cannot write.
-fn not_writable_advice(uid: u32, gid: u32, chosen_id: bool) -> String {
+/// The names advice uses for what to change: the library's API, or the CLI's options.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vocabulary {
+    /// `Policy::uid`, `Policy::read_only`, ...
+    Api,
+    /// `--uid`, `--ro`, ...
+    Cli,
+}
+
+/// Group ids as a comma-separated list.
+pub(crate) fn group_list(groups: &[u32]) -> String {
+    groups
+        .iter()
+        .map(|g| g.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What to do about a read-write path the sandbox's host id cannot write. Never advises
+/// making it writable for everyone, and advises a change of owner or mode only for a path
+/// of the caller's own.
+#[doc(hidden)]
+pub fn not_writable_advice(
+    path: &std::path::Path,
+    uid: u32,
+    gid: u32,
+    chosen_id: bool,
+    words: Vocabulary,
+) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let caller = rustix::process::geteuid().as_raw();
+    let owner = std::fs::metadata(path).ok().map(|m| m.uid());
+    let own = owner == Some(caller);
+    let pick = |n: &str| match words {
+        Vocabulary::Api => format!("Policy::uid({n})"),
+        Vocabulary::Cli => format!("--uid {n}"),
+    };
     if chosen_id {
+        match owner {
+            Some(o) if own && o != 0 => format!(
+                "change its owner to that id (chown {uid}:{gid}) or run the sandbox as your own \
+                 host id ({})",
+                pick(&o.to_string())
+            ),
+            Some(o) => format!(
+                "it belongs to uid {o}{}: leave it read-only, or run the sandbox as its owner's \
+                 host id ({}) if the program is to write it",
+                if o == 0 { " (a system file)" } else { "" },
+                pick(&o.to_string())
+            ),
+            None => format!(
+                "make it writable for that id, or pick the host id ({})",
+                pick("N")
+            ),
+        }
+    } else if own {
         format!(
-            "make it writable for that id (e.g. chown {uid}:{gid} or chmod o+w) or pick the host \
-             id (Policy::uid, or --uid with the CLI)"
+            "the sandbox writes as your own uid and gid on the host: give yourself write \
+             permission (chmod u+w); {} only changes the id inside",
+            pick("N")
         )
     } else {
-        "the sandbox writes as the caller's own uid and gid on the host: make the path writable \
-         for them (chmod u+w, or have its owner grant access); --uid and Policy::uid only change \
-         the id inside"
-            .to_string()
+        format!(
+            "the sandbox writes as your own uid and gid on the host, and the path is not yours: \
+             its owner must grant you write access, or bind it read-only; {} only changes the \
+             id inside",
+            pick("N")
+        )
     }
+}
+
+/// "; the host has it at ...", for a program name the caller's `PATH` finds on the host.
+fn on_host_suffix(program: &str) -> String {
+    if program.contains('/') {
+        return String::new();
+    }
+    let Some(path) = std::env::var_os("PATH") else {
+        return String::new();
+    };
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .map(|p| {
+            let dir = p.parent().unwrap_or(std::path::Path::new("/"));
+            format!(
+                "; the host has it at {p:?}: bind its directory (Policy::read_only({:?}))",
+                dir
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// ": PATH is missing there", with what the host has at PATH.
@@ -458,11 +545,11 @@ fn hint(stage: Stage, source: &io::Error, path: Option<&std::path::Path>) -> &'s
         (Stage::Bind, Some(libc::EACCES)) => {
             " (the sandbox's host id cannot reach the source: a directory above it is not \
              searchable for that id, e.g. a 0700 home; a root caller's sandbox runs as uid \
-             65534 unless Policy::uid(0) or --uid 0 is chosen)"
+             65534 unless Policy::uid(0) is chosen)"
         }
         (Stage::Chdir, Some(libc::ENOENT)) => {
             " (the working directory must be visible in the sandbox: bind it, with \
-             Policy::read_only or --ro)"
+             Policy::read_only)"
         }
         (Stage::IdMap, Some(libc::EPERM)) => {
             " (user namespaces are restricted on this host, e.g. by AppArmor or a sysctl)"

@@ -1,6 +1,6 @@
 //! Run untrusted programs in a Linux sandbox from async code.
 //!
-//! `tokio_sandbox::Command` mirrors [`tokio::process::Command`] and adds a [`Policy`]: spawning
+//! `tokio_sandbox::Command` mirrors [`tokio::process::Command`](https://docs.rs/tokio/1/tokio/process/struct.Command.html) and adds a [`Policy`]: spawning
 //! performs `clone3` with new user, mount, pid, ipc, uts, cgroup and (unless the host network is
 //! asked for) network namespaces, and in the child, before `execve`: writes the uid/gid maps,
 //! builds a tmpfs root with the allowed paths bind-mounted, mounts `/proc` and a minimal `/dev`,
@@ -195,8 +195,9 @@
 //!   (e.g. `/dev/null`) stays writable when also bound read-only elsewhere.
 //! - An unprivileged caller's supplementary groups cannot be dropped in its user namespace
 //!   (`setgroups` must be denied there); spawning refuses unless allowed
-//!   ([`Policy::allow_retained_groups`]). Programs that call `setgroups` (`apt`, `su`) fail
-//!   with `EPERM`.
+//!   ([`Policy::allow_retained_groups`]), and only root can start a process without them
+//!   ([`Probe::retained_groups`] lists them). Programs that call `setgroups` (`apt`, `su`)
+//!   fail with `EPERM`.
 //! - A bind onto `/` itself is refused ([`PolicyError::RootBind`]).
 //! - Setuid programs run without privilege (`no_new_privs`), and no file can get the set-user-ID
 //!   or set-group-ID bit (the seccomp filter refuses such modes), since such a file written to a
@@ -243,6 +244,9 @@ pub use child_handle::Child;
 pub use command::Command;
 pub use enforcement::{Enforcement, Ids, PropertyReport};
 pub use error::{PolicyError, SpawnError, Stage};
+// The advice of `PolicyError::NotWritable` in the CLI's words (`--uid`), for the CLI.
+#[doc(hidden)]
+pub use error::{not_writable_advice, Vocabulary};
 pub use plan::CompiledPolicy;
 pub use policy::file::PolicyFileError;
 pub use policy::{

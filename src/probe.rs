@@ -40,8 +40,17 @@ pub struct Probe {
     pub kernel: String,
     /// `clone3(2)` (else `clone(2)` is used).
     pub clone3: Availability,
-    /// A user namespace with a working uid map and a mount, tested with a real sandbox.
+    /// A user namespace with a working uid map and a mount, tested with a real sandbox (one
+    /// that allows the caller's supplementary groups: see
+    /// [`retained_groups`](Probe::retained_groups)).
     pub user_namespace: Availability,
+    /// The supplementary groups of an unprivileged caller other than its primary gid, which
+    /// would stay in force inside its sandboxes (setgroups(2) is denied in its user namespace):
+    /// while there are any, spawning is refused with
+    /// [`PolicyError::RetainedGroups`](crate::PolicyError::RetainedGroups) unless the policy
+    /// allows them ([`Policy::allow_retained_groups`](crate::Policy::allow_retained_groups)).
+    /// Empty for root, who drops them.
+    pub retained_groups: Vec<u32>,
     /// Landlock, or why it is missing.
     pub landlock: Availability,
     /// The Landlock ABI version the library uses, when Landlock is there.
@@ -80,6 +89,8 @@ fn user_namespace() -> Availability {
         let mut policy = crate::policy::Policy::new();
         policy
             .system(false)
+            // What is tested is the kernel's user namespace, not the groups rule.
+            .allow_retained_groups(true)
             .network(crate::policy::Network::Host)
             .layers(crate::policy::Layers {
                 landlock: false,
@@ -145,6 +156,11 @@ pub fn probe() -> &'static Probe {
             Availability::Unavailable("ENOSYS".into())
         },
         user_namespace: user_namespace(),
+        retained_groups: if rustix::process::geteuid().is_root() {
+            Vec::new()
+        } else {
+            crate::spawn::supplementary_groups().unwrap_or_default()
+        },
         landlock: match crate::landlock::abi_version() {
             Ok(_) => Availability::Available,
             Err(e) => Availability::Unavailable(e.to_string()),
@@ -173,7 +189,18 @@ impl std::fmt::Display for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "kernel:          {}", self.kernel)?;
         writeln!(f, "clone3:          {}", self.clone3)?;
-        writeln!(f, "user namespace:  {}", self.user_namespace)?;
+        match (&self.user_namespace, self.retained_groups.as_slice()) {
+            (Availability::Available, []) | (Availability::Unavailable(_), _) => {
+                writeln!(f, "user namespace:  {}", self.user_namespace)?
+            }
+            (Availability::Available, groups) => writeln!(
+                f,
+                "user namespace:  yes, refused by default: the caller's supplementary groups \
+                 ({}) would stay in force inside; Policy::allow_retained_groups(true) allows \
+                 them, dropping them needs root",
+                crate::error::group_list(groups)
+            )?,
+        }
         match self.landlock_abi {
             Some(v) => writeln!(f, "landlock:        ABI {v}")?,
             None => writeln!(f, "landlock:        {}", self.landlock)?,

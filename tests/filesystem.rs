@@ -434,7 +434,18 @@ async fn read_write_path_not_writable_by_sandbox_id_is_refused() {
             assert_eq!((path.as_path(), u, g), (Path::new("/usr"), uid, gid));
             // Only a root caller can run the sandbox as another host id: the advice says so.
             assert_eq!(chosen_id, is_root());
-            assert_eq!(msg.contains("--uid with the CLI"), is_root(), "{msg}");
+            // /usr is root's, not the caller's unless root: never "make it writable for
+            // everyone"; root may run the sandbox as the owner's id, others must ask the owner.
+            assert!(!msg.contains("o+w"), "{msg}");
+            let advice = if is_root() {
+                "it belongs to uid 0 (a system file): leave it read-only, or run the sandbox as \
+                 its owner's host id (Policy::uid(0)) if the program is to write it"
+            } else {
+                "the sandbox writes as your own uid and gid on the host, and the path is not \
+                 yours: its owner must grant you write access, or bind it read-only; \
+                 Policy::uid(N) only changes the id inside"
+            };
+            assert!(msg.ends_with(advice), "{msg}");
         }
         other => panic!("expected NotWritable, got {other:?}"),
     }
@@ -630,6 +641,37 @@ async fn current_dir_sets_the_working_directory() {
     assert_ok(&run(&mut cmd).await, "hello from /data\n");
 }
 
+/// `Child::working_directory` is where the program started: the directory given, else the
+/// caller's own where the sandbox shows it, else `/`; the program's `pwd` agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_working_directory_is_where_the_program_started() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let caller = std::env::current_dir().expect("current_dir");
+    let given = rw_dir();
+    for (dir, want) in [
+        (Some(given.path()), given.path().to_path_buf()),
+        (Some(Path::new("/tmp")), PathBuf::from("/tmp")),
+        (None, PathBuf::new()),
+    ] {
+        let mut cmd = Command::new("/usr/bin/pwd");
+        cmd.stdout(tokio_sandbox::Stdio::piped());
+        if let Some(dir) = dir {
+            cmd.read_only(given.path()).current_dir(dir);
+        }
+        let child = cmd.spawn().expect("spawn");
+        let at = child.working_directory().to_path_buf();
+        if dir.is_some() {
+            assert_eq!(at, want);
+        } else {
+            assert!(at == caller || at == Path::new("/"), "{at:?}");
+        }
+        let out = child.wait_with_output().await.expect("wait");
+        assert_ok(&out, &format!("{}\n", s(&at)));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn current_dir_missing_is_a_chdir_setup_error() {
     if !common::host::sandbox_or_skip() {
@@ -643,7 +685,7 @@ async fn current_dir_missing_is_a_chdir_setup_error() {
     assert!(
         e.to_string().ends_with(
             "(the working directory must be visible in the sandbox: bind it, with \
-             Policy::read_only or --ro)"
+             Policy::read_only)"
         ),
         "the message says what to do: {e}"
     );

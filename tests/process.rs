@@ -871,10 +871,31 @@ async fn helper_c38_retained_groups() {
         return;
     }
     assert_eq!(rustix::process::geteuid().as_raw(), 65534);
+    // The probe tells the kernel's user namespace (there) from the groups rule (refusing).
+    let probe = tokio_sandbox::probe();
+    assert_eq!(probe.user_namespace, tokio_sandbox::Availability::Available);
+    assert_eq!(probe.retained_groups, vec![1234]);
+    assert!(
+        probe.to_string().contains(
+            "\nuser namespace:  yes, refused by default: the caller's supplementary groups \
+             (1234) would stay in force inside; Policy::allow_retained_groups(true) allows \
+             them, dropping them needs root\n"
+        ),
+        "{probe}"
+    );
     let err = Command::new("/bin/true")
         .spawn_async()
         .await
         .expect_err("spawning with a supplementary group must fail");
+    // The message leads with what an unprivileged caller can do, in the library's words.
+    assert_eq!(
+        err.to_string(),
+        "allow the caller's supplementary groups (1234) with \
+         Policy::allow_retained_groups(true) to run with them: an unprivileged caller cannot \
+         drop them (setgroups(2) is denied in its user namespace), so they would stay in force \
+         inside the sandbox and grant access to files of those groups; starting the caller \
+         without them (e.g. setpriv --clear-groups) needs root"
+    );
     match err {
         SpawnError::Policy(PolicyError::RetainedGroups { groups }) => {
             assert_eq!(groups, vec![1234])

@@ -24,7 +24,7 @@ use crate::plan::mount::TmpfsMount;
 use crate::policy::Limits;
 use crate::wire::{StatusRecord, STOP_SIGNAL};
 
-/// A running (or finished) sandboxed program, like [`tokio::process::Child`].
+/// A running (or finished) sandboxed program, like [`tokio::process::Child`](https://docs.rs/tokio/1/tokio/process/struct.Child.html).
 ///
 /// Waiting uses the pidfd from `clone3(CLONE_PIDFD)` on tokio's reactor: no `SIGCHLD` handler
 /// is involved. The program's exact status comes from the sandbox's init over a pipe, so a
@@ -32,7 +32,7 @@ use crate::wire::{StatusRecord, STOP_SIGNAL};
 ///
 /// Each [`Child::wait`] registers the pidfd with the runtime it runs in, so a `Child` can be
 /// waited for from another runtime than the one it was spawned on, also after that one has
-/// shut down. Its piped stdio is tokio's [`ChildStdin`], [`ChildStdout`] and [`ChildStderr`],
+/// shut down. Its piped stdio is tokio's [`ChildStdin`](https://docs.rs/tokio/1/tokio/process/struct.ChildStdin.html), [`ChildStdout`](https://docs.rs/tokio/1/tokio/process/struct.ChildStdout.html) and [`ChildStderr`](https://docs.rs/tokio/1/tokio/process/struct.ChildStderr.html),
 /// registered with the runtime of the spawn, as tokio's are.
 ///
 /// A `Child` dropped before the program ended does not leave a zombie: the program keeps
@@ -48,6 +48,8 @@ pub struct Child {
     of: Of,
     kill_on_drop: bool,
     enforcement: Enforcement,
+    /// The program's working directory inside the sandbox.
+    working_directory: std::path::PathBuf,
     limits: Limits,
     /// When the spawn returned.
     started: Instant,
@@ -154,6 +156,7 @@ pub(crate) struct ChildParts {
     pub pidfd: OwnedFd,
     pub kill_on_drop: bool,
     pub enforcement: Enforcement,
+    pub working_directory: std::path::PathBuf,
     pub stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
     pub status_pipe: OwnedFd,
     pub timeout: Option<Duration>,
@@ -169,6 +172,7 @@ impl Child {
             pidfd,
             kill_on_drop,
             enforcement,
+            working_directory,
             stdio,
             status_pipe,
             timeout,
@@ -192,6 +196,7 @@ impl Child {
             }),
             kill_on_drop,
             enforcement,
+            working_directory,
             limits,
             started: Instant::now(),
             stdin: stdio.0,
@@ -233,6 +238,13 @@ impl Child {
     /// ```
     pub fn enforcement(&self) -> &Enforcement {
         &self.enforcement
+    }
+
+    /// The program's working directory inside the sandbox, where it started: the one given to
+    /// [`Command::current_dir`](crate::Command::current_dir), else the caller's own when the
+    /// sandbox shows it, else `/`.
+    pub fn working_directory(&self) -> &std::path::Path {
+        &self.working_directory
     }
 
     /// Sends signal `sig` (e.g. `libc::SIGTERM`) to the program (pidfd_send_signal(2)).

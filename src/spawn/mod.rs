@@ -64,6 +64,8 @@ struct Kept {
     compiled: CompiledPolicy,
     /// The program's path inside the sandbox.
     program: PathBuf,
+    /// The program's working directory inside the sandbox.
+    cwd: PathBuf,
     parent_ends: ParentEnds,
     /// Read end of the pipe on which init reports the program's wait status (in serve mode:
     /// the library's end of the control socket).
@@ -559,6 +561,7 @@ fn build(compiled: CompiledPolicy, payload: Payload) -> Result<Prepared, SpawnEr
         cgroup_fd,
         kept: Kept {
             program,
+            cwd,
             parent_ends: fds.parent_ends,
             status_rd: init_end,
             cgroup,
@@ -633,15 +636,20 @@ fn machine_id() -> Result<[u8; 33], SpawnError> {
     Ok(id)
 }
 
-/// Refuses an unprivileged caller's supplementary groups, which the sandbox cannot drop.
-fn check_groups() -> Result<(), SpawnError> {
+/// This process's supplementary groups other than its effective gid (getgroups(2)).
+pub(crate) fn supplementary_groups() -> Result<Vec<u32>, SpawnError> {
     let egid = rustix::process::getegid().as_raw();
-    let groups: Vec<u32> = rustix::process::getgroups()
+    Ok(rustix::process::getgroups()
         .map_err(|e| os_err("getgroups")(e.into()))?
         .into_iter()
         .map(|g| g.as_raw())
         .filter(|g| *g != egid)
-        .collect();
+        .collect())
+}
+
+/// Refuses an unprivileged caller's supplementary groups, which the sandbox cannot drop.
+fn check_groups() -> Result<(), SpawnError> {
+    let groups = supplementary_groups()?;
     if groups.is_empty() {
         Ok(())
     } else {
@@ -812,6 +820,7 @@ fn conclude(
     let Kept {
         compiled,
         program,
+        cwd,
         parent_ends,
         status_rd,
         cgroup,
@@ -855,6 +864,7 @@ fn conclude(
                     host_gid: c.id.host_gid,
                 },
             },
+            working_directory: cwd,
             stdio: parent_ends,
             status_pipe: status_rd,
             timeout,

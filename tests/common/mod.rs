@@ -293,10 +293,49 @@ pub mod host {
         }
     }
 
-    /// Whether a default sandbox (user namespace, Landlock, seccomp) can run here, or why not.
+    /// Whether the default policy takes this caller, or why not: an unprivileged caller's
+    /// supplementary groups other than its own gid (as `setpriv --groups` or a desktop login
+    /// in `sudo`, `adm` or `docker` leaves them) would stay in force inside, which a default
+    /// sandbox refuses ([`tokio_sandbox::PolicyError::RetainedGroups`]). Fails the test when
+    /// the probe and getgroups(2) disagree.
+    pub fn retained_groups() -> Result<(), String> {
+        let egid = rustix::process::getegid();
+        let groups: Vec<u32> = if super::is_root() {
+            Vec::new()
+        } else {
+            rustix::process::getgroups()
+                .expect("getgroups")
+                .into_iter()
+                .filter(|g| *g != egid)
+                .map(|g| g.as_raw())
+                .collect()
+        };
+        assert_eq!(
+            tokio_sandbox::probe().retained_groups,
+            groups,
+            "the probe's retained groups and getgroups(2) disagree"
+        );
+        if groups.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "this caller's supplementary groups ({}) would stay in force inside, which the \
+             default policy refuses (tests/cli.rs and the C38 tests check that and the opt-in); \
+             run the suite without supplementary groups",
+            groups
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+
+    /// Whether a default sandbox (user namespace, Landlock, seccomp) can run here for this
+    /// caller, or why not.
     pub fn default_sandbox() -> Result<(), String> {
         user_namespace()?;
-        landlock_abi().map(|_| ())
+        landlock_abi()?;
+        retained_groups()
     }
 
     /// This process's cgroup v2 directory and whether it is set up for child cgroups with the
@@ -389,13 +428,13 @@ pub mod host {
     /// Whether sandboxes with a user namespace can be set up here (for tests that need the
     /// namespaces but not Landlock); when not, checks the refusal and prints the skip.
     pub fn user_namespace_or_skip() -> bool {
-        skip_unless(user_namespace())
+        skip_unless(user_namespace().and_then(|()| retained_groups()))
     }
 
     /// Whether Landlock is there (for tests that need it but not the namespaces); when not,
     /// checks the refusal and prints the skip.
     pub fn landlock_or_skip() -> bool {
-        skip_unless(landlock_abi().map(|_| ()))
+        skip_unless(landlock_abi().and_then(|_| retained_groups()))
     }
 
     /// Whether TCP port allow-lists can be enforced here (Landlock ABI 4). When not, checks
@@ -461,7 +500,9 @@ pub mod host {
                 .block_on(async { tokio_sandbox::Command::new("/bin/true").status().await })
                 .expect_err("a default sandbox is refused on this host");
             let msg = err.to_string();
-            let named = if why.contains("Landlock") {
+            let named = if why.contains("supplementary groups") {
+                msg.contains("Policy::allow_retained_groups(true)")
+            } else if why.contains("Landlock") {
                 msg.contains("Landlock")
             } else if why.contains("covered entries") {
                 msg.contains("/proc")
