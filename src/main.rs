@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio_sandbox::{Command, Network, SpawnError};
 
+mod cli;
+
 /// Run PROGRAM in a sandbox: new user, mount, pid, ipc, uts, cgroup and network namespaces,
 /// a read-only system runtime, no capabilities, Landlock and a seccomp filter.
 ///
@@ -15,7 +17,9 @@ use tokio_sandbox::{Command, Network, SpawnError};
 /// ignored as in a shell; one that arrives before the program has started ends the CLI.
 ///
 /// Exit status: the program's own; 128+N when it was killed by signal N, or when signal N
-/// ended the CLI before the program started; 125 when the sandbox could not be set up, 126
+/// ended the CLI before the program started (137, SIGKILL, when --timeout ended the run,
+/// unlike timeout(1)'s 124; 152, SIGXCPU, or 137 for --cpu-time; 153, SIGXFSZ, for --fsize;
+/// the CLI then says which limit ended it); 125 when the sandbox could not be set up, 126
 /// when the program is not executable, 127 when it was not found; 2 for a usage error.
 #[derive(Parser, Debug)]
 #[command(
@@ -26,7 +30,7 @@ use tokio_sandbox::{Command, Network, SpawnError};
         tokio-sandbox -- python3 -c 'import os; print(sorted(os.listdir(\"/\")))'\n  \
         tokio-sandbox --rw ./out -- sh -c 'echo hi > out/f'\n  \
         tokio-sandbox --network host --env TERM -- curl https://example.org\n  \
-        tokio-sandbox --timeout 5m --memory 512M --pids 64 --status-json status.json -- python3 job.py"
+        tokio-sandbox --ro . --timeout 5m --memory 512M --pids 64 --status-json status.json -- python3 job.py"
 )]
 struct Cli {
     /// Bind PATH read-only at the same place (repeatable; like every path given to the CLI, a
@@ -63,7 +67,8 @@ struct Cli {
     /// NAME passes the caller's variable; NAME=VALUE sets one (repeatable).
     #[arg(long = "env", value_name = "NAME[=VALUE]", help_heading = "Process")]
     env: Vec<OsString>,
-    /// Working directory inside (default: the current one when visible, else /).
+    /// Working directory inside (default: the current one when the sandbox shows it, else /
+    /// with a note: bind it with --ro . or --rw .).
     #[arg(long, value_name = "DIR", help_heading = "Process")]
     cwd: Option<PathBuf>,
     /// uid inside (unprivileged caller) or host uid (root caller; default 65534).
@@ -72,7 +77,8 @@ struct Cli {
     /// gid, like --uid.
     #[arg(long, value_name = "ID", help_heading = "Process")]
     gid: Option<u32>,
-    /// Run even though the caller's supplementary groups stay in force inside.
+    /// Run although your supplementary groups stay in force inside (an unprivileged user
+    /// cannot drop them; without this option the sandbox refuses to run with them).
     #[arg(long = "keep-groups", help_heading = "Process")]
     keep_groups: bool,
     /// Stay in the caller's session and process group (for interactive programs: job control,
@@ -113,9 +119,9 @@ struct Cli {
     #[arg(long = "max-ptys", value_name = "N", help_heading = "Filesystem")]
     max_ptys: Option<u32>,
 
-    /// Kill the sandbox after DURATION, as timeout(1) takes it: a number with an optional
-    /// fraction and unit ms, s (the default), m, h or d (90, 1.5m, 250ms); the status says
-    /// "timeout".
+    /// Kill the sandbox after DURATION, written as for timeout(1): a number with an optional
+    /// fraction and unit ms, s (the default), m, h or d (90, 1.5m, 250ms); the CLI says so and
+    /// exits 137 (SIGKILL), and the status says "timeout".
     #[arg(
         long,
         value_name = "DURATION",
@@ -303,6 +309,13 @@ fn build(cli: &Cli) -> Result<Command, String> {
                 );
             }
             None => {
+                if std::env::var_os(e).is_none() {
+                    eprintln!(
+                        "tokio-sandbox: warning: --env {}: not set here, so the program does not \
+                         get it (NAME=VALUE sets a value)",
+                        e.to_string_lossy()
+                    );
+                }
                 cmd.env_inherit(e);
             }
         }
@@ -314,6 +327,30 @@ fn build(cli: &Cli) -> Result<Command, String> {
         cmd.timeout(t);
     }
     Ok(cmd)
+}
+
+/// The path options as given and as the library reports them (absolute).
+fn path_options(cli: &Cli) -> Vec<cli::messages::PathOption> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut paths = Vec::new();
+    let mut add = |option, given: &PathBuf| {
+        paths.push(cli::messages::PathOption {
+            option,
+            given: given.clone(),
+            absolute: cwd.join(given),
+        })
+    };
+    cli.ro.iter().for_each(|p| add("--ro", p));
+    cli.rw.iter().for_each(|p| add("--rw", p));
+    cli.bind_ro
+        .iter()
+        .step_by(2)
+        .for_each(|p| add("--bind-ro", p));
+    cli.bind_rw
+        .iter()
+        .step_by(2)
+        .for_each(|p| add("--bind-rw", p));
+    paths
 }
 
 /// The signals the CLI passes on to the program.
@@ -419,7 +456,7 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
                 serde_json::to_string_pretty(probe).expect("the probe serializes")
             );
         } else {
-            print!("{probe}");
+            print!("{}", cli::messages::in_cli_words(&probe.to_string()));
         }
         return ExitCode::SUCCESS;
     }
@@ -433,7 +470,7 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
     // Prepared now: a directory the caller cannot write fails before the program runs, and
     // whatever the program does to the path later cannot redirect the write (see StatusFile).
     let status_file = match &cli.status_json {
-        Some(path) => match StatusFile::prepare(path) {
+        Some(path) => match cli::status::StatusFile::prepare(path) {
             Ok(f) => Some(f),
             Err(e) => {
                 eprintln!("tokio-sandbox: {e}");
@@ -455,10 +492,22 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
             if let Some(f) = &status_file {
                 f.discard();
             }
-            eprintln!("tokio-sandbox: {e}");
+            eprintln!(
+                "tokio-sandbox: {}",
+                cli::messages::spawn_error(&e, &path_options(&cli), cli.policy.as_deref())
+            );
             return ExitCode::from(SpawnError::exit_code(&e) as u8);
         }
     };
+    if cli.cwd.is_none() && child.working_directory() == Path::new("/") {
+        if let Some(dir) = std::env::current_dir().ok().filter(|d| d != Path::new("/")) {
+            eprintln!(
+                "tokio-sandbox: note: working directory {} is not in the sandbox; running in / \
+                 (--ro . or --rw . binds it)",
+                dir.display()
+            );
+        }
+    }
     // Without a cgroup for the sandbox a memory limit can only be RLIMIT_AS (case C42): say so
     // where it is used, with what breaks under it. The report says what was applied, also
     // when the cgroup could not be made.
@@ -514,6 +563,9 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
     // of a full /dev/shm even where another process freed it before init looked (Python's
     // resource tracker removes a leaked segment as soon as the program is gone).
     if let Some(run) = child.run_status() {
+        if let Some(why) = cli::messages::end_reason(&run, cli.timeout, &limits) {
+            eprintln!("tokio-sandbox: {why}");
+        }
         if run.signal == Some(libc::SIGBUS) && run.full_tmpfs.is_empty() {
             let shm = cmd
                 .policy_mut()
@@ -571,163 +623,6 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
             eprintln!("tokio-sandbox: waiting for the program: {e}");
             ExitCode::from(125)
         }
-    }
-}
-
-/// The `--status-json` file, written when the run has ended.
-///
-/// Its directory is opened once, before the program starts, and every later step names the file
-/// relative to that descriptor; nothing is ever opened at the file's name. At the start the
-/// name must hold nothing or a regular file (a stale status, removed); a symlink, FIFO, device
-/// or directory there is refused, since the CLI cannot tell a caller's choice from what an
-/// earlier run's program left in a read-write bind. At the end the status goes into a new file
-/// beside it that is renamed over the name: whatever the program left there during the run (a
-/// symlink to a file of the caller's, a FIFO, a forged status) is replaced, never followed or
-/// opened, and a program that moves the directory and leaves a symlink in its place cannot send
-/// the write elsewhere. Holding the file itself open from the start would survive a symlink,
-/// but not a program that renames the file away and puts a forged status at its name.
-struct StatusFile {
-    /// The path as given.
-    path: PathBuf,
-    /// Its directory, opened before the program starts (`O_PATH`).
-    dir: std::os::fd::OwnedFd,
-    /// The file's name in `dir`.
-    name: OsString,
-    /// The empty file created at the start, as (device, inode).
-    placeholder: (u64, u64),
-}
-
-impl StatusFile {
-    fn prepare(path: &Path) -> Result<Self, String> {
-        use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-        use std::os::unix::ffi::OsStrExt;
-        let fail = |what: String| format!("--status-json {}: {what}", path.display());
-        let os_err =
-            |what: &str, e: rustix::io::Errno| fail(format!("{what}: {}", std::io::Error::from(e)));
-        let name = match path.file_name() {
-            Some(name) if !path.as_os_str().as_bytes().ends_with(b"/") => name.to_os_string(),
-            _ => return Err(fail("names a directory, not a file".into())),
-        };
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let dir = rustix::fs::open(
-            parent,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| os_err("opening its directory", e))?;
-        match rustix::fs::statat(&dir, &name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => match FileType::from_raw_mode(st.st_mode) {
-                // A stale status: removed, so that a run that ends without one leaves none.
-                FileType::RegularFile => rustix::fs::unlinkat(&dir, &name, AtFlags::empty())
-                    .map_err(|e| os_err("removing the previous status", e))?,
-                other => {
-                    return Err(fail(format!(
-                        "refusing to write through {}; the status file must be a regular file \
-                         or not exist (remove it or name another file)",
-                        file_kind(other)
-                    )))
-                }
-            },
-            Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(os_err("looking it up", e)),
-        }
-        let placeholder = rustix::fs::openat(
-            &dir,
-            &name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o666),
-        )
-        .map_err(|e| os_err("creating it", e))?;
-        let st = rustix::fs::fstat(&placeholder).map_err(|e| os_err("creating it", e))?;
-        Ok(StatusFile {
-            path: path.to_path_buf(),
-            dir,
-            name,
-            placeholder: (st.st_dev, st.st_ino),
-        })
-    }
-
-    /// Removes the empty file of the start (the program did not run).
-    fn discard(&self) {
-        use rustix::fs::AtFlags;
-        if let Ok(st) = rustix::fs::statat(&self.dir, &self.name, AtFlags::SYMLINK_NOFOLLOW) {
-            if (st.st_dev, st.st_ino) == self.placeholder {
-                let _ = rustix::fs::unlinkat(&self.dir, &self.name, AtFlags::empty());
-            }
-        }
-    }
-
-    /// Writes `contents` to a new file in the directory and renames it over the name. Returns
-    /// whether the path still leads to that directory (false: the program moved or replaced
-    /// it, and the status is where the directory went).
-    fn write(&self, contents: &[u8]) -> Result<bool, String> {
-        use rustix::fs::{AtFlags, Mode, OFlags};
-        use std::hash::{BuildHasher, Hasher};
-        use std::io::Write;
-        let fail = |what: &str, e: std::io::Error| {
-            format!("--status-json {}: {what}: {e}", self.path.display())
-        };
-        // An unpredictable name, created exclusively: whatever the program left in the
-        // directory is never opened.
-        let mut attempt = 0;
-        let (tmp, fd) = loop {
-            let random = std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish();
-            let tmp = format!(".tokio-sandbox-status.{random:016x}");
-            match rustix::fs::openat(
-                &self.dir,
-                &tmp,
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o666),
-            ) {
-                Ok(fd) => break (tmp, fd),
-                Err(rustix::io::Errno::EXIST) if attempt < 16 => attempt += 1,
-                Err(e) => return Err(fail("creating a new file beside it", e.into())),
-            }
-        };
-        let written = std::fs::File::from(fd)
-            .write_all(contents)
-            .map_err(|e| fail("writing", e))
-            .and_then(|()| {
-                rustix::fs::renameat(&self.dir, &tmp, &self.dir, &self.name)
-                    .map_err(|e| fail("renaming the new file over it", e.into()))
-            });
-        if let Err(e) = written {
-            let _ = rustix::fs::unlinkat(&self.dir, &tmp, AtFlags::empty());
-            return Err(e);
-        }
-        let parent = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let same = |a: &rustix::fs::Stat, b: &rustix::fs::Stat| {
-            (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-        };
-        Ok(
-            match (rustix::fs::fstat(&self.dir), rustix::fs::stat(parent)) {
-                (Ok(then), Ok(now)) => same(&then, &now),
-                _ => false,
-            },
-        )
-    }
-}
-
-/// "a FIFO", "a symbolic link", ... for an error message.
-fn file_kind(t: rustix::fs::FileType) -> &'static str {
-    use rustix::fs::FileType;
-    match t {
-        FileType::RegularFile => "a regular file",
-        FileType::Directory => "a directory",
-        FileType::Symlink => "a symbolic link",
-        FileType::Fifo => "a FIFO",
-        FileType::Socket => "a socket",
-        FileType::CharacterDevice => "a character device",
-        FileType::BlockDevice => "a block device",
-        FileType::Unknown => "a file of unknown type",
     }
 }
 

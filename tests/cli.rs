@@ -20,9 +20,14 @@ fn cli_path() -> Option<std::ffi::OsString> {
     }
 }
 
-/// The CLI, ready to take arguments.
+/// The CLI, ready to take arguments, started in `/` (which a default sandbox shows, so that
+/// no note about a working directory the sandbox lacks is printed; a test may choose another).
 fn cli() -> Option<Command> {
-    cli_path().map(Command::new)
+    cli_path().map(|exe| {
+        let mut c = Command::new(exe);
+        c.current_dir("/");
+        c
+    })
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> Option<Output> {
@@ -1125,4 +1130,293 @@ fn tmpdir_and_no_ptrace_from_the_cli() {
     if common::has("/usr/bin/strace") {
         assert!(out.contains("Operation not permitted"), "{o:?}");
     }
+}
+
+/// Runs the CLI with `args` in `dir`; returns (exit code, stdout, stderr).
+fn run_in(dir: &std::path::Path, args: &[&str]) -> Option<(Option<i32>, String, String)> {
+    let mut c = cli()?;
+    let o = c.current_dir(dir).args(args).output().expect("run the CLI");
+    Some((
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    ))
+}
+
+/// A working directory the sandbox does not show: the program runs in `/` and the CLI says
+/// so; `--ro .` binds it, and the example of `--help` runs as written there.
+#[test]
+fn working_directory_fallback_is_noted() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let d = common::rw_dir();
+    let dir = d.path().display().to_string();
+    let Some(o) = run_in(d.path(), &["--", "pwd"]) else {
+        return;
+    };
+    assert_eq!(
+        o,
+        (
+            Some(0),
+            "/\n".to_string(),
+            format!(
+                "tokio-sandbox: note: working directory {dir} is not in the sandbox; running in \
+                 / (--ro . or --rw . binds it)\n"
+            )
+        )
+    );
+    let o = run_in(d.path(), &["--ro", ".", "--", "pwd"]).unwrap();
+    assert_eq!(o, (Some(0), format!("{dir}\n"), String::new()));
+    let o = run_in(d.path(), &["--cwd", "/", "--", "pwd"]).unwrap();
+    assert_eq!(o, (Some(0), "/\n".to_string(), String::new()));
+
+    // The last example of --help.
+    let help = run(&[os("--help")]).unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let example = "tokio-sandbox --ro . --timeout 5m --memory 512M --pids 64 --status-json \
+                   status.json -- python3 job.py";
+    assert!(help.contains(&format!("\n  {example}\n")), "{help}");
+    if !common::python3_or_skip() {
+        return;
+    }
+    std::fs::write(d.path().join("job.py"), "print('done')\n").unwrap();
+    let args: Vec<&str> = example.split(' ').skip(1).collect();
+    let (code, out, err) = run_in(d.path(), &args).unwrap();
+    assert_eq!((code, out.as_str()), (Some(0), "done\n"), "{err}");
+    assert!(!err.contains("note:"), "{err}");
+    let status = std::fs::read_to_string(d.path().join("status.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["ended_by"], "exited");
+}
+
+/// When --timeout or --cpu-time ends the run, the CLI says which, with the exit status of the
+/// signal (137 for the timeout's SIGKILL, as documented, not timeout(1)'s 124).
+#[test]
+fn the_cli_says_which_limit_ended_the_run() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let Some(o) = run(&[os("--timeout"), os("1"), os("--"), os("sleep"), os("10")]) else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(128 + libc::SIGKILL), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tokio-sandbox: killed after the 1 s --timeout\n"
+    );
+    let o = run(&[
+        os("--timeout"),
+        os("250ms"),
+        os("--"),
+        os("sleep"),
+        os("10"),
+    ])
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tokio-sandbox: killed after the 250 ms --timeout\n"
+    );
+    let o = run(&[
+        os("--cpu-time"),
+        os("1"),
+        os("--"),
+        os("sh"),
+        os("-c"),
+        os("while :; do :; done"),
+    ])
+    .unwrap();
+    assert_eq!(o.status.code(), Some(128 + libc::SIGXCPU), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tokio-sandbox: ended by the --cpu-time limit of 1 s (SIGXCPU): the program used that \
+         much CPU time\n"
+    );
+    // A program that ends of a signal of its own gets no such message.
+    let o = run(&[
+        os("--timeout"),
+        os("10"),
+        os("--"),
+        os("sh"),
+        os("-c"),
+        os("kill -KILL $$"),
+    ])
+    .unwrap();
+    assert_eq!(o.status.code(), Some(128 + libc::SIGKILL), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+}
+
+/// The CLI's errors name its options, never the library's API: a missing path names the
+/// option that gave it, and a read-write path the sandbox cannot write gets advice that fits
+/// the caller (never "make it writable for everyone").
+#[test]
+fn errors_name_the_cli_options() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let d = common::rw_dir();
+    let Some(o) = run_in(d.path(), &["--rw", "does-not-exist", "--", "true"]) else {
+        return;
+    };
+    assert_eq!(
+        o,
+        (
+            Some(125),
+            String::new(),
+            format!(
+                "tokio-sandbox: --rw does-not-exist: {}/does-not-exist cannot be resolved: No \
+                 such file or directory (os error 2)\n",
+                d.path().display()
+            )
+        )
+    );
+    let (uid, gid) = common::sandbox_host_ids();
+    let advice = if common::is_root() {
+        "it belongs to uid 0 (a system file): leave it read-only, or run the sandbox as its \
+         owner's host id (--uid 0) if the program is to write it"
+    } else {
+        "the sandbox writes as your own uid and gid on the host, and the path is not yours: its \
+         owner must grant you write access, or bind it read-only; --uid N only changes the id \
+         inside"
+    };
+    let o = run_in(d.path(), &["--rw", "/usr", "--", "true"]).unwrap();
+    assert_eq!(
+        o,
+        (
+            Some(125),
+            String::new(),
+            format!(
+                "tokio-sandbox: --rw path /usr is not writable by the sandbox's host uid \
+                 {uid}/gid {gid}; {advice}\n"
+            )
+        )
+    );
+    // A working directory the sandbox lacks: the advice names --ro.
+    let o = run_in(d.path(), &["--cwd", ".", "--", "true"]).unwrap();
+    assert_eq!(o.0, Some(125), "{o:?}");
+    assert!(
+        o.2.ends_with(
+            "(the working directory must be visible in the sandbox: bind it, with --ro)\n"
+        ),
+        "{o:?}"
+    );
+    assert!(!o.2.contains("Policy::"), "{o:?}");
+}
+
+/// C38 from the CLI: a user with supplementary groups (here 27 and 100, as a desktop user in
+/// sudo and users) is refused with the option that works without root first; --probe says user
+/// namespaces work and what refuses; --keep-groups runs, the groups unmapped inside. Run as
+/// uid 65534 through setpriv, which needs root.
+#[test]
+fn c38_supplementary_groups_from_the_cli() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    if !common::is_root() {
+        common::skip("needs root to run the CLI under setpriv --groups");
+        return;
+    }
+    if !common::has("/usr/bin/setpriv") {
+        common::missing("setpriv");
+        return;
+    }
+    let Some(exe) = cli_path() else {
+        return;
+    };
+    // A copy the unprivileged user can reach.
+    let dir = tempfile::Builder::new()
+        .prefix("tsb-cli-bin-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("tokio-sandbox");
+    std::fs::copy(&exe, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_grouped_user = |args: &[&str]| {
+        let o = Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--groups=100,27"])
+            .arg(&copy)
+            .args(args)
+            .current_dir("/")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(
+        as_grouped_user(&["--", "id", "-G"]),
+        (
+            Some(125),
+            String::new(),
+            "tokio-sandbox: run with --keep-groups to let your supplementary groups (27, 100) \
+             stay in force inside the sandbox, where they grant access to files of those groups: \
+             an unprivileged user cannot drop them (setgroups(2) is denied in its user \
+             namespace); starting without them (setpriv --clear-groups) needs root\n"
+                .to_string()
+        )
+    );
+    let (code, probe, _) = as_grouped_user(&["--probe"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        probe.contains(
+            "\nuser namespace:  yes, refused by default: the caller's supplementary groups (27, \
+             100) would stay in force inside; --keep-groups allows them, dropping them needs \
+             root\n"
+        ),
+        "{probe}"
+    );
+    // Both groups are in force inside, unmapped: they show as the overflow gid.
+    let (og, _) = (common::overflow_ids().1, ());
+    assert_eq!(
+        as_grouped_user(&[
+            "--keep-groups",
+            "--",
+            "sh",
+            "-c",
+            "id -G | tr ' ' '\\n' | sort -u"
+        ]),
+        (Some(0), format!("1000\n{og}\n"), String::new())
+    );
+}
+
+/// `--env NAME` for a variable the caller does not have is a warning, and a program name that
+/// the caller's PATH finds on the host but the sandbox lacks is named with the `--ro` to add.
+#[test]
+fn unset_env_and_programs_only_the_host_has_are_named() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let Some(mut c) = cli() else {
+        return;
+    };
+    let d = common::rw_dir();
+    let tool = d.path().join("tsb-tool");
+    std::fs::write(&tool, "#!/bin/sh\necho tool\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = c
+        .env("PATH", format!("{}:/usr/bin:/bin", d.path().display()))
+        .env_remove("TSB_UNSET_VARIABLE")
+        .args(["--env", "TSB_UNSET_VARIABLE", "--", "tsb-tool"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "tokio-sandbox: warning: --env TSB_UNSET_VARIABLE: not set here, so the program does \
+             not get it (NAME=VALUE sets a value)\n\
+             tokio-sandbox: program \"tsb-tool\" not found in the sandbox; searched {}; the host \
+             has it at {:?}: bind its directory (--ro {})\n",
+            tokio_sandbox::DEFAULT_PATH,
+            tool,
+            d.path().display()
+        )
+    );
 }

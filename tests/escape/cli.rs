@@ -35,6 +35,8 @@ pub(crate) fn cli_exe() -> Option<PathBuf> {
 fn run_bounded(exe: &Path, args: &[OsString], limit: Duration) -> Output {
     let child = StdCommand::new(exe)
         .args(args)
+        // Shown by a default sandbox: no note about a working directory it lacks.
+        .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -31,6 +31,8 @@ fn in_a_terminal_session(mut cmd: StdCommand, stdin_tty: bool) -> (Option<i32>, 
         Stdio::null()
     };
     let out = cmd
+        // Shown by a default sandbox: no note about a working directory it lacks.
+        .current_dir("/")
         .stdin(stdin)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

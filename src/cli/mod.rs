@@ -1,0 +1,4 @@
+//! Parts of the `tokio-sandbox` CLI.
+
+pub mod messages;
+pub mod status;
