@@ -24,8 +24,12 @@ fn modes() -> Vec<Mode> {
     let mut runnable = Vec::new();
     for mode in MODES {
         let missing = match mode {
-            Mode::NamespacesOnly => common::host::user_namespace().err(),
-            Mode::LandlockOnly => common::host::landlock_abi().err(),
+            Mode::NamespacesOnly => common::host::user_namespace()
+                .and_then(|()| common::host::retained_groups())
+                .err(),
+            Mode::LandlockOnly => common::host::landlock_abi()
+                .and_then(|_| common::host::retained_groups())
+                .err(),
             Mode::Both => common::host::default_sandbox().err(),
         };
         let Some(why) = missing else {
@@ -43,7 +47,9 @@ fn modes() -> Vec<Mode> {
         })
         .join()
         .unwrap();
-        let named = if why.contains("Landlock") {
+        let named = if why.contains("supplementary groups") {
+            err.contains("Policy::allow_retained_groups(true)")
+        } else if why.contains("Landlock") {
             err.contains("Landlock")
         } else {
             ["user namespace", "CLONE_NEWUSER", "/proc"]

@@ -18,6 +18,9 @@ use crate::{attacker, errno, s, Attempt, Control};
 /// users fall back) unless its policy allows Linux AIO.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_linux_aio_is_refused_unless_allowed() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let a = Attempt::new("io_setup");
     if a.on_host(false) == errno(ENOSYS) {
         common::skip("this kernel has no Linux AIO (io_setup is ENOSYS on the host)");
@@ -84,6 +87,9 @@ fn open_for_writing(file: &Path) -> String {
 /// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_lease_on_a_bound_file_is_refused() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let file = d.path().join("data");
     std::fs::write(&file, "caller's data\n").unwrap();
@@ -179,6 +185,9 @@ async fn inotify_sees(
 /// cannot be watched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_inotify_reports_what_happens_on_bound_paths() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let d = rw_dir();
     let file = d.path().join("report.txt");
     std::fs::write(&file, "host data\n").unwrap();
@@ -221,6 +230,9 @@ async fn host_inotify_reports_what_happens_on_bound_paths() {
 /// limit). The control shows what the caller's own limits would allow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_file_table_default_limits_leave_most_of_it() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let file_max: u64 = std::fs::read_to_string("/proc/sys/fs/file-max")
         .unwrap()
         .trim()

@@ -52,6 +52,9 @@ fn each(outcome: &str) -> String {
 /// limits of pid 1: each call is refused in the sandbox.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_scheduling_priority_and_limits_are_not_the_programs() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     Attempt::new("retune_pid1")
         .arg(1)
         .control_args("own-pidns", "")
@@ -66,6 +69,9 @@ async fn init_scheduling_priority_and_limits_are_not_the_programs() {
 /// allow; the sandbox is started by the CLI with the same raised limits.
 #[test]
 fn init_sandbox_cannot_rise_above_init() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli_exe() else {
         return;
     };
@@ -130,6 +136,9 @@ fn init_sandbox_cannot_rise_above_init() {
 /// ended promptly when its time is up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_starved_timeout_ends_the_run_promptly() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let exe = crate::attacker();
     let mut cmd = tokio_sandbox::Command::new(&exe);
     cmd.env(crate::attacker::ATTACK, "starve_pid1")
@@ -154,6 +163,9 @@ async fn init_starved_timeout_ends_the_run_promptly() {
 /// spinners hold the CLI's stdout, is gone promptly (the pipe reaches EOF).
 #[test]
 fn init_starved_lifeline_ends_the_sandbox_promptly() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
     let Some(exe) = cli_exe() else {
         return;
     };
