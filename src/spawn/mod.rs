@@ -141,10 +141,31 @@ pub(crate) async fn spawn(
 /// An error whose errno is `EMFILE` or `ENFILE`, from whichever step, as
 /// [`SpawnError::TooManyOpenFiles`]; any other unchanged.
 fn naming_the_descriptor_limit(e: SpawnError) -> SpawnError {
+    let (soft, hard) = caller_nofile();
+    // The sandbox's first process copies its descriptors above every number the spawning
+    // process had in use; when that is already the limit, fcntl(2) answers EINVAL, not
+    // EMFILE: the same limit reached.
+    if let SpawnError::Setup {
+        stage: Stage::Fds,
+        call: "fcntl(F_DUPFD_CLOEXEC)",
+        source,
+        ..
+    } = &e
+    {
+        if source.raw_os_error() == Some(libc::EINVAL) {
+            return SpawnError::TooManyOpenFiles {
+                what: "sandbox setup at file descriptors: fcntl(F_DUPFD_CLOEXEC) above every \
+                       descriptor in use, which reached the limit (EINVAL)"
+                    .to_string(),
+                soft,
+                hard,
+                source: io::Error::from_raw_os_error(libc::EMFILE),
+            };
+        }
+    }
     if !matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
         return e;
     }
-    let (soft, hard) = caller_nofile();
     match e {
         SpawnError::Os { what, source } => SpawnError::TooManyOpenFiles {
             what: what.to_string(),
