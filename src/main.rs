@@ -512,18 +512,22 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
     // where it is used, with what breaks under it. The report says what was applied, also
     // when the cgroup could not be made.
     let limits = cmd.policy_mut().current_limits();
-    let rlimit_as = child.enforcement().memory_limit == Some("RLIMIT_AS");
-    if limits.memory.is_some() && limits.address_space.is_none() && rlimit_as {
+    let rlimit_as = child.enforcement().memory_limit == Some("RLIMIT_AS")
+        && limits.memory.is_some()
+        && limits.address_space.is_none();
+    let memory_option = if cli.memory.is_some() {
+        "--memory"
+    } else {
+        "the policy's memory limit"
+    };
+    if rlimit_as {
         eprintln!(
             "tokio-sandbox: warning: {} is an address-space limit per process here (RLIMIT_AS, \
              as the sandbox has no cgroup v2 of its own; --probe says what is delegated), not a \
              limit on memory used: the JVM, Node and Go reserve large ranges and may fail at \
-             start under it; with a delegated cgroup v2 it is the whole sandbox's memory.max",
-            if cli.memory.is_some() {
-                "--memory"
-            } else {
-                "the policy's memory limit"
-            }
+             start under it (Node 20 needs about 768M, OpenJDK 17 about 4G with its default \
+             heap); with a delegated cgroup v2 it is the whole sandbox's memory.max",
+            memory_option
         );
     }
     // In the caller's session the program shares the CLI's process group: a terminal's SIGINT
@@ -565,6 +569,11 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
     if let Some(run) = child.run_status() {
         if let Some(why) = cli::messages::end_reason(&run, cli.timeout, &limits) {
             eprintln!("tokio-sandbox: {why}");
+        }
+        if rlimit_as {
+            if let Some(hint) = cli::messages::address_space_hint(&run, &limits, memory_option) {
+                eprintln!("tokio-sandbox: {hint}");
+            }
         }
         if run.signal == Some(libc::SIGBUS) && run.full_tmpfs.is_empty() {
             let shm = cmd

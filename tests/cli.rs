@@ -997,8 +997,9 @@ fn c42_memory_as_rlimit_as_is_a_warning() {
             "tokio-sandbox: warning: {what} is an address-space limit per process here \
              (RLIMIT_AS, as the sandbox has no cgroup v2 of its own; --probe says what is \
              delegated), not a limit on memory used: the JVM, Node and Go reserve large ranges \
-             and may fail at start under it; with a delegated cgroup v2 it is the whole \
-             sandbox's memory.max\n"
+             and may fail at start under it (Node 20 needs about 768M, OpenJDK 17 about 4G with \
+             its default heap); with a delegated cgroup v2 it is the whole sandbox's \
+             memory.max\n"
         )
     };
     let rlimit = !tokio_sandbox::probe().cgroup_limits.is_available();
@@ -1023,6 +1024,35 @@ fn c42_memory_as_rlimit_as_is_a_warning() {
         let o = run(&args.iter().map(|a| os(a)).collect::<Vec<_>>()).unwrap();
         assert_eq!(String::from_utf8_lossy(&o.stderr), "", "{args:?}");
     }
+    // A program that fails under RLIMIT_AS gets a hint after it (one that succeeds, above,
+    // gets none; nor does one that fails without a memory limit).
+    if !common::python3_or_skip() {
+        return;
+    }
+    let alloc = "import sys; b = bytearray(600 << 20); sys.exit(0)";
+    let o = run(&[
+        os("--memory"),
+        os("256M"),
+        os("--"),
+        os("python3"),
+        os("-c"),
+        os(alloc),
+    ])
+    .unwrap();
+    let hint = "tokio-sandbox: the program failed under --memory of 256 MiB, address space per \
+                process (RLIMIT_AS): if it failed at start or allocating, raise it (the JVM, \
+                Node and Go reserve more than they use) or give the JVM a heap below it (-Xmx)\n";
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    if rlimit {
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        assert!(err.starts_with(&warning("--memory")), "{err}");
+        assert!(err.contains("MemoryError"), "{err}");
+        assert!(err.ends_with(hint), "{err}");
+    } else {
+        assert!(!err.contains(hint), "{err}");
+    }
+    let o = run(&[os("--"), os("sh"), os("-c"), os("exit 3")]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
 }
 
 /// In its own session the program is not in the terminal's foreground process group, so a

@@ -136,6 +136,22 @@ pub fn end_reason(run: &RunStatus, timeout: Option<Duration>, limits: &Limits) -
     }
 }
 
+/// What to try when a program failed under a memory limit that is `RLIMIT_AS` (address space
+/// per process): `None` when it succeeded or a limit or kill ended it.
+pub fn address_space_hint(run: &RunStatus, limits: &Limits, option: &str) -> Option<String> {
+    let failed =
+        run.exit_code != Some(0) && matches!(run.ended_by, EndReason::Exited | EndReason::Signaled);
+    let bytes = limits.memory?;
+    failed.then(|| {
+        format!(
+            "the program failed under {option} of {} MiB, address space per process \
+             (RLIMIT_AS): if it failed at start or allocating, raise it (the JVM, Node and Go \
+             reserve more than they use) or give the JVM a heap below it (-Xmx)",
+            bytes >> 20
+        )
+    })
+}
+
 /// A duration as a person reads it: `1 s`, `1.5 s`, `250 ms`, `5 min`, `2 h`.
 pub fn duration(d: Duration) -> String {
     let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
