@@ -405,6 +405,16 @@ fn run_op(i: usize, op: &ChildOp, plan: &ChildPlan) -> Step {
             Ok(()) | Err((_, libc::ENOENT)) => {}
             Err(e) => return Err(within(Stage::MaskedPath, i)(e)),
         },
+        // Empty, read-only and of mode 0555: nothing of the directory shows.
+        ChildOp::MaskDir { path } => {
+            let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            let data = c"mode=555,size=4k,nr_inodes=2";
+            match sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), flags, Some(data)) {
+                // Gone from the host since the policy was compiled: nothing to cover.
+                Ok(_) | Err(libc::ENOENT) => {}
+                Err(e) => return Err(at(Stage::MaskedPath, Call::Mount, i)(e)),
+            }
+        }
         ChildOp::MachineId { path } => {
             write_file(
                 path,

@@ -65,6 +65,10 @@ pub(crate) enum ChildOp {
         src: CString,
         path: CString,
     },
+    /// An empty read-only tmpfs over a directory of the new root.
+    MaskDir {
+        path: CString,
+    },
 }
 
 /// One Landlock path-beneath rule, added in the child on a path of the new root.

@@ -182,6 +182,8 @@ pub(crate) struct PlanBuilder<'a> {
     passed: Vec<PathBuf>,
     /// Files inside the system runtime's binds covered with the host's `/dev/null`.
     masked: Vec<PathBuf>,
+    /// Directories inside the system runtime's binds covered with an empty tmpfs.
+    masked_dirs: Vec<PathBuf>,
     /// The policy's limits of single tmpfs mounts, by sandbox path (`~` made the home).
     limits: BTreeMap<PathBuf, TmpfsLimits>,
     /// The program's `TMPDIR`, checked to lie in a read-write bind.
@@ -201,6 +203,7 @@ impl<'a> PlanBuilder<'a> {
             met: Vec::new(),
             passed: Vec::new(),
             masked: Vec::new(),
+            masked_dirs: Vec::new(),
             limits: BTreeMap::new(),
             tmpdir: None,
             ops: Vec::new(),
@@ -243,9 +246,20 @@ impl<'a> PlanBuilder<'a> {
             self.bind_same_place(Path::new(p), false, true, Named::No)?;
         }
         for p in system_etc() {
-            // A file or directory its owner made private is not meant for everyone.
+            // A file or directory its owner made private is not meant for everyone, nor is
+            // an entry inside an exposed directory (a key among the certificates): those are
+            // covered, or the directory is left out when it holds too many of them.
             if std::fs::metadata(&p).is_ok_and(|m| m.mode() & 0o004 != 0) {
+                let private = match std::fs::canonicalize(&p) {
+                    Ok(real) if real.is_dir() => match crate::plan::etc::private_entries(&real) {
+                        Some(private) => private,
+                        None => continue,
+                    },
+                    _ => Default::default(),
+                };
                 self.bind_same_place(&p, false, true, Named::No)?;
+                self.masked.extend(private.files);
+                self.masked_dirs.extend(private.dirs);
                 for m in SYSTEM_ETC_MASKED {
                     let secret = p.join(m);
                     if std::fs::symlink_metadata(&secret).is_ok_and(|m| m.is_file()) {
@@ -514,8 +528,26 @@ impl<'a> PlanBuilder<'a> {
                 path: l.clone(),
             });
         }
-        for path in &self.masked {
-            self.ops.push(FsOp::Mask { path: path.clone() });
+        // A cover goes where the host's own file is shown (not where a bind of the policy put
+        // something else), once.
+        let host_shown = |p: &PathBuf| {
+            p.ancestors()
+                .find_map(|a| self.binds.get(a).map(|b| (a, b)))
+                .is_some_and(|(dst, b)| dst == b.src)
+        };
+        let mut files: Vec<PathBuf> = self
+            .masked
+            .iter()
+            .filter(|p| host_shown(p))
+            .cloned()
+            .collect();
+        files.sort();
+        files.dedup();
+        for path in files {
+            self.ops.push(FsOp::Mask { path });
+        }
+        for path in self.masked_dirs.iter().filter(|p| host_shown(p)) {
+            self.ops.push(FsOp::MaskDir { path: path.clone() });
         }
         for t in self.tmpfs.clone() {
             let op = self.tmpfs_op(t, 0o755);

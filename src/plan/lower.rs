@@ -157,6 +157,9 @@ pub(crate) fn child_ops(
                 src: old_root_path(Path::new("/dev/null"))?,
                 path: cstring(path)?,
             }),
+            FsOp::MaskDir { path } => ops.push(ChildOp::MaskDir {
+                path: cstring(path)?,
+            }),
             FsOp::MachineId { path } => ops.push(ChildOp::MachineId {
                 path: cstring(path)?,
             }),

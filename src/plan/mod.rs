@@ -14,6 +14,7 @@ use crate::plan::mount::MountPlan;
 use crate::policy::Policy;
 
 pub(crate) mod builder;
+pub(crate) mod etc;
 pub(crate) mod identity;
 pub(crate) mod landlock;
 pub(crate) mod lower;

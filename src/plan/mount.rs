@@ -59,6 +59,10 @@ pub(crate) enum FsOp {
     Mask {
         path: PathBuf,
     },
+    /// Covers a directory of the new root with an empty read-only tmpfs.
+    MaskDir {
+        path: PathBuf,
+    },
     File {
         path: PathBuf,
         contents: Vec<u8>,
@@ -81,7 +85,8 @@ impl FsOp {
             | FsOp::Proc { dst }
             | FsOp::Devpts { dst, .. }
             | FsOp::ReadOnly { path: dst }
-            | FsOp::Mask { path: dst } => dst,
+            | FsOp::Mask { path: dst }
+            | FsOp::MaskDir { path: dst } => dst,
         }
     }
 }
@@ -232,7 +237,8 @@ fn op_rank(op: &FsOp) -> u8 {
         | FsOp::Proc { .. }
         | FsOp::Devpts { .. }
         | FsOp::ReadOnly { .. }
-        | FsOp::Mask { .. } => 1,
+        | FsOp::Mask { .. }
+        | FsOp::MaskDir { .. } => 1,
         FsOp::Symlink { .. } | FsOp::File { .. } | FsOp::MachineId { .. } => 2,
     }
 }

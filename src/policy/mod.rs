@@ -427,8 +427,11 @@ impl Policy {
     /// `toolchains.xml` (not `settings.xml`), the release files, and every `java*` and
     /// `python3*` directory (the JDK reads `conf/security/java.security` through a link into
     /// it); with [`Network::Host`] also `resolv.conf` and `hosts`. Never `shadow`, `ssh`,
-    /// `sudoers`, `environment`, `profile`, `gitconfig` or the host's `machine-id`.
-    /// `false` starts from an empty root (only `/proc`, `/dev`, `/tmp`, home and generated
+    /// `sudoers`, `environment`, `profile`, `gitconfig` or the host's `machine-id`, nor, inside
+    /// the directories shown, an entry others may not read: when the policy is compiled each
+    /// such file is covered with an empty read-only one and each such directory with an empty
+    /// read-only directory (a directory of more than 10,000 entries or 64 private ones is left
+    /// out, and directories 8 levels down are covered whole). `false` starts from an empty root (only `/proc`, `/dev`, `/tmp`, home and generated
     /// `/etc` files); the host root's symlinks into what the policy binds (`/lib64` with `/usr`)
     /// are recreated either way.
     ///

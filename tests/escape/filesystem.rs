@@ -511,6 +511,62 @@ async fn fs_rename_around_a_read_only_island() {
     );
 }
 
+/// Removes what a test put on the host when it ends, also when it fails.
+struct RemoveOnDrop(Vec<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
+        }
+    }
+}
+
+/// A private file among the CA certificates (a key someone left in `/etc/ssl/certs` with mode
+/// 0600) and a private directory there (0700, a file inside) are not shown, not even to a
+/// sandbox run as host uid 0, which owns them: the file is covered (it reads empty) and the
+/// directory is covered with an empty one. The control reads both as root on the host. Needs a
+/// root caller, to put them in `/etc` (removed when the test ends, also when it fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_private_entries_inside_exposed_etc_directories() {
+    use std::os::unix::fs::PermissionsExt;
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    let certs = std::path::Path::new("/etc/ssl/certs");
+    if !common::is_root() || !certs.is_dir() {
+        common::skip("needs a root caller (to put a private file in /etc) and /etc/ssl/certs");
+        return;
+    }
+    let tag = format!("tsb-escape-{}", std::process::id());
+    let key = certs.join(format!("{tag}.key"));
+    let dir = certs.join(format!("{tag}.d"));
+    let _cleanup = RemoveOnDrop(vec![key.clone(), dir.clone()]);
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("inside"), "x").unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let uid0 = |c: &mut tokio_sandbox::Command| {
+        c.uid(0);
+    };
+    Attempt::new("size")
+        .arg(s(&key))
+        .check("bytes 0", Control::Root("bytes 28".into()), uid0)
+        .await;
+    Attempt::new("list")
+        .arg(s(&dir))
+        .check("entries", Control::Root("entries inside".into()), uid0)
+        .await;
+    // The default uid: the file reads empty too, and the directory's mode is the cover's.
+    let got = Attempt::new("size").arg(s(&key)).in_sandbox(|_| {}).await;
+    assert_eq!(got, "bytes 0");
+    // The public certificates are still there.
+    let listed = Attempt::new("list").arg(s(certs)).in_sandbox(uid0).await;
+    assert!(listed.contains(&format!("{tag}.key")), "{listed}");
+    assert!(listed.split(' ').count() > 3, "{listed}");
+}
+
 /// C45: with the host network the CA certificates and OpenSSL's configuration are there, but not
 /// the private keys beside them, not even for a sandbox run as host uid 0 (as a root caller may
 /// ask): `/etc/ssl/private` (Fedora: `/etc/pki/tls/private`) is not in the sandbox. The
