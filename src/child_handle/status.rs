@@ -66,7 +66,8 @@ pub struct RunStatus {
     pub wall_time_us: u64,
     /// User CPU time, in milliseconds, of every process of the sandbox but its init: when the
     /// program ends (by itself, by a limit, a timeout or a kill), init kills what is left and
-    /// reaps it all before reporting (rusage of the reaped processes). 0 when the figures are
+    /// reaps it all before reporting (rusage of the reaped processes). A process whose parent
+    /// ignores `SIGCHLD` is reaped by the kernel and counted nowhere. 0 when the figures are
     /// unknown (see `ResourceUsage`).
     pub user_time_ms: u64,
     /// `user_time_ms` in microseconds.
@@ -126,8 +127,10 @@ impl std::fmt::Display for FullTmpfs {
     }
 }
 
-/// What a finished sandbox used: every process its init reaped, which is every process of the
-/// sandbox (getrusage(2) `RUSAGE_CHILDREN` in init, reported with the program's status).
+/// What a finished sandbox used: every process its init reaped, with what those had reaped in
+/// turn (getrusage(2) `RUSAGE_CHILDREN` in init, reported with the program's status). That is
+/// every process of the sandbox but those whose parent ignored `SIGCHLD` (or set
+/// `SA_NOCLDWAIT`): the kernel reaps them itself and adds their usage to no one.
 ///
 /// Where init could not report (it was killed with `SIGKILL` after not ending the sandbox when
 /// asked, or without a pid namespace), the CPU times are those of the processes init had reaped

@@ -81,7 +81,12 @@ impl Pin {
 /// 256 MiB) unless [`Policy::tmpfs_inodes`] or [`Policy::tmpfs_limits`] says otherwise, so that
 /// a tree of small files (one page each) fills the blocks before the inodes and 100,000 empty
 /// files fit. Each inode in use costs about 1 KiB of kernel memory that the size does not count
-/// (a cgroup charges it to the sandbox).
+/// (a cgroup charges it to the sandbox), and the extended attributes a program sets on a tmpfs's
+/// files (`user.*`, up to 64 KiB each) take the same budget of `inodes × 1 KiB`: so each tmpfs
+/// can hold its inode limit in KiB of attribute values in unreclaimable kernel memory on top of
+/// its size, which costs the kernel about twice that (256 MiB of values and about 512 MiB of
+/// memory per tmpfs by default, 1.5 GiB for the `/tmp`, `/dev/shm` and home of a default
+/// sandbox); [`Policy::tmpfs_inodes`] bounds it.
 pub const TMPFS_BYTES_PER_INODE: u64 = 1024;
 
 /// The size and inode limits of one tmpfs of the sandbox (tmpfs(5) `size=` and `nr_inodes=`);
