@@ -224,7 +224,7 @@ impl<'a> PlanBuilder<'a> {
         b.pin_directories_under_writable_binds();
         b.binds_links_and_tmpfs();
         b.private_tmp_and_home();
-        b.proc();
+        b.proc()?;
         b.dev();
         b.etc_files();
         b.root_links();
@@ -252,8 +252,11 @@ impl<'a> PlanBuilder<'a> {
             if std::fs::metadata(&p).is_ok_and(|m| m.mode() & 0o004 != 0) {
                 let private = match std::fs::canonicalize(&p) {
                     Ok(real) if real.is_dir() => match crate::plan::etc::private_entries(&real) {
-                        Some(private) => private,
-                        None => continue,
+                        Ok(Some(private)) => private,
+                        Ok(None) => continue,
+                        Err(source) => {
+                            return Err(PolicyError::MissingPath { path: real, source });
+                        }
                     },
                     _ => Default::default(),
                 };
@@ -586,7 +589,7 @@ impl<'a> PlanBuilder<'a> {
     /// A fresh /proc of the sandbox's pid namespace. Without a pid namespace the kernel refuses
     /// a new procfs (it would belong to the host's pid namespace): the host's is bound
     /// read-only, showing every host process.
-    fn proc(&mut self) {
+    fn proc(&mut self) -> Result<(), PolicyError> {
         if !self.policy.layers.pid {
             self.ops.push(FsOp::Bind {
                 src: PathBuf::from("/proc"),
@@ -595,7 +598,7 @@ impl<'a> PlanBuilder<'a> {
                 writable: false,
                 pin: None,
             });
-            return;
+            return Ok(());
         }
         self.ops.push(FsOp::Proc {
             dst: PathBuf::from("/proc"),
@@ -613,8 +616,13 @@ impl<'a> PlanBuilder<'a> {
         // The other entries of /proc's top level that are not a process's: their mode and
         // owner belong to the kernel's one entry shared by every procfs of the host, which
         // host uid 0 (their owner) could chmod or chown for the whole host.
+        // Not listed (no descriptor left): the spawn fails rather than leave them writable.
         if host_root {
-            for p in proc_top_level_entries() {
+            let entries = proc_top_level_entries().map_err(|source| PolicyError::MissingPath {
+                path: PathBuf::from("/proc"),
+                source,
+            })?;
+            for p in entries {
                 self.ops.push(FsOp::ReadOnly { path: p });
             }
         }
@@ -625,6 +633,7 @@ impl<'a> PlanBuilder<'a> {
                 path: PathBuf::from(p),
             });
         }
+        Ok(())
     }
 
     /// A minimal /dev, unless the policy binds one.
@@ -851,7 +860,7 @@ pub(crate) fn sandbox_path(p: &Path) -> Result<PathBuf, PolicyError> {
 /// apart from those [`PROC_READ_ONLY`] and the covered files already name, and the symlinks
 /// (`self`, `mounts`, `net`, ...), which lead into a process's directory: sorted, as this
 /// kernel's procfs shows them.
-fn proc_top_level_entries() -> Vec<PathBuf> {
+fn proc_top_level_entries() -> std::io::Result<Vec<PathBuf>> {
     let known = |p: &Path| {
         PROC_READ_ONLY
             .iter()
@@ -859,21 +868,16 @@ fn proc_top_level_entries() -> Vec<PathBuf> {
             .chain(PROC_MASKED_ALWAYS)
             .any(|k| Path::new(k) == p)
     };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| {
-                    let name = e.file_name();
-                    let pid = name.as_bytes().iter().all(u8::is_ascii_digit);
-                    !pid && e.file_type().is_ok_and(|t| !t.is_symlink())
-                })
-                .map(|e| e.path())
-                .filter(|p| !known(p))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut entries = Vec::new();
+    for e in std::fs::read_dir("/proc")? {
+        let e = e?;
+        let pid = e.file_name().as_bytes().iter().all(u8::is_ascii_digit);
+        if !pid && !e.file_type()?.is_symlink() && !known(&e.path()) {
+            entries.push(e.path());
+        }
+    }
     entries.sort();
-    entries
+    Ok(entries)
 }
 
 /// The `/etc` paths of the system runtime on this host: [`SYSTEM_ETC`] and the entries of

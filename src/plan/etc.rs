@@ -32,24 +32,26 @@ pub(crate) struct Private {
 /// The entries below directory `root` (itself already checked) that others may not read, in
 /// a stable order; `None` when the walk passes [`MAX_ENTRIES`] or the covers [`MAX_COVERS`]: the
 /// directory is then not to be shown at all. Symlinks are not followed: what they lead to is
-/// shown, or not, by its own place.
-pub(crate) fn private_entries(root: &Path) -> Option<Private> {
+/// shown, or not, by its own place. A directory the caller may not read is covered; any other
+/// failure to read one (no descriptor left) is the error, so that nothing is shown unchecked.
+pub(crate) fn private_entries(root: &Path) -> std::io::Result<Option<Private>> {
     let mut private = Private::default();
     let mut stack = vec![(root.to_path_buf(), 0usize)];
     let mut seen = 0usize;
     while let Some((dir, depth)) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            private.dirs.push(dir);
-            continue;
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                private.dirs.push(dir);
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         for e in rd {
-            let Ok(e) = e else {
-                private.dirs.push(dir.clone());
-                break;
-            };
+            let e = e?;
             seen += 1;
             if seen > MAX_ENTRIES {
-                return None;
+                return Ok(None);
             }
             let path = e.path();
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
@@ -71,13 +73,12 @@ pub(crate) fn private_entries(root: &Path) -> Option<Private> {
             }
         }
         if private.files.len() + private.dirs.len() > MAX_COVERS {
-            return None;
+            return Ok(None);
         }
     }
     private.files.sort();
     private.dirs.sort();
-    private.dirs.dedup();
-    Some(private)
+    Ok(Some(private))
 }
 
 #[cfg(test)]
@@ -106,7 +107,7 @@ mod tests {
         mode(&root.join("listable-only"), 0o751);
         // A link to a private file is not a cover: its target is covered in its own place.
         std::os::unix::fs::symlink("key.pem", root.join("link.pem")).unwrap();
-        let got = private_entries(root).unwrap();
+        let got = private_entries(root).unwrap().unwrap();
         assert_eq!(
             got,
             Private {
@@ -134,7 +135,7 @@ mod tests {
         for i in 0..MAX_DEPTH {
             limit.push(format!("d{i}"));
         }
-        assert_eq!(private_entries(root).unwrap().dirs, vec![limit]);
+        assert_eq!(private_entries(root).unwrap().unwrap().dirs, vec![limit]);
 
         // More covers than MAX_COVERS: left out.
         let many = tempfile::tempdir().unwrap();
@@ -143,10 +144,10 @@ mod tests {
             std::fs::write(&f, "").unwrap();
             mode(&f, 0o600);
         }
-        assert_eq!(private_entries(many.path()), None);
+        assert_eq!(private_entries(many.path()).unwrap(), None);
         std::fs::remove_file(many.path().join("k0")).unwrap();
         assert_eq!(
-            private_entries(many.path()).unwrap().files.len(),
+            private_entries(many.path()).unwrap().unwrap().files.len(),
             MAX_COVERS
         );
 
@@ -155,6 +156,6 @@ mod tests {
         for i in 0..=MAX_ENTRIES {
             std::fs::write(big.path().join(format!("f{i}")), "").unwrap();
         }
-        assert_eq!(private_entries(big.path()), None);
+        assert_eq!(private_entries(big.path()).unwrap(), None);
     }
 }

@@ -184,6 +184,14 @@ fn naming_the_descriptor_limit(e: SpawnError) -> SpawnError {
             hard,
             source,
         },
+        SpawnError::Policy(crate::error::PolicyError::MissingPath { path, source }) => {
+            SpawnError::TooManyOpenFiles {
+                what: format!("reading {}", path.display()),
+                soft,
+                hard,
+                source,
+            }
+        }
         other => other,
     }
 }
