@@ -218,9 +218,8 @@ fn seccomp_programs(policy: &Policy, tracing: bool) -> Result<Vec<Bpf>, PolicyEr
     let too_long = |len| PolicyError::SeccompFilterTooLong { len };
     let mut progs = Vec::new();
     if policy.layers.seccomp {
-        for insns in crate::seccomp::default_programs(policy.allow_linux_aio, tracing) {
-            progs.push(Bpf::of_static(insns).map_err(too_long)?);
-        }
+        let insns = crate::seccomp::default_program(policy.allow_linux_aio, tracing);
+        progs.push(Bpf::of_static(insns).map_err(too_long)?);
     }
     if policy.tcp_bind.is_some() || policy.tcp_connect.is_some() {
         progs.push(Bpf::of_static(crate::seccomp::tcp_rules_program()).map_err(too_long)?);
@@ -262,9 +261,9 @@ mod tests {
     #[test]
     fn a_caller_filter_over_bpf_maxinsns_is_refused() {
         let progs = seccomp_programs(&with_filter(4096), true).unwrap();
-        // The default filter's two programs, then the caller's, whole.
-        assert_eq!(progs.len(), 3);
-        assert_eq!(progs[2].fprog().len, 4096);
+        // The default filter, then the caller's, whole.
+        assert_eq!(progs.len(), 2);
+        assert_eq!(progs[1].fprog().len, 4096);
         match seccomp_programs(&with_filter(4097), true) {
             Err(PolicyError::SeccompFilterTooLong { len: 4097 }) => {}
             other => panic!("expected SeccompFilterTooLong, got {other:?}"),
