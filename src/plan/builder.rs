@@ -3,168 +3,19 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::PolicyError;
+use crate::plan::bind::{checked_pin, node_kind, writable_by, Bind, Named};
 use crate::plan::identity::Identity;
 use crate::plan::mount::{sort_ops, FsOp, MountPlan, NodeKind, TmpfsMount};
+use crate::plan::tables::{
+    proc_top_level_entries, system_etc, DEV_NODES, HOST_NETWORK_PATHS, PROC_MASKED,
+    PROC_MASKED_ALWAYS, PROC_READ_ONLY, SYSTEM_ETC_MASKED, SYSTEM_PATHS,
+};
 use crate::plan::walk::{absolute, check_nul, normalize, resolve};
 use crate::policy::{Network, Pin, Policy, TmpfsLimits, TMPFS_BYTES_PER_INODE};
-
-/// The system runtime paths bound read-only by default.
-const SYSTEM_PATHS: &[&str] = &[
-    "/usr",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d",
-    "/etc/alternatives",
-    "/etc/localtime",
-    "/etc/nsswitch.conf",
-];
-
-/// Static, non-secret configuration from `/etc` that programs of the system runtime read when
-/// they start (many reach it through symlinks in `/usr`, such as the JDK's `conf/security` or
-/// OpenSSL's `/usr/lib/ssl/openssl.cnf`), bound read-only with the system runtime where the
-/// host has it. Never a file with credentials or host identity: not `/etc/ssl/private` or
-/// `/etc/pki/*/private` (only the certificates and the OpenSSL configuration beside them),
-/// `/etc/shadow`, `/etc/ssh`, `/etc/environment`, `/etc/profile*`, `/etc/gitconfig`,
-/// `/etc/pip.conf`, `/etc/npmrc`, `/etc/maven/settings.xml`, the host's `/etc/machine-id`
-/// and host name, or `/etc/ld.so.preload`.
-pub(crate) const SYSTEM_ETC: &[&str] = &[
-    // Time zone, locale aliases, and the name service tables of netbase.
-    "/etc/timezone",
-    "/etc/locale.alias",
-    "/etc/services",
-    "/etc/protocols",
-    "/etc/rpc",
-    "/etc/ethertypes",
-    "/etc/host.conf",
-    "/etc/gai.conf",
-    // Public CA certificates and the OpenSSL configuration (Debian, then Fedora's layout).
-    "/etc/ssl/certs",
-    "/etc/ssl/openssl.cnf",
-    "/etc/ca-certificates",
-    "/etc/ca-certificates.conf",
-    "/etc/pki/tls/certs",
-    "/etc/pki/tls/cert.pem",
-    "/etc/pki/tls/openssl.cnf",
-    "/etc/pki/ca-trust/extracted",
-    "/etc/pki/java",
-    "/etc/crypto-policies",
-    // File types, manual pages, terminals, editors, debuggers, fonts.
-    "/etc/mime.types",
-    "/etc/magic",
-    "/etc/magic.mime",
-    "/etc/manpath.config",
-    "/etc/groff",
-    "/etc/terminfo",
-    "/etc/inputrc",
-    "/etc/vim",
-    "/etc/gdb",
-    "/etc/fonts",
-    "/etc/X11/rgb.txt",
-    // Maven's launcher and logging configuration (not settings.xml: it holds credentials).
-    "/etc/maven/m2.conf",
-    "/etc/maven/logging",
-    "/etc/maven/toolchains.xml",
-    // The distribution (also visible from /usr).
-    "/etc/os-release",
-    "/etc/lsb-release",
-    "/etc/debian_version",
-    "/etc/redhat-release",
-    "/etc/alpine-release",
-];
-
-/// Entries of `/etc` bound with the system runtime when their name starts with one of these:
-/// each installed JDK's configuration (`/etc/java-17-openjdk`, read through
-/// `conf/security/java.security` and ~25 more links) and Python's (`sitecustomize.py`).
-pub(crate) const SYSTEM_ETC_PREFIXES: &[&str] = &["java", "python3"];
-
-/// Files covered with an empty one inside the entries of [`SYSTEM_ETC_PREFIXES`]: the JMX
-/// remote password file a JDK administrator may add.
-const SYSTEM_ETC_MASKED: &[&str] = &["management/jmxremote.password"];
-
-/// Extra system paths with the host network: the resolver's configuration and the host's names.
-const HOST_NETWORK_PATHS: &[&str] = &["/etc/resolv.conf", "/etc/hosts"];
-
-/// Paths of a fresh /proc that are made read-only: they configure the whole host.
-const PROC_READ_ONLY: &[&str] = &[
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-    "/proc/irq",
-    "/proc/bus",
-    "/proc/fs",
-];
-
-/// Files of a fresh /proc covered with /dev/null in every sandbox: the host's kernel command
-/// line, whose boot parameters can carry addresses and credentials.
-const PROC_MASKED_ALWAYS: &[&str] = &["/proc/cmdline"];
-
-/// Files of a fresh /proc covered with /dev/null for a sandbox running as host uid 0 (as
-/// container runtimes do; any other uid is refused them by their mode).
-const PROC_MASKED: &[&str] = &[
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/key-users",
-    "/proc/timer_list",
-    "/proc/sched_debug",
-    "/proc/kpageflags",
-    "/proc/kpagecount",
-    "/proc/kpagecgroup",
-    "/proc/slabinfo",
-    "/proc/vmallocinfo",
-    "/proc/pagetypeinfo",
-    "/proc/latency_stats",
-];
-
-/// Device nodes bound from the host into the sandbox's `/dev`.
-const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
-
-/// A bind of the plan, by its sandbox path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Bind {
-    src: PathBuf,
-    kind: NodeKind,
-    writable: bool,
-    /// For a policy path: the object it must still lead to when the bind is made.
-    pin: Option<Pin>,
-}
-
-/// Whether a bind's source is a policy path, and what it led to when the policy was given it.
-#[derive(Debug, Clone, Copy)]
-enum Named {
-    /// The system runtime: not pinned.
-    No,
-    /// A policy path, with its pin (`None`: it did not resolve when named, so it is pinned
-    /// now).
-    Yes(Option<Pin>),
-}
-
-/// The pin of a bind whose source `named` resolved to `resolved`: for a policy path, what it
-/// led to when named, which must be what it leads to now.
-fn checked_pin(named: &Path, resolved: &Path, how: Named) -> Result<Option<Pin>, PolicyError> {
-    let Named::Yes(pin) = how else {
-        return Ok(None);
-    };
-    let now = Pin::of(resolved).ok_or_else(|| PolicyError::MissingPath {
-        path: named.to_path_buf(),
-        source: std::io::Error::from_raw_os_error(libc::ENOENT),
-    })?;
-    match pin {
-        Some(pin) if !pin.same_object(&now) => Err(PolicyError::PathReplaced {
-            path: named.to_path_buf(),
-        }),
-        _ => Ok(Some(now)),
-    }
-}
 
 /// Builds the [`MountPlan`] of a policy for an identity, in the steps of [`PlanBuilder::build`].
 pub(crate) struct PlanBuilder<'a> {
@@ -853,78 +704,5 @@ pub(crate) fn sandbox_path(p: &Path) -> Result<PathBuf, PolicyError> {
     match std::env::current_dir() {
         Ok(cwd) => Ok(normalize(&cwd.join(p))),
         Err(_) => Err(PolicyError::RelativeDestination(p.to_path_buf())),
-    }
-}
-
-/// The entries of the top level of `/proc` that are not a process's (`meminfo`, `tty`, ...),
-/// apart from those [`PROC_READ_ONLY`] and the covered files already name, and the symlinks
-/// (`self`, `mounts`, `net`, ...), which lead into a process's directory: sorted, as this
-/// kernel's procfs shows them.
-fn proc_top_level_entries() -> std::io::Result<Vec<PathBuf>> {
-    let known = |p: &Path| {
-        PROC_READ_ONLY
-            .iter()
-            .chain(PROC_MASKED)
-            .chain(PROC_MASKED_ALWAYS)
-            .any(|k| Path::new(k) == p)
-    };
-    let mut entries = Vec::new();
-    for e in std::fs::read_dir("/proc")? {
-        let e = e?;
-        let pid = e.file_name().as_bytes().iter().all(u8::is_ascii_digit);
-        if !pid && !e.file_type()?.is_symlink() && !known(&e.path()) {
-            entries.push(e.path());
-        }
-    }
-    entries.sort();
-    Ok(entries)
-}
-
-/// The `/etc` paths of the system runtime on this host: [`SYSTEM_ETC`] and the entries of
-/// `/etc` named by [`SYSTEM_ETC_PREFIXES`], in a stable order.
-pub(crate) fn system_etc() -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = SYSTEM_ETC.iter().map(PathBuf::from).collect();
-    let mut prefixed: Vec<PathBuf> = std::fs::read_dir("/etc")
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| {
-                    let name = e.file_name();
-                    let name = name.to_string_lossy();
-                    SYSTEM_ETC_PREFIXES.iter().any(|p| name.starts_with(p))
-                })
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default();
-    prefixed.sort();
-    paths.extend(prefixed);
-    paths
-}
-
-fn node_kind(path: &Path) -> Result<NodeKind, PolicyError> {
-    let meta = std::fs::metadata(path).map_err(|e| PolicyError::MissingPath {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let ft = meta.file_type();
-    Ok(if ft.is_dir() {
-        NodeKind::Dir
-    } else if ft.is_char_device() || ft.is_block_device() {
-        NodeKind::Device
-    } else {
-        NodeKind::File
-    })
-}
-
-/// Checks that the sandbox's host id could write `path` (mode bits, as the kernel does for an
-/// unprivileged process without capabilities).
-fn writable_by(meta: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
-    let mode = meta.mode();
-    if meta.uid() == uid {
-        mode & 0o200 != 0
-    } else if meta.gid() == gid {
-        mode & 0o020 != 0
-    } else {
-        mode & 0o002 != 0
     }
 }

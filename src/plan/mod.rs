@@ -13,12 +13,14 @@ use crate::plan::lower::child_ops;
 use crate::plan::mount::MountPlan;
 use crate::policy::Policy;
 
+pub(crate) mod bind;
 pub(crate) mod builder;
 pub(crate) mod etc;
 pub(crate) mod identity;
 pub(crate) mod landlock;
 pub(crate) mod lower;
 pub(crate) mod mount;
+pub(crate) mod tables;
 pub(crate) mod walk;
 
 /// A [`Policy`] resolved against this host once and reused by every spawn that uses it:
