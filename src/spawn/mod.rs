@@ -6,13 +6,17 @@
 //! calling thread, waiting for the report as a blocking read.
 
 pub(crate) mod clone;
+mod exec_report;
 pub(crate) mod fds;
 pub(crate) mod netns_pool;
 pub(crate) mod pool;
 pub(crate) mod program;
+mod resources;
 pub(crate) mod running;
 pub(crate) mod shared;
 pub(crate) mod target;
+#[cfg(feature = "tracing")]
+mod trace;
 
 use std::ffi::OsString;
 use std::io;
@@ -39,6 +43,13 @@ use crate::spawn::shared::{
     caller_nofile, compiled_policy, init_memfd, lifeline_reader, setup_slots,
 };
 use crate::stdio::Stdio;
+
+use exec_report::REPORT_LIMIT;
+pub(crate) use exec_report::{read_report_blocking, read_to_eof};
+pub(crate) use resources::supplementary_groups;
+use resources::{check_groups, console, file_max, machine_id, sandbox_cgroup};
+#[cfg(feature = "tracing")]
+use trace::{span, trace_result};
 
 /// What a spawn needs, owned, so the synchronous part can run off the runtime's threads.
 pub(crate) struct Request {
@@ -266,71 +277,6 @@ pub(crate) fn spawn_blocking(
     #[cfg(feature = "tracing")]
     trace_result(&span, &result, prepared_and_cloned, t1);
     result
-}
-
-/// The span of one spawn, with a warning when user namespaces are not used.
-#[cfg(feature = "tracing")]
-fn span(req: &Request) -> tracing::Span {
-    let l = req.policy.layers;
-    let span = tracing::debug_span!(
-        "tokio_sandbox::spawn",
-        program = %req.program.to_string_lossy(),
-        network = ?req.policy.network,
-        layers = %format!(
-            "userns={} mount={} pid={} landlock={} seccomp={}",
-            l.user_namespace, l.mount, l.pid, l.landlock, l.seccomp
-        ),
-    );
-    if let Some(why) = &req.fallback {
-        span.in_scope(
-            || tracing::warn!(reason = %why, "user namespaces unusable: Landlock-only sandbox"),
-        );
-    }
-    span
-}
-
-/// The event that ends a spawn's span: the pid and the time of each phase, or the error.
-#[cfg(feature = "tracing")]
-fn trace_result(
-    span: &tracing::Span,
-    result: &Result<Child, SpawnError>,
-    prepared_and_cloned: std::time::Duration,
-    t1: std::time::Instant,
-) {
-    span.in_scope(|| match result {
-        Ok(child) => tracing::debug!(
-            pid = child.id(),
-            prepare_and_clone_us = prepared_and_cloned.as_micros() as u64,
-            setup_and_exec_us = t1.elapsed().as_micros() as u64,
-            "sandbox started"
-        ),
-        Err(e) => tracing::debug!(error = %e, "spawn failed"),
-    });
-}
-
-/// How much of a report is kept: a failure record is far shorter.
-const REPORT_LIMIT: usize = 4096;
-
-/// Reads the report pipe (non-blocking) to EOF, blocking in poll(2) while it is empty: nothing
-/// (the child exec'd) or one failure record, kept up to [`REPORT_LIMIT`].
-pub(crate) fn read_report_blocking(fd: BorrowedFd<'_>) -> Result<Vec<u8>, SpawnError> {
-    use rustix::event::{poll, PollFd, PollFlags};
-    let mut report = Vec::new();
-    let mut buf = [0u8; 64];
-    loop {
-        match rustix::io::read(fd, &mut buf) {
-            Ok(0) => return Ok(report),
-            Ok(n) if report.len() < REPORT_LIMIT => report.extend_from_slice(&buf[..n]),
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::AGAIN) => {
-                match poll(&mut [PollFd::new(&fd, PollFlags::IN)], None) {
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(os_err("waiting for exec (poll)")(e.into())),
-                }
-            }
-            Err(e) => return Err(os_err("reading the exec report")(e.into())),
-        }
-    }
 }
 
 /// Runs `f` on tokio's blocking pool; a panic in it goes on in the caller.
@@ -604,114 +550,6 @@ fn build(compiled: CompiledPolicy, payload: Payload) -> Result<Prepared, SpawnEr
     })
 }
 
-/// The host's `fs.file-max` (proc(5)), or the largest value where it cannot be read.
-fn file_max() -> u64 {
-    std::fs::read_to_string("/proc/sys/fs/file-max")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(u64::MAX)
-}
-
-/// The caller's terminal, when a stdio fd of the program is one, to bind at the sandbox's
-/// `/dev/console`: its devpts (or `/dev/tty*`) node is not in the sandbox's own `/dev/pts`, so
-/// without it ttyname(3) fails (`ENODEV`) and `tty` says "not a tty". Only where the sandbox
-/// has a `/dev` of its own and the fd's path still leads to the same device.
-fn console(fds: &ProgramFds, c: &crate::plan::Compiled) -> Option<Console> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let own_dev = c.mount_plan.ops.iter().any(|op| {
-        matches!(op, crate::plan::mount::FsOp::Tmpfs { dst, .. } if dst == std::path::Path::new("/dev"))
-    });
-    let console_free = !c
-        .mount_plan
-        .ops
-        .iter()
-        .any(|op| op.path() == std::path::Path::new("/dev/console"));
-    if !c.policy.layers.mount || !own_dev || !console_free {
-        return None;
-    }
-    let fd = fds.stdio_terminal()?;
-    let path = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
-    let meta = std::fs::metadata(&path).ok()?;
-    // SAFETY: fstat fills the local stat buffer for an open fd.
-    let rdev = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        (libc::fstat(fd, &mut st) == 0).then_some(st.st_rdev)
-    }?;
-    if !path.starts_with("/dev/") || !meta.file_type().is_char_device() || meta.rdev() != rdev {
-        return None;
-    }
-    let masks = crate::landlock::Masks::for_abi(c.abi.unwrap_or(1));
-    Some(Console {
-        src: crate::plan::lower::old_root_path(&path).ok()?,
-        access: masks.write_file | masks.ioctl_dev,
-    })
-}
-
-/// A new machine id: 128 random bits as 32 lowercase hexadecimal digits and a newline
-/// (machine-id(5)), from getrandom(2).
-fn machine_id() -> Result<[u8; 33], SpawnError> {
-    let mut random = [0u8; 16];
-    let mut filled = 0;
-    while filled < random.len() {
-        filled +=
-            rustix::rand::getrandom(&mut random[filled..], rustix::rand::GetRandomFlags::empty())
-                .map_err(|e| os_err("getrandom")(e.into()))?;
-    }
-    let mut id = [b'\n'; 33];
-    for (i, b) in random.iter().enumerate() {
-        id[2 * i] = b"0123456789abcdef"[(b >> 4) as usize];
-        id[2 * i + 1] = b"0123456789abcdef"[(b & 0xf) as usize];
-    }
-    Ok(id)
-}
-
-/// This process's supplementary groups other than its effective gid (getgroups(2)).
-pub(crate) fn supplementary_groups() -> Result<Vec<u32>, SpawnError> {
-    let egid = rustix::process::getegid().as_raw();
-    Ok(rustix::process::getgroups()
-        .map_err(|e| os_err("getgroups")(e.into()))?
-        .into_iter()
-        .map(|g| g.as_raw())
-        .filter(|g| *g != egid)
-        .collect())
-}
-
-/// Refuses an unprivileged caller's supplementary groups, which the sandbox cannot drop.
-fn check_groups() -> Result<(), SpawnError> {
-    let groups = supplementary_groups()?;
-    if groups.is_empty() {
-        Ok(())
-    } else {
-        Err(PolicyError::RetainedGroups { groups }.into())
-    }
-}
-
-/// The sandbox's own cgroup with the cgroup v2 limits, where a hierarchy is delegated to this
-/// process (and clone3 can place the child in it).
-fn sandbox_cgroup(limits: &Limits) -> Result<Option<SandboxCgroup>, SpawnError> {
-    let cgroup = match crate::cgroup::delegated() {
-        Ok(parent)
-            if (limits.memory.is_some()
-                || limits.processes.is_some()
-                || limits.cpu_millis.is_some())
-                && clone::clone3_exists() =>
-        {
-            SandboxCgroup::create(parent, limits).ok()
-        }
-        _ => None,
-    };
-    if limits.cpu_millis.is_some() && cgroup.is_none() {
-        return Err(SpawnError::Unsupported {
-            mechanism: "a cgroup v2 cpu controller",
-            reason: match crate::cgroup::delegated() {
-                Err(why) => why.to_string(),
-                Ok(_) => "the sandbox's cgroup could not be created".to_string(),
-            },
-        });
-    }
-    Ok(cgroup)
-}
-
 /// Clones the child (joining a prepared network namespace for the clone) and, for a root
 /// caller, writes its id maps.
 pub(crate) fn start(prepared: Prepared) -> Result<Started, SpawnError> {
@@ -766,28 +604,6 @@ pub(crate) fn start(prepared: Prepared) -> Result<Started, SpawnError> {
         netns_reuse,
         kept,
     })
-}
-
-/// Everything written on the non-blocking pipe `fd` until EOF, up to 4 KiB kept, awaited on
-/// the reactor.
-pub(crate) async fn read_to_eof(fd: std::os::fd::BorrowedFd<'_>) -> Result<Vec<u8>, SpawnError> {
-    let mut report: Vec<u8> = Vec::new();
-    // SAFETY: the fd is borrowed for this whole function, longer than the registration.
-    let r = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-        .map_err(|e| os_err("registering the report pipe")(e.into()))?;
-    let mut buf = [0u8; 64];
-    loop {
-        let mut guard = r.readable().await.map_err(os_err("waiting for exec"))?;
-        match rustix::io::read(r.get_ref(), &mut buf) {
-            Ok(0) => break,
-            Ok(n) if report.len() < 4096 => report.extend_from_slice(&buf[..n]),
-            Ok(_) => {}
-            Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(os_err("reading the exec report")(e.into())),
-        }
-    }
-    Ok(report)
 }
 
 /// Awaits the child's exec report: EOF alone means the program was exec'd, and the [`Child`]
