@@ -13,6 +13,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/wire.rs");
     // The serve mode, and the control channel's format shared with the library.
     println!("cargo:rerun-if-changed=src/init/serve.rs");
+    println!("cargo:rerun-if-changed=src/init/serve");
     println!("cargo:rerun-if-changed=src/control.rs");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("init");
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
