@@ -117,6 +117,14 @@ pub enum PolicyError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// [`Limits::processes`](crate::Limits::processes) of 0: not even the sandbox's first
+    /// process could start (`RLIMIT_NPROC` would refuse its exec, a cgroup's `pids.max` its
+    /// clone).
+    #[error(
+        "a process limit of 0 leaves no process to run the program; give at least 2 (the \
+         sandbox's init and the program), or leave it unset for the default"
+    )]
+    ZeroProcessLimit,
     /// A device bound read-only beneath a writable path: Landlock rights are inherited from
     /// parent directories, so the device would be writable there.
     #[error(

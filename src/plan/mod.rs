@@ -76,13 +76,17 @@ impl CompiledPolicy {
     /// resolve), [`PolicyError::NulByte`], [`PolicyError::RelativeDestination`],
     /// [`PolicyError::RootBind`], [`PolicyError::SymlinkLoop`], [`PolicyError::NotWritable`],
     /// [`PolicyError::PathReplaced`] (a policy path leads to another object than when named),
-    /// [`PolicyError::ReadOnlyDeviceUnderWritable`] or [`PolicyError::SeccompFilterTooLong`];
+    /// [`PolicyError::ReadOnlyDeviceUnderWritable`], [`PolicyError::SeccompFilterTooLong`] or
+    /// [`PolicyError::ZeroProcessLimit`];
     /// [`SpawnError::Unsupported`] when Landlock is missing and the filesystem is required (or the
     /// mount layer is off), when TCP port rules need Landlock ABI 4 and the network is required, or
     /// for [`Layers`](crate::Layers) that cannot work together (mount or pid namespace without the
     /// user namespace, Landlock in a user namespace without the mount layer, a bind to another
     /// place without a mount namespace).
     pub fn new(policy: &Policy) -> Result<CompiledPolicy, SpawnError> {
+        if policy.limits.processes == Some(0) {
+            return Err(PolicyError::ZeroProcessLimit.into());
+        }
         let id = Identity::for_caller(policy);
         let layers = policy.layers;
         if !layers.user_namespace && (layers.mount || layers.pid) {
