@@ -1,11 +1,25 @@
 //! cgroup v2 limits for a whole sandbox (`Documentation/admin-guide/cgroup-v2.rst`).
 //!
-//! Used when this process's own cgroup is writable and has the `memory`, `pids` and `cpu`
-//! controllers enabled for its children (`cgroup.subtree_control`), i.e. when a cgroup v2
-//! hierarchy is delegated to the caller (systemd's `Delegate=`, a container's own cgroup). Each
-//! sandbox then gets a child cgroup with `memory.max`, `pids.max` and `cpu.max`, is placed in it
-//! by `clone3(CLONE_INTO_CGROUP)`, and the cgroup is read (`memory.events`, `pids.events`,
+//! Each sandbox gets a child cgroup with `memory.max`, `pids.max` and `cpu.max`, is placed in
+//! it by `clone3(CLONE_INTO_CGROUP)`, and the cgroup is read (`memory.events`, `pids.events`,
 //! `memory.peak`) and removed after the run. Elsewhere the limits are rlimits.
+//!
+//! Where the sandbox cgroups go ([`delegated`]):
+//! - the real root cgroup, where the host enabled memory, pids and cpu in its
+//!   `cgroup.subtree_control` (the root is exempt from the "no internal processes" rule; the
+//!   library never changes the root's controllers);
+//! - a cgroup delegated to this process (cgroup-v2.rst, "Delegation"): for an unprivileged
+//!   caller one whose directory, `cgroup.procs` and `cgroup.subtree_control` it may write
+//!   (systemd's `Delegate=yes` chowns them); for root one that systemd marks delegated (the
+//!   `trusted.delegate` or `user.delegate` extended attribute) or the root of its cgroup
+//!   namespace (a container's own cgroup). The kernel refuses to enable controllers for the
+//!   children of a non-root cgroup that holds processes, and this process is in it; so, when
+//!   it is the only process there, it moves itself into a leaf, [`CALLER_LEAF`], enables the
+//!   controllers, and sandbox cgroups become siblings of that leaf. A delegated cgroup that
+//!   holds other processes is left alone (they are not this process's to move), and the
+//!   probe says so;
+//! - the parent of a [`CALLER_LEAF`] that this process was started in (a child of such a
+//!   caller, e.g. the CLI run by a server), where the controllers are enabled already.
 
 use std::fs;
 use std::io;
@@ -21,46 +35,210 @@ use crate::policy::Limits;
 /// The controllers a sandbox's cgroup uses.
 pub(crate) const NEEDED: [&str; 3] = ["memory", "pids", "cpu"];
 
-/// This process's cgroup directory, when sandboxes can get child cgroups with the needed
-/// controllers there; else why not.
+/// The leaf cgroup a caller in a delegated cgroup moves itself into, so that its own cgroup
+/// may enable controllers for the sandbox cgroups beside it.
+pub const CALLER_LEAF: &str = "tokio-sandbox-caller";
+
+/// Where sandbox cgroups are created, and how that came about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Delegation {
+    /// The cgroup directory sandbox cgroups are created in.
+    pub parent: PathBuf,
+    /// The leaf this process moved itself into to get there, if it did.
+    pub moved_into: Option<PathBuf>,
+}
+
+/// The cgroup directory sandbox cgroups are created in, where sandboxes can get child cgroups
+/// with the needed controllers; else why not. The first call may move this process into
+/// [`CALLER_LEAF`] (see the module's documentation).
 pub(crate) fn delegated() -> Result<&'static Path, &'static str> {
-    static PARENT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    PARENT
-        .get_or_init(|| check(&cgroup_v2()))
+    delegation()
+        .map(|d| d.parent.as_path())
+}
+
+/// [`delegated`], with whether this process moved itself.
+pub(crate) fn delegation() -> Result<&'static Delegation, &'static str> {
+    static PLACE: OnceLock<Result<Delegation, String>> = OnceLock::new();
+    PLACE
+        .get_or_init(|| {
+            let place = place(&cgroup_v2());
+            if let Ok(d) = &place {
+                remove_stale(&d.parent);
+            }
+            place
+        })
         .as_ref()
-        .map(|p| p.as_path())
         .map_err(|e| e.as_str())
 }
 
-/// Whether sandboxes can get child cgroups with the needed controllers under `cg`'s cgroup.
-pub(crate) fn check(cg: &CgroupV2) -> Result<PathBuf, String> {
-    {
-        {
-            let dir = cg.cgroup.clone().ok_or("cgroup v2 is not mounted")?;
-            if !cg.missing.is_empty() {
-                return Err(format!(
-                    "cgroup v2 at {} has no {} controller",
-                    dir.display(),
-                    cg.missing.join(", ")
-                ));
+/// Whether `list` (a `cgroup.controllers` or `cgroup.subtree_control`) has every needed
+/// controller; the missing ones otherwise.
+fn lacking(list: &str) -> Vec<&'static str> {
+    NEEDED
+        .into_iter()
+        .filter(|c| !list.split_whitespace().any(|e| e == *c))
+        .collect()
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    fs::read_to_string(dir.join(file)).unwrap_or_default()
+}
+
+fn writable(path: &Path) -> bool {
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok()
+}
+
+/// Whether `dir`'s `cgroup.subtree_control` enables every needed controller and this process
+/// may create cgroups there and move processes within it.
+fn enabled_and_writable(dir: &Path) -> Result<(), String> {
+    let off = lacking(&read(dir, "cgroup.subtree_control"));
+    if !off.is_empty() {
+        return Err(format!(
+            "{} is not enabled in {}",
+            off.join(", "),
+            dir.join("cgroup.subtree_control").display()
+        ));
+    }
+    if !writable(dir) || !writable(&dir.join("cgroup.procs")) {
+        return Err(format!("{} is not writable (not delegated)", dir.display()));
+    }
+    Ok(())
+}
+
+/// Whether `dir` (this process's own, non-root cgroup) is delegated to this process, or why
+/// it counts as not delegated.
+fn delegated_to_this_process(dir: &Path, ns_root: bool) -> Result<(), String> {
+    let files = ["cgroup.procs", "cgroup.subtree_control"];
+    let all_writable = writable(dir) && files.iter().all(|f| writable(&dir.join(f)));
+    if !rustix::process::geteuid().is_root() {
+        return if all_writable {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} is not delegated to this user (its directory, cgroup.procs and \
+                 cgroup.subtree_control are not all writable)",
+                dir.display()
+            ))
+        };
+    }
+    let marked = ["trusted.delegate", "user.delegate"].iter().any(|name| {
+        let mut buf = [0u8; 8];
+        matches!(rustix::fs::getxattr(dir, *name, &mut buf[..]), Ok(n) if &buf[..n] == b"1")
+    });
+    if (marked || ns_root) && all_writable {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not delegated (neither marked by systemd's Delegate=yes, trusted.delegate, \
+             nor the root of this process's cgroup namespace): the service manager owns it",
+            dir.display()
+        ))
+    }
+}
+
+/// Where sandboxes of this process get their cgroups, moving this process into
+/// [`CALLER_LEAF`] where that is needed and allowed; else why there are none.
+pub(crate) fn place(cg: &CgroupV2) -> Result<Delegation, String> {
+    let dir = cg.cgroup.clone().ok_or("cgroup v2 is not mounted")?;
+    if !cg.missing.is_empty() {
+        return Err(format!(
+            "cgroup v2 at {} has no {} controller",
+            dir.display(),
+            cg.missing.join(", ")
+        ));
+    }
+    let ns_root = cg.mount.as_deref() == Some(dir.as_path());
+    // Only the real root cgroup lacks cgroup.type.
+    if ns_root && !dir.join("cgroup.type").exists() {
+        enabled_and_writable(&dir)?;
+        return Ok(Delegation {
+            parent: dir,
+            moved_into: None,
+        });
+    }
+    // Set up already: by the service manager, or by the caller that started this process in
+    // its leaf.
+    if enabled_and_writable(&dir).is_ok() {
+        return Ok(Delegation {
+            parent: dir,
+            moved_into: None,
+        });
+    }
+    if dir.file_name().is_some_and(|n| n == CALLER_LEAF) {
+        if let Some(parent) = dir.parent() {
+            if enabled_and_writable(parent).is_ok() {
+                return Ok(Delegation {
+                    parent: parent.to_path_buf(),
+                    moved_into: None,
+                });
             }
-            let enabled =
-                fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-            let off: Vec<&str> = NEEDED
-                .into_iter()
-                .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
-                .collect();
-            if !off.is_empty() {
-                return Err(format!(
-                    "{} is not enabled in {}/cgroup.subtree_control",
-                    off.join(", "),
-                    dir.display()
-                ));
-            }
-            if rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_err() {
-                return Err(format!("{} is not writable (not delegated)", dir.display()));
-            }
-            Ok(dir)
+        }
+    }
+    delegated_to_this_process(&dir, ns_root)?;
+    let me = std::process::id();
+    let others: Vec<String> = read(&dir, "cgroup.procs")
+        .split_whitespace()
+        .filter(|p| p.parse() != Ok(me))
+        .map(String::from)
+        .collect();
+    if !others.is_empty() {
+        return Err(format!(
+            "{} is delegated but holds other processes than this one ({}); the kernel enables \
+             controllers only in a cgroup without processes, and only this process is moved \
+             into a leaf: start it as the only process of its cgroup (e.g. systemd-run -p \
+             Delegate=yes, or a service with Delegate=yes)",
+            dir.display(),
+            others.join(" ")
+        ));
+    }
+    let leaf = dir.join(CALLER_LEAF);
+    let step = |what: &str, path: &Path, e: io::Error| {
+        format!("{what} {}: {e}", path.display())
+    };
+    match fs::create_dir(&leaf) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(step("creating", &leaf, e)),
+    }
+    // Writing a pid to cgroup.procs moves every thread of the process.
+    fs::write(leaf.join("cgroup.procs"), me.to_string())
+        .map_err(|e| step("moving this process into", &leaf, e))?;
+    let enable = NEEDED.map(|c| format!("+{c}")).join(" ");
+    if let Err(e) = fs::write(dir.join("cgroup.subtree_control"), &enable) {
+        // Back where it was, as if nothing happened.
+        let _ = fs::write(dir.join("cgroup.procs"), me.to_string());
+        let _ = fs::remove_dir(&leaf);
+        return Err(step(
+            &format!("enabling {enable} in"),
+            &dir.join("cgroup.subtree_control"),
+            e,
+        ));
+    }
+    Ok(Delegation {
+        parent: dir,
+        moved_into: Some(leaf),
+    })
+}
+
+/// Removes the empty sandbox cgroups that processes which no longer exist left in `parent`
+/// (killed before they could remove them).
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("tokio-sandbox-"))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            // rmdir(2) removes empty cgroups only.
+            let _ = fs::remove_dir(e.path());
         }
     }
 }
@@ -101,6 +279,8 @@ pub(crate) fn cgroup_v2() -> CgroupV2 {
             })
         });
     let cgroup = match (&mount, own) {
+        // The root cgroup is the mount point itself (no trailing slash).
+        (Some(m), Some(p)) if p.is_empty() => Some(m.clone()),
         (Some(m), Some(p)) => Some(m.join(p)),
         _ => None,
     };
@@ -209,8 +389,11 @@ impl Drop for SandboxCgroup {
         if remove(&self.dir) {
             return;
         }
-        // The last processes are still being torn down: wait for the kernel to say the cgroup
-        // is empty, off the runtime's threads.
+        // The sandbox is over (its init was reaped, or its spawn was cancelled and the child
+        // killed), yet processes are left: ones being torn down, or, without a pid namespace,
+        // ones that left the program's process tree. None may outlive the sandbox.
+        let _ = self.kill();
+        // Wait for the kernel to say the cgroup is empty, off the runtime's threads.
         let dir = std::mem::take(&mut self.dir);
         let remove_later = move || remove_when_empty(&dir);
         match tokio::runtime::Handle::try_current() {
@@ -228,8 +411,10 @@ fn remove(dir: &Path) -> bool {
     }
 }
 
-/// How long a dropped cgroup waits for its last processes to be torn down.
-const EMPTY_PATIENCE: Duration = Duration::from_secs(1);
+/// How long a dropped cgroup waits for its last processes to be torn down (killed, they end
+/// within milliseconds; a cgroup still populated after this is removed by the next process
+/// that places sandboxes there, see `remove_stale`).
+const EMPTY_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Waits (blocking, at most [`EMPTY_PATIENCE`]) until `cgroup.events` says `populated 0`, then
 /// removes the cgroup. The kernel signals every change of that file with `POLLPRI`, and reading

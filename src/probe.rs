@@ -51,6 +51,10 @@ pub struct Probe {
     /// allows them ([`Policy::allow_retained_groups`](crate::Policy::allow_retained_groups)).
     /// Empty for root, who drops them.
     pub retained_groups: Vec<u32>,
+    /// A fresh procfs in the sandbox's pid namespace, tested with a real sandbox where user
+    /// namespaces work. The kernel refuses it where the host's `/proc` has covered entries (a
+    /// container's masked paths); a best-effort filesystem then runs without `/proc`.
+    pub proc_mount: Availability,
     /// Landlock, or why it is missing.
     pub landlock: Availability,
     /// The Landlock ABI version the library uses, when Landlock is there.
@@ -61,9 +65,18 @@ pub struct Probe {
     pub mount_setattr: Availability,
     /// cgroup v2 (memory, pids and CPU limits for a whole sandbox need all three controllers).
     pub cgroup_v2: crate::cgroup::CgroupV2,
-    /// Whether sandboxes get cgroup v2 limits here: this process's cgroup is writable and
-    /// enables the memory, pids and cpu controllers for its children.
+    /// Whether sandboxes get cgroup v2 limits here: a cgroup with the memory, pids and cpu
+    /// controllers enabled for its children is delegated to this process (see
+    /// [`cgroup_parent`](Probe::cgroup_parent)), or why not.
     pub cgroup_limits: Availability,
+    /// Where sandbox cgroups are created: this process's own cgroup, which it may have left
+    /// for a leaf of it ([`CALLER_LEAF`](crate::CALLER_LEAF)) because the kernel enables
+    /// controllers only in a cgroup without processes; the real root cgroup; or the parent of
+    /// the leaf this process was started in. `None` without cgroup limits.
+    pub cgroup_parent: Option<std::path::PathBuf>,
+    /// The leaf cgroup this process moved itself into (its first spawn or probe does), if it
+    /// did.
+    pub cgroup_moved_into: Option<std::path::PathBuf>,
 }
 
 /// `syscall(nr, ...)` with arguments that are invalid for it: `Available` unless ENOSYS.
@@ -78,10 +91,11 @@ fn syscall_exists(nr: libc::c_long, args: [usize; 5]) -> Availability {
     }
 }
 
-/// A real sandbox with only the user and mount namespace layers (no Landlock, no seccomp)
-/// whose program does not exist: reaching the exec proves the uid map and mounts work.
-fn user_namespace() -> Availability {
-    let run = || -> Result<(), String> {
+/// A real sandbox with only the namespace layers (no Landlock, no seccomp) whose program does
+/// not exist: reaching the exec proves the uid map and mounts work, and with `proc` a fresh
+/// procfs too.
+fn test_sandbox(proc: bool) -> Availability {
+    let run = move || -> Result<(), String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -97,6 +111,9 @@ fn user_namespace() -> Availability {
                 seccomp: false,
                 ..crate::policy::Layers::default()
             });
+        if !proc {
+            policy.no_proc = Some("the probe of user namespaces mounts none".into());
+        }
         // The spawn entry that never probes (this is the probe).
         let req = crate::spawn::Request {
             fallback: None,
@@ -145,7 +162,14 @@ fn user_namespace() -> Availability {
 /// ```
 pub fn probe() -> &'static Probe {
     static PROBE: OnceLock<Probe> = OnceLock::new();
-    PROBE.get_or_init(|| Probe {
+    PROBE.get_or_init(probe_now)
+}
+
+fn probe_now() -> Probe {
+    // First: it may move this process into a leaf cgroup, which `cgroup_v2` then shows.
+    let delegation = crate::cgroup::delegation();
+    let user_namespace = test_sandbox(false);
+    Probe {
         kernel: rustix::system::uname()
             .release()
             .to_string_lossy()
@@ -155,7 +179,12 @@ pub fn probe() -> &'static Probe {
         } else {
             Availability::Unavailable("ENOSYS".into())
         },
-        user_namespace: user_namespace(),
+        proc_mount: if user_namespace.is_available() {
+            test_sandbox(true)
+        } else {
+            Availability::Unavailable("user namespaces are unavailable".into())
+        },
+        user_namespace,
         retained_groups: if rustix::process::geteuid().is_root() {
             Vec::new()
         } else {
@@ -178,11 +207,13 @@ pub fn probe() -> &'static Probe {
         },
         mount_setattr: syscall_exists(libc::SYS_mount_setattr, [usize::MAX, 0, 0, 0, 0]),
         cgroup_v2: crate::cgroup::cgroup_v2(),
-        cgroup_limits: match crate::cgroup::check(&crate::cgroup::cgroup_v2()) {
+        cgroup_limits: match delegation {
             Ok(_) => Availability::Available,
-            Err(why) => Availability::Unavailable(why),
+            Err(why) => Availability::Unavailable(why.to_string()),
         },
-    })
+        cgroup_parent: delegation.ok().map(|d| d.parent.clone()),
+        cgroup_moved_into: delegation.ok().and_then(|d| d.moved_into.clone()),
+    }
 }
 
 impl std::fmt::Display for Probe {
@@ -201,6 +232,9 @@ impl std::fmt::Display for Probe {
                 crate::error::group_list(groups)
             )?,
         }
+        if self.user_namespace.is_available() {
+            writeln!(f, "fresh /proc:     {}", self.proc_mount)?;
+        }
         match self.landlock_abi {
             Some(v) => writeln!(f, "landlock:        ABI {v}")?,
             None => writeln!(f, "landlock:        {}", self.landlock)?,
@@ -208,15 +242,25 @@ impl std::fmt::Display for Probe {
         writeln!(f, "seccomp:         {}", self.seccomp)?;
         writeln!(f, "mount_setattr:   {}", self.mount_setattr)?;
         match &self.cgroup_limits {
-            Availability::Available => writeln!(
-                f,
-                "cgroup v2:       limits in child cgroups of {}",
-                self.cgroup_v2
-                    .cgroup
-                    .as_deref()
-                    .unwrap_or(Path::new("?"))
-                    .display()
-            ),
+            Availability::Available => {
+                write!(
+                    f,
+                    "cgroup v2:       limits in child cgroups of {}",
+                    self.cgroup_parent
+                        .as_deref()
+                        .unwrap_or(Path::new("?"))
+                        .display()
+                )?;
+                match &self.cgroup_moved_into {
+                    Some(leaf) => writeln!(
+                        f,
+                        " (this process moved into {}: controllers are enabled only in a \
+                         cgroup without processes)",
+                        leaf.display()
+                    ),
+                    None => writeln!(f),
+                }
+            }
             Availability::Unavailable(why) => {
                 writeln!(f, "cgroup v2:       not used: {why} (limits use rlimits)")
             }

@@ -57,6 +57,36 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `n` scaled by `TSB_TEST_SCALE` (a factor, default 1; at least 1): the host runner's CI
+/// selection runs the counting tests with fewer rounds under emulation
+/// (`tests/hosts/README.md`).
+pub fn scaled(n: usize) -> usize {
+    let factor: f64 = std::env::var("TSB_TEST_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    ((n as f64 * factor).round() as usize).max(1)
+}
+
+/// The CLI: `TOKIO_SANDBOX_CLI` when set (CI runs a copy as another user), else the one cargo
+/// built for this test run, with the `--best-effort` option of this host's mode
+/// ([`host::mode`]); `None` (printed) without the `cli` feature.
+pub fn cli() -> Option<std::process::Command> {
+    let exe = match std::env::var_os("TOKIO_SANDBOX_CLI") {
+        Some(exe) => exe,
+        None => match option_env!("CARGO_BIN_EXE_tokio-sandbox") {
+            Some(exe) => exe.into(),
+            None => {
+                skip("the CLI is built only with --features cli");
+                return None;
+            }
+        },
+    };
+    let mut c = std::process::Command::new(exe);
+    c.args(host::cli_best_effort());
+    Some(c)
+}
+
 /// Prints why a test is skipped; the caller returns right after.
 pub fn skip(reason: &str) {
     eprintln!("SKIPPED: {reason}");
@@ -265,6 +295,15 @@ pub mod host {
                     .into(),
             );
         }
+        if !super::is_root()
+            && sysctl("kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1")
+        {
+            return Some(
+                "AppArmor restricts unprivileged user namespaces \
+                 (kernel.apparmor_restrict_unprivileged_userns = 1)"
+                    .into(),
+            );
+        }
         let covered = proc_covered();
         if !covered.is_empty() {
             return Some(format!(
@@ -291,6 +330,26 @@ pub mod host {
                  switches them off nor confines this process"
             ),
         }
+    }
+
+    /// Whether sandboxes get a fresh procfs here, or why not. Fails the test when the probe
+    /// says no and the host's /proc shows no reason for it.
+    pub fn fresh_proc() -> Result<(), String> {
+        let Availability::Unavailable(why) = &tokio_sandbox::probe().proc_mount else {
+            return Ok(());
+        };
+        let covered = proc_covered();
+        if covered.is_empty() {
+            panic!(
+                "the probe says a fresh /proc is refused ({why}), but no entry of this host's \
+                 /proc is covered"
+            );
+        }
+        Err(format!(
+            "the host's /proc has covered entries ({}), so the kernel refuses a fresh procfs; \
+             the probe: {why}",
+            covered.join(", ")
+        ))
     }
 
     /// Whether the default policy takes this caller, or why not: an unprivileged caller's
@@ -330,61 +389,181 @@ pub mod host {
         ))
     }
 
-    /// Whether a default sandbox (user namespace, Landlock, seccomp) can run here for this
-    /// caller, or why not.
+    /// Whether a default sandbox (user namespace, a fresh /proc, Landlock, seccomp) can run
+    /// here for this caller, or why not.
     pub fn default_sandbox() -> Result<(), String> {
         user_namespace()?;
+        fresh_proc()?;
         landlock_abi()?;
         retained_groups()
     }
 
-    /// This process's cgroup v2 directory and whether it is set up for child cgroups with the
-    /// memory, pids and cpu controllers (enabled in its `cgroup.subtree_control`, writable).
-    pub fn cgroup_delegated() -> bool {
-        let cg = &tokio_sandbox::probe().cgroup_v2;
-        let Some(dir) = cg.cgroup.as_ref() else {
-            return false;
-        };
-        let enabled =
-            std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    /// How the suite's sandboxes run on this host.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Mode {
+        /// Every layer of the default policy.
+        Full,
+        /// Every namespace, but no /proc (the kernel refuses a fresh procfs, as in a
+        /// container): the suite's policies make the filesystem best effort.
+        NoProc(String),
+        /// Landlock and seccomp alone (no usable user namespaces): the suite's policies make
+        /// the processes property best effort (and the network below Landlock ABI 6).
+        LandlockOnly(String),
+    }
+
+    /// The mode this host supports, or why no sandbox runs here at all. The first call checks
+    /// that a default sandbox is refused as documented where it cannot run, then makes the
+    /// properties the mode lacks best effort in every policy this test process creates
+    /// (`tokio_sandbox::test_suite_default_best_effort`), so that the suite runs in that mode.
+    pub fn mode() -> &'static Result<Mode, String> {
+        static MODE: OnceLock<Result<Mode, String>> = OnceLock::new();
+        MODE.get_or_init(|| {
+            use tokio_sandbox::Property;
+            let why = match default_sandbox() {
+                Ok(()) => return Ok(Mode::Full),
+                Err(why) => why,
+            };
+            refused_as_documented(&why);
+            let abi = landlock_abi().map_err(|_| why.clone())?;
+            if user_namespace().is_err() {
+                let mut best = vec![Property::Processes];
+                if abi < 6 {
+                    best.push(Property::Network);
+                }
+                tokio_sandbox::test_suite_default_best_effort(&best);
+                Ok(Mode::LandlockOnly(why))
+            } else {
+                tokio_sandbox::test_suite_default_best_effort(&[Property::Filesystem]);
+                Ok(Mode::NoProc(why))
+            }
+        })
+    }
+
+    /// The `--best-effort` option the CLI needs to run in this host's mode (see [`mode`]).
+    pub fn cli_best_effort() -> Option<&'static str> {
+        match mode() {
+            Ok(Mode::LandlockOnly(_)) if landlock_abi().is_ok_and(|v| v < 6) => {
+                Some("--best-effort=processes,network")
+            }
+            Ok(Mode::LandlockOnly(_)) => Some("--best-effort=processes"),
+            Ok(Mode::NoProc(_)) => Some("--best-effort=filesystem"),
+            _ => None,
+        }
+    }
+
+    /// Whether the sandbox's namespaces (mount, pid, network, user) are there, for a test
+    /// whose assertions are about them; where sandboxes run on Landlock alone, prints the
+    /// skip.
+    pub fn namespaces_or_skip() -> bool {
+        match mode() {
+            Ok(Mode::LandlockOnly(why)) => {
+                super::skip(&format!(
+                    "needs the sandbox's namespaces; here sandboxes run on Landlock and \
+                     seccomp alone (checked): {why}"
+                ));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether sandboxes have a fresh /proc, for a test that reads it; where the kernel
+    /// refuses one or sandboxes run on Landlock alone, prints the skip.
+    pub fn proc_or_skip() -> bool {
+        match mode() {
+            Ok(Mode::NoProc(why)) => {
+                super::skip(&format!(
+                    "needs the sandbox's own /proc, which the kernel refuses here (checked): \
+                     {why}"
+                ));
+                false
+            }
+            _ => namespaces_or_skip(),
+        }
+    }
+
+    /// This process's cgroup v2 directory now (read from `/proc/self/cgroup`).
+    pub fn own_cgroup() -> Option<std::path::PathBuf> {
+        let mount = tokio_sandbox::probe().cgroup_v2.mount.clone()?;
+        let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let rel = rel.trim().trim_start_matches('/');
+        Some(if rel.is_empty() { mount } else { mount.join(rel) })
+    }
+
+    fn all_needed(list: &str) -> bool {
         ["memory", "pids", "cpu"]
             .iter()
-            .all(|c| enabled.split_whitespace().any(|e| e == *c))
-            && rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
+            .all(|c| list.split_whitespace().any(|e| e == *c))
+    }
+
+    fn read(dir: &std::path::Path, file: &str) -> String {
+        std::fs::read_to_string(dir.join(file)).unwrap_or_default()
+    }
+
+    fn writable(path: &std::path::Path) -> bool {
+        rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok()
+    }
+
+    /// Where sandbox cgroups should go here, from the cgroup files (after the probe, which
+    /// moves a caller of a delegated cgroup into its leaf): the real root cgroup when the host
+    /// enabled memory, pids and cpu there, or the parent of the leaf this process is in when
+    /// that parent enables them; else `None`.
+    pub fn expected_cgroup_parent() -> Option<std::path::PathBuf> {
+        let own = own_cgroup()?;
+        let real_root = !own.join("cgroup.type").exists();
+        let candidate = if real_root {
+            own
+        } else if own.file_name()? == tokio_sandbox::CALLER_LEAF {
+            own.parent()?.to_path_buf()
+        } else {
+            return None;
+        };
+        (all_needed(&read(&candidate, "cgroup.subtree_control"))
+            && writable(&candidate)
+            && writable(&candidate.join("cgroup.procs")))
+        .then_some(candidate)
     }
 
     /// This process's cgroup when a cgroup v2 subtree with the memory, pids and cpu
-    /// controllers is delegated to it (the controllers are in its `cgroup.controllers` and it
-    /// may write the directory), as systemd's `Delegate=yes` or a root caller's own service
-    /// cgroup: a host where sandboxes should get cgroup limits, whatever the cgroup holds. The
-    /// root cgroup is not delegated to anyone: there the controllers count only when the host
-    /// has enabled them in its `cgroup.subtree_control` (see [`cgroup_limits`]).
+    /// controllers is delegated to it and it is the only process there, so that the library
+    /// should have moved it into its leaf and given sandboxes cgroup limits: the controllers
+    /// are in its `cgroup.controllers`, this process may write the directory, `cgroup.procs`
+    /// and `cgroup.subtree_control`, and for root the cgroup is marked delegated as systemd's
+    /// `Delegate=yes` marks it (`trusted.delegate`). The root cgroup is not delegated to
+    /// anyone.
     pub fn cgroup_delegated_to_caller() -> Option<std::path::PathBuf> {
-        let cg = &tokio_sandbox::probe().cgroup_v2;
-        let dir = cg.cgroup.clone()?;
-        if cg.mount.as_deref() == Some(dir.as_path()) {
+        let dir = own_cgroup()?;
+        if !dir.join("cgroup.type").exists() {
             return None;
         }
-        let available = std::fs::read_to_string(dir.join("cgroup.controllers")).ok()?;
-        let all = ["memory", "pids", "cpu"]
-            .iter()
-            .all(|c| available.split_whitespace().any(|a| a == *c));
-        let writable = rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK).is_ok()
-            && rustix::fs::access(dir.join("cgroup.procs"), rustix::fs::Access::WRITE_OK).is_ok();
-        (all && writable).then_some(dir)
+        let files_writable = writable(&dir)
+            && writable(&dir.join("cgroup.procs"))
+            && writable(&dir.join("cgroup.subtree_control"));
+        let marked = !super::is_root()
+            || ["trusted.delegate", "user.delegate"].iter().any(|n| {
+                let mut buf = [0u8; 8];
+                matches!(rustix::fs::getxattr(&dir, *n, &mut buf[..]), Ok(1) if buf[0] == b'1')
+            });
+        let alone = read(&dir, "cgroup.procs").split_whitespace().collect::<Vec<_>>()
+            == [std::process::id().to_string()];
+        (all_needed(&read(&dir, "cgroup.controllers")) && files_writable && marked && alone)
+            .then_some(dir)
     }
 
     /// Whether sandboxes get cgroup v2 limits here (else the limits are rlimits). Fails the
     /// test when the probe and the cgroup files disagree.
     pub fn cgroup_limits() -> bool {
-        let probe = tokio_sandbox::probe().cgroup_limits.is_available();
+        let probe = tokio_sandbox::probe();
+        let expected = expected_cgroup_parent();
         assert_eq!(
-            probe,
-            cgroup_delegated(),
-            "the probe's cgroup limits ({:?}) and this process's cgroup files disagree",
-            tokio_sandbox::probe().cgroup_limits
+            probe.cgroup_parent, expected,
+            "where the probe puts sandbox cgroups ({:?}) and this process's cgroup files \
+             disagree",
+            probe.cgroup_limits
         );
-        probe
+        assert_eq!(probe.cgroup_limits.is_available(), expected.is_some());
+        expected.is_some()
     }
 
     /// The cgroup v2 directory of process `pid` (a running sandbox's own cgroup on a host with
@@ -403,19 +582,13 @@ pub mod host {
         mount.join(rel.trim_start_matches('/'))
     }
 
-    /// Whether a default sandbox can run here; when not, checks that spawning one is refused
-    /// with an error naming what is missing, prints the skip and returns false.
+    /// Whether the suite's sandboxes run here, in the host's [`mode`] (the default policy,
+    /// or with the properties the host lacks best effort); when none runs, checks that
+    /// spawning one is refused with an error naming what is missing, prints the skip and
+    /// returns false.
     pub fn sandbox_or_skip() -> bool {
-        static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
-        let result = CHECKED.get_or_init(|| match default_sandbox() {
-            Ok(()) => Ok(()),
-            Err(why) => {
-                refused_as_documented(&why);
-                Err(why)
-            }
-        });
-        match result {
-            Ok(()) => true,
+        match mode() {
+            Ok(_) => true,
             Err(why) => {
                 super::skip(&format!(
                     "a default sandbox is refused here (checked): {why}"

@@ -10,6 +10,7 @@
   hostlib.py report-host LOGS HOST         the lines of one host (no total)
 """
 
+import glob
 import json
 import lzma
 import os
@@ -179,6 +180,13 @@ def pass_report(host, pdir):
             rep["failed"] += 1
             rep["fallback"] = f"FAILED (status {rc})"
             rep["failures"].append(("main job, best effort", f"status {rc}\nstdout: {out}\nstderr: {err}"))
+    # Sandbox cgroups a command left behind (cgroup2: each command runs in a cgroup of its
+    # own, checked when it has ended).
+    for left in sorted(glob.glob(os.path.join(pdir, "*.cgroups-left"))
+                       + glob.glob(os.path.join(pdir, "tests", "*.cgroups-left"))):
+        what = os.path.basename(left)[: -len(".cgroups-left")]
+        rep["failed"] += 1
+        rep["failures"].append((f"{what}: sandbox cgroups left behind", read(left)[-2000:]))
     # The test binaries.
     tdir = os.path.join(pdir, "tests")
     for name in sorted(os.listdir(tdir)) if os.path.isdir(tdir) else []:
