@@ -219,10 +219,21 @@ async fn spawn_counted(
     #[cfg(feature = "tracing")]
     let (span, t0) = (span(&req), std::time::Instant::now());
     let own = compiled.clone();
+    // Dropped with this future: a spawn cancelled while its blocking part runs stops before
+    // the clone instead of cloning a child only to kill it.
+    let cancelled = Cancelled::default();
+    let seen = cancelled.flag.clone();
     let started = blocking("the spawning task", move || {
-        prepare(req, own.as_ref()).and_then(start)
+        let prepared = prepare(req, own.as_ref())?;
+        if seen.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(os_err("the spawn")(io::Error::from(
+                io::ErrorKind::Interrupted,
+            )));
+        }
+        start(prepared)
     })
     .await??;
+    cancelled.disarm();
     if !started.fell_back() {
         *compiled = Some(started.compiled().clone());
     }
@@ -236,6 +247,29 @@ async fn spawn_counted(
     #[cfg(feature = "tracing")]
     trace_result(&span, &result, prepared_and_cloned, t1);
     result
+}
+
+/// Sets its flag when dropped before [`Cancelled::disarm`]: the spawn future holding it was
+/// dropped (cancelled).
+#[derive(Default)]
+struct Cancelled {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    disarmed: bool,
+}
+
+impl Cancelled {
+    /// The spawn got past the point where cancelling it changes what its blocking part does.
+    fn disarm(mut self) {
+        self.disarmed = true;
+    }
+}
+
+impl Drop for Cancelled {
+    fn drop(&mut self) {
+        if !self.disarmed {
+            self.flag.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
 }
 
 /// Spawns `req` on the calling thread, as [`spawn`] does on the blocking pool and the reactor:
