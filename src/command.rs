@@ -618,10 +618,10 @@ impl Command {
         )?)
     }
 
-    /// Whether a spawn must know if the host has usable user namespaces: the policy may run
-    /// without them (a Landlock-only sandbox) where it has none.
+    /// Whether a spawn must know what the host offers: the policy may run without a layer the
+    /// host lacks (user namespaces, a fresh procfs); see [`crate::adapt`].
     fn needs_probe(&self) -> bool {
-        self.policy.layers.user_namespace && self.policy.landlock_only().is_some()
+        crate::adapt::needs_probe(&self.policy)
     }
 
     /// What one spawn needs, with `defaults` for the streams the command leaves unset. Given
@@ -635,19 +635,7 @@ impl Command {
         if let Some(pgroup) = self.process_group.filter(|g| *g != 0) {
             return Err(PolicyError::ProcessGroup(pgroup).into());
         }
-        let mut policy = self.policy.clone();
-        let mut fallback = None;
-        if let (Some(probe), Some(landlock_only)) = (
-            probe,
-            policy
-                .landlock_only()
-                .filter(|_| policy.layers.user_namespace),
-        ) {
-            if let crate::probe::Availability::Unavailable(why) = &probe.user_namespace {
-                fallback = Some(why.clone());
-                policy = landlock_only;
-            }
-        }
+        let (policy, fallback) = crate::adapt::for_host(&self.policy, probe);
         let dup = |source| SpawnError::Os {
             what: "duplicating a given fd (fcntl(F_DUPFD_CLOEXEC))",
             source,

@@ -85,13 +85,21 @@ pub(crate) fn property_report(
         Some(format!("Landlock: {why}"))
     } else if fs.is_empty() {
         Some("no mount namespace and no Landlock".to_string())
+    } else if !l.mount && !policy.no_sockets {
+        Some(why(
+            "a private /tmp, home and /dev/shm, a fresh /proc and generated /etc files need a \
+             mount namespace, and without one connect(2) reaches the pathname unix sockets of \
+             the whole host (Landlock does not check it)",
+        ))
     } else if !l.mount {
         Some(why(
             "a private /tmp, home and /dev/shm, a fresh /proc and generated /etc files need a \
              mount namespace",
         ))
     } else {
-        None
+        policy.no_proc.as_ref().map(|reason| {
+            format!("no /proc: {reason} (the filesystem is best effort; the host's is never bound)")
+        })
     };
     let tcp_rules =
         (policy.tcp_bind.is_some() || policy.tcp_connect.is_some()) && abi.is_some_and(|v| v >= 4);
@@ -108,6 +116,10 @@ pub(crate) fn property_report(
             Some("the policy asks for the host network".into()),
         ),
         (Network::None, Network::None) => (vec!["network namespace".to_string()], None),
+        (Network::None, Network::Host) if policy.no_sockets => (
+            vec!["seccomp (no socket(2); socket pairs only)".to_string()],
+            None,
+        ),
         (Network::None, Network::Host) => (
             Vec::new(),
             Some(why(
@@ -123,11 +135,21 @@ pub(crate) fn property_report(
             (Vec::new(), Some(missing))
         }
     };
-    let procs = single(
-        l.pid,
-        "pid namespace",
-        why("hiding host processes and killing the whole tree need a pid namespace"),
-    );
+    let procs = match abi {
+        // Without a pid namespace Landlock (ABI 6) still keeps signals from reaching
+        // processes outside the sandbox.
+        Some(v) if !l.pid && v >= 6 => (
+            vec![format!("Landlock ABI {v} (signals scoped)")],
+            Some(why(
+                "hiding host processes and killing the whole tree need a pid namespace",
+            )),
+        ),
+        _ => single(
+            l.pid,
+            "pid namespace",
+            why("hiding host processes and killing the whole tree need a pid namespace"),
+        ),
+    };
     let sys = single(
         l.seccomp,
         "seccomp",

@@ -81,6 +81,19 @@ struct Cli {
     /// cannot drop them; without this option the sandbox refuses to run with them).
     #[arg(long = "keep-groups", help_heading = "Process")]
     keep_groups: bool,
+    /// Let the sandbox run without PROPERTY where the host lacks every layer for it
+    /// (comma-separated: filesystem, network, processes, syscalls); the status says what was
+    /// left out. E.g. `--best-effort processes` runs on Landlock and seccomp alone where user
+    /// namespaces are refused, `--best-effort filesystem` without /proc where the kernel
+    /// refuses a fresh one. Same as the policy file's [require] table.
+    #[arg(
+        long = "best-effort",
+        value_name = "PROPERTY",
+        value_delimiter = ',',
+        value_parser = parse_property,
+        help_heading = "Process"
+    )]
+    best_effort: Vec<tokio_sandbox::Property>,
     /// Stay in the caller's session and process group (for interactive programs: job control,
     /// the terminal's signals). The caller's terminal stays reachable only as stdin: when stdin
     /// is not the caller's terminal, /dev/tty does not reach it either.
@@ -233,6 +246,9 @@ fn build(cli: &Cli) -> Result<Command, String> {
     }
     if cli.keep_groups {
         policy.allow_retained_groups(true);
+    }
+    for p in &cli.best_effort {
+        policy.require(*p, tokio_sandbox::Requirement::BestEffort);
     }
     if cli.no_new_session {
         // The library binds an inherited terminal at /dev/console, where the program finds it
@@ -688,6 +704,18 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .checked_add(d)
         .map(|_| d)
         .ok_or_else(too_large)
+}
+
+/// A property name of `--best-effort`.
+fn parse_property(s: &str) -> Result<tokio_sandbox::Property, String> {
+    use tokio_sandbox::Property;
+    match s {
+        "filesystem" => Ok(Property::Filesystem),
+        "network" => Ok(Property::Network),
+        "processes" => Ok(Property::Processes),
+        "syscalls" => Ok(Property::Syscalls),
+        _ => Err("one of filesystem, network, processes, syscalls".into()),
+    }
 }
 
 /// A byte count: digits, optionally followed by K, M, G or T (powers of 1024, `KiB` etc.

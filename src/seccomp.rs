@@ -164,6 +164,37 @@ pub(crate) fn tcp_rules_program() -> &'static [sock_filter] {
     })
 }
 
+/// The filter that holds "no network" without a network namespace (the Landlock-only sandbox
+/// of a host without usable user namespaces): `socket(2)` returns `EACCES` for every address
+/// family, so no socket reaches the host's network, and no unix socket the host's services
+/// (Landlock does not check `connect(2)` to a pathname socket, and the host's abstract ones
+/// share the network namespace); `socketpair(2)` works for `AF_UNIX`, so the program's own
+/// processes still talk over socket pairs. io_uring, which could make sockets without
+/// `socket(2)`, is `ENOSYS` by the gate. Compiled on first use.
+pub(crate) fn no_sockets_program() -> &'static [sock_filter] {
+    static PROGRAM: OnceLock<BpfProgram> = OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        let rule = |c: Vec<SeccompCondition>| vec![SeccompRule::new(c).expect("valid rule")];
+        let map: BTreeMap<i64, Vec<SeccompRule>> = [
+            (libc::SYS_socket, vec![]),
+            (
+                libc::SYS_socketpair,
+                rule(vec![cond(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)]),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let filter = SeccompFilter::new(
+            map,
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EACCES as u32),
+            TARGET,
+        )
+        .expect("the seccomp rules are well-formed");
+        BpfProgram::try_from(filter).expect("the seccomp rules compile")
+    })
+}
+
 /// The default filter, compiled on first use and kept for the process's lifetime: `linux_aio`
 /// picks the one that leaves `io_setup` alone, `tracing` the one that allows tracing inside the
 /// sandbox (`ptrace`, `process_vm_readv`/`writev`, `pidfd_getfd`,
@@ -501,6 +532,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn no_sockets() {
+        let p = no_sockets_program();
+        let refused = SECCOMP_RET_ERRNO | libc::EACCES as u32;
+        for (nr, family, expected) in [
+            (libc::SYS_socket, libc::AF_UNIX, refused),
+            (libc::SYS_socket, libc::AF_INET, refused),
+            (libc::SYS_socket, libc::AF_INET6, refused),
+            (libc::SYS_socket, libc::AF_NETLINK, refused),
+            (libc::SYS_socket, libc::AF_PACKET, refused),
+            (libc::SYS_socketpair, libc::AF_UNIX, SECCOMP_RET_ALLOW),
+            (libc::SYS_socketpair, libc::AF_INET, refused),
+            (libc::SYS_connect, libc::AF_INET, SECCOMP_RET_ALLOW),
+        ] {
+            let args = [family as u64, libc::SOCK_STREAM as u64, 0, 0, 0, 0];
+            assert_eq!(run_program(p, nr as u32, args), expected, "{nr} {family}");
+        }
+        // The high half of the family is ignored, as the kernel's int is 32 bits.
+        let args = [(1 << 32) | libc::AF_UNIX as u64, 1, 0, 0, 0, 0];
+        assert_eq!(run_program(p, libc::SYS_socketpair as u32, args), SECCOMP_RET_ALLOW);
     }
 
     #[test]

@@ -441,6 +441,10 @@ impl<'a> PlanBuilder<'a> {
     /// a new procfs (it would belong to the host's pid namespace): the host's is bound
     /// read-only, showing every host process.
     fn proc(&mut self) -> Result<(), PolicyError> {
+        // Where the kernel refuses a fresh procfs and the filesystem is best effort: none.
+        if self.policy.no_proc.is_some() {
+            return Ok(());
+        }
         if !self.policy.layers.pid {
             self.ops.push(FsOp::Bind {
                 src: PathBuf::from("/proc"),

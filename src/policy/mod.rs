@@ -130,6 +130,13 @@ pub struct Policy {
     /// TCP ports the sandbox may bind / connect to (`None`: not restricted).
     pub(crate) tcp_bind: Option<Vec<u16>>,
     pub(crate) tcp_connect: Option<Vec<u16>>,
+    /// Set on the Landlock-only form of a policy without network: "no network" is held by a
+    /// seccomp filter refusing `socket(2)` (socket pairs stay), as there is no network
+    /// namespace.
+    pub(crate) no_sockets: bool,
+    /// Set where the kernel refuses a fresh procfs and the filesystem is best effort: the
+    /// sandbox has no `/proc`; why it is left out.
+    pub(crate) no_proc: Option<String>,
 }
 
 /// A property of the sandbox that one or more layers enforce.
@@ -139,8 +146,10 @@ pub struct Policy {
 pub enum Property {
     /// Only the policy's paths are visible/accessible: the mount namespace, Landlock, or both.
     Filesystem,
-    /// No network ([`Network::None`]): a network namespace only (Landlock's TCP rules do not
-    /// cover UDP).
+    /// No network ([`Network::None`]): a network namespace; where there is none (no usable
+    /// user namespaces), a seccomp filter that refuses `socket(2)`, so that no socket reaches
+    /// the host's network or its unix sockets (`socketpair(2)` stays). Landlock's TCP rules
+    /// alone are not "no network" (they do not cover UDP).
     Network,
     /// The sandbox sees only its own processes and dies as a whole: a pid namespace.
     Processes,
@@ -170,7 +179,53 @@ pub(crate) struct Requirements {
     pub syscalls: Requirement,
 }
 
+/// Properties that new policies of this process make best effort (one bit per property, in
+/// the order of [`Property`]); see [`test_suite_default_best_effort`].
+static DEFAULT_BEST_EFFORT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+const PROPERTIES: [Property; 4] = [
+    Property::Filesystem,
+    Property::Network,
+    Property::Processes,
+    Property::Syscalls,
+];
+
+/// For this crate's own test suite: makes `properties` best effort in every policy this
+/// process creates from now on, so that the suite runs in the mode a host without user
+/// namespaces (or without a fresh procfs) supports. Not for applications: set requirements
+/// on each policy ([`Policy::require`]).
+#[doc(hidden)]
+pub fn test_suite_default_best_effort(properties: &[Property]) {
+    let bits = PROPERTIES
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| properties.contains(p))
+        .fold(0u8, |b, (i, _)| b | 1 << i);
+    DEFAULT_BEST_EFFORT.store(bits, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Requirements {
+    /// Every property required, unless the test suite said otherwise.
+    fn process_default() -> Requirements {
+        let bits = DEFAULT_BEST_EFFORT.load(std::sync::atomic::Ordering::Relaxed);
+        let mut r = Requirements::default();
+        for (i, p) in PROPERTIES.iter().enumerate() {
+            if bits & (1 << i) != 0 {
+                r.set(*p, Requirement::BestEffort);
+            }
+        }
+        r
+    }
+
+    fn set(&mut self, p: Property, requirement: Requirement) {
+        match p {
+            Property::Filesystem => self.filesystem = requirement,
+            Property::Network => self.network = requirement,
+            Property::Processes => self.processes = requirement,
+            Property::Syscalls => self.syscalls = requirement,
+        }
+    }
+
     pub(crate) fn get(&self, p: Property) -> Requirement {
         match p {
             Property::Filesystem => self.filesystem,
@@ -201,10 +256,12 @@ impl Default for Policy {
             hostname: "sandbox".into(),
             layers: Layers::default(),
             limits: Limits::default(),
-            requirements: Requirements::default(),
+            requirements: Requirements::process_default(),
             extra_seccomp: Vec::new(),
             tcp_bind: None,
             tcp_connect: None,
+            no_sockets: false,
+            no_proc: None,
         }
     }
 }
@@ -553,7 +610,11 @@ impl Policy {
     /// Whether `property` must be enforced ([`Requirement::Required`], the default) or may be
     /// left out on a host that lacks every layer for it ([`Requirement::BestEffort`]). A host
     /// without usable user namespaces (Docker's default profile, AppArmor on Ubuntu 24.04)
-    /// runs a sandbox on Landlock alone only when `Network` and `Processes` are best effort.
+    /// runs a sandbox on Landlock and seccomp alone only when `Processes` is best effort (host
+    /// processes stay visible without a pid namespace); `Network` holds there through a
+    /// seccomp filter that refuses `socket(2)` (socket pairs stay). Where the
+    /// kernel refuses a fresh procfs (a container's masked `/proc`), a best-effort
+    /// `Filesystem` runs the sandbox with every namespace but without `/proc`.
     /// [`Child::enforcement`](crate::Child::enforcement) reports what was left out.
     ///
     /// # Examples
@@ -566,12 +627,7 @@ impl Policy {
     ///     .require(Property::Processes, Requirement::BestEffort);
     /// ```
     pub fn require(&mut self, property: Property, requirement: Requirement) -> &mut Self {
-        match property {
-            Property::Filesystem => self.requirements.filesystem = requirement,
-            Property::Network => self.requirements.network = requirement,
-            Property::Processes => self.requirements.processes = requirement,
-            Property::Syscalls => self.requirements.syscalls = requirement,
-        }
+        self.requirements.set(property, requirement);
         self
     }
 
@@ -694,16 +750,23 @@ impl Policy {
     }
 
     /// The policy to use on a host without usable user namespaces: Landlock, seccomp and
-    /// `no_new_privs` alone, when the caller allows the properties only namespaces give to be
-    /// left out. `None` when it does not.
+    /// `no_new_privs` alone, when the caller allows what only namespaces give to be left out:
+    /// the processes property (hiding host processes needs a pid namespace) must be best
+    /// effort. The network property holds without a network namespace through a seccomp
+    /// filter that refuses `socket(2)` (with the seccomp layer off it must be best effort
+    /// too). The filesystem property holds through Landlock (a private `/tmp`, home and
+    /// `/proc` need a mount namespace, and the report says they are missing). `None` when the
+    /// requirements do not allow it.
     pub(crate) fn landlock_only(&self) -> Option<Policy> {
         let r = &self.requirements;
         let best = |p| r.get(p) == Requirement::BestEffort;
-        let network_ok = self.network == Network::Host || best(Property::Network);
+        let no_network = self.network == Network::None && self.layers.seccomp;
+        let network_ok = self.network == Network::Host || no_network || best(Property::Network);
         if !network_ok || !best(Property::Processes) {
             return None;
         }
         let mut p = self.clone();
+        p.no_sockets = no_network;
         p.network(Network::Host);
         p.layers(Layers {
             user_namespace: false,

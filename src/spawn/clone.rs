@@ -318,7 +318,8 @@ pub(crate) fn clone_child(
                 mechanism: "a user namespace",
                 reason: format!(
                     "{clone_call} with CLONE_NEWUSER: {err}; allow them on this host, or make \
-                     Network and Processes best effort to run on Landlock alone"
+                     Processes best effort (Network too below Landlock ABI 6) to run on \
+                     Landlock and seccomp alone"
                 ),
             });
         }
