@@ -530,8 +530,30 @@ fn path_suffix(path: &Option<PathBuf>) -> String {
     }
 }
 
+/// What AppArmor's user namespace restriction looks like: the new user namespace exists, and
+/// the first step that needs a capability in it (writing its id maps, the first mount) is
+/// refused.
+fn apparmor_pattern(stage: Stage, errno: Option<i32>) -> bool {
+    matches!(errno, Some(libc::EPERM | libc::EACCES))
+        && matches!(
+            stage,
+            Stage::IdMap | Stage::RootTmpfs | Stage::Mkdir | Stage::Bind | Stage::Tmpfs
+        )
+}
+
+/// The hint for the setup failure of an unprivileged caller whose user namespaces AppArmor
+/// restricts.
+pub(crate) const APPARMOR_HINT: &str =
+    " (AppArmor refuses capabilities in new user namespaces to programs without a profile \
+     that allows them here, kernel.apparmor_restrict_unprivileged_userns = 1: install one for \
+     this program, printed by `tokio-sandbox --apparmor-profile /path/to/program`, or, as \
+     root, set that sysctl to 0)";
+
 /// The likely cause of a setup failure where it is known.
 fn hint(stage: Stage, source: &io::Error, path: Option<&std::path::Path>) -> &'static str {
+    if apparmor_pattern(stage, source.raw_os_error()) && crate::apparmor::restricts_userns() {
+        return APPARMOR_HINT;
+    }
     match (stage, source.raw_os_error()) {
         // A working directory the host lacks too: binding it would not help.
         (Stage::Chdir, Some(libc::ENOENT)) if !path.is_some_and(|p| p.exists()) => {
@@ -540,7 +562,8 @@ fn hint(stage: Stage, source: &io::Error, path: Option<&std::path::Path>) -> &'s
         }
         (Stage::Proc, Some(libc::EPERM)) => {
             " (the host's /proc has covered entries, as in containers, and the kernel refuses a \
-             new procfs in a user namespace then; the host /proc is never bound instead)"
+             new procfs in a user namespace then; the host /proc is never bound instead: make \
+             the filesystem best effort to run without /proc)"
         }
         (Stage::Bind, Some(libc::ENOENT)) => {
             " (the source is gone, or the mount point is inside another bind, where it must \

@@ -217,6 +217,8 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("tokio-sandbox supports Linux on x86_64");
 
+mod adapt;
+mod apparmor;
 mod cgroup;
 mod child;
 mod child_handle;
@@ -238,7 +240,8 @@ mod spawn;
 mod stdio;
 mod wire;
 
-pub use cgroup::CgroupV2;
+pub use apparmor::profile as apparmor_profile;
+pub use cgroup::{CgroupV2, CALLER_LEAF};
 pub use child_handle::status::{EndReason, FullTmpfs, LimitReport, ResourceUsage, RunStatus};
 pub use child_handle::Child;
 pub use command::Command;
@@ -253,6 +256,8 @@ pub use policy::{
     Layers, Limits, Network, Policy, Property, Requirement, TmpfsLimits, DEFAULT_MAX_PTYS,
     DEFAULT_PROCESS_LIMIT, DEFAULT_TMPFS_SIZE, MIN_DEFAULT_OPEN_FILES, TMPFS_BYTES_PER_INODE,
 };
+#[doc(hidden)]
+pub use policy::test_suite_default_best_effort;
 pub use probe::{probe, Availability, Probe};
 pub use sandbox::{Pool, Sandbox};
 pub use spawn::program::DEFAULT_PATH;

@@ -178,12 +178,21 @@ struct Cli {
     /// With --probe: print JSON instead of text.
     #[arg(long, requires = "probe", help_heading = "Output")]
     json: bool,
+    /// Print the AppArmor profile that lets the program at PATH (the binary that uses
+    /// tokio-sandbox, this CLI included) create user namespaces where
+    /// kernel.apparmor_restrict_unprivileged_userns = 1 (Ubuntu 23.10 and later), and exit.
+    #[arg(
+        long = "apparmor-profile",
+        value_name = "PATH",
+        help_heading = "Output"
+    )]
+    apparmor_profile: Option<PathBuf>,
 
     /// The program to run (a path, or a name looked up in the sandbox's PATH) and its
     /// arguments.
     #[arg(
         value_names = ["PROGRAM", "ARGS"],
-        required_unless_present = "probe",
+        required_unless_present_any = ["probe", "apparmor_profile"],
         trailing_var_arg = true,
         num_args = 1..
     )]
@@ -464,6 +473,23 @@ async fn run(caught: &[libc::c_int]) -> ExitCode {
         }
     };
     let cli = Cli::parse();
+    if let Some(program) = &cli.apparmor_profile {
+        // AppArmor attaches a profile to the path the kernel executes, symlinks resolved.
+        return match std::fs::canonicalize(program) {
+            Ok(path) if path.is_file() => {
+                print!("{}", tokio_sandbox::apparmor_profile(&path));
+                ExitCode::SUCCESS
+            }
+            Ok(path) => {
+                eprintln!("tokio-sandbox: {} is not a file", path.display());
+                ExitCode::from(2)
+            }
+            Err(e) => {
+                eprintln!("tokio-sandbox: {}: {e}", program.display());
+                ExitCode::from(2)
+            }
+        };
+    }
     if cli.probe {
         let probe = tokio_sandbox::probe();
         if cli.json {

@@ -1453,3 +1453,43 @@ fn unset_env_and_programs_only_the_host_has_are_named() {
         )
     );
 }
+
+/// `--apparmor-profile PATH` prints the AppArmor profile that lets the program at PATH
+/// (symlinks resolved, as AppArmor matches the executed file) create user namespaces under
+/// Ubuntu's restriction; it needs no sandbox. A path that is not a file is a usage error.
+#[test]
+fn apparmor_profile_for_a_program() {
+    let Some(exe) = cli_path() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let link = d.path().join("server link");
+    std::os::unix::fs::symlink(&exe, &link).unwrap();
+    let o = run(&[os("--apparmor-profile"), link.as_os_str()]).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let real = std::fs::canonicalize(&exe).unwrap();
+    let name = real.file_name().unwrap().to_string_lossy().into_owned();
+    let expected = format!(
+        "# AppArmor profile {name}: lets the program below create user namespaces,\n\
+         # which tokio-sandbox needs where kernel.apparmor_restrict_unprivileged_userns = 1\n\
+         # (Ubuntu 23.10 and later), and confines nothing else. Save it as\n\
+         # /etc/apparmor.d/{name}, then load it: sudo apparmor_parser -r /etc/apparmor.d/{name}\n\
+         abi <abi/4.0>,\n\
+         include <tunables/global>\n\
+         \n\
+         profile {name} {} flags=(unconfined) {{\n\
+         \x20 userns,\n\
+         \n\
+         \x20 include if exists <local/{name}>\n\
+         }}\n",
+        real.display()
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+
+    for bad in [d.path().to_path_buf(), d.path().join("missing")] {
+        let o = run(&[os("--apparmor-profile"), bad.as_os_str()]).unwrap();
+        assert_eq!(o.status.code(), Some(2), "{o:?}");
+        assert!(o.stdout.is_empty());
+    }
+}

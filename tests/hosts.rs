@@ -212,6 +212,69 @@ fn c06_proc_covered_is_a_clear_error() {
     );
 }
 
+/// Ubuntu 23.10 and later: with `kernel.apparmor_restrict_unprivileged_userns = 1`,
+/// `CLONE_NEWUSER` succeeds for an unprivileged program without an AppArmor profile allowing
+/// `userns`, and the first step that needs a capability in the new namespace fails with
+/// `EPERM`. Simulated: the sysctl file reads 1 (a tmpfs over `/proc/sys/kernel` in the helper's
+/// mount namespace) and a seccomp filter refuses mount(2) with `EPERM`. For an unprivileged
+/// caller the error and the probe name AppArmor and the fix; root, whom the restriction never
+/// applies to, gets the plain error naming the step.
+#[test]
+fn apparmor_userns_restriction_names_the_fix() {
+    if std::env::var(ROLE).as_deref() == Ok("apparmor") {
+        deny_syscall(libc::SYS_mount, libc::EPERM);
+        let err = current_thread_rt()
+            .block_on(Command::new("/bin/true").spawn())
+            .expect_err("mount(2) is refused");
+        println!("error: {err}");
+        println!("probe: {}", tokio_sandbox::probe().user_namespace);
+        return;
+    }
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    if !common::has("/usr/bin/unshare") {
+        common::missing("unshare (util-linux)");
+        return;
+    }
+    let fake = "mount -t tmpfs tmpfs /proc/sys/kernel && \
+                echo 1 > /proc/sys/kernel/apparmor_restrict_unprivileged_userns";
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
+    let cover = if common::is_root() {
+        format!("{fake} && exec \"$0\" \"$@\"")
+    } else {
+        format!(
+            "{fake} && exec unshare --user --map-user={uid} --map-group={gid} \"$0\" \"$@\""
+        )
+    };
+    let mut wrapper = vec!["unshare", "--mount", "--propagation", "private"];
+    if !common::is_root() {
+        wrapper.extend(["--user", "--map-root-user"]);
+    }
+    wrapper.extend(["sh", "-c", &cover]);
+    let (stdout, ok) = run_helper(
+        "apparmor_userns_restriction_names_the_fix",
+        "apparmor",
+        &wrapper,
+    );
+    assert!(ok, "{stdout}");
+    let step = "sandbox setup failed at tmpfs root (/tmp): mount(";
+    assert!(stdout.contains(&format!("error: {step}")), "{stdout}");
+    let apparmor = "AppArmor refuses capabilities in new user namespaces to programs without a \
+                    profile that allows them here, kernel.apparmor_restrict_unprivileged_userns \
+                    = 1: install one for this program, printed by `tokio-sandbox \
+                    --apparmor-profile /path/to/program`, or, as root, set that sysctl to 0";
+    let named = stdout.matches(apparmor).count();
+    if common::is_root() {
+        assert_eq!(named, 0, "root is not restricted: {stdout}");
+    } else {
+        // In the error and in the probe's reason.
+        assert_eq!(named, 2, "{stdout}");
+        assert!(stdout.contains(&format!("probe: no ({step}")), "{stdout}");
+    }
+}
+
 /// The caller's working directory is kept when the sandbox has it because it holds a bound
 /// path, so a relative `--rw out` works with relative paths (`out/f`).
 #[test]

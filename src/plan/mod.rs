@@ -230,6 +230,9 @@ fn seccomp_programs(policy: &Policy, tracing: bool) -> Result<Vec<Bpf>, PolicyEr
     if policy.tcp_bind.is_some() || policy.tcp_connect.is_some() {
         progs.push(Bpf::of_static(crate::seccomp::tcp_rules_program()).map_err(too_long)?);
     }
+    if policy.no_sockets {
+        progs.push(Bpf::of_static(crate::seccomp::no_sockets_program()).map_err(too_long)?);
+    }
     for p in &policy.extra_seccomp {
         progs.push(Bpf::of_shared(p.clone()).map_err(too_long)?);
     }
