@@ -20,6 +20,13 @@
 //!   probe says so;
 //! - the parent of a [`CALLER_LEAF`] that this process was started in (a child of such a
 //!   caller, e.g. the CLI run by a server), where the controllers are enabled already.
+//!
+//! What the move does to the caller: every thread of this process is in the leaf from the
+//! first spawn or probe on, and so are the children it starts afterwards; its own usage and
+//! limits are those of the leaf (none set); it stays inside its delegated cgroup, which holds
+//! the same processes as before plus the sandboxes. [`CGROUP_ENV`] opts out: `stay` never moves
+//! this process (cgroup limits only where the cgroup is set up already), `off` uses no cgroup
+//! at all (rlimits).
 
 use std::fs;
 use std::io;
@@ -39,6 +46,13 @@ pub(crate) const NEEDED: [&str; 3] = ["memory", "pids", "cpu"];
 /// may enable controllers for the sandbox cgroups beside it.
 pub const CALLER_LEAF: &str = "tokio-sandbox-caller";
 
+/// The environment variable that chooses how this process's sandboxes use cgroup v2, read at
+/// its first spawn or probe: unset or `auto` (the default: see the module's documentation),
+/// `stay` (this process is never moved into [`CALLER_LEAF`]; cgroup limits only where the
+/// controllers are enabled already: the real root cgroup, or the parent of a leaf this process
+/// was started in) or `off` (no cgroup: the limits are rlimits).
+pub const CGROUP_ENV: &str = "TOKIO_SANDBOX_CGROUP";
+
 /// Where sandbox cgroups are created, and how that came about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Delegation {
@@ -52,8 +66,7 @@ pub(crate) struct Delegation {
 /// with the needed controllers; else why not. The first call may move this process into
 /// [`CALLER_LEAF`] (see the module's documentation).
 pub(crate) fn delegated() -> Result<&'static Path, &'static str> {
-    delegation()
-        .map(|d| d.parent.as_path())
+    delegation().map(|d| d.parent.as_path())
 }
 
 /// [`delegated`], with whether this process moved itself.
@@ -139,6 +152,17 @@ fn delegated_to_this_process(dir: &Path, ns_root: bool) -> Result<(), String> {
 /// Where sandboxes of this process get their cgroups, moving this process into
 /// [`CALLER_LEAF`] where that is needed and allowed; else why there are none.
 pub(crate) fn place(cg: &CgroupV2) -> Result<Delegation, String> {
+    let mode = std::env::var(CGROUP_ENV).unwrap_or_default();
+    let stay = match mode.as_str() {
+        "" | "auto" => false,
+        "stay" => true,
+        "off" => return Err(format!("{CGROUP_ENV}=off")),
+        other => {
+            return Err(format!(
+                "{CGROUP_ENV}={other:?} is not one of auto, stay, off"
+            ))
+        }
+    };
     let dir = cg.cgroup.clone().ok_or("cgroup v2 is not mounted")?;
     if !cg.missing.is_empty() {
         return Err(format!(
@@ -175,6 +199,13 @@ pub(crate) fn place(cg: &CgroupV2) -> Result<Delegation, String> {
         }
     }
     delegated_to_this_process(&dir, ns_root)?;
+    if stay {
+        return Err(format!(
+            "{} is delegated, but enabling controllers there needs this process to move into \
+             its leaf {CALLER_LEAF}, which {CGROUP_ENV}=stay forbids",
+            dir.display()
+        ));
+    }
     let me = std::process::id();
     let others: Vec<String> = read(&dir, "cgroup.procs")
         .split_whitespace()
@@ -192,9 +223,7 @@ pub(crate) fn place(cg: &CgroupV2) -> Result<Delegation, String> {
         ));
     }
     let leaf = dir.join(CALLER_LEAF);
-    let step = |what: &str, path: &Path, e: io::Error| {
-        format!("{what} {}: {e}", path.display())
-    };
+    let step = |what: &str, path: &Path, e: io::Error| format!("{what} {}: {e}", path.display());
     match fs::create_dir(&leaf) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

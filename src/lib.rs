@@ -241,7 +241,7 @@ mod stdio;
 mod wire;
 
 pub use apparmor::profile as apparmor_profile;
-pub use cgroup::{CgroupV2, CALLER_LEAF};
+pub use cgroup::{CgroupV2, CALLER_LEAF, CGROUP_ENV};
 pub use child_handle::status::{EndReason, FullTmpfs, LimitReport, ResourceUsage, RunStatus};
 pub use child_handle::Child;
 pub use command::Command;

@@ -194,24 +194,27 @@ async fn cpu_bandwidth_throttles_measurably() {
         std::fs::read_to_string(cgroup.join("cpu.max")).unwrap(),
         "10000 100000\n"
     );
+    let usage = |stat: &str, name: &str| -> u64 {
+        stat.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {stat}"))
+    };
+    // Measured from here, so that the setup before the program spins does not count.
+    let before = std::fs::read_to_string(cgroup.join("cpu.stat")).unwrap();
     let start = std::time::Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stat = std::fs::read_to_string(cgroup.join("cpu.stat")).unwrap();
     let elapsed = start.elapsed();
     child.wait().await.unwrap();
-    let field = |name: &str| -> u64 {
-        stat.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {stat}"))
-    };
-    let (usage_us, throttled) = (field("usage_usec "), field("nr_throttled "));
+    let usage_us = usage(&stat, "usage_usec ") - usage(&before, "usage_usec ");
+    let throttled = usage(&stat, "nr_throttled ");
     assert!(throttled > 0, "never throttled: {stat}");
-    // A tenth of the wall time since the start, plus the setup before the first period and
-    // the overrun the scheduler's ticks allow: well below the 100 % it would spin unthrottled.
+    // A tenth of the wall time, plus the overrun the scheduler's ticks allow: well below the
+    // 100 % it would spin unthrottled.
     let bound = elapsed.as_micros() as u64 * 3 / 10;
     assert!(
         usage_us < bound,
-        "{usage_us} µs of CPU in {elapsed:?} under 100 millis: {stat}"
+        "{usage_us} µs of CPU in {elapsed:?} under 100 millis: {before}\n{stat}"
     );
 }
 
@@ -239,7 +242,11 @@ fn no_cgroup_is_left_after_a_thousand_runs() {
         return;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "no_cgroup_is_left_after_a_thousand_runs", "--nocapture"])
+        .args([
+            "--exact",
+            "no_cgroup_is_left_after_a_thousand_runs",
+            "--nocapture",
+        ])
         .env(ROLE, "thousand")
         .output()
         .unwrap();
@@ -322,7 +329,11 @@ async fn cgroups_of_a_killed_caller_are_removed_by_the_next() {
         .unwrap();
     assert!(o.status.success(), "{o:?}");
     for pid in killed {
-        assert_eq!(sandbox_cgroups_of(pid), Vec::<String>::new(), "of pid {pid}");
+        assert_eq!(
+            sandbox_cgroups_of(pid),
+            Vec::<String>::new(),
+            "of pid {pid}"
+        );
     }
 }
 
@@ -480,5 +491,90 @@ async fn cpu_bandwidth_needs_the_cgroup_cpu_controller() {
             other => panic!("expected Unsupported, got {other:?}"),
         },
         other => panic!("unexpected availability {other:?}"),
+    }
+}
+
+/// A caller that is the only process of a cgroup delegated to it moves itself into the leaf
+/// `tokio-sandbox-caller` at its first spawn or probe, so that its cgroup may enable the
+/// controllers for the sandbox cgroups beside the leaf; `TOKIO_SANDBOX_CGROUP=stay` keeps it
+/// where it is (rlimits then), `off` uses no cgroup. The cgroups are made here as a service
+/// manager makes them for a unit with `Delegate=yes` (for root: marked `trusted.delegate`).
+#[test]
+fn a_delegated_caller_moves_into_its_leaf_unless_told_otherwise() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    if !cgroup_limits_or_skip() {
+        return;
+    }
+    let Some(cli) = common::cli() else {
+        return;
+    };
+    let parent = tokio_sandbox::probe().cgroup_parent.clone().unwrap();
+    let leaf = tokio_sandbox::CALLER_LEAF;
+    for (mode, expected) in [
+        (
+            "auto",
+            "limits in child cgroups of {cg} (this process moved into {cg}/{leaf}: controllers \
+             are enabled only in a cgroup without processes)",
+        ),
+        (
+            "stay",
+            "not used: {cg} is delegated, but enabling controllers there needs this process to \
+             move into its leaf {leaf}, which TOKIO_SANDBOX_CGROUP=stay forbids (limits use \
+             rlimits)",
+        ),
+        (
+            "off",
+            "not used: TOKIO_SANDBOX_CGROUP=off (limits use rlimits)",
+        ),
+    ] {
+        let cg = parent.join(format!("tsb-test-{mode}-{}", std::process::id()));
+        std::fs::create_dir(&cg).unwrap();
+        if common::is_root() {
+            rustix::fs::setxattr(
+                &cg,
+                "trusted.delegate",
+                b"1",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .unwrap();
+        }
+        let o = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg("echo $$ >\"$CG/cgroup.procs\" && exec \"$0\" \"$@\"")
+            .arg(cli.get_program())
+            .args(cli.get_args())
+            .arg("--probe")
+            .env("CG", &cg)
+            .env(tokio_sandbox::CGROUP_ENV, mode)
+            .output()
+            .unwrap();
+        let out = common::stdout(&o);
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix("cgroup v2:"))
+            .unwrap_or_else(|| panic!("{o:?}"))
+            .trim_start()
+            .to_string();
+        let in_leaf = cg.join(leaf).exists();
+        // What the CLI left: its (empty) leaf; no sandbox cgroup (checked by the removal).
+        let _ = std::fs::remove_dir(cg.join(leaf));
+        if let Err(e) = std::fs::remove_dir(&cg) {
+            let left: Vec<_> = std::fs::read_dir(&cg)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name())
+                .collect();
+            panic!("{mode}: {} is not empty ({e}): {left:?}", cg.display());
+        }
+        let cg = cg.display().to_string();
+        assert_eq!(
+            line,
+            expected.replace("{cg}", &cg).replace("{leaf}", leaf),
+            "{mode}"
+        );
+        assert_eq!(in_leaf, mode == "auto", "{mode}");
     }
 }
