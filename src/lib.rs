@@ -256,8 +256,6 @@ pub use policy::{
     Layers, Limits, Network, Policy, Property, Requirement, TmpfsLimits, DEFAULT_MAX_PTYS,
     DEFAULT_PROCESS_LIMIT, DEFAULT_TMPFS_SIZE, MIN_DEFAULT_OPEN_FILES, TMPFS_BYTES_PER_INODE,
 };
-#[doc(hidden)]
-pub use policy::test_suite_default_best_effort;
 pub use probe::{probe, Availability, Probe};
 pub use sandbox::{Pool, Sandbox};
 pub use spawn::program::DEFAULT_PATH;

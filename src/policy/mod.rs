@@ -179,44 +179,7 @@ pub(crate) struct Requirements {
     pub syscalls: Requirement,
 }
 
-/// Properties that new policies of this process make best effort (one bit per property, in
-/// the order of [`Property`]); see [`test_suite_default_best_effort`].
-static DEFAULT_BEST_EFFORT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-const PROPERTIES: [Property; 4] = [
-    Property::Filesystem,
-    Property::Network,
-    Property::Processes,
-    Property::Syscalls,
-];
-
-/// For this crate's own test suite: makes `properties` best effort in every policy this
-/// process creates from now on, so that the suite runs in the mode a host without user
-/// namespaces (or without a fresh procfs) supports. Not for applications: set requirements
-/// on each policy ([`Policy::require`]).
-#[doc(hidden)]
-pub fn test_suite_default_best_effort(properties: &[Property]) {
-    let bits = PROPERTIES
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| properties.contains(p))
-        .fold(0u8, |b, (i, _)| b | 1 << i);
-    DEFAULT_BEST_EFFORT.store(bits, std::sync::atomic::Ordering::Relaxed);
-}
-
 impl Requirements {
-    /// Every property required, unless the test suite said otherwise.
-    fn process_default() -> Requirements {
-        let bits = DEFAULT_BEST_EFFORT.load(std::sync::atomic::Ordering::Relaxed);
-        let mut r = Requirements::default();
-        for (i, p) in PROPERTIES.iter().enumerate() {
-            if bits & (1 << i) != 0 {
-                r.set(*p, Requirement::BestEffort);
-            }
-        }
-        r
-    }
-
     fn set(&mut self, p: Property, requirement: Requirement) {
         match p {
             Property::Filesystem => self.filesystem = requirement,
@@ -256,7 +219,7 @@ impl Default for Policy {
             hostname: "sandbox".into(),
             layers: Layers::default(),
             limits: Limits::default(),
-            requirements: Requirements::process_default(),
+            requirements: Requirements::default(),
             extra_seccomp: Vec::new(),
             tcp_bind: None,
             tcp_connect: None,

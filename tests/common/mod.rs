@@ -69,8 +69,7 @@ pub fn scaled(n: usize) -> usize {
 }
 
 /// The CLI: `TOKIO_SANDBOX_CLI` when set (CI runs a copy as another user), else the one cargo
-/// built for this test run, with the `--best-effort` option of this host's mode
-/// ([`host::mode`]); `None` (printed) without the `cli` feature.
+/// built for this test run; `None` (printed) without the `cli` feature.
 pub fn cli() -> Option<std::process::Command> {
     let exe = match std::env::var_os("TOKIO_SANDBOX_CLI") {
         Some(exe) => exe,
@@ -82,9 +81,7 @@ pub fn cli() -> Option<std::process::Command> {
             }
         },
     };
-    let mut c = std::process::Command::new(exe);
-    c.args(host::cli_best_effort());
-    Some(c)
+    Some(std::process::Command::new(exe))
 }
 
 /// Prints why a test is skipped; the caller returns right after.
@@ -412,74 +409,22 @@ pub mod host {
     }
 
     /// The mode this host supports, or why no sandbox runs here at all. The first call checks
-    /// that a default sandbox is refused as documented where it cannot run, then makes the
-    /// properties the mode lacks best effort in every policy this test process creates
-    /// (`tokio_sandbox::test_suite_default_best_effort`), so that the suite runs in that mode.
+    /// that a default sandbox is refused as documented where it cannot run.
     pub fn mode() -> &'static Result<Mode, String> {
         static MODE: OnceLock<Result<Mode, String>> = OnceLock::new();
         MODE.get_or_init(|| {
-            use tokio_sandbox::Property;
             let why = match default_sandbox() {
                 Ok(()) => return Ok(Mode::Full),
                 Err(why) => why,
             };
             refused_as_documented(&why);
-            let abi = landlock_abi().map_err(|_| why.clone())?;
+            landlock_abi().map_err(|_| why.clone())?;
             if user_namespace().is_err() {
-                let mut best = vec![Property::Processes];
-                if abi < 6 {
-                    best.push(Property::Network);
-                }
-                tokio_sandbox::test_suite_default_best_effort(&best);
                 Ok(Mode::LandlockOnly(why))
             } else {
-                tokio_sandbox::test_suite_default_best_effort(&[Property::Filesystem]);
                 Ok(Mode::NoProc(why))
             }
         })
-    }
-
-    /// The `--best-effort` option the CLI needs to run in this host's mode (see [`mode`]).
-    pub fn cli_best_effort() -> Option<&'static str> {
-        match mode() {
-            Ok(Mode::LandlockOnly(_)) if landlock_abi().is_ok_and(|v| v < 6) => {
-                Some("--best-effort=processes,network")
-            }
-            Ok(Mode::LandlockOnly(_)) => Some("--best-effort=processes"),
-            Ok(Mode::NoProc(_)) => Some("--best-effort=filesystem"),
-            _ => None,
-        }
-    }
-
-    /// Whether the sandbox's namespaces (mount, pid, network, user) are there, for a test
-    /// whose assertions are about them; where sandboxes run on Landlock alone, prints the
-    /// skip.
-    pub fn namespaces_or_skip() -> bool {
-        match mode() {
-            Ok(Mode::LandlockOnly(why)) => {
-                super::skip(&format!(
-                    "needs the sandbox's namespaces; here sandboxes run on Landlock and \
-                     seccomp alone (checked): {why}"
-                ));
-                false
-            }
-            _ => true,
-        }
-    }
-
-    /// Whether sandboxes have a fresh /proc, for a test that reads it; where the kernel
-    /// refuses one or sandboxes run on Landlock alone, prints the skip.
-    pub fn proc_or_skip() -> bool {
-        match mode() {
-            Ok(Mode::NoProc(why)) => {
-                super::skip(&format!(
-                    "needs the sandbox's own /proc, which the kernel refuses here (checked): \
-                     {why}"
-                ));
-                false
-            }
-            _ => namespaces_or_skip(),
-        }
     }
 
     /// This process's cgroup v2 directory now (read from `/proc/self/cgroup`).
@@ -488,7 +433,11 @@ pub mod host {
         let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
         let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
         let rel = rel.trim().trim_start_matches('/');
-        Some(if rel.is_empty() { mount } else { mount.join(rel) })
+        Some(if rel.is_empty() {
+            mount
+        } else {
+            mount.join(rel)
+        })
     }
 
     fn all_needed(list: &str) -> bool {
@@ -545,7 +494,9 @@ pub mod host {
                 let mut buf = [0u8; 8];
                 matches!(rustix::fs::getxattr(&dir, *n, &mut buf[..]), Ok(1) if buf[0] == b'1')
             });
-        let alone = read(&dir, "cgroup.procs").split_whitespace().collect::<Vec<_>>()
+        let alone = read(&dir, "cgroup.procs")
+            .split_whitespace()
+            .collect::<Vec<_>>()
             == [std::process::id().to_string()];
         (all_needed(&read(&dir, "cgroup.controllers")) && files_writable && marked && alone)
             .then_some(dir)
@@ -582,14 +533,13 @@ pub mod host {
         mount.join(rel.trim_start_matches('/'))
     }
 
-    /// Whether the suite's sandboxes run here, in the host's [`mode`] (the default policy,
-    /// or with the properties the host lacks best effort); when none runs, checks that
-    /// spawning one is refused with an error naming what is missing, prints the skip and
-    /// returns false.
+    /// Whether a default sandbox runs here; when none does, checks that spawning one is
+    /// refused with an error naming what is missing, prints the skip (with the mode the host
+    /// supports, [`mode`]) and returns false.
     pub fn sandbox_or_skip() -> bool {
         match mode() {
-            Ok(_) => true,
-            Err(why) => {
+            Ok(Mode::Full) => true,
+            Ok(Mode::LandlockOnly(why)) | Ok(Mode::NoProc(why)) | Err(why) => {
                 super::skip(&format!(
                     "a default sandbox is refused here (checked): {why}"
                 ));
