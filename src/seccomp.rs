@@ -553,7 +553,10 @@ mod tests {
         }
         // The high half of the family is ignored, as the kernel's int is 32 bits.
         let args = [(1 << 32) | libc::AF_UNIX as u64, 1, 0, 0, 0, 0];
-        assert_eq!(run_program(p, libc::SYS_socketpair as u32, args), SECCOMP_RET_ALLOW);
+        assert_eq!(
+            run_program(p, libc::SYS_socketpair as u32, args),
+            SECCOMP_RET_ALLOW
+        );
     }
 
     #[test]

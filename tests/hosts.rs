@@ -244,9 +244,7 @@ fn apparmor_userns_restriction_names_the_fix() {
     let cover = if common::is_root() {
         format!("{fake} && exec \"$0\" \"$@\"")
     } else {
-        format!(
-            "{fake} && exec unshare --user --map-user={uid} --map-group={gid} \"$0\" \"$@\""
-        )
+        format!("{fake} && exec unshare --user --map-user={uid} --map-group={gid} \"$0\" \"$@\"")
     };
     let mut wrapper = vec!["unshare", "--mount", "--propagation", "private"];
     if !common::is_root() {
@@ -438,13 +436,22 @@ fn probe_under_a_docker_like_filter() {
         // Best effort for what only namespaces give: the sandbox runs on Landlock alone and
         // says so; unlisted paths are EACCES (Landlock) instead of ENOENT.
         let rt = current_thread_rt();
+        // Network stays required: without a network namespace, seccomp refuses socket(2).
+        let sockets = "import socket\n\
+            for f in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX, socket.AF_NETLINK):\n\
+            \x20   try:\n\
+            \x20       socket.socket(f, socket.SOCK_DGRAM); print(int(f), 'ok')\n\
+            \x20   except OSError as e:\n\
+            \x20       print(int(f), e.errno)\n\
+            a, b = socket.socketpair(); a.send(b'pair'); print(b.recv(4).decode())\n";
         let mut cmd = Command::new("/bin/sh");
         cmd.args([
             "-c",
-            "cat /etc/shadow /root/.profile; echo x > /usr/x; echo ran",
+            "cat /etc/shadow /root/.profile; echo x > /usr/x; echo ran; python3 -c \"$1\"",
+            "sh",
+            sockets,
         ])
         .policy_mut()
-        .require(Property::Network, Requirement::BestEffort)
         .require(Property::Processes, Requirement::BestEffort);
         let child = rt
             .block_on(
@@ -480,16 +487,24 @@ fn probe_under_a_docker_like_filter() {
     let (stdout, ok) = run_helper("probe_under_a_docker_like_filter", "docker", &[]);
     assert!(ok);
     assert!(stdout.contains("Filesystem: [\"Landlock ABI "), "{stdout}");
+    // Without a pid namespace, Landlock ABI 6 still keeps signals inside.
+    let abi = common::host::landlock_abi().unwrap();
+    let processes = if abi >= 6 {
+        format!("[\"Landlock ABI {abi} (signals scoped)\"]")
+    } else {
+        "[]".to_string()
+    };
     assert!(
-        stdout.contains(
-            "\"] / true\nNetwork: [] / true\nProcesses: [] / true\nSyscalls: [\"seccomp\"] / false\n"
-        ),
+        stdout.contains(&format!(
+            "\"] / true\nNetwork: [\"seccomp (no socket(2); socket pairs only)\"] / false\n\
+             Processes: {processes} / true\nSyscalls: [\"seccomp\"] / false\n"
+        )),
         "{stdout}"
     );
     assert!(
         stdout.contains(
-            "ran\ncat: /etc/shadow: Permission denied\ncat: /root/.profile: Permission denied\n\
-             /bin/sh: 1: cannot create /usr/x: Permission denied\n"
+            "ran\n2 13\n10 13\n1 13\n16 13\npair\ncat: /etc/shadow: Permission denied\ncat: /root/.profile: Permission denied\n\
+             sh: 1: cannot create /usr/x: Permission denied\n"
         ),
         "{stdout}"
     );
@@ -552,5 +567,118 @@ fn c17_landlock_abi_cap() {
             stdout.contains(&format!("abi=Some({abi}) cap={abi}\n{expected}\n")),
             "ABI {abi}: {stdout}"
         );
+    }
+}
+
+/// On a real host that refuses what the default sandbox needs, the mode it supports: without
+/// usable user namespaces (`user.max_user_namespaces=0`, a container's seccomp profile),
+/// Landlock and seccomp alone with processes best effort, where "no network" still holds
+/// (every `socket(2)` is `EACCES`, socket pairs work) and unlisted paths are `EACCES`; where
+/// the kernel refuses a fresh procfs (a container's masked `/proc`), every namespace with
+/// the filesystem best effort and no `/proc` (only loopback in the network namespace). The
+/// report says what was left out. Hosts with the default sandbox have the simulated tests
+/// above.
+#[tokio::test]
+async fn the_mode_this_host_supports() {
+    use common::host::Mode;
+    let mode = match common::host::mode() {
+        Ok(Mode::Full) => {
+            common::skip(
+                "this host runs the default sandbox (its degraded modes are simulated above)",
+            );
+            return;
+        }
+        Err(why) => {
+            common::skip(&format!("no sandbox runs here (checked): {why}"));
+            return;
+        }
+        Ok(mode) => mode.clone(),
+    };
+    if !common::python3_or_skip() {
+        return;
+    }
+    let script = "import os, socket\n\
+        for f in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):\n\
+        \x20   try:\n\
+        \x20       socket.socket(f, socket.SOCK_DGRAM); print(int(f), 'ok')\n\
+        \x20   except OSError as e:\n\
+        \x20       print(int(f), e.errno)\n\
+        a, b = socket.socketpair(); a.send(b'pair'); print(b.recv(4).decode())\n\
+        try:\n\
+        \x20   open('/etc/shadow'); print('shadow readable')\n\
+        except OSError as e:\n\
+        \x20   print('shadow', e.errno)\n\
+        print('proc', os.path.exists('/proc/self/status'))\n";
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]);
+    let property = match &mode {
+        Mode::LandlockOnly(_) => Property::Processes,
+        _ => Property::Filesystem,
+    };
+    cmd.policy_mut().require(property, Requirement::BestEffort);
+    let child = cmd
+        .stdout(tokio_sandbox::Stdio::piped())
+        .stderr(tokio_sandbox::Stdio::piped())
+        .spawn()
+        .await
+        .unwrap();
+    let report: Vec<_> = child
+        .enforcement()
+        .properties
+        .iter()
+        .map(|r| (r.property, r.layers.clone(), r.not_enforced.clone()))
+        .collect();
+    let out = child.wait_with_output().await.unwrap();
+    let stdout = common::stdout(&out);
+    let find = |p: Property| report.iter().find(|r| r.0 == p).unwrap().clone();
+    match &mode {
+        Mode::LandlockOnly(why) => {
+            eprintln!("Landlock-only mode: {why}");
+            assert!(
+                stdout.starts_with("2 13\n10 13\n1 13\npair\nshadow 13\n"),
+                "{stdout}{}",
+                common::stderr(&out)
+            );
+            let net = find(Property::Network);
+            assert_eq!(
+                net.1,
+                ["seccomp (no socket(2); socket pairs only)"],
+                "{report:?}"
+            );
+            assert_eq!(net.2, None);
+            let procs = find(Property::Processes);
+            assert!(
+                procs.2.as_deref().unwrap().contains("pid namespace"),
+                "{report:?}"
+            );
+            let fs = find(Property::Filesystem);
+            assert!(fs.1[0].starts_with("Landlock ABI "), "{report:?}");
+            assert!(
+                fs.2.as_deref().unwrap().contains("mount namespace"),
+                "{report:?}"
+            );
+        }
+        Mode::NoProc(why) => {
+            eprintln!("no-/proc mode: {why}");
+            // A network namespace of its own: sockets work, but only loopback is there.
+            assert_eq!(
+                stdout,
+                "2 ok\n10 ok\n1 ok\npair\nshadow 2\nproc False\n",
+                "{}",
+                common::stderr(&out)
+            );
+            assert_eq!(
+                find(Property::Network).1,
+                ["network namespace"],
+                "{report:?}"
+            );
+            assert_eq!(find(Property::Processes).1, ["pid namespace"], "{report:?}");
+            let fs = find(Property::Filesystem);
+            assert!(
+                fs.2.as_deref().unwrap().starts_with("no /proc: "),
+                "{report:?}"
+            );
+        }
+        Mode::Full => unreachable!(),
     }
 }

@@ -318,8 +318,7 @@ pub(crate) fn clone_child(
                 mechanism: "a user namespace",
                 reason: format!(
                     "{clone_call} with CLONE_NEWUSER: {err}; allow them on this host, or make \
-                     Processes best effort (Network too below Landlock ABI 6) to run on \
-                     Landlock and seccomp alone"
+                     Processes best effort to run on Landlock and seccomp alone"
                 ),
             });
         }
