@@ -39,6 +39,10 @@ const RETUNE_CALLS: [&str; 11] = [
 /// milliseconds, the rest is room for a loaded machine or an emulated one.
 const PROMPTLY: Duration = Duration::from_secs(10);
 
+/// The starved program's timeout: long enough for its 100 spinners to start before it, also
+/// under emulation (about 8 times slower), where 2 s were not.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
 fn each(outcome: &str) -> String {
     RETUNE_CALLS
         .iter()
@@ -143,13 +147,13 @@ async fn init_starved_timeout_ends_the_run_promptly() {
     let mut cmd = tokio_sandbox::Command::new(&exe);
     cmd.env(crate::attacker::ATTACK, "starve_pid1")
         .read_only(exe.parent().unwrap())
-        .timeout(Duration::from_secs(2));
+        .timeout(TIMEOUT);
     let start = Instant::now();
     let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
         .await
         .expect("the run ends within 120 s")
         .expect("spawn the attacker");
-    let late = start.elapsed().saturating_sub(Duration::from_secs(2));
+    let late = start.elapsed().saturating_sub(TIMEOUT);
     eprintln!("starved init: the timed-out run ended {late:?} after its deadline");
     assert_eq!(common::stdout(&out), "spinning\n");
     assert_eq!(out.status.code(), None, "killed at the deadline");
