@@ -339,9 +339,10 @@ async fn cgroups_of_a_killed_caller_are_removed_by_the_next() {
 
 /// The program can neither leave its cgroup nor raise its limits: it sees its own cgroup as
 /// the root of its cgroup namespace, no cgroup hierarchy, and cannot mount one; even with the
-/// cgroup hierarchy bound read-write (where the host mounts it with `nsdelegate`, as systemd
-/// does), moving itself to the parent and writing its own `memory.max` and `pids.max` are
-/// refused.
+/// cgroup hierarchy bound (read-only for a root caller, whose sandbox is host uid 65534; the
+/// caller's delegated cgroup read-write for an unprivileged caller, whose sandbox has its
+/// uid, where the host mounts cgroup2 with `nsdelegate`, as systemd does), moving itself to the
+/// parent and writing its own `memory.max` and `pids.max` are refused.
 #[tokio::test]
 async fn the_program_cannot_leave_its_cgroup_or_raise_its_limits() {
     if !common::host::sandbox_or_skip() {
@@ -412,7 +413,8 @@ async fn the_program_cannot_leave_its_cgroup_or_raise_its_limits() {
     if common::is_root() {
         cmd.read_only(&mount);
     } else {
-        cmd.read_write(&mount);
+        // The part delegated to the caller (the rest of the hierarchy is not writable).
+        cmd.read_write(probe.cgroup_parent.as_ref().unwrap());
     }
     let o = cmd
         .args(["-c", &script])
