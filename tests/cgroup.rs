@@ -187,7 +187,6 @@ async fn cpu_bandwidth_throttles_measurably() {
             ..Limits::default()
         })
         .spawn()
-        .await
         .unwrap();
     let cgroup = common::host::cgroup_of(child.id().unwrap());
     assert_eq!(
@@ -268,10 +267,11 @@ async fn thousand_runs() {
         match i % 4 {
             0 => {
                 let micros = (i as u64 * 37) % 5000;
-                let _ = tokio::time::timeout(Duration::from_micros(micros), cmd.spawn()).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_micros(micros), cmd.spawn_async()).await;
             }
             1 => {
-                let mut child = cmd.spawn().await.unwrap();
+                let mut child = cmd.spawn().unwrap();
                 child.kill().await.unwrap();
             }
             _ => {

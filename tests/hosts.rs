@@ -224,7 +224,7 @@ fn apparmor_userns_restriction_names_the_fix() {
     if std::env::var(ROLE).as_deref() == Ok("apparmor") {
         deny_syscall(libc::SYS_mount, libc::EPERM);
         let err = current_thread_rt()
-            .block_on(Command::new("/bin/true").spawn())
+            .block_on(Command::new("/bin/true").spawn_async())
             .expect_err("mount(2) is refused");
         println!("error: {err}");
         println!("probe: {}", tokio_sandbox::probe().user_namespace);
@@ -620,7 +620,6 @@ async fn the_mode_this_host_supports() {
         .stdout(tokio_sandbox::Stdio::piped())
         .stderr(tokio_sandbox::Stdio::piped())
         .spawn()
-        .await
         .unwrap();
     let report: Vec<_> = child
         .enforcement()
