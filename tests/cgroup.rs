@@ -399,7 +399,11 @@ async fn the_program_cannot_leave_its_cgroup_or_raise_its_limits() {
          print(len(mine))\n\
          def write(path, text):\n\
          \x20   try:\n\
-         \x20       open(path, 'w').write(text)\n\
+         \x20       fd = os.open(path, os.O_WRONLY)\n\
+         \x20       try:\n\
+         \x20           os.write(fd, text.encode())\n\
+         \x20       finally:\n\
+         \x20           os.close(fd)\n\
          \x20       return 'written'\n\
          \x20   except OSError as e:\n\
          \x20       return e.errno\n\
