@@ -68,6 +68,18 @@ pub fn scaled(n: usize) -> usize {
     ((n as f64 * factor).round() as usize).max(1)
 }
 
+/// A time bound stretched by the inverse of `TSB_TEST_SCALE` (at least 1): a guest under
+/// emulation (the host runner's CI selection sets the scale below 1) takes longer for the same
+/// work, so a bound such as "the run ended within 1 s of its deadline" gets that much more.
+pub fn slack(d: std::time::Duration) -> std::time::Duration {
+    let factor: f64 = std::env::var("TSB_TEST_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|f: &f64| *f > 0.0)
+        .unwrap_or(1.0);
+    d.mul_f64((1.0 / factor).max(1.0))
+}
+
 /// The CLI: `TOKIO_SANDBOX_CLI` when set (CI runs a copy as another user), else the one cargo
 /// built for this test run; `None` (printed) without the `cli` feature.
 pub fn cli() -> Option<std::process::Command> {
