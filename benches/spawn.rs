@@ -9,6 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use futures::stream::{self, StreamExt};
 use tokio::runtime::Runtime;
@@ -169,53 +171,19 @@ fn throughput(c: &mut Criterion) {
 }
 
 fn bwrap(c: &mut Criterion) {
-    let Some(bwrap) = ["/usr/bin/bwrap", "/usr/local/bin/bwrap"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
-        println!("bwrap: skipped, bubblewrap is not installed (apt-get install bubblewrap)");
-        return;
+    let bwrap = match common::bwrap() {
+        Ok(path) => path,
+        Err(why) => {
+            println!("bwrap: skipped: {why}");
+            return;
+        }
     };
     let rt = runtime();
-    // The same policy as the default sandbox: read-only /usr with the merged-/usr links, fresh
-    // /proc, minimal /dev, private /tmp, every namespace, new session, no capability.
-    let args: &[&str] = &[
-        "--unshare-all",
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop",
-        "ALL",
-        "--ro-bind",
-        "/usr",
-        "/usr",
-        "--symlink",
-        "usr/bin",
-        "/bin",
-        "--symlink",
-        "usr/sbin",
-        "/sbin",
-        "--symlink",
-        "usr/lib",
-        "/lib",
-        "--symlink",
-        "usr/lib64",
-        "/lib64",
-        "--ro-bind",
-        "/etc/ld.so.cache",
-        "/etc/ld.so.cache",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "/bin/true",
-    ];
     let mut g = c.benchmark_group("spawn_exit_true");
     g.bench_function("bwrap", |b| {
         b.to_async(&rt).iter(|| async {
             let s = tokio::process::Command::new(bwrap)
-                .args(args)
+                .args(common::BWRAP_ARGS)
                 .status()
                 .await
                 .expect("bwrap");

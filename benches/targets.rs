@@ -9,9 +9,11 @@
 //! targets and whether each is met. Bubblewrap is left out, with the reason printed, when
 //! `bwrap` is not installed (`apt-get install bubblewrap`) or cannot make its namespaces here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+mod common;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::stream::{self, StreamExt};
@@ -52,60 +54,6 @@ async fn filled(pool: &Pool, ready: usize) {
     }
 }
 
-/// bubblewrap with the default sandbox's policy: read-only /usr with the merged-/usr links,
-/// fresh /proc, minimal /dev, private /tmp, every namespace, new session, no capability.
-const BWRAP_ARGS: &[&str] = &[
-    "--unshare-all",
-    "--die-with-parent",
-    "--new-session",
-    "--cap-drop",
-    "ALL",
-    "--ro-bind",
-    "/usr",
-    "/usr",
-    "--symlink",
-    "usr/bin",
-    "/bin",
-    "--symlink",
-    "usr/sbin",
-    "/sbin",
-    "--symlink",
-    "usr/lib",
-    "/lib",
-    "--symlink",
-    "usr/lib64",
-    "/lib64",
-    "--ro-bind",
-    "/etc/ld.so.cache",
-    "/etc/ld.so.cache",
-    "--proc",
-    "/proc",
-    "--dev",
-    "/dev",
-    "--tmpfs",
-    "/tmp",
-    "/bin/true",
-];
-
-/// The `bwrap` binary, if it runs here; else why not.
-fn bwrap() -> Result<&'static str, String> {
-    let path = ["/usr/bin/bwrap", "/usr/local/bin/bwrap"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .ok_or("bubblewrap is not installed (apt-get install bubblewrap)")?;
-    let out = std::process::Command::new(path)
-        .args(BWRAP_ARGS)
-        .output()
-        .map_err(|e| format!("{path}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{path} fails here: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(path)
-}
-
 fn spawn_exit_true(c: &mut Criterion) {
     let rt = runtime();
     let policy = Policy::new().compile().expect("policy");
@@ -140,12 +88,12 @@ fn spawn_exit_true(c: &mut Criterion) {
         })
     });
     drop(pool);
-    match bwrap() {
+    match common::bwrap() {
         Ok(path) => {
             g.bench_function("bwrap", |b| {
                 b.to_async(&rt).iter(|| async {
                     let s = tokio::process::Command::new(path)
-                        .args(BWRAP_ARGS)
+                        .args(common::BWRAP_ARGS)
                         .status()
                         .await
                         .expect("bwrap");
@@ -202,50 +150,6 @@ fn pooled_throughput(c: &mut Criterion) {
 /// The p99 lateness of each run of the timer group.
 static LATENESS: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
 
-/// Starts 1,000 sandboxes running `sleep 1` (with `spawn_async`) on a current-thread runtime
-/// while a 10 ms interval timer runs on it; returns the timer's p99 lateness.
-fn lateness_while_1000_start() -> Duration {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let timer = tokio::spawn(async move {
-            let period = Duration::from_millis(10);
-            let mut late = Vec::new();
-            let mut next = Instant::now() + period;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(next.into()) => {
-                        late.push(Instant::now().saturating_duration_since(next));
-                        next += period;
-                    }
-                    _ = &mut stop_rx => return late,
-                }
-            }
-        });
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..1000 {
-            set.spawn(async {
-                let mut child = Command::new("sleep")
-                    .arg("1")
-                    .spawn_async()
-                    .await
-                    .expect("spawn");
-                child.wait().await.expect("wait")
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            assert!(r.expect("task").success());
-        }
-        stop_tx.send(()).ok();
-        let mut late = timer.await.expect("timer task");
-        late.sort();
-        late[(late.len() - 1) * 99 / 100]
-    })
-}
-
 fn timer_lateness(c: &mut Criterion) {
     let mut g = c.benchmark_group("targets_timer_lateness");
     g.sample_size(10);
@@ -257,7 +161,7 @@ fn timer_lateness(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut sum = Duration::ZERO;
             for _ in 0..iters {
-                let p99 = lateness_while_1000_start();
+                let p99 = common::lateness_while_1000_start().percentile(0.99);
                 LATENESS.lock().unwrap().push(p99);
                 sum += p99;
             }
