@@ -13,24 +13,7 @@ mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use futures::stream::{self, StreamExt};
-use tokio::runtime::Runtime;
 use tokio_sandbox::{Command, Layers, Network};
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-async fn tokio_true() {
-    let s = tokio::process::Command::new("/bin/true")
-        .status()
-        .await
-        .expect("spawn");
-    assert!(s.success());
-}
 
 async fn sandbox_true(layers: Layers, network: Network) {
     let mut cmd = Command::new("/bin/true");
@@ -54,15 +37,17 @@ async fn sandbox_default_async() {
 }
 
 fn spawn_exit_true(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = common::runtime();
     let mut g = c.benchmark_group("spawn_exit_true");
-    g.bench_function("tokio_process", |b| b.to_async(&rt).iter(tokio_true));
+    g.bench_function("tokio_process", |b| {
+        b.to_async(&rt).iter(common::tokio_true)
+    });
     g.bench_function("sandbox_default", |b| b.to_async(&rt).iter(sandbox_default));
     g.finish();
 }
 
 fn layers(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = common::runtime();
     let none = Layers {
         user_namespace: true,
         mount: false,
@@ -128,7 +113,7 @@ fn grow_rss(hold: &mut Vec<Vec<u8>>, bytes: usize) {
 }
 
 fn parent_rss(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = common::runtime();
     let mut hold = Vec::new();
     let mut g = c.benchmark_group("parent_rss");
     for (label, bytes) in [
@@ -138,7 +123,7 @@ fn parent_rss(c: &mut Criterion) {
     ] {
         grow_rss(&mut hold, bytes);
         g.bench_function(BenchmarkId::new("tokio_process", label), |b| {
-            b.to_async(&rt).iter(tokio_true)
+            b.to_async(&rt).iter(common::tokio_true)
         });
         g.bench_function(BenchmarkId::new("sandbox_default", label), |b| {
             b.to_async(&rt).iter(sandbox_default)
@@ -149,7 +134,7 @@ fn parent_rss(c: &mut Criterion) {
 }
 
 fn throughput(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = common::runtime();
     const N: usize = 256;
     let mut g = c.benchmark_group("throughput");
     g.throughput(Throughput::Elements(N as u64));
@@ -178,7 +163,7 @@ fn bwrap(c: &mut Criterion) {
             return;
         }
     };
-    let rt = runtime();
+    let rt = common::runtime();
     let mut g = c.benchmark_group("spawn_exit_true");
     g.bench_function("bwrap", |b| {
         b.to_async(&rt).iter(|| async {

@@ -17,24 +17,7 @@ mod common;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::stream::{self, StreamExt};
-use tokio::runtime::Runtime;
 use tokio_sandbox::{Command, Policy, Pool, Sandbox};
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-async fn tokio_true() {
-    let s = tokio::process::Command::new("/bin/true")
-        .status()
-        .await
-        .expect("spawn");
-    assert!(s.success());
-}
 
 async fn cold_true() {
     let s = Command::new("/bin/true").status().await.expect("spawn");
@@ -55,11 +38,13 @@ async fn filled(pool: &Pool, ready: usize) {
 }
 
 fn spawn_exit_true(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = common::runtime();
     let policy = Policy::new().compile().expect("policy");
     let mut g = c.benchmark_group("targets_spawn_exit_true");
     g.measurement_time(Duration::from_secs(8));
-    g.bench_function("tokio_process", |b| b.to_async(&rt).iter(tokio_true));
+    g.bench_function("tokio_process", |b| {
+        b.to_async(&rt).iter(common::tokio_true)
+    });
     g.bench_function("cold_default", |b| b.to_async(&rt).iter(cold_true));
     let sandbox = rt.block_on(Sandbox::start(&policy)).expect("sandbox");
     g.bench_function("running_sandbox", |b| {
@@ -110,7 +95,7 @@ fn spawn_exit_true(c: &mut Criterion) {
 const N: usize = 256;
 
 fn pooled_throughput(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = common::runtime();
     let mut g = c.benchmark_group("targets_pooled_throughput");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);

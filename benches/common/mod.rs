@@ -6,6 +6,26 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use tokio::runtime::Runtime;
+
+/// The multi-thread runtime the benches spawn on: two workers, as this machine has two CPUs.
+pub fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// `/bin/true` with `tokio::process`, the reference every ratio is taken against.
+pub async fn tokio_true() {
+    let s = tokio::process::Command::new("/bin/true")
+        .status()
+        .await
+        .expect("spawn");
+    assert!(s.success());
+}
+
 /// bubblewrap with the default sandbox's policy: read-only /usr with the merged-/usr links,
 /// fresh /proc, minimal /dev, private /tmp, every namespace, new session, no capability.
 pub const BWRAP_ARGS: &[&str] = &[
