@@ -26,11 +26,10 @@
 //!   channel: an `AF_UNIX` `SOCK_SEQPACKET` socket on which init sends [`Reply`] messages:
 //!   [`REPLY_STARTED`] (with the command's pidfd attached) or [`REPLY_FAILED`], later
 //!   [`REPLY_EXITED`]; then init closes it. The command gets its own process group.
-//! - [`KIND_LAST`]: the one command of a prepared sandbox. The first descriptor is the write end
-//!   of a close-on-exec report pipe (a [`Failure`] record, or EOF once the program was
-//!   executed, as for a sandbox's first process), the second the write end of the status pipe;
-//!   init then supervises the program as in its one-shot mode (forwards signals, reports the
-//!   wait status, ends the sandbox with it) and takes no more requests.
+//! - [`KIND_LAST`]: the one command of a prepared sandbox. The first descriptor is its channel,
+//!   answered as a [`KIND_RUN`] command's, but the command stays in init's process group; init
+//!   then takes no more requests, forwards the signals a process sends it to the command, and
+//!   ends the sandbox once the command's [`REPLY_EXITED`] is sent.
 //!
 //! [`Failure`]: crate::wire::Failure
 //! [`Call::ReceiveRequest`]: crate::wire::Call::ReceiveRequest
@@ -67,7 +66,7 @@ pub const MAX_COMMANDS: usize = 1024;
 /// A command of a running sandbox: descriptor 0 is its channel.
 pub const KIND_RUN: u32 = 1;
 
-/// The one command of a prepared sandbox: descriptor 0 is the report pipe, 1 the status pipe.
+/// The one command of a prepared sandbox: descriptor 0 is its channel, as for [`KIND_RUN`].
 pub const KIND_LAST: u32 = 2;
 
 /// The target of a descriptor that is not the program's.
@@ -161,8 +160,7 @@ impl Header {
             strings_len: w(5)?,
         };
         let channels = match h.kind {
-            KIND_RUN => 1,
-            KIND_LAST => 2,
+            KIND_RUN | KIND_LAST => 1,
             _ => return Err(refusal::MALFORMED),
         };
         let strings = (h.argc as usize).saturating_add(h.envc as usize);

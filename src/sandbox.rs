@@ -208,11 +208,21 @@ fn needs_namespaces(policy: &CompiledPolicy) -> Result<(), SpawnError> {
 /// many at once as there are CPUs, and sets up another each time one is taken.
 /// [`Pool::command`] returns a [`Command`] whose spawn takes a ready sandbox and asks its init
 /// to execute the program (one message on the sandbox's control channel, as for a
-/// [`Sandbox`]): init then supervises it as in a sandbox started for that program, and the
-/// sandbox ends with it. The [`Child`](crate::Child) is the same as [`Command::spawn`]'s:
-/// [`Child::kill`](crate::Child::kill) and the timeout kill the whole sandbox. When no
-/// sandbox is ready, the spawn sets one up itself, as [`Command::spawn`] does. A pool never
-/// hands a sandbox to a second command.
+/// [`Sandbox`]), and the sandbox ends with it. The [`Child`](crate::Child) is the program's, as
+/// a [`Sandbox`] command's is: its [`id`](crate::Child::id) and
+/// [`pidfd`](crate::Child::pidfd) are the program's, and its status and
+/// [`resource usage`](crate::Child::resource_usage) (of the program and the descendants it
+/// waited for) come as soon as the program ends, as `tokio::process`'s do. Its sandbox ends
+/// right after, off the caller's path: the sandbox's init kills whatever the program left
+/// running, reaps it and exits, and the library reaps init (and removes the sandbox's cgroup)
+/// in the background. [`Child::kill`](crate::Child::kill) and the timeout kill the program,
+/// and with it the sandbox; a `Child` dropped with
+/// [`kill_on_drop`](crate::Command::kill_on_drop) kills the sandbox, one dropped without it
+/// lets the program run on and its sandbox end with it. A signal a process of the sandbox
+/// sends its init goes to the program, as in a sandbox started for it. When no sandbox is
+/// ready, the spawn sets one up itself, as [`Command::spawn`] does (its `Child` is then that
+/// sandbox's, whose status comes once the sandbox has ended). A pool never hands a sandbox to
+/// a second command.
 ///
 /// Dropping the `Pool` kills the sandboxes it holds ready (on its thread, which then exits);
 /// running ones are their `Child`'s. A [`Command`] of a dropped pool sets up its own

@@ -479,34 +479,147 @@ async fn pool_entries_are_isolated() {
     );
 }
 
-/// A pooled command's sandbox ends with it: a background process it left is killed, and the
-/// status, timeout and kill are those of a sandbox started for the program.
+/// The parent of the host process `pid`, from `/proc/PID/stat`.
+fn parent_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// The pidfd of the init of the pooled sandbox that the program `child` runs in (its parent).
+fn pooled_init(child: &tokio_sandbox::Child) -> OwnedFd {
+    let init = parent_of(child.id().unwrap());
+    assert_ne!(init, std::process::id(), "a pooled sandbox's command");
+    pidfd_open(init).expect("the sandbox runs")
+}
+
+/// Waits (at most 30 s) until `pool` holds `n` sandboxes ready.
+async fn filled(pool: &Pool, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pool.ready() < n {
+        assert!(Instant::now() < deadline, "{:?}", pool.last_error());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A pooled command is its program, as a command of a running sandbox: its status and resource
+/// usage come when the program ends, and its sandbox ends right after, in the background: a
+/// process the program left running in a session of its own is killed then, and the sandbox's
+/// init is gone. Timeout and errors are those of a sandbox started for the program.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pooled_sandbox_ends_with_its_program() {
     if !common::host::sandbox_or_skip() {
         return;
     }
     let pool = Pool::new(&policy(), 1).unwrap();
+    filled(&pool, 1).await;
+    // It ends once its stdin is closed (by the wait), so that it runs while its parent is read.
     let mut child = pool
         .command("/bin/sh")
-        .args(["-c", "setsid sleep 100 & exit 7"])
+        .args(["-c", "setsid sleep 100 & read x; exit 7"])
+        .stdin(Stdio::piped())
         .spawn()
         .unwrap();
-    let init = pidfd_open(child.id().unwrap()).expect("the sandbox runs");
+    let init = pooled_init(&child);
     assert_eq!(child.wait().await.unwrap().code(), Some(7));
-    assert!(exits_within(&init, Duration::ZERO));
+    assert!(child.resource_usage().is_some());
+    assert_eq!(child.run_status().unwrap().ended_by, EndReason::Exited);
+    assert!(
+        exits_within(&init, Duration::from_secs(10)),
+        "the sandbox ends after its program"
+    );
+    filled(&pool, 1).await;
     let mut child = pool
         .command("sleep")
         .arg("100")
         .timeout(Duration::from_millis(100))
         .spawn()
         .unwrap();
+    let init = pooled_init(&child);
     child.wait().await.unwrap();
     assert_eq!(child.run_status().unwrap().ended_by, EndReason::Timeout);
+    assert!(exits_within(&init, Duration::from_secs(10)));
     match pool.command("/nonexistent").spawn_async().await {
         Err(SpawnError::NotFound { .. }) => {}
         other => panic!("expected NotFound, got {other:?}"),
     }
+}
+
+/// A pooled command's kill ends its program and then its sandbox; dropped with
+/// `kill_on_drop`, its sandbox is killed; dropped without, its program runs on to its end
+/// (its output still comes) and the sandbox ends after it. Nothing is left either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_commands_kill_and_drop_end_its_sandbox() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let pool = Pool::new(&policy(), 2).unwrap();
+    filled(&pool, 2).await;
+    let mut child = pool.command("sleep").arg("100").spawn().unwrap();
+    let init = pooled_init(&child);
+    child.kill().await.unwrap();
+    assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(child.run_status().unwrap().ended_by, EndReason::Killed);
+    assert!(exits_within(&init, Duration::from_secs(10)));
+
+    filled(&pool, 2).await;
+    let child = pool
+        .command("sleep")
+        .arg("100")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let init = pooled_init(&child);
+    drop(child);
+    assert!(exits_within(&init, Duration::from_secs(10)));
+
+    filled(&pool, 2).await;
+    let mut child = pool
+        .command("/bin/sh")
+        .args(["-c", "read x; echo done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let init = pooled_init(&child);
+    let stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    drop(child);
+    assert!(
+        !exits_within(&init, Duration::from_millis(100)),
+        "a dropped command runs on"
+    );
+    // Its end: EOF on its stdin.
+    drop(stdin);
+    let mut out = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(out, "done\n");
+    assert!(exits_within(&init, Duration::from_secs(10)));
+}
+
+/// A signal a process of a pooled sandbox sends to its init goes to the program, as in a
+/// sandbox started for the program.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_sandboxs_init_forwards_signals_to_the_program() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let pool = Pool::new(&policy(), 1).unwrap();
+    let o = pool
+        .command("/bin/sh")
+        .args([
+            "-c",
+            "trap 'echo forwarded; exit 3' USR1; /bin/kill -USR1 1 2>&1 || kill -USR1 1; \
+             sleep 10 & wait",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(text(&o.stdout), "forwarded\n", "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(3));
 }
 
 /// With no sandbox ready, or with a changed policy, a pool's command sets up its own.
@@ -615,7 +728,7 @@ async fn settled(fds: usize, groups: usize, what: &str) {
 /// Cancel safety and nothing leaked: 1,000 command spawns of a running sandbox dropped at every
 /// point of their life (before the request, waiting for init's answer, after the exec) and
 /// 1,000 running commands dropped leave no process, zombie or fd, in the sandbox or here; nor
-/// do 300 cancelled spawns of a pool, 100 cancelled starts and 100 sandboxes dropped with
+/// do 300 cancelled spawns of a pool, 1,000 pooled commands waited for, killed or dropped, 100 cancelled starts and 100 sandboxes dropped with
 /// commands running. Runs in a helper process so that other tests' fds and children do not
 /// count.
 #[test]
@@ -686,6 +799,43 @@ async fn cancel_and_drop() {
     }
     drop(pool);
     settled(fds, groups, "300 cancelled pool spawns").await;
+
+    let pool = Pool::new(&policy(), 4).unwrap();
+    for i in 0..1000u64 {
+        let mut cmd = pool.command("/bin/sh");
+        match i % 4 {
+            // Waited for, leaving a process in a session of its own to its sandbox's end.
+            0 => {
+                let status = cmd
+                    .args(["-c", "setsid sleep 5 & exit 3"])
+                    .status()
+                    .await
+                    .unwrap();
+                assert_eq!(status.code(), Some(3));
+            }
+            // Killed.
+            1 => {
+                let mut child = cmd.args(["-c", "sleep 5"]).spawn().unwrap();
+                child.kill().await.unwrap();
+            }
+            // Dropped while it runs, killed with its sandbox.
+            2 => drop(
+                cmd.args(["-c", "sleep 5"])
+                    .kill_on_drop(true)
+                    .spawn()
+                    .unwrap(),
+            ),
+            // Dropped while it runs, ending by itself.
+            _ => drop(cmd.args(["-c", "sleep 0.01"]).spawn().unwrap()),
+        }
+    }
+    drop(pool);
+    settled(
+        fds,
+        groups,
+        "1,000 pooled commands waited for, killed or dropped",
+    )
+    .await;
 
     for i in 0..100u64 {
         let _ =

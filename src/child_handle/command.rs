@@ -1,85 +1,25 @@
-//! A [`Child`] that is a command of a running sandbox: its pidfd is the command's (a child of
-//! the sandbox's init, not of this process), its end comes from init on the command's channel
-//! (`src/control.rs`), and a kill ends its process group.
+//! A [`Child`] that is a command of a running or prepared sandbox: its pidfd is the command's (a
+//! child of the sandbox's init, not of this process), its end comes from init on the command's
+//! channel (`src/control.rs`), and a kill ends its process group (a prepared sandbox's one
+//! command alone, whose end ends its sandbox).
 
 use std::io;
 use std::io::IoSliceMut;
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use tokio::io::unix::AsyncFd;
-use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
-use crate::child_handle::pidfd::pidfd_send_signal;
+use crate::child_handle::pidfd::{pidfd_send_signal, reap_in_background};
 use crate::child_handle::status::{Causes, Ended, ResourceUsage};
-use crate::child_handle::{Child, Of, Running, State};
+use crate::child_handle::{Child, State};
 use crate::control::{Reply, REPLY_EXITED, REPLY_LEN};
-use crate::enforcement::Enforcement;
-use crate::plan::mount::TmpfsMount;
-use crate::policy::Limits;
-
-/// What a running sandbox hands over to the [`Child`] of a command.
-pub(crate) struct CommandParts {
-    /// The command's host pid (0 when it could not be read).
-    pub pid: u32,
-    pub pidfd: OwnedFd,
-    /// The library's end of the command's channel (non-blocking).
-    pub channel: OwnedFd,
-    pub kill_on_drop: bool,
-    pub enforcement: Enforcement,
-    /// The command's working directory inside the sandbox.
-    pub working_directory: std::path::PathBuf,
-    pub stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
-    pub timeout: Option<Duration>,
-    pub limits: Limits,
-    /// The tmpfs mounts init checks for space, in the order of its report.
-    pub tmpfs: Vec<TmpfsMount>,
-}
 
 impl Child {
-    /// The `Child` of a command that the running sandbox's init has executed.
-    pub(crate) fn command(parts: CommandParts) -> Child {
-        let CommandParts {
-            pid,
-            pidfd,
-            channel,
-            kill_on_drop,
-            enforcement,
-            working_directory,
-            stdio,
-            timeout,
-            limits,
-            tmpfs,
-        } = parts;
-        Child {
-            pid,
-            of: Of::Command,
-            pidfd: ManuallyDrop::new(pidfd),
-            state: State::Running(Running {
-                status_pipe: channel,
-                // A timeout too long to be a point in time is no deadline.
-                deadline: timeout.and_then(|t| tokio::time::Instant::now().checked_add(t)),
-                timed_out: false,
-                killed: false,
-                stop_deadline: None,
-                cgroup: None,
-                tmpfs,
-            }),
-            kill_on_drop,
-            enforcement,
-            working_directory,
-            limits,
-            started: Instant::now(),
-            stdin: stdio.0,
-            stdout: stdio.1,
-            stderr: stdio.2,
-        }
-    }
-
     /// [`Child::try_wait`] of a command: its end as init reported it on the channel.
     pub(super) fn try_wait_command(&mut self) -> io::Result<Option<ExitStatus>> {
         let running = match &mut self.state {
@@ -107,10 +47,16 @@ impl Child {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(e),
         };
+        // A prepared sandbox's: its cgroup as the command left it, then its init (ending the
+        // sandbox now) is reaped in the background and the cgroup removed after it.
+        let cgroup_events = running.cgroup.as_ref().map(|cg| cg.events());
+        if let Some(init) = running.init.take() {
+            reap_in_background(init, running.cgroup.take());
+        }
         let end = Causes {
             status,
             usage,
-            cgroup_events: None,
+            cgroup_events,
             timed_out: running.timed_out,
             killed: running.killed,
             limits: &self.limits,
@@ -121,7 +67,7 @@ impl Child {
             usage,
             end,
             wall_time: self.started.elapsed(),
-            cgroup_events: None,
+            cgroup_events,
             full_tmpfs: running.full_tmpfs(full),
         });
         Ok(Some(status))
@@ -162,12 +108,18 @@ impl Child {
         }
     }
 
-    /// `SIGKILL` to the command's process group.
+    /// `SIGKILL` to the command's process group; to a prepared sandbox's one command alone
+    /// (it shares init's process group), whose end ends the sandbox.
     pub(super) fn kill_command(&mut self) -> io::Result<()> {
         let State::Running(running) = &mut self.state else {
             return Ok(());
         };
-        match signal_group(self.pidfd.as_fd(), libc::SIGKILL) {
+        let sent = if running.init.is_some() {
+            pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL)
+        } else {
+            signal_group(self.pidfd.as_fd(), libc::SIGKILL)
+        };
+        match sent {
             Ok(()) => {
                 running.killed = true;
                 Ok(())

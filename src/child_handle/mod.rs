@@ -98,6 +98,9 @@ struct Running {
     cgroup: Option<SandboxCgroup>,
     /// The tmpfs mounts init checks for space, in the order of its report.
     tmpfs: Vec<TmpfsMount>,
+    /// The pidfd of the init of a prepared sandbox whose one command this is: init ends the
+    /// sandbox once the command has ended and is reaped in the background then.
+    init: Option<OwnedFd>,
 }
 
 /// How long init gets to end the sandbox when asked (killing and reaping every process, so
@@ -150,23 +153,41 @@ impl Running {
     }
 }
 
-/// What the spawning code hands over to a new [`Child`].
+/// What the spawning code hands over to a new [`Child`]: of a sandbox started for its program
+/// ([`Child::new`]) or of a command of a running or prepared sandbox ([`Child::command`]).
 pub(crate) struct ChildParts {
+    /// The host pid of the sandbox's init, or of the command (0 when it could not be read).
     pub pid: u32,
+    /// The pidfd of the sandbox's init, or of the command.
     pub pidfd: OwnedFd,
     pub kill_on_drop: bool,
     pub enforcement: Enforcement,
     pub working_directory: std::path::PathBuf,
     pub stdio: (Option<ChildStdin>, Option<ChildStdout>, Option<ChildStderr>),
+    /// The read end of the sandbox's status pipe, or the library's end of the command's
+    /// channel (non-blocking).
     pub status_pipe: OwnedFd,
     pub timeout: Option<Duration>,
     pub limits: Limits,
     pub cgroup: Option<SandboxCgroup>,
+    /// The tmpfs mounts init checks for space, in the order of its report.
     pub tmpfs: Vec<TmpfsMount>,
+    /// A prepared sandbox's one command: the pidfd of the sandbox's init.
+    pub init: Option<OwnedFd>,
 }
 
 impl Child {
+    /// The `Child` of a sandbox started for its program.
     pub(crate) fn new(parts: ChildParts) -> Child {
+        Child::running(Of::Sandbox, parts)
+    }
+
+    /// The `Child` of a command that a running or prepared sandbox's init has executed.
+    pub(crate) fn command(parts: ChildParts) -> Child {
+        Child::running(Of::Command, parts)
+    }
+
+    fn running(of: Of, parts: ChildParts) -> Child {
         let ChildParts {
             pid,
             pidfd,
@@ -179,10 +200,11 @@ impl Child {
             limits,
             cgroup,
             tmpfs,
+            init,
         } = parts;
         Child {
             pid,
-            of: Of::Sandbox,
+            of,
             pidfd: ManuallyDrop::new(pidfd),
             state: State::Running(Running {
                 status_pipe,
@@ -193,6 +215,7 @@ impl Child {
                 stop_deadline: None,
                 cgroup,
                 tmpfs,
+                init,
             }),
             kill_on_drop,
             enforcement,
@@ -205,7 +228,9 @@ impl Child {
         }
     }
 
-    /// The host pid of the sandbox's first process, or `None` once it has been reaped.
+    /// The host pid of the sandbox's first process (of the program, for a command of a
+    /// [`Sandbox`](crate::Sandbox) or [`Pool`](crate::Pool)), or `None` once it has been
+    /// reaped.
     pub fn id(&self) -> Option<u32> {
         match self.state {
             State::Running(_) => Some(self.pid),
@@ -213,8 +238,9 @@ impl Child {
         }
     }
 
-    /// The pidfd of the sandbox's first process (pidfd_open(2) semantics), usable with
-    /// `pidfd_send_signal(2)`, `waitid(P_PIDFD)` or `poll(2)`.
+    /// The pidfd of the sandbox's first process (of the program, for a command of a
+    /// [`Sandbox`](crate::Sandbox) or [`Pool`](crate::Pool)), pidfd_open(2) semantics, usable
+    /// with `pidfd_send_signal(2)`, `waitid(P_PIDFD)` or `poll(2)`.
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
     }
@@ -287,8 +313,9 @@ impl Child {
         if sig == libc::SIGKILL {
             running.killed = true;
             // The kernel ends init, and with it the pid namespace; with a cgroup every process
-            // is killed at once as well. (The pidfd's signal has been sent either way.)
-            if let Some(cg) = &running.cgroup {
+            // is killed at once as well. (The pidfd's signal has been sent either way.) A
+            // command's sandbox ends after its status was sent.
+            if let Some(cg) = running.cgroup.as_ref().filter(|_| self.of == Of::Sandbox) {
                 let _ = cg.kill();
             }
         }
@@ -668,9 +695,22 @@ impl Drop for Child {
         };
         if self.of == Of::Command {
             // The sandbox's init reaps it. As for a sandbox, only a command that has not been
-            // waited for is killed.
-            if self.kill_on_drop {
-                let _ = command::signal_group(pidfd.as_fd(), libc::SIGKILL);
+            // waited for is killed: a prepared sandbox's one command with its whole sandbox.
+            match running.init.take() {
+                Some(init) => {
+                    if self.kill_on_drop {
+                        let _ = pidfd_send_signal(init.as_fd(), libc::SIGKILL);
+                        if let Some(cg) = &running.cgroup {
+                            let _ = cg.kill();
+                        }
+                    }
+                    // Reaped once its command has ended and it has ended the sandbox.
+                    reap_in_background(init, running.cgroup.take());
+                }
+                None if self.kill_on_drop => {
+                    let _ = command::signal_group(pidfd.as_fd(), libc::SIGKILL);
+                }
+                None => {}
             }
             return;
         }

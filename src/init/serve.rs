@@ -27,8 +27,13 @@
 //! - any other signal is dropped: there is no one program to forward it to (the library signals
 //!   a command's process group itself, with the pidfd).
 //!
-//! The one command of a prepared sandbox ([`KIND_LAST`]) stays in init's process group, and
-//! init then supervises it as in its one-shot mode (status record, stop request, tracing).
+//! The one command of a prepared sandbox ([`KIND_LAST`]) is started and answered as a command
+//! (its pidfd, later its status on its channel) but stays in init's process group, as the
+//! program of a sandbox started for it does. Init then closes the control socket and takes no
+//! more requests; it forwards the signals a process sends it to that command, as in its
+//! one-shot mode; and once the command's status has gone to its channel, it ends the sandbox as
+//! the stop request does: processes the command left behind are killed then, after its status
+//! was sent.
 //!
 //! Nothing a command does reaches the control socket: it is close-on-exec in init (as are the
 //! lifeline, the channels and every received descriptor), init is not dumpable (`/proc/1/fd`
@@ -45,8 +50,8 @@ use crate::control::{
 };
 use crate::wire::{Call, Failure, Stage, STOP_SIGNAL};
 use crate::{
-    detach, exit, full_tmpfs, owner_gone, supervise, syscall, Sandbox, EAGAIN, EINTR,
-    FD_CLOEXEC, F_SETFD, F_SETFL, F_SETOWN, O_ASYNC, O_NONBLOCK, PR_SET_DUMPABLE, SIGCHLD,
+    detach, exit, full_tmpfs, owner_gone, syscall, Sandbox, EAGAIN, EINTR,
+    FD_CLOEXEC, F_SETFD, F_SETFL, F_SETOWN, O_ASYNC, O_NONBLOCK, PR_SET_DUMPABLE, SIGCHLD, SIGIO,
     SIGKILL, SYS_CLONE, SYS_CLOSE_RANGE, SYS_EXECVE, SYS_FCNTL, SYS_GETPID, SYS_KILL, SYS_PRCTL,
     SYS_RT_SIGPROCMASK, SYS_RT_SIGTIMEDWAIT, SYS_WAIT4, SYS_WRITE, WALL, WNOHANG,
 };
@@ -141,6 +146,9 @@ struct State {
     /// argv, NULL, envp, NULL.
     ptrs: [*const u8; MAX_STRINGS + 2],
     commands: [Slot; MAX_COMMANDS],
+    /// The pid of the one command of a prepared sandbox, once started ([`KIND_LAST`]): 0 while
+    /// init serves requests.
+    last: isize,
     stack: Stack,
 }
 
@@ -153,12 +161,19 @@ static mut STATE: State = State {
     scratch: [0; MAX_FDS],
     ptrs: [core::ptr::null(); MAX_STRINGS + 2],
     commands: [Slot { pid: 0, channel: 0 }; MAX_COMMANDS],
+    last: 0,
     stack: Stack([0; STACK_SIZE]),
 };
 
 /// The state; init is single-threaded and the command's process uses it only while init waits.
 fn state() -> *mut State {
     addr_of_mut!(STATE)
+}
+
+/// The pid of the one command of a prepared sandbox, 0 while init serves requests.
+fn last() -> isize {
+    // SAFETY: init's static state, read by init's one thread.
+    unsafe { (*state()).last }
 }
 
 /// Serves requests until the library or the owning process is gone, or the library asks for the
@@ -206,7 +221,9 @@ pub(crate) fn serve(
         };
         let mut info = [0u64; 16];
         loop {
-            take_requests(control, lifeline, &sandbox);
+            if last() == 0 {
+                take_requests(control, &sandbox);
+            }
             if owner_gone(lifeline) {
                 exit(128 + SIGKILL as i32);
             }
@@ -225,6 +242,9 @@ pub(crate) fn serve(
             }
             if sig as usize == SIGCHLD {
                 reap(&sandbox, false);
+            } else if sig > 0 && sig as usize != SIGIO && si_code <= 0 && last() != 0 {
+                // As in the one-shot mode: a signal a process sent init goes to the program.
+                syscall(SYS_KILL, last() as usize, sig as usize, 0, 0);
             }
         }
     }
@@ -251,7 +271,7 @@ fn close(fd: usize) {
 }
 
 /// Reads and handles every request queued on the control socket; ends the sandbox at EOF.
-fn take_requests(control: usize, lifeline: usize, sandbox: &Sandbox) {
+fn take_requests(control: usize, sandbox: &Sandbox) {
     let st = state();
     loop {
         // SAFETY: the buffers are init's static state, used by nothing else now.
@@ -293,7 +313,11 @@ fn take_requests(control: usize, lifeline: usize, sandbox: &Sandbox) {
         } else {
             None
         };
-        handle(len, nfds, refused, control, lifeline, sandbox);
+        handle(len, nfds, refused, control, sandbox);
+        if last() != 0 {
+            // The prepared sandbox's one command: the control socket is closed.
+            return;
+        }
     }
 }
 
@@ -339,7 +363,6 @@ fn handle(
     nfds: usize,
     refused: Option<i32>,
     control: usize,
-    lifeline: usize,
     sandbox: &Sandbox,
 ) {
     let st = state();
@@ -363,10 +386,8 @@ fn handle(
         Ok(parsed) => parsed,
         Err(errno) => {
             let failure = Failure::new(Stage::Exec, Call::ReceiveRequest, errno);
-            match (kind, fds.first()) {
-                (KIND_RUN, Some(&channel)) => send_failure(channel as usize, failure),
-                (KIND_LAST, Some(&report)) => write_failure(report as usize, failure),
-                _ => {}
+            if let (KIND_RUN | KIND_LAST, Some(&channel)) = (kind, fds.first()) {
+                send_failure(channel as usize, failure);
             }
             for fd in fds {
                 close(*fd as usize);
@@ -374,13 +395,9 @@ fn handle(
             return;
         }
     };
-    let channels = if header.kind == KIND_RUN { 1 } else { 2 };
-    let slot = if header.kind == KIND_RUN {
-        free_slot()
-    } else {
-        None
-    };
-    let started = if header.kind == KIND_RUN && slot.is_none() {
+    let channels = 1;
+    let slot = free_slot();
+    let started = if slot.is_none() {
         // As many commands as init keeps track of: as fork(2) says at the process limit.
         Err(Failure::new(Stage::Exec, Call::ForkProgram, EAGAIN as i32))
     } else {
@@ -396,7 +413,7 @@ fn handle(
     };
     let first = first as usize;
     match (header.kind, started) {
-        (KIND_RUN, Ok((pid, pidfd))) => {
+        (kind, Ok((pid, pidfd))) => {
             let reply = Reply {
                 kind: REPLY_STARTED,
                 words: [pid as u32, 0, 0, 0, 0, 0],
@@ -412,34 +429,29 @@ fn handle(
                         };
                     }
                 }
-            } else {
+            } else if kind == KIND_RUN {
                 // Nobody holds the channel: nobody could wait for or stop the command.
                 // SAFETY: integer arguments; the process group is the command's own.
                 unsafe { syscall(crate::SYS_KILL, (-pid) as usize, SIGKILL, 0, 0) };
                 close(first);
+            } else {
+                // Nobody waits for the sandbox's one command: the sandbox ends.
+                end_all(sandbox);
             }
             close(pidfd as usize);
+            if kind == KIND_LAST {
+                // This sandbox takes no more requests and ends with its program.
+                // SAFETY: init's static state.
+                unsafe { (*st).last = pid };
+                close(control);
+            }
         }
         (KIND_RUN, Err(failure)) => {
             send_failure(first, failure);
             close(first);
         }
-        (_, Ok((pid, pidfd))) => {
-            close(pidfd as usize);
-            // The report pipe's EOF says the program was executed; this sandbox takes no
-            // more requests and ends with its program.
-            close(first);
-            close(control);
-            let status = fds.get(1).map_or(usize::MAX, |fd| *fd as usize);
-            let last = Sandbox {
-                pid,
-                status,
-                ..*sandbox
-            };
-            supervise(&last, lifeline)
-        }
         (_, Err(failure)) => {
-            write_failure(first, failure);
+            send_failure(first, failure);
             exit(125);
         }
     }
@@ -451,7 +463,7 @@ fn handle(
 fn parse(msg: &[u8], fds: &[i32]) -> Result<(Header, *const u8, *const u8), i32> {
     let st = state();
     let header = Header::decode(msg, fds.len())?;
-    let channels = if header.kind == KIND_RUN { 1 } else { 2 };
+    let channels = 1;
     for i in 0..fds.len() {
         let target = control::word(msg, 8 + i).ok_or(refusal::MALFORMED)?;
         let ok = if i < channels {
@@ -648,17 +660,6 @@ fn send_failure(channel: usize, failure: Failure) {
     send(channel, &reply, None);
 }
 
-/// Writes a failure record to a report pipe.
-fn write_failure(report: usize, failure: Failure) {
-    let mut record = [0u8; crate::wire::LEN];
-    let bytes = record_words(failure).into_iter().flat_map(u32::to_ne_bytes);
-    for (d, b) in record.iter_mut().zip(bytes) {
-        *d = b;
-    }
-    // SAFETY: writes a local buffer.
-    unsafe { syscall(SYS_WRITE, report, record.as_ptr() as usize, record.len(), 0) };
-}
-
 /// Reaps every exited process (waiting for each while `blocking`, until none is left); a
 /// command's status, the tmpfs mounts full when it ended and its resource usage go to its
 /// channel.
@@ -708,6 +709,11 @@ fn reap(sandbox: &Sandbox, blocking: bool) {
             send(slot.channel, &reply, None);
             close(slot.channel);
             *slot = Slot { pid: 0, channel: 0 };
+            if pid == last() && !blocking {
+                // The prepared sandbox's one command has ended, and its status is sent: the
+                // sandbox ends with it.
+                end_all(sandbox);
+            }
         }
     }
 }

@@ -754,6 +754,7 @@ fn conclude(
             } else {
                 Vec::new()
             },
+            init: None,
         }));
     }
     let error = report_error(&report, &plan, &c.mount_plan, &program);

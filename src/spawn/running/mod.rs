@@ -17,7 +17,7 @@ use rustix::net::{
 use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::SandboxCgroup;
-use crate::child_handle::command::{recv_reply, signal_group, CommandParts};
+use crate::child_handle::command::{recv_reply, signal_group};
 use crate::child_handle::pidfd::{pidfd_send_signal, reap, reap_blocking, reap_in_background};
 use crate::child_handle::{Child, ChildParts};
 use crate::control::{
@@ -33,7 +33,7 @@ use crate::policy::Limits;
 use crate::policy::Network;
 use crate::report::command_error;
 use crate::report::report_error;
-use crate::spawn::fds::{pipe, program_fds, ParentEnds};
+use crate::spawn::fds::{program_fds, ParentEnds};
 use crate::spawn::program::{
     environment, has_utf8_locale, program_strings, resolve_program, working_directory, EnvDefaults,
 };
@@ -203,57 +203,62 @@ impl Serving {
     /// Cancel-safe: dropped after the request was sent, the command (if init started it) is
     /// killed once its answer arrives, on a thread of its own.
     pub(crate) async fn run(&self, req: Request) -> Result<Child, SpawnError> {
-        let (mut built, pending, settings) = self.begin_run(req)?;
+        let (mut built, pending, settings) = self.begin(req, KIND_RUN)?;
         self.send(&mut built).await?;
         let answer = pending.reply().await?;
         self.started(built, pending.take(), answer, settings)
+            .map(Child::command)
     }
 
     /// [`Serving::run`] on the calling thread, blocking in poll(2) while init's queue is full
     /// and until init answers (once the program was executed, or failed).
     pub(crate) fn run_blocking(&self, req: Request) -> Result<Child, SpawnError> {
-        let (mut built, pending, settings) = self.begin_run(req)?;
+        let (mut built, pending, settings) = self.begin(req, KIND_RUN)?;
         self.send_blocking(&mut built)?;
         let answer = pending.reply_blocking()?;
         self.started(built, pending.take(), answer, settings)
+            .map(Child::command)
     }
 
-    /// The request of a command ([`KIND_RUN`]) with its channel, and the settings its `Child`
-    /// takes.
-    fn begin_run(&self, req: Request) -> Result<(Built, Pending, Settings), SpawnError> {
+    /// The request of a command (`kind`: [`KIND_RUN`] or [`KIND_LAST`]) with its channel, and
+    /// the settings its `Child` takes.
+    fn begin(&self, req: Request, kind: u32) -> Result<(Built, Pending, Settings), SpawnError> {
         let settings = Settings {
             kill_on_drop: req.kill_on_drop,
             timeout: req.timeout,
         };
         let (channel, init_end) = seqpacket_pair()?;
-        let built = self.request(req, KIND_RUN, vec![init_end])?;
+        let built = self.request(req, kind, vec![init_end])?;
         Ok((built, Pending(Some(channel)), settings))
     }
 
-    /// The command's `Child` from init's first answer on its channel, or the error it names.
+    /// What the command's `Child` takes, from init's first answer on its channel, or the error
+    /// the answer names.
     fn started(
         &self,
         built: Built,
         channel: OwnedFd,
         (reply, fd): (Reply, Option<OwnedFd>),
         settings: Settings,
-    ) -> Result<Child, SpawnError> {
+    ) -> Result<ChildParts, SpawnError> {
         match reply.kind {
             REPLY_STARTED => {
                 let pidfd = fd.ok_or_else(|| malformed("a start answer without a pidfd"))?;
                 let pid = host_pid(pidfd.as_fd()).unwrap_or(0);
-                Ok(Child::command(CommandParts {
+                Ok(ChildParts {
                     pid,
                     pidfd,
-                    channel,
+                    status_pipe: channel,
                     kill_on_drop: settings.kill_on_drop,
                     enforcement: self.enforcement.clone(),
                     working_directory: built.cwd.clone(),
                     stdio: built.parent_ends,
                     timeout: settings.timeout,
                     limits: self.limits,
+                    cgroup: None,
                     tmpfs: self.tmpfs(),
-                }))
+                    init: None,
+                })
             }
             REPLY_FAILED => Err(self.failure(&reply, &built)),
             _ => Err(malformed("an answer that is not a start or a failure")),
@@ -261,73 +266,37 @@ impl Serving {
     }
 
     /// Starts `req` as the one command of this sandbox ([`KIND_LAST`]), which then ends with
-    /// it, as a sandbox started for one program does: the returned [`Child`] is the sandbox's
-    /// (its init's pidfd and status pipe). Returns once the program has been executed.
+    /// it: the returned [`Child`] is a command's (its status comes on its channel as soon as
+    /// the program has ended), holding the sandbox's init, which ends the sandbox then and is
+    /// reaped in the background. Returns once the program has been executed.
     ///
     /// Cancel-safe: dropped at any point before it returns, the sandbox is killed and reaped.
     pub(crate) async fn run_last(self, req: Request) -> Result<Child, SpawnError> {
-        let (mut built, report_rd, status_rd, settings) = self.begin_last(req)?;
+        let (mut built, pending, settings) = self.begin(req, KIND_LAST)?;
         self.send(&mut built).await?;
-        let report = read_to_eof(report_rd.as_fd()).await?;
-        self.last_started(built, &report, status_rd, settings)
+        let answer = pending.reply().await?;
+        let parts = self.started(built, pending.take(), answer, settings)?;
+        Ok(self.last_started(parts))
     }
 
     /// [`Serving::run_last`] on the calling thread, blocking in poll(2) until the program was
     /// executed (or failed).
     pub(crate) fn run_last_blocking(self, req: Request) -> Result<Child, SpawnError> {
-        let (mut built, report_rd, status_rd, settings) = self.begin_last(req)?;
+        let (mut built, pending, settings) = self.begin(req, KIND_LAST)?;
         self.send_blocking(&mut built)?;
-        let report = crate::spawn::read_report_blocking(report_rd.as_fd())?;
-        self.last_started(built, &report, status_rd, settings)
+        let answer = pending.reply_blocking()?;
+        let parts = self.started(built, pending.take(), answer, settings)?;
+        Ok(self.last_started(parts))
     }
 
-    /// The request of the one command of this sandbox ([`KIND_LAST`]) with the write ends of
-    /// its report and status pipes; the read ends (the report's non-blocking).
-    fn begin_last(&self, req: Request) -> Result<(Built, OwnedFd, OwnedFd, Settings), SpawnError> {
-        let settings = Settings {
-            kill_on_drop: req.kill_on_drop,
-            timeout: req.timeout,
-        };
-        let (report_rd, report_wr) = pipe()?;
-        let (status_rd, status_wr) = pipe()?;
-        let built = self.request(req, KIND_LAST, vec![report_wr, status_wr])?;
-        rustix::io::ioctl_fionbio(&report_rd, true)
-            .map_err(|e| os_err("making the report pipe non-blocking")(e.into()))?;
-        Ok((built, report_rd, status_rd, settings))
-    }
-
-    /// The sandbox's `Child` once the report pipe of its one command reached EOF, or the error
-    /// a report names.
-    fn last_started(
-        mut self,
-        built: Built,
-        report: &[u8],
-        status_rd: OwnedFd,
-        settings: Settings,
-    ) -> Result<Child, SpawnError> {
-        if !report.is_empty() {
-            return Err(match Failure::decode(report) {
-                Ok(f) => command_error(&f, &built.program, &built.cwd, &self.compiled),
-                Err(_) => malformed("an unreadable failure record"),
-            });
-        }
-        let pidfd = self
-            .pidfd
-            .take()
-            .ok_or_else(|| malformed("a prepared sandbox without its init"))?;
-        Ok(Child::new(ChildParts {
-            pid: self.pid,
-            pidfd,
-            kill_on_drop: settings.kill_on_drop,
-            enforcement: self.enforcement.clone(),
-            working_directory: built.cwd.clone(),
-            stdio: built.parent_ends,
-            status_pipe: status_rd,
-            timeout: settings.timeout,
-            limits: self.limits,
+    /// The `Child` of this sandbox's one command, which takes over the sandbox's init and
+    /// cgroup.
+    fn last_started(mut self, parts: ChildParts) -> Child {
+        Child::command(ChildParts {
+            init: self.pidfd.take(),
             cgroup: self.cgroup.take(),
-            tmpfs: self.tmpfs(),
-        }))
+            ..parts
+        })
     }
 
     /// The error a failure record of init names.
