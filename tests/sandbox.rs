@@ -664,6 +664,112 @@ async fn running_sandboxes_need_the_pid_namespace() {
     ));
 }
 
+/// Whether `e` is the error of a spawn past an RLIMIT_NOFILE of 64, naming the limit.
+fn past_the_limit(e: &SpawnError) -> bool {
+    matches!(e, SpawnError::TooManyOpenFiles { .. })
+        && e.to_string()
+            .contains("RLIMIT_NOFILE of the spawning process reached (soft and hard limit 64)")
+        && e.raw_os_error() == Some(libc::EMFILE)
+}
+
+/// Commands of a running sandbox and of a pool spawned past the caller's RLIMIT_NOFILE fail
+/// with `SpawnError::TooManyOpenFiles` naming the limit, from `spawn` as from `spawn_async`, as
+/// a `Command` of its own does. Runs in a helper process whose limit is 64.
+#[test]
+fn commands_past_the_descriptor_limit_name_rlimit_nofile() {
+    const NAME: &str = "commands_past_the_descriptor_limit_name_rlimit_nofile";
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    if !common::is_helper(NAME) {
+        common::run_helper(NAME, Duration::from_secs(300), |cmd| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; the limit is a local.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let l = libc::rlimit {
+                        rlim_cur: 64,
+                        rlim_max: 64,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        });
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let sandbox = sandbox().await;
+            let command = || {
+                let mut cmd = sandbox.command("sleep");
+                cmd.arg("100")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .kill_on_drop(true);
+                cmd
+            };
+            for sync in [true, false] {
+                let mut running = Vec::new();
+                let error = loop {
+                    assert!(
+                        running.len() < 64,
+                        "64 commands spawned under a limit of 64"
+                    );
+                    let spawned = if sync {
+                        command()
+                            .spawn()
+                            .map_err(|e| SpawnError::from_io_error(&e).unwrap().to_string())
+                    } else {
+                        match command().spawn_async().await {
+                            Err(e) => {
+                                assert!(past_the_limit(&e), "{e:?}");
+                                Err(e.to_string())
+                            }
+                            Ok(c) => Ok(c),
+                        }
+                    };
+                    match spawned {
+                        Ok(child) => running.push(child),
+                        Err(e) => break e,
+                    }
+                };
+                assert!(
+                    error.contains("RLIMIT_NOFILE of the spawning process reached"),
+                    "{error}"
+                );
+            }
+            drop(sandbox);
+
+            // A pool's command finding a sandbox ready, with only a few descriptors free.
+            let pool = Pool::new(&policy(), 1).unwrap();
+            for sync in [true, false] {
+                filled(&pool, 1).await;
+                let mut held = Vec::new();
+                while let Ok(f) = std::fs::File::open("/dev/null") {
+                    held.push(f);
+                }
+                held.truncate(held.len() - 2);
+                let mut cmd = pool.command("true");
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+                if sync {
+                    let e = cmd.spawn().unwrap_err();
+                    let e = SpawnError::from_io_error(&e).unwrap();
+                    assert!(past_the_limit(e), "{e:?}");
+                } else {
+                    let e = cmd.spawn_async().await.unwrap_err();
+                    assert!(past_the_limit(&e), "{e:?}");
+                }
+            }
+        });
+}
+
 /// Open fds of this process, leaving out network namespaces (a root caller keeps a few
 /// prepared ones, refilled and taken back in the background).
 fn fd_count() -> usize {

@@ -151,7 +151,7 @@ pub(crate) async fn spawn(
 
 /// An error whose errno is `EMFILE` or `ENFILE`, from whichever step, as
 /// [`SpawnError::TooManyOpenFiles`]; any other unchanged.
-fn naming_the_descriptor_limit(e: SpawnError) -> SpawnError {
+pub(crate) fn naming_the_descriptor_limit(e: SpawnError) -> SpawnError {
     let (soft, hard) = caller_nofile();
     // The sandbox's first process copies its descriptors above every number the spawning
     // process had in use; when that is already the limit, fcntl(2) answers EINVAL, not

@@ -8,7 +8,8 @@ use crate::error::{PolicyError, SpawnError};
 use crate::plan::CompiledPolicy;
 use crate::spawn::pool::PoolShared;
 use crate::spawn::running::Serving;
-use crate::spawn::{spawn, spawn_blocking, Request};
+use crate::spawn::shared::caller_nofile;
+use crate::spawn::{naming_the_descriptor_limit, spawn, spawn_blocking, Request};
 
 /// Where a command's program runs.
 #[derive(Debug, Clone, Default)]
@@ -24,8 +25,21 @@ pub(crate) enum Target {
 
 /// Spawns `req` where `target` says: in a new sandbox ([`spawn`]), in a running one, or in one
 /// a pool prepared (a new one when none is ready, or when the command's policy is no longer the
-/// pool's). `compiled` is the command's compiled policy, as for [`spawn`].
+/// pool's). `compiled` is the command's compiled policy, as for [`spawn`]. An error whose errno
+/// is `EMFILE` or `ENFILE` is [`SpawnError::TooManyOpenFiles`] wherever the program runs.
 pub(crate) async fn spawn_at(
+    target: &Target,
+    req: Request,
+    compiled: &mut Option<CompiledPolicy>,
+) -> Result<Child, SpawnError> {
+    caller_nofile();
+    spawn_at_counted(target, req, compiled)
+        .await
+        .map_err(naming_the_descriptor_limit)
+}
+
+/// [`spawn_at`], with an error of any step as it comes.
+async fn spawn_at_counted(
     target: &Target,
     req: Request,
     compiled: &mut Option<CompiledPolicy>,
@@ -51,8 +65,18 @@ pub(crate) async fn spawn_at(
 
 /// [`spawn_at`] on the calling thread, as [`spawn_blocking`] is [`spawn`]: blocks until the
 /// program was executed (or failed); in a running or pooled sandbox, for one message each way
-/// and init's fork and exec.
+/// and init's fork and exec. Errors as [`spawn_at`]'s.
 pub(crate) fn spawn_blocking_at(
+    target: &Target,
+    req: Request,
+    compiled: &mut Option<CompiledPolicy>,
+) -> Result<Child, SpawnError> {
+    caller_nofile();
+    spawn_blocking_at_counted(target, req, compiled).map_err(naming_the_descriptor_limit)
+}
+
+/// [`spawn_blocking_at`], with an error of any step as it comes.
+fn spawn_blocking_at_counted(
     target: &Target,
     req: Request,
     compiled: &mut Option<CompiledPolicy>,
