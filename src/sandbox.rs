@@ -51,6 +51,17 @@ use crate::spawn::target::Target;
 /// (more is [`PolicyError::CommandTooLarge`](crate::PolicyError::CommandTooLarge)), and at most
 /// 1024 commands run at once in one sandbox.
 ///
+/// # The caller's terminal
+///
+/// A command given the caller's terminal as stdio has it as that stdio (`isatty(3)` is true,
+/// terminal ioctls work as in a sandbox started for the program), but no `/dev/console`: the
+/// sandbox's `/dev` and its Landlock ruleset were made at its start, before any command, and
+/// nothing is mounted in a running sandbox afterwards. So `ttyname(3)` fails (`ENODEV`: the
+/// terminal's devpts node is not in the sandbox's own `/dev/pts`) and `tty` prints `not a tty`,
+/// where a [`Command`] of its own binds the terminal at `/dev/console` during its setup. The
+/// same holds for a [`Pool`]'s commands. Run a program that needs its terminal's name (an
+/// editor reopening it, `tty`) with a `Command` of its own.
+///
 /// # Blocking, cancel safety and errors of a command
 ///
 /// [`Command::spawn`] (and so `status` and `output`) sends the request and blocks the calling

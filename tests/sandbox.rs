@@ -664,6 +664,42 @@ async fn running_sandboxes_need_the_pid_namespace() {
     ));
 }
 
+/// A command of a running sandbox or a pool given a terminal has it as stdin, but no
+/// `/dev/console` (nothing is mounted in a sandbox after its start): `tty` says `not a tty`; a
+/// `Command` of its own binds it at `/dev/console`, where `tty` finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commands_terminal_is_its_stdin_without_dev_console() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    const SCRIPT: &str = "test -t 0 && echo terminal; tty; test -e /dev/console && echo console";
+    let (_master, slave) = common::openpty().expect("openpty");
+    let run = |mut cmd: tokio_sandbox::Command| {
+        let slave = slave.try_clone().unwrap();
+        async move {
+            let o = cmd
+                .args(["-c", SCRIPT])
+                .stdin(Stdio::from(slave))
+                .output()
+                .await
+                .unwrap();
+            text(&o.stdout)
+        }
+    };
+    assert_eq!(
+        run(tokio_sandbox::Command::new("/bin/sh")).await,
+        "terminal\n/dev/console\nconsole\n"
+    );
+    let sandbox = sandbox().await;
+    assert_eq!(
+        run(sandbox.command("/bin/sh")).await,
+        "terminal\nnot a tty\n"
+    );
+    let pool = Pool::new(&policy(), 1).unwrap();
+    filled(&pool, 1).await;
+    assert_eq!(run(pool.command("/bin/sh")).await, "terminal\nnot a tty\n");
+}
+
 /// Whether `e` is the error of a spawn past an RLIMIT_NOFILE of 64, naming the limit.
 fn past_the_limit(e: &SpawnError) -> bool {
     matches!(e, SpawnError::TooManyOpenFiles { .. })
