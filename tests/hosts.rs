@@ -575,9 +575,10 @@ fn c17_landlock_abi_cap() {
 /// Landlock and seccomp alone with processes best effort, where "no network" still holds
 /// (every `socket(2)` is `EACCES`, socket pairs work) and unlisted paths are `EACCES`; where
 /// the kernel refuses a fresh procfs (a container's masked `/proc`), every namespace with
-/// the filesystem best effort and no `/proc` (only loopback in the network namespace). The
-/// report says what was left out. Hosts with the default sandbox have the simulated tests
-/// above.
+/// the filesystem best effort and no `/proc` (only loopback in the network namespace); without
+/// Landlock (not built in, or disabled at boot), every namespace with the filesystem best
+/// effort, held by the mount namespace alone (unlisted paths are `ENOENT`). The report says
+/// what was left out and why. Hosts with the default sandbox have the simulated tests above.
 #[tokio::test]
 async fn the_mode_this_host_supports() {
     use common::host::Mode;
@@ -654,6 +655,35 @@ async fn the_mode_this_host_supports() {
             assert!(fs.1[0].starts_with("Landlock ABI "), "{report:?}");
             assert!(
                 fs.2.as_deref().unwrap().contains("mount namespace"),
+                "{report:?}"
+            );
+        }
+        Mode::NoLandlock(why) => {
+            eprintln!("no-Landlock mode: {why}");
+            // Every namespace: sockets in a network namespace of its own, a fresh /proc, and
+            // unlisted paths absent from the mount namespace's root.
+            assert_eq!(
+                stdout,
+                "2 ok\n10 ok\n1 ok\npair\nshadow 2\nproc True\n",
+                "{}",
+                common::stderr(&out)
+            );
+            assert_eq!(
+                find(Property::Network).1,
+                ["network namespace"],
+                "{report:?}"
+            );
+            assert_eq!(find(Property::Processes).1, ["pid namespace"], "{report:?}");
+            let fs = find(Property::Filesystem);
+            assert_eq!(fs.1, ["mount namespace"], "{report:?}");
+            // The reason the kernel gives for having no Landlock is in the report.
+            let errno = ["ENOSYS", "EOPNOTSUPP"]
+                .into_iter()
+                .find(|e| why.contains(e))
+                .unwrap_or_else(|| panic!("no errno in {why}"));
+            let lost = fs.2.as_deref().unwrap_or_default();
+            assert!(
+                lost.starts_with("Landlock: ") && lost.contains(errno),
                 "{report:?}"
             );
         }

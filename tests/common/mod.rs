@@ -418,6 +418,10 @@ pub mod host {
         /// Landlock and seccomp alone (no usable user namespaces): the suite's policies make
         /// the processes property best effort (and the network below Landlock ABI 6).
         LandlockOnly(String),
+        /// Every namespace, but no Landlock (not built in, or disabled at boot): the suite's
+        /// policies make the filesystem best effort, which the mount namespace then holds
+        /// alone.
+        NoLandlock(String),
     }
 
     /// The mode this host supports, or why no sandbox runs here at all. The first call checks
@@ -430,7 +434,15 @@ pub mod host {
                 Err(why) => why,
             };
             refused_as_documented(&why);
-            landlock_abi().map_err(|_| why.clone())?;
+            if landlock_abi().is_err() {
+                let namespaces = user_namespace()
+                    .and_then(|()| fresh_proc())
+                    .and_then(|()| retained_groups());
+                return match namespaces {
+                    Ok(()) => Ok(Mode::NoLandlock(why)),
+                    Err(_) => Err(why),
+                };
+            }
             if user_namespace().is_err() {
                 Ok(Mode::LandlockOnly(why))
             } else {
@@ -551,7 +563,10 @@ pub mod host {
     pub fn sandbox_or_skip() -> bool {
         match mode() {
             Ok(Mode::Full) => true,
-            Ok(Mode::LandlockOnly(why)) | Ok(Mode::NoProc(why)) | Err(why) => {
+            Ok(Mode::LandlockOnly(why))
+            | Ok(Mode::NoProc(why))
+            | Ok(Mode::NoLandlock(why))
+            | Err(why) => {
                 super::skip(&format!(
                     "a default sandbox is refused here (checked): {why}"
                 ));
