@@ -565,6 +565,12 @@ fn hint(stage: Stage, source: &io::Error, path: Option<&std::path::Path>) -> &'s
              new procfs in a user namespace then; the host /proc is never bound instead: make \
              the filesystem best effort to run without /proc)"
         }
+        (Stage::Hostname, Some(libc::EPERM)) => {
+            " (a seccomp filter of this process refuses sethostname(2), as a container's \
+             default profile does without CAP_SYS_ADMIN (podman's); an empty host name \
+             (Policy::hostname(\"\"), hostname = \"\" in a policy file) keeps this host's name \
+             in the sandbox's own UTS namespace)"
+        }
         (Stage::Bind, Some(libc::ENOENT)) => {
             " (the source is gone, or the mount point is inside another bind, where it must \
              already exist: nothing is created on the host)"

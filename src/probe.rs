@@ -55,6 +55,12 @@ pub struct Probe {
     /// namespaces work. The kernel refuses it where the host's `/proc` has covered entries (a
     /// container's masked paths); a best-effort filesystem then runs without `/proc`.
     pub proc_mount: Availability,
+    /// Setting the sandbox's host name (sethostname(2) in its own UTS namespace), tested with a
+    /// real sandbox where user namespaces work. A seccomp filter of the caller's refuses it in
+    /// some containers (podman's default profile without `CAP_SYS_ADMIN`: `EPERM`); a policy
+    /// with an empty host name ([`Policy::hostname`](crate::Policy::hostname)) then keeps the
+    /// caller's name in the sandbox's UTS namespace.
+    pub hostname: Availability,
     /// Landlock, or why it is missing.
     pub landlock: Availability,
     /// The Landlock ABI version the library uses, when Landlock is there.
@@ -92,14 +98,17 @@ fn syscall_exists(nr: libc::c_long, args: [usize; 5]) -> Availability {
 }
 
 /// A real sandbox with only the namespace layers (no Landlock, no seccomp) whose program does
-/// not exist: reaching the exec proves the uid map and mounts work, and with `proc` a fresh
-/// procfs too.
-fn test_sandbox(proc: bool) -> Availability {
-    let run = move || -> Result<(), String> {
+/// not exist: reaching the exec proves the uid map and mounts work, with `proc` a fresh procfs
+/// too, and with `hostname` sethostname(2) in its UTS namespace.
+fn test_sandbox(proc: bool, hostname: bool) -> Result<(), crate::error::SpawnError> {
+    let run = move || -> Result<(), crate::error::SpawnError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| crate::error::SpawnError::Os {
+                what: "a runtime for the probe",
+                source,
+            })?;
         let mut policy = crate::policy::Policy::new();
         policy
             .system(false)
@@ -113,6 +122,11 @@ fn test_sandbox(proc: bool) -> Availability {
             });
         if !proc {
             policy.no_proc = Some("the probe of user namespaces mounts none".into());
+        }
+        if !hostname {
+            // The caller's name stays: what is tested is the user namespace, not whether a
+            // seccomp filter of the caller's refuses sethostname(2).
+            policy.hostname("");
         }
         // The spawn entry that never probes (this is the probe).
         let req = crate::spawn::Request {
@@ -132,14 +146,43 @@ fn test_sandbox(proc: bool) -> Availability {
         match rt.block_on(crate::spawn::spawn(req, &mut None)) {
             Err(crate::error::SpawnError::NotFound { .. }) => Ok(()),
             Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         }
     };
     // On a thread of its own: the caller may be inside a runtime.
     match std::thread::spawn(run).join() {
-        Ok(Ok(())) => Availability::Available,
-        Ok(Err(why)) => Availability::Unavailable(why),
+        Ok(r) => r,
         Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+fn availability(r: Result<(), crate::error::SpawnError>) -> Availability {
+    match r {
+        Ok(()) => Availability::Available,
+        Err(e) => Availability::Unavailable(e.to_string()),
+    }
+}
+
+/// A fresh procfs and the host name where user namespaces work: one sandbox tests both (the
+/// host name is set after `/proc` is mounted); where `/proc` is refused, a second one tests
+/// the host name alone.
+fn proc_and_hostname() -> (Availability, Availability) {
+    use crate::error::{SpawnError, Stage};
+    match test_sandbox(true, true) {
+        Ok(()) => (Availability::Available, Availability::Available),
+        Err(
+            e @ SpawnError::Setup {
+                stage: Stage::Hostname,
+                ..
+            },
+        ) => (
+            Availability::Available,
+            Availability::Unavailable(e.to_string()),
+        ),
+        Err(e) => (
+            Availability::Unavailable(e.to_string()),
+            availability(test_sandbox(false, true)),
+        ),
     }
 }
 
@@ -168,7 +211,13 @@ pub fn probe() -> &'static Probe {
 fn probe_now() -> Probe {
     // First: it may move this process into a leaf cgroup, which `cgroup_v2` then shows.
     let delegation = crate::cgroup::delegation();
-    let user_namespace = test_sandbox(false);
+    let user_namespace = availability(test_sandbox(false, false));
+    let (proc_mount, hostname) = if user_namespace.is_available() {
+        proc_and_hostname()
+    } else {
+        let why = Availability::Unavailable("user namespaces are unavailable".into());
+        (why.clone(), why)
+    };
     Probe {
         kernel: rustix::system::uname()
             .release()
@@ -179,11 +228,8 @@ fn probe_now() -> Probe {
         } else {
             Availability::Unavailable("ENOSYS".into())
         },
-        proc_mount: if user_namespace.is_available() {
-            test_sandbox(true)
-        } else {
-            Availability::Unavailable("user namespaces are unavailable".into())
-        },
+        proc_mount,
+        hostname,
         user_namespace,
         retained_groups: if rustix::process::geteuid().is_root() {
             Vec::new()
@@ -234,6 +280,7 @@ impl std::fmt::Display for Probe {
         }
         if self.user_namespace.is_available() {
             writeln!(f, "fresh /proc:     {}", self.proc_mount)?;
+            writeln!(f, "hostname:        {}", self.hostname)?;
         }
         match self.landlock_abi {
             Some(v) => writeln!(f, "landlock:        ABI {v}")?,

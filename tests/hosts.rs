@@ -521,6 +521,72 @@ fn probe_under_a_docker_like_filter() {
     );
 }
 
+/// Podman's default seccomp profile, for a container without `CAP_SYS_ADMIN`: clone with
+/// `CLONE_NEWUSER` and mounts are allowed, sethostname(2) is `EPERM`. The probe says user
+/// namespaces work and the host name cannot be set; a default spawn fails at that step with
+/// the cause and the fix named; with an empty host name the sandbox runs with every namespace
+/// and keeps this host's name.
+#[test]
+fn probe_under_a_podman_like_filter() {
+    if std::env::var(ROLE).as_deref() == Ok("podman") {
+        deny_syscall(libc::SYS_sethostname, libc::EPERM);
+        let p = tokio_sandbox::probe();
+        println!("userns={} hostname={}", p.user_namespace, p.hostname);
+        let rt = current_thread_rt();
+        let err = rt
+            .block_on(Command::new("/bin/true").spawn_async())
+            .unwrap_err();
+        println!("default: {err}");
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args([
+            "-c",
+            "cat /proc/sys/kernel/hostname /etc/hostname; readlink /proc/self/ns/uts",
+        ]);
+        cmd.policy_mut().hostname("");
+        let out = rt.block_on(async { cmd.output().await }).unwrap();
+        print!(
+            "empty: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let (stdout, ok) = run_helper("probe_under_a_podman_like_filter", "podman", &[]);
+    assert!(ok, "{stdout}");
+    assert!(
+        stdout.contains(
+            "userns=yes hostname=no (sandbox setup failed at hostname: sethostname: Operation \
+             not permitted (os error 1) (a seccomp filter of this process refuses \
+             sethostname(2)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "default: sandbox setup failed at hostname: sethostname: Operation not permitted \
+             (os error 1) (a seccomp filter of this process refuses sethostname(2), as a \
+             container's default profile does without CAP_SYS_ADMIN (podman's); an empty host \
+             name (Policy::hostname(\"\"), hostname = \"\" in a policy file)"
+        ),
+        "{stdout}"
+    );
+    let name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    // The name is this host's, the UTS namespace the sandbox's own.
+    let uts = std::fs::read_link("/proc/self/ns/uts").unwrap();
+    let uts = uts.to_string_lossy();
+    assert!(
+        stdout.contains(&format!("empty: {name}\n{name}\nuts:[")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&format!("\n{uts}\n")), "{stdout}");
+}
+
 /// An older Landlock ABI, by the documented cap: the kernel enforces that ABI's rights for
 /// real. ABI 1 has no REFER right, so a rename across directories of a read-write tree is
 /// EXDEV; from ABI 2 it works (C17). The report names the ABI used.
@@ -617,6 +683,18 @@ async fn the_mode_this_host_supports() {
         _ => Property::Filesystem,
     };
     cmd.policy_mut().require(property, Requirement::BestEffort);
+    // A container's seccomp profile may refuse sethostname(2) (podman's, without
+    // CAP_SYS_ADMIN): the sandbox then keeps this host's name, as the probe advises.
+    let probe = tokio_sandbox::probe();
+    if probe.user_namespace.is_available() && !probe.hostname.is_available() {
+        assert!(
+            common::host::under_seccomp_filter(),
+            "the probe says sethostname is refused ({}), but no seccomp filter is installed",
+            probe.hostname
+        );
+        eprintln!("the host name is kept: {}", probe.hostname);
+        cmd.policy_mut().hostname("");
+    }
     let child = cmd
         .stdout(tokio_sandbox::Stdio::piped())
         .stderr(tokio_sandbox::Stdio::piped())

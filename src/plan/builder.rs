@@ -537,7 +537,14 @@ impl<'a> PlanBuilder<'a> {
     /// Generated /etc files (users, groups, host name), unless bound.
     fn etc_files(&mut self) {
         let id = self.id;
-        let hostname = &self.policy.hostname;
+        // An empty name keeps the caller's: the generated files name that.
+        let hostname = match self.policy.hostname.as_str() {
+            "" => rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            name => name.to_string(),
+        };
         // The sandbox's own user gets a login shell (tmux, vim's `:!` and `script` run it);
         // nobody keeps nologin unless it is the sandbox's user.
         let user = format!(

@@ -538,7 +538,12 @@ impl Policy {
         self
     }
 
-    /// The hostname inside (default `sandbox`).
+    /// The hostname inside (default `sandbox`), set with sethostname(2) in the sandbox's own
+    /// UTS namespace. An empty name keeps the caller's (the namespace is still the sandbox's
+    /// own, a copy, and the generated `/etc/hostname` and `/etc/hosts` name it): for a
+    /// container whose seccomp profile refuses sethostname(2) without `CAP_SYS_ADMIN`
+    /// (podman's default; [`probe`](crate::probe) says so), where the default name fails the
+    /// spawn at that step.
     pub fn hostname(&mut self, name: impl Into<String>) -> &mut Self {
         self.hostname = name.into();
         self

@@ -398,11 +398,28 @@ pub mod host {
         ))
     }
 
-    /// Whether a default sandbox (user namespace, a fresh /proc, Landlock, seccomp) can run
-    /// here for this caller, or why not.
+    /// Whether sandboxes may set their host name here, or why not. Fails the test when the
+    /// probe says no and no seccomp filter of this process explains it.
+    pub fn hostname() -> Result<(), String> {
+        let Availability::Unavailable(why) = &tokio_sandbox::probe().hostname else {
+            return Ok(());
+        };
+        assert!(
+            under_seccomp_filter(),
+            "the probe says sethostname is refused ({why}), but this process has no seccomp filter"
+        );
+        Err(format!(
+            "this process's seccomp filter refuses sethostname(2) (a container's); the probe: \
+             {why}"
+        ))
+    }
+
+    /// Whether a default sandbox (user namespace, a fresh /proc, its host name, Landlock,
+    /// seccomp) can run here for this caller, or why not.
     pub fn default_sandbox() -> Result<(), String> {
         user_namespace()?;
         fresh_proc()?;
+        hostname()?;
         landlock_abi()?;
         retained_groups()
     }
@@ -656,6 +673,8 @@ pub mod host {
                 msg.contains("Landlock")
             } else if why.contains("covered entries") {
                 msg.contains("/proc")
+            } else if why.contains("sethostname") {
+                msg.contains("sethostname")
             } else {
                 msg.contains("user namespace") || msg.contains("CLONE_NEWUSER")
             };
