@@ -678,8 +678,10 @@ async fn ten_thousand_read_only_binds() {
              {EROFS_MSG}\n"
         ),
     );
+    // Stretched under emulation (TSB_TEST_SCALE below 1), where the same work takes several
+    // times as long.
     assert!(
-        compile_time + run_time < Duration::from_secs(30),
+        compile_time + run_time < common::slack(Duration::from_secs(30)),
         "{compile_time:?} + {run_time:?}"
     );
 }
