@@ -24,9 +24,7 @@ fn modes() -> Vec<Mode> {
     let mut runnable = Vec::new();
     for mode in MODES {
         let missing = match mode {
-            Mode::NamespacesOnly => common::host::user_namespace()
-                .and_then(|()| common::host::retained_groups())
-                .err(),
+            Mode::NamespacesOnly => common::host::namespaces().err(),
             Mode::LandlockOnly => common::host::landlock_abi()
                 .and_then(|_| common::host::retained_groups())
                 .err(),
@@ -52,7 +50,7 @@ fn modes() -> Vec<Mode> {
         } else if why.contains("Landlock") {
             err.contains("Landlock")
         } else {
-            ["user namespace", "CLONE_NEWUSER", "/proc"]
+            ["user namespace", "CLONE_NEWUSER", "/proc", "sethostname"]
                 .iter()
                 .any(|w| err.contains(w))
         };

@@ -592,10 +592,19 @@ pub mod host {
         }
     }
 
-    /// Whether sandboxes with a user namespace can be set up here (for tests that need the
+    /// Whether a sandbox of the namespace layers alone (a user namespace, a fresh /proc, its
+    /// host name) can be set up here, or why not.
+    pub fn namespaces() -> Result<(), String> {
+        user_namespace()?;
+        fresh_proc()?;
+        hostname()?;
+        retained_groups()
+    }
+
+    /// Whether sandboxes of the namespace layers can be set up here (for tests that need the
     /// namespaces but not Landlock); when not, checks the refusal and prints the skip.
     pub fn user_namespace_or_skip() -> bool {
-        skip_unless(user_namespace().and_then(|()| retained_groups()))
+        skip_unless(namespaces())
     }
 
     /// Whether Landlock is there (for tests that need it but not the namespaces); when not,
