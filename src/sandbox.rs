@@ -25,8 +25,13 @@ use crate::spawn::target::Target;
 /// `/tmp`, the home or a read-write path, the next one sees. Each command has its own stdio,
 /// exit status, resource usage ([`Child::resource_usage`](crate::Child::resource_usage)) and
 /// process group; [`Child::kill`](crate::Child::kill) and the timeout kill that process group
-/// (`pidfd_send_signal(2)` with `PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9; the command's process
-/// alone on older kernels), not the sandbox.
+/// (`pidfd_send_signal(2)` with `PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9) and the command's
+/// process itself, not the sandbox. A process of the command that has moved to another process
+/// group (`setpgid(2)`, `setsid(2)`) keeps running until the sandbox ends, as a daemon a
+/// command starts does. While it holds the command's stdout or stderr,
+/// [`Child::wait_with_output`](crate::Child::wait_with_output) (and so `output`) reads them
+/// until they close, as `tokio::process` does; with a [`Command::timeout`], until at most
+/// 250 ms after the deadline (what was read by then is the output).
 ///
 /// Ending the `Sandbox` kills every process in it: [`Sandbox::shutdown`] asks its init to kill
 /// and reap them all (each command's [`Child`](crate::Child) then reports `SIGKILL` with its
@@ -49,7 +54,10 @@ use crate::spawn::target::Target;
 /// the channel with the command's pidfd, or the step that failed, and later with its wait
 /// status and `wait4(2)` resource usage. A request is at most 256 KiB with at most 64 fds
 /// (more is [`PolicyError::CommandTooLarge`](crate::PolicyError::CommandTooLarge)), and at most
-/// 1024 commands run at once in one sandbox.
+/// 1024 commands run at once in one sandbox; fewer when the policy's open-files limit
+/// ([`Limits::open_files`](crate::Limits::open_files), derived from the host by default) is lower, since
+/// init, which runs under it too, holds one descriptor per running command (a spawn past that
+/// fails at the file-descriptor step with `EMFILE`).
 ///
 /// # The caller's terminal
 ///

@@ -239,6 +239,107 @@ async fn a_commands_timeout_kills_it() {
     assert!(sh(&sandbox, "true").await.status.success());
 }
 
+/// A command that leaves its process group (into init's, or into one its child leads) is still
+/// killed by its timeout and by `Child::kill`: the group signal finds no one there, the signal
+/// to the command's own process does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_leaves_its_process_group_is_still_killed() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let into_inits =
+        "import os, sys, time\nos.setpgid(0, 1)\nprint(os.getpgrp(), flush=True)\ntime.sleep(100)";
+    let into_childs = "import os, sys, time\npid = os.fork()\nif pid == 0:\n    os.setpgid(0, 0)\n    time.sleep(100)\n    os._exit(0)\ntime.sleep(0.2)\nos.setpgid(0, pid)\nprint(os.getpgrp() == pid, flush=True)\ntime.sleep(100)";
+    for (script, moved) in [(into_inits, "1"), (into_childs, "True")] {
+        let start = Instant::now();
+        let mut child = sandbox
+            .command("python3")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .timeout(Duration::from_secs(2))
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
+            .await
+            .unwrap();
+        assert_eq!(line.trim(), moved, "the command moved");
+        let status = child.wait().await.unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{script}");
+        assert_eq!(child.run_status().unwrap().ended_by, EndReason::Timeout);
+        assert!(
+            start.elapsed() < Duration::from_secs(2) + common::slack(Duration::from_secs(3)),
+            "killed at its timeout, not at its end: {:?}",
+            start.elapsed()
+        );
+        // And Child::kill.
+        let mut child = sandbox
+            .command("python3")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
+            .await
+            .unwrap();
+        assert_eq!(line.trim(), moved);
+        let start = Instant::now();
+        child.kill().await.unwrap();
+        assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+        assert_eq!(child.run_status().unwrap().ended_by, EndReason::Killed);
+        assert!(start.elapsed() < common::slack(Duration::from_secs(3)));
+    }
+}
+
+/// A process a command leaves running holds its stdout open: `output` reads until it closes,
+/// and with a timeout ends shortly after the deadline with what was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_with_a_timeout_ends_although_a_leftover_holds_the_pipe() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let start = Instant::now();
+    let out = sandbox
+        .command("/bin/sh")
+        .args(["-c", "sleep 100 & echo started; exit 3"])
+        .timeout(Duration::from_secs(1))
+        .output()
+        .await
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "started\n");
+    assert!(
+        took >= Duration::from_secs(1),
+        "read until the deadline: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1250) + common::slack(Duration::from_secs(2)),
+        "ended after the deadline: {took:?}"
+    );
+    // Without a timeout, as with tokio::process, the read lasts as long as the pipe is open:
+    // here until the leftover ends, 3 s later.
+    let reader = tokio::spawn({
+        let mut cmd = sandbox.command("/bin/sh");
+        cmd.args(["-c", "sleep 3 & echo started; exit 0"]);
+        async move { cmd.output().await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!reader.is_finished(), "output waits for the pipe's end");
+    let out = tokio::time::timeout(common::slack(Duration::from_secs(10)), reader)
+        .await
+        .expect("output ends once the pipe closes")
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "started\n");
+}
+
 /// Dropping the sandbox kills every process in it: the commands' waits report `SIGKILL`, their
 /// processes are gone, and a command spawned afterwards fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

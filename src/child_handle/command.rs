@@ -108,27 +108,41 @@ impl Child {
         }
     }
 
-    /// `SIGKILL` to the command's process group; to a prepared sandbox's one command alone
-    /// (it shares init's process group), whose end ends the sandbox.
+    /// `SIGKILL` to the command's process group and the command itself ([`kill_group_and_leader`]);
+    /// to a prepared sandbox's one command alone (it shares init's process group), whose end
+    /// ends the sandbox.
     pub(super) fn kill_command(&mut self) -> io::Result<()> {
         let State::Running(running) = &mut self.state else {
             return Ok(());
         };
-        let sent = if running.init.is_some() {
-            pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL)
-        } else {
-            signal_group(self.pidfd.as_fd(), libc::SIGKILL)
-        };
-        match sent {
-            Ok(()) => {
-                running.killed = true;
-                Ok(())
+        let signalled = if running.init.is_some() {
+            match pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL) {
+                Ok(()) => true,
+                // It has ended (its status is on its way).
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => false,
+                Err(e) => return Err(e),
             }
-            // It has ended (its status is on its way).
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
-            Err(e) => Err(e),
-        }
+        } else {
+            kill_group_and_leader(self.pidfd.as_fd())?
+        };
+        running.killed |= signalled;
+        Ok(())
     }
+}
+
+/// `SIGKILL` to the process group that the command behind `pidfd` leads and to the command's
+/// process itself, which may have left that group (setpgid(2) into another group of the
+/// sandbox leaves its own empty, and the group signal then finds no one). `Ok(false)` when
+/// neither was there any more (the command has ended; its status is on its way).
+pub(crate) fn kill_group_and_leader(pidfd: BorrowedFd<'_>) -> io::Result<bool> {
+    let gone = |r: io::Result<()>| match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+        Err(e) => Err(e),
+    };
+    let group = gone(signal_group(pidfd, libc::SIGKILL))?;
+    let leader = gone(pidfd_send_signal(pidfd, libc::SIGKILL))?;
+    Ok(group || leader)
 }
 
 /// `pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP)` (Linux 6.9): `sig` to the process group

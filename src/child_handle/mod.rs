@@ -639,7 +639,10 @@ impl Child {
 
     /// Closes stdin, reads stdout and stderr to the end (those that are piped) while waiting,
     /// and returns everything; a stream that is not piped (or was taken from the `Child`)
-    /// gives an empty `Vec`.
+    /// gives an empty `Vec`. A process that outlives the program and holds a pipe open (one
+    /// that left a running sandbox's command's process group) keeps the read going until it
+    /// closes it, as with `tokio::process`; with a [`Command::timeout`](crate::Command::timeout)
+    /// the reads end at most 250 ms after the deadline, with what was read by then.
     ///
     /// # Cancel safety
     ///
@@ -663,20 +666,15 @@ impl Child {
         drop(self.stdin.take());
         let mut out_pipe = self.stdout.take();
         let mut err_pipe = self.stderr.take();
-        let read_out = async {
-            let mut v = Vec::new();
-            if let Some(p) = out_pipe.as_mut() {
-                p.read_to_end(&mut v).await?;
-            }
-            Ok::<_, io::Error>(v)
+        // A process that outlives the run may hold the pipes open: a sandbox's end kills every
+        // process, a running sandbox's command leaves those that left its process group
+        // running. With a timeout, reading ends shortly after it.
+        let until = match &self.state {
+            State::Running(r) => r.deadline.and_then(|d| d.checked_add(OUTPUT_GRACE)),
+            State::Done(_) => None,
         };
-        let read_err = async {
-            let mut v = Vec::new();
-            if let Some(p) = err_pipe.as_mut() {
-                p.read_to_end(&mut v).await?;
-            }
-            Ok::<_, io::Error>(v)
-        };
+        let read_out = read_until(out_pipe.as_mut(), until);
+        let read_err = read_until(err_pipe.as_mut(), until);
         let (status, stdout, stderr) = tokio::try_join!(self.wait(), read_out, read_err)?;
         Ok(Output {
             status,
@@ -684,6 +682,31 @@ impl Child {
             stderr,
         })
     }
+}
+
+/// How long after its [`Command::timeout`](crate::Command::timeout)
+/// [`Child::wait_with_output`] still reads a pipe that a process outliving the run holds open.
+pub(crate) const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Everything `pipe` yields until EOF, or what it yielded by `until`.
+async fn read_until<R: tokio::io::AsyncRead + Unpin>(
+    pipe: Option<&mut R>,
+    until: Option<tokio::time::Instant>,
+) -> io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    if let Some(p) = pipe {
+        match until {
+            Some(until) => {
+                if let Ok(read) = tokio::time::timeout_at(until, p.read_to_end(&mut v)).await {
+                    read?;
+                }
+            }
+            None => {
+                p.read_to_end(&mut v).await?;
+            }
+        }
+    }
+    Ok(v)
 }
 
 impl Drop for Child {
@@ -708,7 +731,7 @@ impl Drop for Child {
                     reap_in_background(init, running.cgroup.take());
                 }
                 None if self.kill_on_drop => {
-                    let _ = command::signal_group(pidfd.as_fd(), libc::SIGKILL);
+                    let _ = command::kill_group_and_leader(pidfd.as_fd());
                 }
                 None => {}
             }

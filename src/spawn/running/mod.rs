@@ -17,7 +17,7 @@ use rustix::net::{
 use tokio::io::unix::AsyncFd;
 
 use crate::cgroup::SandboxCgroup;
-use crate::child_handle::command::{recv_reply, signal_group};
+use crate::child_handle::command::{kill_group_and_leader, recv_reply};
 use crate::child_handle::pidfd::{pidfd_send_signal, reap, reap_blocking, reap_in_background};
 use crate::child_handle::{Child, ChildParts};
 use crate::control::{

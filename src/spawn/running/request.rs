@@ -211,7 +211,7 @@ impl Drop for Pending {
                 for m in anc.drain() {
                     if let RecvAncillaryMessage::ScmRights(fds) = m {
                         for pidfd in fds {
-                            let _ = signal_group(pidfd.as_fd(), libc::SIGKILL);
+                            let _ = kill_group_and_leader(pidfd.as_fd());
                         }
                     }
                 }
