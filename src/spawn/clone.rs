@@ -163,14 +163,6 @@ impl InFlight {
             .expect("an InFlight holds its parts until released or dropped")
     }
 
-    /// The child's pidfd.
-    pub(crate) fn pidfd(&self) -> BorrowedFd<'_> {
-        let parts = self.0.as_ref();
-        parts
-            .map(|p| p.pidfd.as_fd())
-            .expect("an InFlight holds its parts until released or dropped")
-    }
-
     /// Once the report pipe is at EOF (the child has exec'd or exited, so it no longer runs on
     /// its stack): frees the stack and returns the plan and the pidfd.
     pub(crate) fn release(mut self) -> (Box<ChildPlan>, OwnedFd) {

@@ -42,18 +42,6 @@ pub(crate) struct ProgramFds {
 }
 
 impl ProgramFds {
-    /// Whether the program gets a socket (one it could pass descriptors through): a passed fd
-    /// or stdio, the caller's own inherited streams included.
-    pub(crate) fn has_socket(&self) -> bool {
-        self.pairs.iter().any(|(src, _)| {
-            // SAFETY: each source is an fd of `keep` or the caller's own stdio, open now.
-            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(*src) };
-            rustix::fs::fstat(fd).is_ok_and(|st| {
-                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket
-            })
-        })
-    }
-
     /// The highest fd number the program gets (at least 2).
     pub(crate) fn max_target(&self) -> RawFd {
         self.pairs.iter().map(|(_, d)| *d).max().unwrap_or(2).max(2)

@@ -103,9 +103,6 @@ pub(crate) struct Prepared {
     namespaces: Namespaces,
     /// A network namespace prepared ahead of time, joined for the clone.
     netns: Option<OwnedFd>,
-    /// Whether the program gets a socket, which keeps its network namespace from being used
-    /// again.
-    gets_socket: bool,
     /// The sandbox's cgroup for `CLONE_INTO_CGROUP`.
     cgroup_fd: Option<OwnedFd>,
     kept: Kept,
@@ -116,8 +113,6 @@ pub(crate) struct Started {
     pub(crate) inflight: InFlight,
     pid: u32,
     namespaces: Vec<&'static str>,
-    /// Cleared when the sandbox gets a socket: its network namespace is not used again.
-    netns_reuse: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     kept: Kept,
 }
 
@@ -518,7 +513,6 @@ fn build(compiled: CompiledPolicy, payload: Payload) -> Result<Prepared, SpawnEr
     let console = console(&fds, c);
     let drop_ctty = !policy.new_session && !fds.stdin_is_controlling_terminal();
 
-    let gets_socket = netns.is_some() && fds.has_socket();
     let plan = Box::new(ChildPlan {
         report_fd: report_wr.as_raw_fd(),
         sync_fd: sync_rd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
@@ -566,7 +560,6 @@ fn build(compiled: CompiledPolicy, payload: Payload) -> Result<Prepared, SpawnEr
         id_maps: sync_wr.map(|w| (w, id)),
         namespaces,
         netns,
-        gets_socket,
         cgroup_fd,
         kept: Kept {
             program,
@@ -594,7 +587,6 @@ pub(crate) fn start(prepared: Prepared) -> Result<Started, SpawnError> {
         id_maps,
         namespaces,
         netns,
-        gets_socket,
         cgroup_fd,
         kept,
     } = prepared;
@@ -611,13 +603,8 @@ pub(crate) fn start(prepared: Prepared) -> Result<Started, SpawnError> {
     let (pid, inflight) = cloned?;
     // The child has its own copy of the fd table: drop the parent's copies of its ends.
     drop(child_ends);
-    // The network namespace comes back when the sandbox has ended, to be used again.
-    let netns_reuse = netns.and_then(|fd| netns_pool::lend(fd, inflight.pidfd()));
-    if gets_socket {
-        if let Some(flag) = &netns_reuse {
-            flag.store(false, std::sync::atomic::Ordering::Release);
-        }
-    }
+    // The child holds the prepared network namespace now; no other sandbox gets it.
+    drop(netns);
 
     if let Some((sync_wr, id)) = id_maps {
         for (file, line) in [("uid_map", id.uid_map()), ("gid_map", id.gid_map())] {
@@ -635,7 +622,6 @@ pub(crate) fn start(prepared: Prepared) -> Result<Started, SpawnError> {
         inflight,
         pid,
         namespaces: namespaces.names,
-        netns_reuse,
         kept,
     })
 }

@@ -907,6 +907,19 @@ fn run(name: &str) -> String {
                 ],
             )
         }
+        // Creates the IPv6 flow label `a` (hex) with CREATE|EXCL on a fresh socket, which is
+        // then closed: `ok`, or `errno 17` (EEXIST) when the namespace already holds the label.
+        "flow_label" => flow_label(u32::from_str_radix(&a, 16).unwrap()),
+        // The control: in a new network namespace (root), the label created through one
+        // socket is still there for the next socket, after the first was closed.
+        "flow_label_twice" => {
+            // SAFETY: unshare of this single-threaded process's network namespace.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                return format!("unshare errno {}", errno());
+            }
+            let label = u32::from_str_radix(&a, 16).unwrap();
+            format!("first {}, second {}", flow_label(label), flow_label(label))
+        }
         "uevent_socket" => sc(
             libc::SYS_socket,
             &[
@@ -1321,4 +1334,56 @@ fn terminal_ioctl_with(request: c_long, arg: c_long) -> String {
         std::mem::forget((master, slave));
         out
     })
+}
+
+/// `setsockopt(IPPROTO_IPV6, IPV6_FLOWLABEL_MGR)` creating the flow label `label` (any share,
+/// exclusive, lingering 150 s after its socket is closed) on a new UDP socket, closed after.
+fn flow_label(label: u32) -> String {
+    /// `struct in6_flowlabel_req` (linux/in6.h).
+    #[repr(C)]
+    struct FlowLabelReq {
+        dst: [u8; 16],
+        label: u32,
+        action: u8,
+        share: u8,
+        flags: u16,
+        expires: u16,
+        linger: u16,
+        pad: u32,
+    }
+    const IPV6_FLOWLABEL_MGR: c_long = 32;
+    const IPV6_FL_A_GET: u8 = 0;
+    const IPV6_FL_S_ANY: u8 = 255;
+    const IPV6_FL_F_CREATE: u16 = 1;
+    const IPV6_FL_F_EXCL: u16 = 2;
+    // SAFETY: socket takes three numbers.
+    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM, 0) };
+    if fd < 0 {
+        return format!("socket errno {}", errno());
+    }
+    let mut dst = [0u8; 16];
+    dst[15] = 1;
+    let req = FlowLabelReq {
+        dst,
+        label: (label & 0x000f_ffff).to_be(),
+        action: IPV6_FL_A_GET,
+        share: IPV6_FL_S_ANY,
+        flags: IPV6_FL_F_CREATE | IPV6_FL_F_EXCL,
+        expires: 150,
+        linger: 150,
+        pad: 0,
+    };
+    let out = sc(
+        libc::SYS_setsockopt,
+        &[
+            fd as c_long,
+            libc::IPPROTO_IPV6 as c_long,
+            IPV6_FLOWLABEL_MGR,
+            ptr(&req),
+            std::mem::size_of::<FlowLabelReq>() as c_long,
+        ],
+    );
+    // SAFETY: closes the socket made above.
+    unsafe { libc::close(fd) };
+    out
 }

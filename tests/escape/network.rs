@@ -266,3 +266,58 @@ async fn c20_tcp_rules_are_not_a_network_switch() {
         }
     }
 }
+
+/// An IPv6 flow label outlives the socket that created it (it lingers in its network
+/// namespace), so a network namespace some sandbox used must never be given to another: a
+/// label one sandbox plants is not there for any later sandbox, spawned alone or from a pool.
+/// Only a root caller's sandboxes join namespaces prepared ahead of time; the control shows,
+/// in a network namespace it creates, that the label is still there after its socket was
+/// closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn net_flow_label_does_not_reach_later_sandboxes() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    if !crate::common::is_root() {
+        crate::common::skip(
+            "only a root caller's sandboxes join network namespaces prepared ahead of time",
+        );
+        return;
+    }
+    let label = format!("{:05x}", 0x10000 + std::process::id() % 0xf0000);
+    let control = Attempt::new("flow_label_twice").arg(&label).on_host(false);
+    assert_eq!(
+        control,
+        format!("first ok, second {}", errno(libc::EEXIST)),
+        "the control: a flow label outlives its socket in one network namespace"
+    );
+    let attempt = Attempt::new("flow_label").arg(&label);
+    assert_eq!(
+        attempt.in_sandbox(|_| {}).await,
+        "ok",
+        "the planting sandbox"
+    );
+    for i in 0..12 {
+        // Time for the sandbox's end and for a namespace to be prepared again.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            attempt.in_sandbox(|_| {}).await,
+            "ok",
+            "later sandbox {i}: a fresh network namespace, without the planted label"
+        );
+    }
+    let pool = tokio_sandbox::Pool::new(&crate::attacker_policy(), 2).unwrap();
+    assert_eq!(
+        attempt.in_pool(&pool).await,
+        "ok",
+        "the planting pooled sandbox"
+    );
+    for i in 0..12 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            attempt.in_pool(&pool).await,
+            "ok",
+            "later pooled sandbox {i}: a fresh network namespace, without the planted label"
+        );
+    }
+}

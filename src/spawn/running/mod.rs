@@ -7,8 +7,6 @@ use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -90,9 +88,6 @@ pub(crate) struct Serving {
     cgroup: Option<SandboxCgroup>,
     limits: Limits,
     enforcement: Enforcement,
-    /// Cleared when a command gets a socket: the sandbox's network namespace is then not used
-    /// again (see `netns_pool`).
-    netns_reuse: Option<Arc<AtomicBool>>,
 }
 
 impl Serving {
@@ -105,7 +100,6 @@ impl Serving {
         cgroup: Option<SandboxCgroup>,
         limits: Limits,
         enforcement: Enforcement,
-        netns_reuse: Option<Arc<AtomicBool>>,
     ) -> Serving {
         Serving {
             pid,
@@ -115,7 +109,6 @@ impl Serving {
             cgroup,
             limits,
             enforcement,
-            netns_reuse,
         }
     }
 
@@ -334,9 +327,6 @@ impl Serving {
         )?;
         let arg0 = req.arg0.as_deref().unwrap_or(req.program.as_os_str());
         let (program_c, argv, envp) = program_strings(&program, arg0, &req.args, &env)?;
-        if let Some(flag) = self.netns_reuse.as_ref().filter(|_| fds.has_socket()) {
-            flag.store(false, Ordering::Release);
-        }
         let targets: Vec<RawFd> = fds.pairs.iter().map(|(_, t)| *t).collect();
         let msg = encode(
             kind,
@@ -568,7 +558,6 @@ pub(crate) fn serving(started: Started, report: &[u8]) -> Result<Serving, (Spawn
         inflight,
         pid,
         namespaces,
-        netns_reuse,
         kept,
     } = started;
     let (plan, pidfd) = inflight.release();
@@ -601,7 +590,6 @@ pub(crate) fn serving(started: Started, report: &[u8]) -> Result<Serving, (Spawn
         cgroup,
         limits,
         enforcement,
-        netns_reuse,
     ))
 }
 
