@@ -11,7 +11,8 @@
 //!
 //! - `SIGIO`: each request queued on the control socket (`src/control.rs`) is read into a
 //!   static buffer, checked, and started: init clones a process with `CLONE_VM | CLONE_VFORK`
-//!   on a stack of its own, which takes its own process group (a command of a running sandbox),
+//!   on a stack of its own, which enters a Landlock domain of its own (`serve/domain.rs`, made
+//!   once when serving starts), takes its own process group (a command of a running sandbox),
 //!   puts the descriptors at their numbers, changes to the working directory, clears the signal
 //!   mask and execs the program. `CLONE_VFORK` suspends init until the exec succeeded or the
 //!   process failed (it leaves the failure in memory it shares with init), so init answers at
@@ -56,6 +57,7 @@ use crate::{
     SYS_RT_SIGPROCMASK, SYS_RT_SIGTIMEDWAIT, SYS_WAIT4, SYS_WRITE, WALL, WNOHANG,
 };
 
+mod domain;
 mod vfork;
 
 use vfork::vfork_command;
@@ -203,9 +205,18 @@ pub(crate) fn serve(
         if owner_gone(lifeline) {
             exit(128 + SIGKILL as i32);
         }
+        // The ruleset of each command's own Landlock domain.
+        let ruleset = match domain::prepare() {
+            Ok(fd) => fd.unwrap_or(control),
+            Err(ret) => {
+                let failure =
+                    Failure::new(Stage::Landlock, Call::LandlockCreateRuleset, (-ret) as i32);
+                write_failure(report, failure);
+                exit(125);
+            }
+        };
         // Everything else goes, the report pipe too: its EOF says the sandbox is ready.
-        let _ = report;
-        close_all_but(control, lifeline);
+        close_all_but([control, lifeline, ruleset]);
 
         // What the commands share: the tmpfs mounts to check when one ends. The library, the
         // only process that can send init a signal from outside its pid namespace, is pid 0
@@ -250,19 +261,25 @@ pub(crate) fn serve(
     }
 }
 
-/// Closes every descriptor but `a` and `b` (close_range(2)).
-fn close_all_but(a: usize, b: usize) {
-    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    // SAFETY: integer arguments.
-    unsafe {
-        if lo > 0 {
-            syscall(SYS_CLOSE_RANGE, 0, lo - 1, 0, 0);
+/// Closes every descriptor but those of `keep` (close_range(2)).
+fn close_all_but(keep: [usize; 3]) {
+    let [a, b, c] = keep;
+    let (a, b) = if a < b { (a, b) } else { (b, a) };
+    let (b, c) = if b < c { (b, c) } else { (c, b) };
+    let (a, b) = if a < b { (a, b) } else { (b, a) };
+    let mut next = 0;
+    for fd in [a, b, c] {
+        if fd < next {
+            continue;
         }
-        if hi > lo + 1 {
-            syscall(SYS_CLOSE_RANGE, lo + 1, hi - 1, 0, 0);
+        if fd > next {
+            // SAFETY: integer arguments.
+            unsafe { syscall(SYS_CLOSE_RANGE, next, fd - 1, 0, 0) };
         }
-        syscall(SYS_CLOSE_RANGE, hi + 1, !0u32 as usize, 0, 0);
+        next = fd + 1;
     }
+    // SAFETY: integer arguments.
+    unsafe { syscall(SYS_CLOSE_RANGE, next, !0u32 as usize, 0, 0) };
 }
 
 fn close(fd: usize) {
@@ -648,6 +665,17 @@ fn record_words(f: Failure) -> [u32; 6] {
         f.arg,
         f.errno as u32,
     ]
+}
+
+/// Writes a failure record to a report pipe.
+fn write_failure(report: usize, failure: Failure) {
+    let mut record = [0u8; crate::wire::LEN];
+    let bytes = record_words(failure).into_iter().flat_map(u32::to_ne_bytes);
+    for (d, b) in record.iter_mut().zip(bytes) {
+        *d = b;
+    }
+    // SAFETY: writes a local buffer.
+    unsafe { syscall(SYS_WRITE, report, record.as_ptr() as usize, record.len(), 0) };
 }
 
 /// Sends a failure record on a command's channel.

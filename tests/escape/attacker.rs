@@ -907,6 +907,21 @@ fn run(name: &str) -> String {
                 ],
             )
         }
+        // A process left behind: forks, and the child (in a session of its own, without the
+        // caller's stdio) waits up to 20 s for a process whose command line holds `a`, then
+        // tries to read its environment, copy its stdin, signal it and trace it, and writes
+        // the outcomes to the file `a2`.
+        "cross_spy" => background(|| cross_spy(&a, &a2)),
+        // A process left behind that stops every process it may signal, `kill(-1, SIGSTOP)`
+        // in a loop, for `a` seconds.
+        "stopper" => background(|| {
+            let end =
+                std::time::Instant::now() + std::time::Duration::from_secs(a.parse().unwrap());
+            while std::time::Instant::now() < end {
+                // SAFETY: kill takes two numbers.
+                unsafe { libc::kill(-1, libc::SIGSTOP) };
+            }
+        }),
         // Creates the IPv6 flow label `a` (hex) with CREATE|EXCL on a fresh socket, which is
         // then closed: `ok`, or `errno 17` (EEXIST) when the namespace already holds the label.
         "flow_label" => flow_label(u32::from_str_radix(&a, 16).unwrap()),
@@ -1386,4 +1401,79 @@ fn flow_label(label: u32) -> String {
     // SAFETY: closes the socket made above.
     unsafe { libc::close(fd) };
     out
+}
+
+/// Forks a child that runs `f` in a session of its own with stdio on `/dev/null` (so that the
+/// caller's pipes reach EOF) and exits; returns `started` at once.
+fn background(f: impl FnOnce()) -> String {
+    // SAFETY: the process is single-threaded (a constructor before main); the child ends with
+    // _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return format!("fork errno {}", errno());
+    }
+    if pid == 0 {
+        // SAFETY: setsid, then stdio onto /dev/null, in the child.
+        unsafe {
+            libc::setsid();
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            f();
+            libc::_exit(0);
+        }
+    }
+    "started".into()
+}
+
+/// The pid of a process (not this one) whose command line holds `marker`.
+fn find_process(marker: &str) -> Option<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let found = pid != me
+            && cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg == marker.as_bytes());
+        found.then_some(pid)
+    })
+}
+
+/// Waits for the process holding `marker` and writes `environ R, getfd R, kill R, seize R` to
+/// `out` (through a rename, so that a reader sees all or nothing).
+fn cross_spy(marker: &str, out: &str) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let pid = loop {
+        if let Some(pid) = find_process(marker) {
+            break pid;
+        }
+        if std::time::Instant::now() > end {
+            let _ = std::fs::write(out, "no target");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let environ = match std::fs::read(format!("/proc/{pid}/environ")) {
+        Ok(env) if env.windows(16).any(|w| w == b"TSB_CROSS_TOKEN=") => "ok".into(),
+        Ok(_) => "read without the token".into(),
+        Err(e) => io::<()>(Err(e)),
+    };
+    // SAFETY: pidfd_open takes two numbers.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let getfd = if pidfd < 0 {
+        format!("pidfd_open errno {}", errno())
+    } else {
+        sc(libc::SYS_pidfd_getfd, &[pidfd as c_long, 0, 0])
+    };
+    let kill = sc(libc::SYS_kill, &[pid as c_long, 0]);
+    let seize = sc(
+        libc::SYS_ptrace,
+        &[libc::PTRACE_SEIZE as c_long, pid as c_long, 0, 0],
+    );
+    let line = format!("environ {environ}, getfd {getfd}, kill {kill}, seize {seize}");
+    let tmp = format!("{out}.tmp");
+    let _ = std::fs::write(&tmp, line);
+    let _ = std::fs::rename(&tmp, out);
 }

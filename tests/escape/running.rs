@@ -113,3 +113,148 @@ async fn running_control_channel_is_not_in_the_sandboxs_network_namespace() {
     let sandbox = Sandbox::start(&attacker_policy()).await.unwrap();
     assert_eq!(attempt.in_running(&sandbox).await, "unix 0");
 }
+
+/// The kernel's Landlock ABI (0 without Landlock), as init sees it when it makes each command's
+/// domain.
+fn kernel_landlock_abi() -> i64 {
+    // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) reads no memory.
+    let abi = unsafe { libc::syscall(444, std::ptr::null::<u8>(), 0usize, 1u32) };
+    abi.max(0)
+}
+
+/// Waits up to 30 s for `read` to give the spy's outcome line.
+async fn spy_outcome(mut read: impl AsyncFnMut() -> Option<String>) -> String {
+    for _ in 0..300 {
+        if let Some(line) = read().await {
+            return line;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the spy wrote no outcome within 30 s");
+}
+
+/// Each command of a running sandbox is a Landlock domain of its own: a process command 1 left
+/// behind cannot read command 2's environment (`/proc/PID/environ`: EACCES), copy its stdin
+/// (`pidfd_getfd`: EPERM), trace it (`PTRACE_SEIZE`: EPERM) or, with Landlock ABI 6, signal it
+/// (EPERM). The control: the same spy and target as two ordinary processes of one user on the
+/// host, where every attempt succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_commands_cannot_reach_each_other() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    let abi = kernel_landlock_abi();
+    if abi == 0 {
+        crate::common::skip("no Landlock: the commands of a sandbox share one domain here");
+        return;
+    }
+    let marker = format!("99.{}", std::process::id());
+    let target = |cmd: &mut tokio_sandbox::Command| {
+        cmd.arg(&marker)
+            .env("TSB_CROSS_TOKEN", "tok-4242")
+            .stdin(tokio_sandbox::Stdio::piped())
+            .kill_on_drop(true);
+    };
+
+    // The control on the host.
+    let dir = crate::common::rw_dir();
+    let out = dir.path().join("spy");
+    let mut host_target = std::process::Command::new("sleep")
+        .arg(&marker)
+        .env("TSB_CROSS_TOKEN", "tok-4242")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let spy = Attempt::new("cross_spy").arg(&marker).arg2(crate::s(&out));
+    assert_eq!(spy.on_host(false), "started");
+    let host = spy_outcome(async || std::fs::read_to_string(&out).ok()).await;
+    let _ = host_target.kill();
+    let _ = host_target.wait();
+    assert_eq!(
+        host, "environ ok, getfd ok, kill ok, seize ok",
+        "the control: one user's processes on the host"
+    );
+
+    let sandbox = Sandbox::start(&attacker_policy()).await.unwrap();
+    let spy = Attempt::new("cross_spy").arg(&marker).arg2("/tmp/spy");
+    assert_eq!(spy.in_running(&sandbox).await, "started", "command 1");
+    let mut cmd = sandbox.command("sleep");
+    target(&mut cmd);
+    let mut second = cmd.spawn().unwrap();
+    let got = spy_outcome(async || {
+        let out = sandbox
+            .command("cat")
+            .arg("/tmp/spy")
+            .output()
+            .await
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+    .await;
+    second.kill().await.unwrap();
+    let kill = if abi >= 6 { errno(EPERM) } else { "ok".into() };
+    assert_eq!(
+        got,
+        format!(
+            "environ {}, getfd {}, kill {kill}, seize {}",
+            errno(EACCES),
+            errno(EPERM),
+            errno(EPERM)
+        ),
+        "a process of command 1 against command 2 (Landlock ABI {abi})"
+    );
+}
+
+/// A process left behind that sends `SIGSTOP` to every process it may signal, in a loop, no
+/// longer reaches the process init starts for a later command before it execs (Landlock ABI 6
+/// scopes signals to each command's domain): 200 commands start and end, and the sandbox
+/// ends when dropped. The control that such a signal reaches another process of the same user
+/// is `running_commands_cannot_reach_each_other`'s (`kill ok` on the host); a stopping loop
+/// cannot be run on the host without stopping its other processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_stopping_loop_does_not_hold_later_commands() {
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    let abi = kernel_landlock_abi();
+    if abi < 6 {
+        crate::common::skip(&format!(
+            "Landlock ABI {abi} has no signal scope: a command's leftover process can still stop \
+             a later command before its exec (the library's bounded wait for the start ends \
+             the sandbox then)"
+        ));
+        return;
+    }
+    let sandbox = Sandbox::start(&attacker_policy()).await.unwrap();
+    let init = sandbox.id();
+    let stopper = Attempt::new("stopper").arg(60);
+    assert_eq!(stopper.in_running(&sandbox).await, "started", "command 1");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    for i in 0..200 {
+        let status = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            sandbox.command("true").status(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("command {i} did not end within 30 s"))
+        .unwrap();
+        assert!(status.success(), "command {i}: {status}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(180),
+        "200 commands took {:?}",
+        started.elapsed()
+    );
+    drop(sandbox);
+    let gone = async {
+        while std::path::Path::new(&format!("/proc/{init}")).exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), gone)
+        .await
+        .expect("the sandbox's init is gone within 30 s of the drop");
+}

@@ -1,6 +1,6 @@
 //! A command's process: the `clone(CLONE_VM | CLONE_VFORK)` on a stack of init's, and what the
-//! process does in init's memory until it execs (its process group, its descriptors, its
-//! working directory, the exec), leaving a failure where init reads it.
+//! process does in init's memory until it execs (its own Landlock domain, its process group, its
+//! descriptors, its working directory, the exec), leaving a failure where init reads it.
 
 use super::*;
 
@@ -65,6 +65,12 @@ unsafe extern "C" fn command_main(spawn: *mut Spawn) -> ! {
         }
         loop {}
     };
+    // A Landlock domain of its own, first: no other command can trace or (ABI 6) signal
+    // it from here on.
+    let r = domain::enter();
+    if r < 0 {
+        fail(s, Stage::Landlock, Call::LandlockRestrictSelf, 0, r);
+    }
     // SAFETY: integer-argument system calls, and pointers the parse checked.
     unsafe {
         if s.new_group {
