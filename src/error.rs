@@ -368,6 +368,21 @@ pub enum SpawnError {
     /// dropped, killed, or its owning process is gone): nothing was started.
     #[error("the running sandbox has ended; start a new one (Sandbox::start)")]
     SandboxEnded,
+    /// The running [`Sandbox`](crate::Sandbox)'s init gave no answer for a command within
+    /// `waited` (see [`Sandbox`](crate::Sandbox): it answers once the program was executed,
+    /// normally within a millisecond). A process of the sandbox can hold init this way by
+    /// stopping the command's process before its exec (`kill(-1, SIGSTOP)`), where Landlock has
+    /// no signal scope (ABI below 6): the library then killed the sandbox, which does not
+    /// outlive this error.
+    #[error(
+        "the running sandbox's init did not start the command within {waited:?} (a process of \
+         the sandbox may have stopped it before its exec); the sandbox was killed: start a new \
+         one (Sandbox::start)"
+    )]
+    SandboxStalled {
+        /// How long the library waited for init's answer.
+        waited: std::time::Duration,
+    },
     /// The spawning process ran out of file descriptors (`EMFILE`: its `RLIMIT_NOFILE`, which
     /// the first spawn raised to the hard limit) or the host did (`ENFILE`: `fs.file-max`),
     /// at whatever step needed one. Each running sandbox holds two descriptors in the spawning
@@ -623,6 +638,7 @@ impl SpawnError {
             SpawnError::MalformedReport { .. } => io::ErrorKind::InvalidData,
             SpawnError::Unsupported { .. } => io::ErrorKind::Unsupported,
             SpawnError::SandboxEnded => io::ErrorKind::BrokenPipe,
+            SpawnError::SandboxStalled { .. } => io::ErrorKind::TimedOut,
             SpawnError::Os { source, .. }
             | SpawnError::Setup { source, .. }
             | SpawnError::TooManyOpenFiles { source, .. }

@@ -49,7 +49,8 @@ use crate::spawn::target::Target;
 /// reach it. A spawn resolves the program in the sandbox's view (as [`Command::spawn`] does),
 /// then sends one message: the program's path, argv, envp and working directory, with the
 /// stdio and passed fds and the command's own channel attached (`SCM_RIGHTS`). init
-/// (`clone(CLONE_VM | CLONE_VFORK)`) starts a process that takes its own process group, places
+/// (`clone(CLONE_VM | CLONE_VFORK)`) starts a process that enters its own Landlock domain, takes
+/// its own process group, places
 /// the fds, changes directory, clears its signal mask and execs the program; init answers on
 /// the channel with the command's pidfd, or the step that failed, and later with its wait
 /// status and `wait4(2)` resource usage. A request is at most 256 KiB with at most 64 fds
@@ -76,7 +77,12 @@ use crate::spawn::target::Target;
 /// thread until init answers: init's `vfork` and `execve` of the program, about as long as
 /// `tokio::process` blocks for its fork and exec (a few hundred microseconds). It also blocks
 /// while init's queue of requests is full (`net.unix.max_dgram_qlen` requests waiting, see
-/// unix(7)). [`Command::spawn_async`] sends and awaits the answer on the reactor instead; dropped
+/// unix(7)). The wait for init's answer is bounded by 5 s, for `spawn` and `spawn_async` alike:
+/// init waits in its vfork for the new process's exec and serves nothing meanwhile, and where
+/// Landlock has no signal scope (ABI below 6) a process of an earlier command can stop the new
+/// process before its exec (`SIGSTOP`), which would hold init there for good. On overrun the
+/// library kills the sandbox (`SIGKILL` to init by pidfd), so that it cannot outlive its owner,
+/// and the spawn fails with [`SpawnError::SandboxStalled`]. [`Command::spawn_async`] sends and awaits the answer on the reactor instead; dropped
 /// at any point, it leaves nothing running: a command init has started by then is killed
 /// (its process group, with `SIGKILL`) once its answer arrives, on a thread of its own, and
 /// init reaps it. A `Child` of a command dropped while it runs is killed with
@@ -84,7 +90,8 @@ use crate::spawn::target::Target;
 ///
 /// A command fails with the errors of a spawn ([`SpawnError::NotFound`],
 /// [`SpawnError::NotExecutable`], [`SpawnError::Setup`] naming the step, ...),
-/// [`SpawnError::SandboxEnded`] once the sandbox has ended,
+/// [`SpawnError::SandboxEnded`] once the sandbox has ended, [`SpawnError::SandboxStalled`]
+/// when init did not answer in time (the sandbox is killed then),
 /// [`PolicyError::RunningSandboxPolicy`](crate::PolicyError::RunningSandboxPolicy) when its
 /// policy was changed, or [`PolicyError::CommandTooLarge`](crate::PolicyError::CommandTooLarge).
 ///

@@ -210,51 +210,142 @@ async fn running_commands_cannot_reach_each_other() {
 /// A process left behind that sends `SIGSTOP` to every process it may signal, in a loop, no
 /// longer reaches the process init starts for a later command before it execs (Landlock ABI 6
 /// scopes signals to each command's domain): 200 commands start and end, and the sandbox
-/// ends when dropped. The control that such a signal reaches another process of the same user
-/// is `running_commands_cannot_reach_each_other`'s (`kill ok` on the host); a stopping loop
-/// cannot be run on the host without stopping its other processes.
+/// ends when dropped. Below ABI 6 it can still stop one, which holds init; the spawn then
+/// fails within the library's bound with `SandboxStalled` and the sandbox is killed. The
+/// control that such a signal reaches another process of the same user is
+/// `running_commands_cannot_reach_each_other`'s (`kill ok` on the host); a stopping loop cannot
+/// be run on the host without stopping its other processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_stopping_loop_does_not_hold_later_commands() {
+    use std::time::{Duration, Instant};
     if !crate::common::host::sandbox_or_skip() {
         return;
     }
     let abi = kernel_landlock_abi();
-    if abi < 6 {
-        crate::common::skip(&format!(
-            "Landlock ABI {abi} has no signal scope: a command's leftover process can still stop \
-             a later command before its exec (the library's bounded wait for the start ends \
-             the sandbox then)"
-        ));
-        return;
-    }
     let sandbox = Sandbox::start(&attacker_policy()).await.unwrap();
     let init = sandbox.id();
+    // Gone, or a zombie that only waits for the library's reaping.
+    let init_ended = move || {
+        std::fs::read_to_string(format!("/proc/{init}/stat")).map_or(true, |stat| {
+            stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'))
+        })
+    };
     let stopper = Attempt::new("stopper").arg(60);
     assert_eq!(stopper.in_running(&sandbox).await, "started", "command 1");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
     for i in 0..200 {
-        let status = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            sandbox.command("true").status(),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("command {i} did not end within 30 s"))
-        .unwrap();
-        assert!(status.success(), "command {i}: {status}");
+        let begun = Instant::now();
+        let result =
+            tokio::time::timeout(Duration::from_secs(30), sandbox.command("true").status())
+                .await
+                .unwrap_or_else(|_| panic!("command {i} did not end within 30 s"));
+        match result {
+            Ok(status) => assert!(status.success(), "command {i}: {status}"),
+            Err(e) if abi < 6 => {
+                assert!(
+                    matches!(
+                        tokio_sandbox::SpawnError::from_io_error(&e),
+                        Some(tokio_sandbox::SpawnError::SandboxStalled { .. })
+                    ),
+                    "command {i}: {e}"
+                );
+                assert!(
+                    begun.elapsed() < Duration::from_secs(20),
+                    "{:?}",
+                    begun.elapsed()
+                );
+                for _ in 0..300 {
+                    if init_ended() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                assert!(init_ended(), "the stalled sandbox was killed");
+                eprintln!(
+                    "Landlock ABI {abi} has no signal scope: a leftover process stopped command \
+                     {i} before its exec; the spawn failed within the bound and the sandbox was \
+                     killed"
+                );
+                return;
+            }
+            Err(e) => panic!("command {i}: {e}"),
+        }
     }
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(180),
+        started.elapsed() < Duration::from_secs(180),
         "200 commands took {:?}",
         started.elapsed()
     );
     drop(sandbox);
-    let gone = async {
-        while std::path::Path::new(&format!("/proc/{init}")).exists() {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    for _ in 0..300 {
+        if !std::path::Path::new(&format!("/proc/{init}")).exists() {
+            return;
         }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(30), gone)
-        .await
-        .expect("the sandbox's init is gone within 30 s of the drop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sandbox's init is not gone 30 s after the drop");
+}
+
+/// A sandbox whose init does not answer a command's request (here stopped from outside, as a
+/// command's process stopped before its exec holds it in its vfork wait where Landlock has no
+/// signal scope) does not hold the spawn: the blocking and the async spawn fail with
+/// `SandboxStalled` after the library's 5 s bound, and the sandbox is killed then. The
+/// control: the same sandbox, before init is stopped, starts a command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_unanswered_start_is_bounded_and_kills_the_sandbox() {
+    use std::time::{Duration, Instant};
+    if !crate::common::host::sandbox_or_skip() {
+        return;
+    }
+    for blocking in [true, false] {
+        let sandbox = std::sync::Arc::new(Sandbox::start(&attacker_policy()).await.unwrap());
+        let init = sandbox.id();
+        let status = sandbox.command("true").status().await.unwrap();
+        assert!(status.success(), "the control: {status}");
+        // SAFETY: kill takes two numbers; the pid is this test's sandbox's init, alive.
+        assert_eq!(unsafe { libc::kill(init as i32, libc::SIGSTOP) }, 0);
+        let begun = Instant::now();
+        let error = if blocking {
+            let sb = sandbox.clone();
+            let spawn = tokio::task::spawn_blocking(move || sb.command("true").spawn().map(|_| ()));
+            tokio::time::timeout(Duration::from_secs(60), spawn)
+                .await
+                .expect("the blocking spawn ends within 60 s")
+                .unwrap()
+                .unwrap_err()
+        } else {
+            let child = tokio::time::timeout(
+                Duration::from_secs(60),
+                sandbox.command("true").spawn_async(),
+            )
+            .await
+            .expect("the spawn ends within 60 s");
+            std::io::Error::from(child.map(|_| ()).unwrap_err())
+        };
+        let waited = begun.elapsed();
+        assert!(
+            matches!(
+                tokio_sandbox::SpawnError::from_io_error(&error),
+                Some(tokio_sandbox::SpawnError::SandboxStalled { .. })
+            ),
+            "blocking {blocking}: {error}"
+        );
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(
+            waited >= Duration::from_secs(5) && waited < Duration::from_secs(30),
+            "blocking {blocking}: waited {waited:?}"
+        );
+        let mut ended = false;
+        for _ in 0..300 {
+            ended = std::fs::read_to_string(format!("/proc/{init}/stat")).map_or(true, |stat| {
+                stat.rsplit(") ").next().is_some_and(|s| s.starts_with('Z'))
+            });
+            if ended {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ended, "blocking {blocking}: the sandbox's init was killed");
+    }
 }

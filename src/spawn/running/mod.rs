@@ -44,7 +44,7 @@ use crate::wire::Failure;
 
 mod request;
 
-use request::{encode, send_request, Built, Pending};
+use request::{encode, send_request, Built, Pending, START_BOUND};
 
 /// An `AF_UNIX` `SOCK_SEQPACKET` socket pair, close-on-exec: (the library's end, non-blocking;
 /// the other end, blocking).
@@ -198,7 +198,10 @@ impl Serving {
     pub(crate) async fn run(&self, req: Request) -> Result<Child, SpawnError> {
         let (mut built, pending, settings) = self.begin(req, KIND_RUN)?;
         self.send(&mut built).await?;
-        let answer = pending.reply().await?;
+        let answer = match tokio::time::timeout(START_BOUND, pending.reply()).await {
+            Ok(answer) => answer?,
+            Err(_) => return Err(self.stalled()),
+        };
         self.started(built, pending.take(), answer, settings)
             .map(Child::command)
     }
@@ -208,9 +211,22 @@ impl Serving {
     pub(crate) fn run_blocking(&self, req: Request) -> Result<Child, SpawnError> {
         let (mut built, pending, settings) = self.begin(req, KIND_RUN)?;
         self.send_blocking(&mut built)?;
-        let answer = pending.reply_blocking()?;
+        let answer = match pending.reply_blocking(START_BOUND) {
+            Err(SpawnError::SandboxStalled { .. }) => return Err(self.stalled()),
+            answer => answer?,
+        };
         self.started(built, pending.take(), answer, settings)
             .map(Child::command)
+    }
+
+    /// init gave no answer within [`START_BOUND`]: it is taken for held in the wait for a
+    /// command's exec, and the sandbox is killed (init cannot serve its lifeline meanwhile, so
+    /// it would outlive its owner).
+    fn stalled(&self) -> SpawnError {
+        self.kill();
+        SpawnError::SandboxStalled {
+            waited: START_BOUND,
+        }
     }
 
     /// The request of a command (`kind`: [`KIND_RUN`] or [`KIND_LAST`]) with its channel, and
@@ -267,7 +283,10 @@ impl Serving {
     pub(crate) async fn run_last(self, req: Request) -> Result<Child, SpawnError> {
         let (mut built, pending, settings) = self.begin(req, KIND_LAST)?;
         self.send(&mut built).await?;
-        let answer = pending.reply().await?;
+        let answer = match tokio::time::timeout(START_BOUND, pending.reply()).await {
+            Ok(answer) => answer?,
+            Err(_) => return Err(self.stalled()),
+        };
         let parts = self.started(built, pending.take(), answer, settings)?;
         Ok(self.last_started(parts))
     }
@@ -277,7 +296,10 @@ impl Serving {
     pub(crate) fn run_last_blocking(self, req: Request) -> Result<Child, SpawnError> {
         let (mut built, pending, settings) = self.begin(req, KIND_LAST)?;
         self.send_blocking(&mut built)?;
-        let answer = pending.reply_blocking()?;
+        let answer = match pending.reply_blocking(START_BOUND) {
+            Err(SpawnError::SandboxStalled { .. }) => return Err(self.stalled()),
+            answer => answer?,
+        };
         let parts = self.started(built, pending.take(), answer, settings)?;
         Ok(self.last_started(parts))
     }

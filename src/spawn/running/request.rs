@@ -121,6 +121,12 @@ pub(super) fn send_request(
     Ok(())
 }
 
+/// How long the library waits for init's answer to a command's request before it takes init
+/// for held (a process of the sandbox stopped the command's process before its exec, which
+/// holds init in its vfork wait) and kills the sandbox. init answers once the program was
+/// executed, normally within a millisecond.
+pub(super) const START_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A command whose request was sent and whose answer is awaited. Dropped before the answer was
 /// read (the spawn was cancelled), it hands the channel to a thread that waits for the answer
 /// and kills the command's process group if init started it.
@@ -154,16 +160,29 @@ impl Pending {
         }
     }
 
-    /// [`Pending::reply`] on the calling thread, blocking in poll(2).
-    pub(super) fn reply_blocking(&self) -> Result<(Reply, Option<OwnedFd>), SpawnError> {
-        use rustix::event::{poll, PollFd, PollFlags};
+    /// [`Pending::reply`] on the calling thread, blocking in poll(2) for at most `bound`
+    /// ([`SpawnError::SandboxStalled`] after that).
+    pub(super) fn reply_blocking(
+        &self,
+        bound: std::time::Duration,
+    ) -> Result<(Reply, Option<OwnedFd>), SpawnError> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
         let channel = self.0.as_ref().ok_or_else(|| malformed("no channel"))?;
+        let deadline = std::time::Instant::now() + bound;
         loop {
             match recv_reply(channel.as_fd()) {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => return Err(SpawnError::SandboxEnded),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match poll(&mut [PollFd::new(channel, PollFlags::IN)], None) {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(SpawnError::SandboxStalled { waited: bound });
+                    }
+                    let timeout = Timespec {
+                        tv_sec: left.as_secs() as _,
+                        tv_nsec: left.subsec_nanos() as _,
+                    };
+                    match poll(&mut [PollFd::new(channel, PollFlags::IN)], Some(&timeout)) {
                         Ok(_) | Err(rustix::io::Errno::INTR) => {}
                         Err(e) => return Err(os_err("waiting for init's answer (poll)")(e.into())),
                     }
