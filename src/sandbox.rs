@@ -33,6 +33,23 @@ use crate::spawn::target::Target;
 /// until they close, as `tokio::process` does; with a [`Command::timeout`], until at most
 /// 250 ms after the deadline (what was read by then is the output).
 ///
+/// # What commands of one sandbox share
+///
+/// The commands of a sandbox run as one uid in one pid namespace, and share its filesystem
+/// (`/tmp`, the home, every read-write path), its network namespace (its loopback, ports and
+/// abstract unix socket names) and its limits. A process a command leaves behind (a background
+/// process, a daemon) keeps running until it exits or the sandbox ends, and sees every later
+/// command's processes in `/proc` (their command lines among them). What they do not share:
+/// each command's process enters a Landlock domain of its own, nested in the sandbox's, before
+/// it execs, so no process of one command can trace another command's processes, read their
+/// memory or `/proc/PID/environ`, or copy their descriptors (`pidfd_getfd(2)`); with Landlock
+/// ABI 6 it also cannot signal them or connect to their abstract unix sockets (landlock(7),
+/// scopes). Where the kernel has no Landlock (the report's `landlock_abi` is `None`), the
+/// commands of a sandbox are one trust domain: each can do all of that to the others. A
+/// command that gets a secret (a token in its environment, a password on its stdin) is safest
+/// in a fresh sandbox ([`Sandbox::start`], or a [`Pool`] entry) that ran nothing untrusted
+/// before it.
+///
 /// Ending the `Sandbox` kills every process in it: [`Sandbox::shutdown`] asks its init to kill
 /// and reap them all (each command's [`Child`](crate::Child) then reports `SIGKILL` with its
 /// figures) and waits until they are gone; dropping it sends `SIGKILL` to its init, which ends
