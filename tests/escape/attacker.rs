@@ -915,6 +915,14 @@ fn run(name: &str) -> String {
         // A process left behind that stops every process it may signal, `kill(-1, SIGSTOP)`
         // in a loop, for `a` seconds.
         "stopper" => background(|| {
+            // Not before the command's own process has exited: the loop would stop it too (it
+            // is in this process's Landlock domain), and its output would never end.
+            // SAFETY: getppid takes no arguments.
+            let parent = unsafe { libc::getppid() };
+            // SAFETY: as above.
+            while unsafe { libc::getppid() } == parent {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             let end =
                 std::time::Instant::now() + std::time::Duration::from_secs(a.parse().unwrap());
             while std::time::Instant::now() < end {
