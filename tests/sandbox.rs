@@ -39,6 +39,16 @@ fn words(b: &[u8]) -> String {
     text(b).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The first line the child writes to its piped stdout (which it takes from the child).
+async fn first_line(child: &mut tokio_sandbox::Child) -> String {
+    let mut line = String::new();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().expect("stdout piped"));
+    tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
+        .await
+        .expect("read a line");
+    line
+}
+
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open(2) with no flags returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
@@ -179,11 +189,7 @@ async fn kill_ends_the_commands_process_group_only() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    let mut out = tokio::io::BufReader::new(cmd.stdout.take().unwrap());
-    tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
-        .await
-        .unwrap();
+    let line = first_line(&mut cmd).await;
     let background: u32 = line.trim().parse().unwrap();
     cmd.kill().await.unwrap();
     assert_eq!(cmd.run_status().unwrap().ended_by, EndReason::Killed);
@@ -260,11 +266,7 @@ async fn a_command_that_leaves_its_process_group_is_still_killed() {
             .timeout(Duration::from_secs(2))
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
-        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
-            .await
-            .unwrap();
+        let line = first_line(&mut child).await;
         assert_eq!(line.trim(), moved, "the command moved");
         let status = child.wait().await.unwrap();
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{script}");
@@ -281,11 +283,7 @@ async fn a_command_that_leaves_its_process_group_is_still_killed() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
-        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
-            .await
-            .unwrap();
+        let line = first_line(&mut child).await;
         assert_eq!(line.trim(), moved);
         let start = Instant::now();
         child.kill().await.unwrap();
@@ -508,11 +506,7 @@ async fn sandboxes_are_isolated_from_each_other() {
         .unwrap();
     let has_python = common::has("/usr/bin/python3");
     if has_python {
-        let mut line = String::new();
-        let mut out = tokio::io::BufReader::new(listener.stdout.take().unwrap());
-        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
-            .await
-            .unwrap();
+        let line = first_line(&mut listener).await;
         assert_eq!(line, "up\n");
     }
     let o = sh(
