@@ -25,8 +25,9 @@ use crate::spawn::target::Target;
 /// `/tmp`, the home or a read-write path, the next one sees. Each command has its own stdio,
 /// exit status, resource usage ([`Child::resource_usage`](crate::Child::resource_usage)) and
 /// process group; [`Child::kill`](crate::Child::kill) and the timeout kill that process group
-/// (`pidfd_send_signal(2)` with `PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9) and the command's
-/// process itself, not the sandbox. A process of the command that has moved to another process
+/// (`pidfd_send_signal(2)` with `PIDFD_SIGNAL_PROCESS_GROUP`, Linux 6.9; on older kernels
+/// the command's process alone, its group's other processes running on until the sandbox
+/// ends) and the command's process itself, not the sandbox. A process of the command that has moved to another process
 /// group (`setpgid(2)`, `setsid(2)`) keeps running until the sandbox ends, as a daemon a
 /// command starts does. While it holds the command's stdout or stderr,
 /// [`Child::wait_with_output`](crate::Child::wait_with_output) (and so `output`) reads them
