@@ -347,6 +347,7 @@ mod tests {
             fd_scratch: std::cell::UnsafeCell::new(Vec::new()),
             fd_floor: 3,
             cloexec_ranges: Vec::new(),
+            close_ranges: Vec::new(),
             mount_ns: true,
             in_user_namespace: true,
             rlimits: Vec::new(),

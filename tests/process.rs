@@ -1165,6 +1165,73 @@ async fn fifty_concurrent_sandboxes() {
     }
 }
 
+/// A program the caller writes and then runs while other spawns are in flight is not busy: the
+/// setup of another sandbox, started while the file was open for writing, does not keep a copy
+/// of that descriptor (execve(2) would fail with `ETXTBSY` until that setup ends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn script_written_during_other_spawns_is_not_busy() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let dir = common::rw_dir();
+    // Other spawns with a slow setup (many binds), one after another on two tasks.
+    let binds: Vec<PathBuf> = (0..200)
+        .map(|i| {
+            let p = dir.path().join(format!("b{i}"));
+            std::fs::create_dir(&p).expect("mkdir");
+            p
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let others: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, binds) = (stop.clone(), binds.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut cmd = Command::new("/bin/true");
+                    for b in &binds {
+                        cmd.read_only(b);
+                    }
+                    let status = cmd.status().await.expect("spawn of /bin/true");
+                    assert!(status.success(), "{status:?}");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    let rounds = common::scaled(60).max(10);
+    for i in 0..rounds {
+        let script = dir.path().join(format!("s{i}.sh"));
+        {
+            let mut f = std::fs::File::create(&script).expect("create");
+            std::io::Write::write_all(&mut f, b"#!/bin/sh\necho ran\n").expect("write");
+            f.set_permissions(std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+            // Hold it open for writing a while, as a longer write would.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let mut cmd = Command::new(&script);
+        cmd.read_only(dir.path());
+        match cmd.output().await {
+            Ok(out) => assert_eq!(ok_stdout(&out), "ran\n"),
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => busy += 1,
+            Err(e) => panic!("spawn of {script:?}: {e}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut spawned = 0;
+    for t in others {
+        spawned += t.await.expect("task");
+    }
+    assert_eq!(
+        busy, 0,
+        "{busy} of {rounds} scripts were busy (ETXTBSY) while {spawned} other sandboxes spawned"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The Child API
 // ---------------------------------------------------------------------------------------------

@@ -89,6 +89,13 @@ pub(crate) unsafe extern "C" fn child_main(plan: *const ChildPlan) -> ! {
 /// The setup sequence, ending in the exec of init: it returns only with the step that failed.
 /// Each step's comment says why it is where it is.
 fn run(plan: &ChildPlan) -> Result<Infallible, Failure> {
+    // 0. Inherited fds this process does not use are closed at once: it holds its copies
+    //    through the whole setup, and a copy of a file another thread of the caller has open
+    //    for writing would make that file's execve(2) fail with ETXTBSY meanwhile.
+    for (i, (first, last)) in plan.close_ranges.iter().enumerate() {
+        sys::close_range(*first, *last, 0).map_err(at(Stage::Fds, Call::CloseRange, i))?;
+    }
+
     // 1. Signals: CLONE_CLEAR_SIGHAND reset every handler; ignored signals stay ignored across
     //    exec, so put those back to the default too (the mask is cleared right before exec).
     for sig in 1..=64 {

@@ -158,6 +158,11 @@ pub(crate) struct ChildPlan {
     pub fd_floor: c_int,
     /// Ranges `[first, last]` of fds to mark close-on-exec (everything >= 3 but the targets).
     pub cloexec_ranges: Vec<(u32, u32)>,
+    /// Ranges `[first, last]` of inherited fds the child closes first: everything >= 3 it does
+    /// not use. The parent's other threads keep opening files while the setup runs; a copy of
+    /// a file open for writing held here would make its execve(2) elsewhere fail with
+    /// `ETXTBSY` until this process execs.
+    pub close_ranges: Vec<(u32, u32)>,
     /// Whether to build the new root (a mount namespace was requested).
     pub mount_ns: bool,
     /// Whether the child runs in a user namespace of its own (else: Landlock-only mode, where

@@ -539,6 +539,14 @@ fn build(compiled: CompiledPolicy, payload: Payload) -> Result<Prepared, SpawnEr
         machine_id: machine_id()?,
         fd_scratch: std::cell::UnsafeCell::new(vec![-1; fds.pairs.len()]),
         cloexec_ranges: fds.cloexec_ranges(),
+        close_ranges: crate::spawn::fds::cloexec_ranges(
+            fds.pairs
+                .iter()
+                .map(|(s, _)| *s)
+                .chain([report_wr.as_raw_fd(), init_fd.as_raw_fd()])
+                .chain([kept.as_raw_fd(), lifeline.as_raw_fd()])
+                .chain(sync_rd.as_ref().map(|f| f.as_raw_fd())),
+        ),
         fds: fds.pairs,
         fd_floor,
         mount_ns: layers.mount,
