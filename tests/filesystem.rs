@@ -524,6 +524,42 @@ async fn tmpfs_is_empty_writable_and_private() {
     );
 }
 
+/// A tmpfs hides what is bound at or below its destination, a file there included, whichever
+/// rule comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tmpfs_hides_binds_at_and_below_it() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let d = rw_dir();
+    write_file(&d.path().join("f"), "file\n", 0o644);
+    std::fs::create_dir(d.path().join("sub")).expect("mkdir");
+    if is_root() {
+        let (uid, gid) = sandbox_host_ids();
+        std::os::unix::fs::chown(d.path().join("sub"), Some(uid), Some(gid)).expect("chown");
+    }
+    for tmpfs_first in [true, false] {
+        let o = sh(
+            "ls -A /scratch; echo hi > /scratch/g; cat /scratch/g; stat -f -c %T /scratch",
+            |c| {
+                if tmpfs_first {
+                    c.tmpfs("/scratch");
+                }
+                c.bind(d.path().join("f"), "/scratch", false).bind(
+                    d.path().join("sub"),
+                    "/scratch/sub",
+                    true,
+                );
+                if !tmpfs_first {
+                    c.tmpfs("/scratch");
+                }
+            },
+        )
+        .await;
+        assert_ok(&o, "hi\ntmpfs\n");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tmpfs_size_limit_gives_enospc() {
     if !common::host::sandbox_or_skip() {

@@ -306,6 +306,11 @@ impl<'a> PlanBuilder<'a> {
     /// mode: that one already shows it, with the same rights. (Ancestor lookups in the map keep
     /// this linear in the number of binds.)
     fn drop_redundant_binds(&mut self) {
+        // A tmpfs of the policy hides what is bound at or below its destination (mounting it
+        // over a bound file would fail with ENOTDIR).
+        let tmpfs = &self.tmpfs;
+        self.binds
+            .retain(|dst, _| !tmpfs.iter().any(|t| dst.starts_with(t)));
         let all = self.binds.clone();
         self.binds.retain(|dst, b| {
             if *dst != b.src {

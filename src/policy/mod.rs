@@ -350,7 +350,8 @@ impl Policy {
     /// Mounts a fresh, empty tmpfs (tmpfs(5)) at sandbox path `dst` (relative: against the
     /// caller's working directory, as for [`Policy::bind`]), limited to [`Policy::tmpfs_size`]
     /// bytes and [`Policy::tmpfs_inodes`] inodes unless [`Policy::tmpfs_limits`] sets its own;
-    /// its contents are gone when the sandbox ends. `dst` `/` fails the spawn with
+    /// its contents are gone when the sandbox ends. It hides what the policy binds at or below
+    /// `dst`, whatever the order of the rules. `dst` `/` fails the spawn with
     /// [`PolicyError::RootBind`](crate::PolicyError::RootBind).
     ///
     /// # Examples
