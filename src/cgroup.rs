@@ -34,7 +34,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::policy::Limits;
@@ -249,6 +249,28 @@ pub(crate) fn place(cg: &CgroupV2) -> Result<Delegation, String> {
     })
 }
 
+/// How often a process looks again for the sandbox cgroups that processes which no longer
+/// exist left beside its own (see [`sweep_stale`]).
+const STALE_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// [`remove_stale`] at most once per [`STALE_SWEEP_INTERVAL`]: a process that keeps placing
+/// sandboxes also removes those of other processes killed meanwhile (a helper process of its
+/// own, a worker of a pool of processes), not only those found at its first spawn.
+fn sweep_stale(parent: &Path) {
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    let now = Instant::now();
+    {
+        let Ok(mut last) = LAST.lock() else {
+            return;
+        };
+        if last.is_some_and(|t| now.duration_since(t) < STALE_SWEEP_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+    }
+    remove_stale(parent);
+}
+
 /// Removes the empty sandbox cgroups that processes which no longer exist left in `parent`
 /// (killed before they could remove them).
 fn remove_stale(parent: &Path) {
@@ -265,6 +287,9 @@ fn remove_stale(parent: &Path) {
         else {
             continue;
         };
+        if pid == std::process::id() {
+            continue;
+        }
         if !Path::new(&format!("/proc/{pid}")).exists() {
             // rmdir(2) removes empty cgroups only.
             let _ = fs::remove_dir(e.path());
@@ -354,6 +379,7 @@ impl SandboxCgroup {
     /// Creates a child cgroup of `parent` with the cgroup parts of `limits` (memory, processes).
     pub(crate) fn create(parent: &Path, limits: &Limits) -> io::Result<SandboxCgroup> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
+        sweep_stale(parent);
         let dir = parent.join(format!(
             "tokio-sandbox-{}-{}",
             std::process::id(),
@@ -441,8 +467,8 @@ fn remove(dir: &Path) -> bool {
 }
 
 /// How long a dropped cgroup waits for its last processes to be torn down (killed, they end
-/// within milliseconds; a cgroup still populated after this is removed by the next process
-/// that places sandboxes there, see `remove_stale`).
+/// within milliseconds; a cgroup still populated after this is removed by the next spawn of a
+/// process that places sandboxes there, see `sweep_stale`).
 const EMPTY_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Waits (blocking, at most [`EMPTY_PATIENCE`]) until `cgroup.events` says `populated 0`, then

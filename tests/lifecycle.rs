@@ -73,12 +73,36 @@ fn c23_sandbox_dies_with_the_spawning_process() {
         !exits_within(&sandbox, Duration::from_millis(200)),
         "runs while its owner does"
     );
+    let cgroup = common::host::cgroup_limits().then(|| {
+        let cgroup = common::host::cgroup_of(pid);
+        let name = format!("tokio-sandbox-{}-", owner.id());
+        assert!(
+            cgroup
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&name),
+            "the sandbox's own cgroup: {cgroup:?}"
+        );
+        cgroup
+    });
     owner.kill().unwrap();
     owner.wait().unwrap();
     assert!(
         exits_within(&sandbox, Duration::from_secs(1)),
         "the sandbox outlived its owner"
     );
+    // With cgroup limits, the owner could not remove its sandboxes' cgroups: this process's
+    // next spawn a second later (each process looks at most once a second) does.
+    if let Some(cgroup) = cgroup {
+        std::thread::sleep(Duration::from_millis(1100));
+        let status = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(Command::new("true").status())
+            .unwrap();
+        assert!(status.success());
+        assert!(!cgroup.exists(), "{cgroup:?} of the killed owner is left");
+    }
 }
 
 /// C23: a sandbox spawned from a blocking-pool thread that then exits keeps running.
