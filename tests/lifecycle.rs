@@ -98,7 +98,7 @@ fn c23_sandbox_dies_with_the_spawning_process() {
         std::thread::sleep(Duration::from_millis(1100));
         let status = tokio::runtime::Runtime::new()
             .unwrap()
-            .block_on(Command::new("true").status())
+            .block_on(async { Command::new("true").status().await })
             .unwrap();
         assert!(status.success());
         assert!(!cgroup.exists(), "{cgroup:?} of the killed owner is left");
