@@ -983,12 +983,17 @@ fn child_processes() -> Vec<String> {
         .collect()
 }
 
-/// The cgroups below this process's own (cgroup v2), where it has one the library could use.
+/// This process's sandbox cgroups (`tokio-sandbox-PID-N`) where the library places them, on a
+/// host with cgroup limits: other processes' cgroups there (other tests', a stale one another
+/// spawn removes) do not count.
 fn cgroups() -> usize {
-    let dir = common::host::cgroup_of(std::process::id());
-    std::fs::read_dir(dir).map_or(0, |d| {
+    let Some(parent) = common::host::expected_cgroup_parent() else {
+        return 0;
+    };
+    let prefix = format!("tokio-sandbox-{}-", std::process::id());
+    std::fs::read_dir(parent).map_or(0, |d| {
         d.filter_map(Result::ok)
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
             .count()
     })
 }
