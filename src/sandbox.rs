@@ -249,7 +249,10 @@ fn needs_namespaces(policy: &CompiledPolicy) -> Result<(), SpawnError> {
 ///
 /// [`Pool::new`] starts a thread that keeps up to `ready` sandboxes set up (namespaces, root,
 /// Landlock ruleset, seccomp filter, and an init waiting for its one command), at most twice as
-/// many at once as there are CPUs, and sets up another each time one is taken.
+/// many at once as there are CPUs, and sets up another for each one taken: 3 ms after the last
+/// take while at least a quarter of `ready` are left (so that setups do not compete for the
+/// CPU with the command that took a sandbox, and a burst of spawns uses what is ready first),
+/// at once when fewer are left.
 /// [`Pool::command`] returns a [`Command`] whose spawn takes a ready sandbox and asks its init
 /// to execute the program (one message on the sandbox's control channel, as for a
 /// [`Sandbox`]), and the sandbox ends with it. The [`Child`](crate::Child) is the program's, as
@@ -258,9 +261,11 @@ fn needs_namespaces(policy: &CompiledPolicy) -> Result<(), SpawnError> {
 /// [`resource usage`](crate::Child::resource_usage) (of the program and the descendants it
 /// waited for) come as soon as the program ends, as `tokio::process`'s do. Its sandbox ends
 /// right after, off the caller's path: the sandbox's init kills whatever the program left
-/// running, reaps it and exits, and the library reaps init (and removes the sandbox's cgroup)
-/// in the background. [`Child::kill`](crate::Child::kill) and the timeout kill the program,
-/// and with it the sandbox; a `Child` dropped with
+/// running and reaps it at once, and exits (the kernel then tears down the sandbox's mounts
+/// and namespaces) once the library has read the status or the `Child` was dropped; the
+/// library reaps init (and removes the sandbox's cgroup) in the background.
+/// [`Child::kill`](crate::Child::kill) and the timeout kill the program, and with it the
+/// sandbox; a `Child` dropped with
 /// [`kill_on_drop`](crate::Command::kill_on_drop) kills the sandbox, one dropped without it
 /// lets the program run on and its sandbox end with it. A signal a process of the sandbox
 /// sends its init goes to the program, as in a sandbox started for it. When no sandbox is

@@ -679,6 +679,53 @@ async fn a_pooled_sandbox_ends_with_its_program() {
     }
 }
 
+/// When a pooled command's program ends, its sandbox's init kills what the program left running
+/// at once, before the status is read (the leftover holding stdout open: EOF comes); init
+/// itself exits, tearing down the sandbox's mounts and namespaces, once the library has the
+/// status (or the `Child` was dropped), so that the teardown does not compete with the caller
+/// for the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_sandbox_ends_once_its_status_is_read_its_leftovers_at_once() {
+    use tokio::io::AsyncReadExt;
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let pool = Pool::new(&policy(), 2).unwrap();
+    filled(&pool, 2).await;
+    // It ends once its stdin is closed, so that it runs while its parent is read.
+    let mut child = pool
+        .command("/bin/sh")
+        .args(["-c", "sleep 100 & echo started; read x; exit 0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let init = pooled_init(&child);
+    drop(child.stdin.take());
+    let mut out = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stdout.read_to_string(&mut out))
+        .await
+        .expect("the leftover holding stdout is killed when the program ends")
+        .unwrap();
+    assert_eq!(out, "started\n");
+    assert!(
+        !exits_within(&init, Duration::from_millis(300)),
+        "init waits until the status is read"
+    );
+    assert_eq!(child.wait().await.unwrap().code(), Some(0));
+    assert!(
+        exits_within(&init, Duration::from_secs(10)),
+        "the sandbox ends once its status is read"
+    );
+    // A Child dropped unread (without kill_on_drop): the sandbox ends with its program.
+    filled(&pool, 1).await;
+    let child = pool.command("sleep").arg("0.5").spawn().unwrap();
+    let init = pooled_init(&child);
+    drop(child);
+    assert!(exits_within(&init, Duration::from_secs(10)));
+}
+
 /// A pooled command's kill ends its program and then its sandbox; dropped with
 /// `kill_on_drop`, its sandbox is killed; dropped without, its program runs on to its end
 /// (its output still comes) and the sandbox ends after it. Nothing is left either way.

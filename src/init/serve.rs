@@ -63,6 +63,7 @@ mod vfork;
 use vfork::vfork_command;
 
 const SYS_CLOSE: usize = 3;
+const SYS_POLL: usize = 7;
 const SYS_SENDMSG: usize = 46;
 const SYS_RECVMSG: usize = 47;
 const SYS_EXIT: usize = 60;
@@ -735,15 +736,39 @@ fn reap(sandbox: &Sandbox, blocking: bool) {
                 values: [us(utime_s, utime_us), us(stime_s, stime_us), maxrss.max(0) as u64, 0],
             };
             send(slot.channel, &reply, None);
-            close(slot.channel);
+            let channel = slot.channel;
             *slot = Slot { pid: 0, channel: 0 };
             if pid == last() && !blocking {
                 // The prepared sandbox's one command has ended, and its status is sent: the
                 // sandbox ends with it.
-                end_all(sandbox);
+                end_last(sandbox, channel);
             }
+            close(channel);
         }
     }
+}
+
+/// Ends a prepared sandbox whose one command has ended and whose status was sent on `channel`:
+/// kills and reaps every other process at once, then waits for the library to close the
+/// channel (it does when it has read the status, or dropped the command's `Child`, or its
+/// process ended) before it exits, so that the teardown of the sandbox's mounts and namespaces
+/// at init's exit does not compete with the caller for the status.
+fn end_last(sandbox: &Sandbox, channel: usize) -> ! {
+    // SAFETY: integer arguments.
+    unsafe { syscall(SYS_KILL, usize::MAX, SIGKILL, 0, 0) };
+    reap(sandbox, true);
+    // struct pollfd { int fd; short events; short revents; }: no events asked, POLLHUP and
+    // POLLERR come anyway.
+    let mut pfd: [i32; 2] = [channel as i32, 0];
+    loop {
+        // SAFETY: a pointer to a local pollfd, one entry, no timeout.
+        let r = unsafe { syscall(SYS_POLL, pfd.as_mut_ptr() as usize, 1, usize::MAX, 0) };
+        if r != -EINTR {
+            break;
+        }
+        pfd[1] = 0;
+    }
+    exit(128 + SIGKILL as i32)
 }
 
 /// Ends the sandbox: kills every process but init (kill(-1) in a pid namespace), reaps them

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
 
@@ -22,6 +22,14 @@ fn setup_limit() -> usize {
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     (2 * cpus).max(2)
 }
+
+/// How long after a sandbox was taken the pool's thread waits before it sets up replacements,
+/// while at least a quarter of `ready` are left: the setups (about as much CPU time as the
+/// spawn itself, on a core the taking spawn shares) then do not compete with the start of the
+/// command that took it, nor with a short program's run, and a burst of spawns uses what is
+/// ready before the refills begin. Each take starts the wait again; the thread refills at once
+/// when fewer than a quarter are left.
+const REFILL_HOLD_OFF: Duration = Duration::from_millis(3);
 
 /// What a pool's handle, its commands and its thread share.
 #[derive(Debug)]
@@ -42,6 +50,8 @@ struct State {
     /// Why the last setup failed, while setups fail one after another (the thread retries less
     /// and less often).
     last_error: Option<String>,
+    /// When a sandbox was last taken.
+    last_take: Option<Instant>,
 }
 
 impl PoolShared {
@@ -62,6 +72,7 @@ impl PoolShared {
                 target,
                 closed: false,
                 last_error: None,
+                last_take: None,
             }),
             wake,
         });
@@ -91,6 +102,7 @@ impl PoolShared {
     pub(crate) fn take(&self) -> Option<Serving> {
         let taken = {
             let mut state = self.state();
+            state.last_take = Some(Instant::now());
             loop {
                 match state.ready.pop_front() {
                     // Its init was killed meanwhile (an OOM kill, a signal from the host).
@@ -130,15 +142,20 @@ fn fill(shared: &PoolShared) {
     let mut setting_up: Vec<(Started, Vec<u8>)> = Vec::new();
     let mut backoff = Duration::ZERO;
     loop {
-        let (closed, missing) = {
+        let (closed, missing, hold_off) = {
             let state = shared.state();
             let have = state.ready.len() + setting_up.len();
-            (state.closed, state.target.saturating_sub(have))
+            (
+                state.closed,
+                state.target.saturating_sub(have),
+                hold_off(&state),
+            )
         };
         if closed {
             break;
         }
-        for _ in 0..missing.min(limit.saturating_sub(setting_up.len())) {
+        let starting = if hold_off.is_some() { 0 } else { missing };
+        for _ in 0..starting.min(limit.saturating_sub(setting_up.len())) {
             match prepare_serve(shared.compiled.clone()).and_then(start) {
                 Ok(started) => setting_up.push((started, Vec::new())),
                 Err(e) => {
@@ -154,9 +171,17 @@ fn fill(shared: &PoolShared) {
                 .iter()
                 .map(|(s, _)| PollFd::from_borrowed_fd(s.inflight.report(), PollFlags::IN)),
         );
-        let timeout = (!backoff.is_zero()).then(|| rustix::event::Timespec {
-            tv_sec: backoff.as_secs() as i64,
-            tv_nsec: backoff.subsec_nanos() as i64,
+        // Whichever comes first: the end of a backoff after failures, of a refill's hold-off.
+        let wait = [
+            (!backoff.is_zero()).then_some(backoff),
+            hold_off.filter(|_| missing > 0),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let timeout = wait.map(|w| rustix::event::Timespec {
+            tv_sec: w.as_secs() as i64,
+            tv_nsec: w.subsec_nanos() as i64,
         });
         match poll(&mut fds, timeout.as_ref()) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
@@ -199,6 +224,18 @@ fn fill(shared: &PoolShared) {
     for s in ready {
         s.kill_and_reap_blocking();
     }
+}
+
+/// How much longer the refill waits after the last take ([`REFILL_HOLD_OFF`]); `None` when it
+/// need not (no take that recent, or fewer than a quarter of the target left).
+fn hold_off(state: &State) -> Option<Duration> {
+    if state.ready.len() * 4 < state.target {
+        return None;
+    }
+    let since = state.last_take?.elapsed();
+    REFILL_HOLD_OFF
+        .checked_sub(since)
+        .filter(|left| !left.is_zero())
 }
 
 /// Records a failed setup and backs off: the next attempt waits twice as long, up to 5 s.
