@@ -444,8 +444,8 @@ impl Command {
     /// `cargo bench --bench spawn`). Called on a runtime thread, nothing else runs on that
     /// thread meanwhile. A current-thread runtime that starts many sandboxes at once (or a
     /// server that must stay responsive while it does) should use [`Command::spawn_async`],
-    /// which prepares on tokio's blocking pool, awaits the report on the reactor and bounds how
-    /// many sandboxes are set up at once.
+    /// which prepares on the library's setup threads, awaits the report on the reactor and
+    /// bounds how many sandboxes are set up at once.
     ///
     /// Must be called from within a Tokio runtime (the [`Child`]'s pipes are registered with
     /// its reactor), as tokio's: outside one it returns an error (tokio's panics) and starts
@@ -479,11 +479,12 @@ impl Command {
     /// Starts the program in a new sandbox, asynchronously, and returns once it has been
     /// exec'd, with the typed error. Behaves as [`Command::spawn`] otherwise.
     ///
-    /// The plan is prepared and the sandbox cloned on tokio's blocking pool, and the exec report
-    /// is awaited on the reactor, so the calling task's thread runs other tasks meanwhile; at
-    /// most twice as many sandboxes as CPUs are set up at once (more at once only slow each
-    /// other down), the others wait their turn. Use it on a current-thread runtime that starts
-    /// many sandboxes at once, or where the typed error is wanted.
+    /// The plan is prepared and the sandbox cloned on the library's setup threads (not tokio's
+    /// blocking pool, whose threads the caller's blocking tasks keep for themselves), and the
+    /// exec report is awaited on the reactor, so the calling task's thread runs other tasks
+    /// meanwhile; at most twice as many sandboxes as CPUs are set up at once (more at once only
+    /// slow each other down), the others wait their turn. Use it on a current-thread runtime
+    /// that starts many sandboxes at once, or where the typed error is wanted.
     ///
     /// # Cancel safety
     ///

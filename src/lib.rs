@@ -93,10 +93,10 @@
 //!   terminal unless given it.
 //! - **A spawn takes longer** (a few milliseconds for the namespaces, mounts and filters) and
 //!   [`Command::spawn`] blocks the calling thread meanwhile, as tokio's does for its shorter
-//!   fork and exec. [`Command::spawn_async`] sets the sandbox up on tokio's blocking pool and
-//!   awaits it on the reactor, a bounded number at once, with the typed [`SpawnError`]: use it
-//!   on a current-thread runtime that starts many sandboxes, or where the runtime thread must
-//!   stay free.
+//!   fork and exec. [`Command::spawn_async`] sets the sandbox up on threads of the library's
+//!   own (not tokio's blocking pool) and awaits it on the reactor, a bounded number at once,
+//!   with the typed [`SpawnError`]: use it on a current-thread runtime that starts many
+//!   sandboxes, or where the runtime thread must stay free.
 //! - **Errors carry the sandbox's reasons.** A spawn's `io::Error` has tokio's kind for the same
 //!   failure and holds a [`SpawnError`] (the step, the call, the path), so its `raw_os_error()`
 //!   is `None`: [`SpawnError::from_io_error`] gives the `SpawnError` and
@@ -155,7 +155,7 @@
 //! # How a spawn works
 //!
 //! 1. **In the parent** (on the calling thread for [`Command::spawn`], `status` and `output`;
-//!    on tokio's blocking pool, at most 2 × CPUs at once, for [`Command::spawn_async`]): the
+//!    on the library's setup threads, at most 2 × CPUs at once, for [`Command::spawn_async`]): the
 //!    [`Policy`] is compiled once into a [`CompiledPolicy`] (canonical paths, the mount plan,
 //!    Landlock rules, all as C strings) and reused by later spawns of the same policy; the
 //!    seccomp programs, the Landlock ABI and the init memfd are prepared once per process. Per

@@ -140,7 +140,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// Starts a sandbox of `policy` whose init waits for commands, and returns once it does.
     ///
-    /// Prepares and clones the sandbox on tokio's blocking pool (within the same limit on
+    /// Prepares and clones the sandbox on the library's setup threads (within the same limit on
     /// concurrent setups as [`Command::spawn_async`]) and awaits its init's report on the
     /// reactor.
     ///
@@ -283,11 +283,11 @@ fn needs_namespaces(policy: &CompiledPolicy) -> Result<(), SpawnError> {
 /// for a setup) and blocks the calling thread until its init has executed the program, as for
 /// a [`Sandbox`]; with none ready it sets one up on the calling thread, as
 /// [`Command::spawn`] of a `Command` of its own does (a few milliseconds). Its
-/// [`Command::spawn_async`] awaits both on the reactor (the setup on tokio's blocking pool) and
-/// is cancel-safe: dropped at any point, the taken sandbox is killed and reaped, with whatever
-/// had started in it. The pool's thread sets up at most `2 × CPUs` sandboxes at once and runs
-/// no task of the caller's runtime, so a refill does not hold up the caller's tasks beyond the
-/// CPU time it takes.
+/// [`Command::spawn_async`] awaits both on the reactor (the setup on the library's setup
+/// threads) and is cancel-safe: dropped at any point, the taken sandbox is killed and reaped,
+/// with whatever had started in it. The pool's thread sets up at most `2 × CPUs` sandboxes at
+/// once and runs no task of the caller's runtime, so a refill does not hold up the caller's
+/// tasks beyond the CPU time it takes.
 ///
 /// # Errors of a command
 ///

@@ -1798,3 +1798,46 @@ async fn end_reason_cannot_be_forged_by_the_program() {
         );
     }
 }
+
+/// An async spawn sets its sandbox up on the library's own threads, not on tokio's blocking
+/// pool: with that pool's only thread held by a task of the caller's that waits for the spawns
+/// to finish, `spawn_async` and `Sandbox::start` still complete (through tokio's pool they
+/// would wait for that thread for good).
+#[test]
+fn async_spawns_do_not_wait_for_tokios_blocking_pool() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let held =
+            tokio::task::spawn_blocking(move || wait.recv_timeout(Duration::from_secs(30)).is_ok());
+        // The blocking task has its thread before the spawns start.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let spawns = async {
+            let mut child = Command::new("true").spawn_async().await.unwrap();
+            assert!(child.wait().await.unwrap().success());
+            let sandbox =
+                tokio_sandbox::Sandbox::start(&tokio_sandbox::Policy::new().compile().unwrap())
+                    .await
+                    .unwrap();
+            let out = sandbox
+                .command("echo")
+                .arg("served")
+                .output()
+                .await
+                .unwrap();
+            assert_eq!(stdout(&out), "served\n");
+        };
+        tokio::time::timeout(Duration::from_secs(20), spawns)
+            .await
+            .expect("the spawns completed while tokio's blocking pool was held");
+        done.send(()).unwrap();
+        assert!(held.await.unwrap());
+    });
+}

@@ -1,9 +1,9 @@
 //! Spawning, in three steps that each run on their own: [`prepare`] builds the child's plan
 //! (compiles the policy, finds the program, opens the pipes), [`start`] clones the child and,
 //! for a root caller, writes its id maps, and [`finish`] awaits the child's exec report and
-//! returns the [`Child`] or the error the report names. [`spawn`] runs the first two on tokio's
-//! blocking pool and awaits the last on the reactor; [`spawn_blocking`] runs all three on the
-//! calling thread, waiting for the report as a blocking read.
+//! returns the [`Child`] or the error the report names. [`spawn`] runs the first two on a setup
+//! thread (`setup_threads`) and awaits the last on the reactor; [`spawn_blocking`] runs all
+//! three on the calling thread, waiting for the report as a blocking read.
 
 pub(crate) mod clone;
 mod exec_report;
@@ -13,6 +13,7 @@ pub(crate) mod pool;
 pub(crate) mod program;
 mod resources;
 pub(crate) mod running;
+pub(crate) mod setup_threads;
 pub(crate) mod shared;
 pub(crate) mod target;
 #[cfg(feature = "tracing")]
@@ -132,8 +133,8 @@ impl Started {
 /// it is used while still valid and replaced by the one this spawn used. Never probes the host.
 ///
 /// Preparing the plan and `clone3` (which creates the namespaces synchronously, ~0.3 ms for a
-/// network namespace) run on tokio's blocking pool, so a runtime thread is never held for the
-/// duration of a clone; the wait for the exec report is async.
+/// network namespace) run on a setup thread (`setup_threads`), so a runtime thread is never
+/// held for the duration of a clone; the wait for the exec report is async.
 pub(crate) async fn spawn(
     req: Request,
     compiled: &mut Option<CompiledPolicy>,
@@ -218,7 +219,7 @@ async fn spawn_counted(
     // the clone instead of cloning a child only to kill it.
     let cancelled = Cancelled::default();
     let seen = cancelled.flag.clone();
-    let started = blocking("the spawning task", move || {
+    let started = setup_threads::run("the spawning task", shared::setup_limit(), move || {
         let prepared = prepare(req, own.as_ref())?;
         if seen.load(std::sync::atomic::Ordering::Acquire) {
             return Err(os_err("the spawn")(io::Error::from(
@@ -267,7 +268,7 @@ impl Drop for Cancelled {
     }
 }
 
-/// Spawns `req` on the calling thread, as [`spawn`] does on the blocking pool and the reactor:
+/// Spawns `req` on the calling thread, as [`spawn`] does on a setup thread and the reactor:
 /// prepares the plan, clones, and blocks reading the report pipe until the child has exec'd (or
 /// reported a failure and exited). Takes no setup slot: the calling thread is the bound.
 pub(crate) fn spawn_blocking(

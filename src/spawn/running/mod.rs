@@ -37,8 +37,8 @@ use crate::spawn::program::{
 };
 use crate::spawn::shared::setup_slots;
 use crate::spawn::{
-    blocking, build, check_groups, program_fds_none, read_to_eof, watched_tmpfs, Kept, Payload,
-    Prepared, Request, Started,
+    build, check_groups, program_fds_none, read_to_eof, watched_tmpfs, Kept, Payload, Prepared,
+    Request, Started,
 };
 use crate::wire::Failure;
 
@@ -463,7 +463,7 @@ pub(crate) fn host_pid(pidfd: BorrowedFd<'_>) -> Option<u32> {
 }
 
 /// Starts a sandbox of `compiled` whose init waits for commands: prepares and clones it on
-/// tokio's blocking pool (within the limit on concurrent setups), then awaits its report.
+/// a setup thread (within the limit on concurrent setups), then awaits its report.
 ///
 /// Cancel-safe: dropped at any point, a half-built sandbox is killed and reaped.
 pub(crate) async fn start(compiled: CompiledPolicy) -> Result<Serving, SpawnError> {
@@ -471,9 +471,11 @@ pub(crate) async fn start(compiled: CompiledPolicy) -> Result<Serving, SpawnErro
         .acquire()
         .await
         .map_err(|e| os_err("the setup limit")(io::Error::other(e)))?;
-    let started = blocking("the spawning task", move || {
-        prepare_serve(compiled).and_then(crate::spawn::start)
-    })
+    let started = crate::spawn::setup_threads::run(
+        "the spawning task",
+        crate::spawn::shared::setup_limit(),
+        move || prepare_serve(compiled).and_then(crate::spawn::start),
+    )
     .await??;
     finish_serve(started).await
 }
