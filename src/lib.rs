@@ -235,6 +235,7 @@ mod probe;
 mod report;
 mod sandbox;
 pub mod seccomp;
+mod setup_threads;
 mod size;
 mod spawn;
 mod stdio;

@@ -2,7 +2,7 @@
 //! (compiles the policy, finds the program, opens the pipes), [`start`] clones the child and,
 //! for a root caller, writes its id maps, and [`finish`] awaits the child's exec report and
 //! returns the [`Child`] or the error the report names. [`spawn`] runs the first two on a setup
-//! thread (`setup_threads`) and awaits the last on the reactor; [`spawn_blocking`] runs all
+//! thread (`crate::setup_threads`) and awaits the last on the reactor; [`spawn_blocking`] runs all
 //! three on the calling thread, waiting for the report as a blocking read.
 
 pub(crate) mod clone;
@@ -13,7 +13,6 @@ pub(crate) mod pool;
 pub(crate) mod program;
 mod resources;
 pub(crate) mod running;
-pub(crate) mod setup_threads;
 pub(crate) mod shared;
 pub(crate) mod target;
 #[cfg(feature = "tracing")]
@@ -29,7 +28,7 @@ use tokio::io::unix::AsyncFd;
 use crate::cgroup::SandboxCgroup;
 use crate::child::plan::{CStrArray, ChildPlan, Console, SelfMaps};
 use crate::child_handle::pidfd::{reap, reap_blocking, reap_in_background};
-use crate::child_handle::{Child, ChildParts};
+use crate::child_handle::{Child, ChildParts, MountNamespace};
 use crate::enforcement::{property_report, Enforcement, Ids};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
 use crate::plan::identity::Identity;
@@ -133,7 +132,7 @@ impl Started {
 /// it is used while still valid and replaced by the one this spawn used. Never probes the host.
 ///
 /// Preparing the plan and `clone3` (which creates the namespaces synchronously, ~0.3 ms for a
-/// network namespace) run on a setup thread (`setup_threads`), so a runtime thread is never
+/// network namespace) run on a setup thread (`crate::setup_threads`), so a runtime thread is never
 /// held for the duration of a clone; the wait for the exec report is async.
 pub(crate) async fn spawn(
     req: Request,
@@ -219,7 +218,7 @@ async fn spawn_counted(
     // the clone instead of cloning a child only to kill it.
     let cancelled = Cancelled::default();
     let seen = cancelled.flag.clone();
-    let started = setup_threads::run("the spawning task", shared::setup_limit(), move || {
+    let started = crate::setup_threads::run("the spawning task", move || {
         let prepared = prepare(req, own.as_ref())?;
         if seen.load(std::sync::atomic::Ordering::Acquire) {
             return Err(os_err("the spawn")(io::Error::from(
@@ -750,6 +749,11 @@ fn conclude(
                 Vec::new()
             },
             init: None,
+            mount_namespace: if c.policy.layers.mount {
+                MountNamespace::of(pid)
+            } else {
+                None
+            },
         }));
     }
     let error = report_error(&report, &plan, &c.mount_plan, &program);

@@ -89,13 +89,7 @@ pub(crate) fn compiled_policy(
 /// past that, more at once only slow each other and starve the caller's runtime threads.
 pub(crate) fn setup_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(setup_limit()))
-}
-
-/// How many setups [`setup_slots`] lets run at once: twice the number of CPUs, at least 4.
-pub(crate) fn setup_limit() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (2 * cpus).max(4)
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(crate::setup_threads::limit()))
 }
 
 /// This process's `RLIMIT_NOFILE` as it was before its first spawn, `(soft, hard)`

@@ -267,6 +267,7 @@ impl Serving {
                     cgroup: None,
                     tmpfs: self.tmpfs(),
                     init: None,
+                    mount_namespace: None,
                 })
             }
             REPLY_FAILED => Err(self.failure(&reply, &built)),
@@ -471,11 +472,9 @@ pub(crate) async fn start(compiled: CompiledPolicy) -> Result<Serving, SpawnErro
         .acquire()
         .await
         .map_err(|e| os_err("the setup limit")(io::Error::other(e)))?;
-    let started = crate::spawn::setup_threads::run(
-        "the spawning task",
-        crate::spawn::shared::setup_limit(),
-        move || prepare_serve(compiled).and_then(crate::spawn::start),
-    )
+    let started = crate::setup_threads::run("the spawning task", move || {
+        prepare_serve(compiled).and_then(crate::spawn::start)
+    })
     .await??;
     finish_serve(started).await
 }

@@ -9,7 +9,7 @@
 //! runtime's timers then fired up to 12 ms late while sandboxes started. These threads take
 //! jobs from a queue whose lock is held only to push or pop one, and never spin: a runtime
 //! thread that finds it held sleeps on a futex (std's `Mutex`) and is woken by its release.
-//! There are at most as many threads as setups may run at once (`setup_slots`), created when
+//! There are at most as many threads as setups may run at once ([`limit`]), created when
 //! needed; one that has had no job for 10 s ends.
 
 use std::collections::VecDeque;
@@ -52,16 +52,23 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Queue> {
     shared.queue.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How many setups may run at once, and so how many setup threads there are at most: twice the
+/// number of CPUs, at least 4. Setup is CPU-bound in the kernel (namespaces, mounts, the
+/// seccomp filter); past that, more at once only slow each other and starve the caller's
+/// runtime threads.
+pub(crate) fn limit() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (2 * cpus).max(4)
+}
+
 /// Runs `f` on a setup thread and awaits its result; a panic in `f` goes on in the caller.
-/// `limit` bounds the number of threads (the callers hold a setup slot each, so no more jobs
-/// than that wait at once). Dropped before `f` ran or while it runs, `f` still runs to its end
-/// and its result is dropped.
+/// Dropped before `f` ran or while it runs, `f` still runs to its end and its result is
+/// dropped.
 ///
 /// # Errors
 /// [`SpawnError::Os`] naming `what` when no thread could be started for it.
 pub(crate) async fn run<T: Send + 'static>(
     what: &'static str,
-    limit: usize,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, SpawnError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -72,33 +79,10 @@ pub(crate) async fn run<T: Send + 'static>(
         let _entered = runtime.as_ref().map(|r| r.enter());
         let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
     });
-    let shared = shared();
-    let start_thread = {
-        let mut q = lock(shared);
-        q.jobs.push_back(job);
-        if q.idle >= q.jobs.len() || q.threads >= limit.max(1) {
-            false
-        } else {
-            q.threads += 1;
-            true
-        }
-    };
-    if start_thread {
-        let started = std::thread::Builder::new()
-            .name("tokio-sandbox-setup".into())
-            .spawn(move || serve(shared));
-        if let Err(e) = started {
-            let mut q = lock(shared);
-            q.threads -= 1;
-            if q.threads == 0 {
-                // No thread will take it: the job (and its sender) goes, and the error comes.
-                q.jobs.clear();
-                drop(q);
-                return Err(os_err(what)(e));
-            }
-        }
-    } else {
-        shared.ready.notify_one();
+    if let Err((job, e)) = queue(job) {
+        // No thread will take it: the job (and its sender) goes, and the error comes.
+        drop(job);
+        return Err(os_err(what)(e));
     }
     match rx.await {
         Ok(Ok(v)) => Ok(v),
@@ -106,6 +90,50 @@ pub(crate) async fn run<T: Send + 'static>(
         Err(_) => Err(os_err(what)(std::io::Error::other(
             "the setup thread ended without an answer",
         ))),
+    }
+}
+
+/// Runs `f` on a setup thread, without waiting for it (when no thread can be started, on the
+/// calling thread).
+pub(crate) fn detach(f: impl FnOnce() + Send + 'static) {
+    if let Err((job, _)) = queue(Box::new(f)) {
+        job();
+    }
+}
+
+/// Queues `job` and starts a thread for it when no idle one will take it (up to [`limit`]);
+/// gives the job back when no thread runs to take it.
+fn queue(job: Job) -> Result<(), (Job, std::io::Error)> {
+    let shared = shared();
+    let start_thread = {
+        let mut q = lock(shared);
+        q.jobs.push_back(job);
+        if q.idle >= q.jobs.len() || q.threads >= limit() {
+            false
+        } else {
+            q.threads += 1;
+            true
+        }
+    };
+    if !start_thread {
+        shared.ready.notify_one();
+        return Ok(());
+    }
+    let started = std::thread::Builder::new()
+        .name("tokio-sandbox-setup".into())
+        .spawn(move || serve(shared));
+    match started {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let mut q = lock(shared);
+            q.threads -= 1;
+            if q.threads > 0 {
+                // Another thread takes it.
+                return Ok(());
+            }
+            let job = q.jobs.pop_back().expect("the job just queued");
+            Err((job, e))
+        }
     }
 }
 
