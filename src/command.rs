@@ -482,9 +482,10 @@ impl Command {
     /// The plan is prepared and the sandbox cloned on the library's setup threads (not tokio's
     /// blocking pool, whose threads the caller's blocking tasks keep for themselves), and the
     /// exec report is awaited on the reactor, so the calling task's thread runs other tasks
-    /// meanwhile; at most twice as many sandboxes as CPUs are set up at once (more at once only
-    /// slow each other down), the others wait their turn. Use it on a current-thread runtime
-    /// that starts many sandboxes at once, or where the typed error is wanted.
+    /// meanwhile; at most as many sandboxes as CPUs are set up at once (more at once only slow
+    /// each other down and keep the runtime from the CPU), the others wait their turn. Use it
+    /// on a current-thread runtime that starts many sandboxes at once, or where the typed error
+    /// is wanted.
     ///
     /// # Cancel safety
     ///

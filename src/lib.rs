@@ -155,9 +155,10 @@
 //! # How a spawn works
 //!
 //! 1. **In the parent** (on the calling thread for [`Command::spawn`], `status` and `output`;
-//!    on the library's setup threads, at most 2 × CPUs at once, for [`Command::spawn_async`]): the
-//!    [`Policy`] is compiled once into a [`CompiledPolicy`] (canonical paths, the mount plan,
-//!    Landlock rules, all as C strings) and reused by later spawns of the same policy; the
+//!    on the library's setup threads, at most one per CPU at once, for
+//!    [`Command::spawn_async`]): the [`Policy`] is compiled once into a [`CompiledPolicy`]
+//!    (canonical paths, the mount plan, Landlock rules, all as C strings) and reused by later
+//!    spawns of the same policy; the
 //!    seccomp programs, the Landlock ABI and the init memfd are prepared once per process. Per
 //!    spawn only argv, envp, the fds and a 128 KiB stack are prepared.
 //! 2. **`clone3(CLONE_VM | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | CLONE_NEW*)`** starts the child on
