@@ -63,13 +63,7 @@ fn spawn_exit_true(c: &mut Criterion) {
             async move {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
-                    if std::env::var("EXP_SPIN").is_ok() {
-                        while pool.ready() < 4 {
-                            tokio::task::yield_now().await;
-                        }
-                    } else {
-                        filled(pool, 4).await;
-                    }
+                    filled(pool, 4).await;
                     let start = Instant::now();
                     pooled_true(pool).await;
                     spent += start.elapsed();
