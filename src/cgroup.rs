@@ -76,7 +76,7 @@ pub(crate) fn delegation() -> Result<&'static Delegation, &'static str> {
         .get_or_init(|| {
             let place = place(&cgroup_v2());
             if let Ok(d) = &place {
-                remove_stale(&d.parent);
+                sweep_stale(&d.parent);
             }
             place
         })
