@@ -22,6 +22,28 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Running sandboxes and pools
+//!
+//! To keep a sandbox's setup (a millisecond or two of namespaces, mounts and filters) off a
+//! command's path: [`Sandbox::start`] starts one sandbox that runs many commands, which share
+//! its filesystem (as `docker exec` does in a container); a [`Pool`] keeps sandboxes of one
+//! policy prepared ahead of time and runs each command in a fresh one. Both hand out the
+//! crate's [`Command`], with its builder and [`Child`].
+//!
+//! ```no_run
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tokio_sandbox::{Policy, Pool, Sandbox};
+//!
+//! let policy = Policy::new().compile()?;
+//! let sandbox = Sandbox::start(&policy).await?;
+//! sandbox.command("sh").args(["-c", "echo 42 > /tmp/answer"]).status().await?;
+//! assert_eq!(sandbox.command("cat").arg("/tmp/answer").output().await?.stdout, b"42\n");
+//!
+//! let pool = Pool::new(&policy, 4)?; // up to 4 sandboxes kept ready
+//! assert!(pool.command("true").status().await?.success());
+//! # Ok(()) }
+//! ```
+//!
 //! # Differences from `tokio::process`
 //!
 //! Code written for `tokio::process` compiles with `tokio::process::Command` replaced by
