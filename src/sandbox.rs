@@ -318,11 +318,14 @@ impl Pool {
     ///
     /// # Errors
     /// [`SpawnError::Unsupported`] when the policy leaves out the user, mount or pid namespace;
-    /// [`SpawnError::Os`] when the pool's thread or its eventfd cannot be created. A setup
-    /// failure of the pool's sandboxes shows at the first spawn that finds none ready (it sets
-    /// one up itself and fails likewise) and in [`Pool::last_error`].
+    /// [`PolicyError::RetainedGroups`](crate::PolicyError::RetainedGroups) when an unprivileged
+    /// caller has supplementary groups that the policy does not allow (every spawn would be
+    /// refused); [`SpawnError::Os`] when the pool's thread or its eventfd cannot be created.
+    /// Another setup failure of the pool's sandboxes shows at the first spawn that finds none
+    /// ready (it sets one up itself and fails likewise) and in [`Pool::last_error`].
     pub fn new(policy: &CompiledPolicy, ready: usize) -> Result<Pool, SpawnError> {
         needs_namespaces(policy)?;
+        crate::spawn::caller_groups_allowed(policy)?;
         Ok(Pool {
             shared: PoolShared::new(policy.clone(), ready)?,
         })

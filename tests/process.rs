@@ -902,6 +902,17 @@ async fn helper_c38_retained_groups() {
         }
         other => panic!("expected RetainedGroups, got {other:?}"),
     }
+    // A pool refuses at once, not in its background setups and at its first spawn.
+    let compiled = tokio_sandbox::Policy::new().compile().expect("policy");
+    match tokio_sandbox::Pool::new(&compiled, 2) {
+        Err(SpawnError::Policy(PolicyError::RetainedGroups { groups })) => {
+            assert_eq!(groups, vec![1234])
+        }
+        other => panic!(
+            "expected RetainedGroups from Pool::new, got {:?}",
+            other.map(|_| "a pool")
+        ),
+    }
     let mut cmd = Command::new("id");
     cmd.arg("-G");
     cmd.policy_mut().allow_retained_groups(true);

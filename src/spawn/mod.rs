@@ -322,6 +322,18 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Refuses an unprivileged caller's supplementary groups, which a sandbox of `compiled` could
+/// not drop, unless its policy allows them ([`PolicyError::RetainedGroups`]).
+///
+/// [`PolicyError::RetainedGroups`]: crate::PolicyError::RetainedGroups
+pub(crate) fn caller_groups_allowed(compiled: &CompiledPolicy) -> Result<(), SpawnError> {
+    let c = &compiled.0;
+    if !c.id.privileged && !c.policy.allow_retained_groups {
+        check_groups()?;
+    }
+    Ok(())
+}
+
 /// Builds the child's plan: compiles the policy (or reuses `own`, see [`compiled_policy`]),
 /// finds the working directory and the program in the sandbox's view, builds argv and envp,
 /// opens the pipes and places the fds, and creates the sandbox's cgroup. Blocks on the
@@ -330,9 +342,7 @@ pub(crate) fn prepare(req: Request, own: Option<&CompiledPolicy>) -> Result<Prep
     let compiled = compiled_policy(&req.policy, own)?;
     let c = &compiled.0;
     let (policy, id, mount_plan) = (&c.policy, c.id, &c.mount_plan);
-    if !id.privileged && !policy.allow_retained_groups {
-        check_groups()?;
-    }
+    caller_groups_allowed(&compiled)?;
 
     let cwd = working_directory(req.cwd.as_deref(), mount_plan)?;
     // The program's fds first: whether one is a terminal decides part of the environment.
