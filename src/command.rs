@@ -485,7 +485,9 @@ impl Command {
     /// meanwhile; at most as many sandboxes as CPUs are set up at once (more at once only slow
     /// each other down and keep the runtime from the CPU), the others wait their turn. Use it
     /// on a current-thread runtime that starts many sandboxes at once, or where the typed error
-    /// is wanted.
+    /// is wanted. In a function that returns `std::io::Result`, `?` converts it as
+    /// [`Command::spawn`]'s is converted (`io::Error: From<SpawnError>`, with the same kind), so
+    /// it mixes with the [`Child`]'s `io::Error`s; [`SpawnError::from_io_error`] gives it back.
     ///
     /// # Cancel safety
     ///
