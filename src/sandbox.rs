@@ -29,7 +29,9 @@ use crate::spawn::target::Target;
 /// the command's process alone, its group's other processes running on until the sandbox
 /// ends) and the command's process itself, not the sandbox. A process of the command that has moved to another process
 /// group (`setpgid(2)`, `setsid(2)`) keeps running until the sandbox ends, as a daemon a
-/// command starts does. While it holds the command's stdout or stderr,
+/// command starts does; should it trace the command and never wait, init never sees the
+/// command's exit, and a kill or timeout that init has not answered a second later ends the
+/// wait with the command counted as killed. While it holds the command's stdout or stderr,
 /// [`Child::wait_with_output`](crate::Child::wait_with_output) (and so `output`) reads them
 /// until they close, as `tokio::process` does; with a [`Command::timeout`], until at most
 /// 250 ms after the deadline (what was read by then is the output).
@@ -265,7 +267,10 @@ fn needs_namespaces(policy: &CompiledPolicy) -> Result<(), SpawnError> {
 /// and namespaces) once the library has read the status or the `Child` was dropped; the
 /// library reaps init (and removes the sandbox's cgroup) in the background.
 /// [`Child::kill`](crate::Child::kill) and the timeout kill the program, and with it the
-/// sandbox; a `Child` dropped with
+/// sandbox (init kills every process and reports; if it has not a second later, it is killed
+/// too). A program whose exit a tracer hides from init (a child that traces it and never
+/// waits) is seen through its pidfd: its sandbox is ended 0.1 s after the exit, which frees
+/// it, and its own status comes. A `Child` dropped with
 /// [`kill_on_drop`](crate::Command::kill_on_drop) kills the sandbox, one dropped without it
 /// lets the program run on and its sandbox end with it. A signal a process of the sandbox
 /// sends its init goes to the program, as in a sandbox started for it. When no sandbox is

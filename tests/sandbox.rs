@@ -780,6 +780,109 @@ async fn a_pooled_commands_kill_and_drop_end_its_sandbox() {
     assert!(exits_within(&init, Duration::from_secs(10)));
 }
 
+/// A Python program whose child traces it (`PTRACE_SEIZE`) and never waits, so that its exit
+/// shows to that tracer only (a traced zombie), not to the sandbox's init; the program exits 7
+/// once traced, or 3 when the host refuses the trace (Yama's `ptrace_scope`). With the
+/// argument `newgrp` the tracer leaves the program's process group first.
+const HIDDEN_EXIT: &str = "import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+r, w = os.pipe()
+if os.fork() == 0:
+    os.close(r)
+    if sys.argv[1] == 'newgrp':
+        os.setpgid(0, 0)
+    if libc.ptrace(0x4206, os.getppid(), 0, 0) != 0:
+        os._exit(1)
+    os.write(w, b'x')
+    time.sleep(100)
+    os._exit(0)
+os.close(w)
+sys.exit(7 if os.read(r, 1) == b'x' else 3)
+";
+
+/// A pooled command whose exit a tracer hides from init still ends, with its own status (its
+/// sandbox ends: init kills the tracer, which frees the zombie, and reports it), and so does
+/// its sandbox; a dropped `Child` of such a command ends its sandbox too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_command_whose_exit_a_tracer_hides_still_ends() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let pool = Pool::new(&policy(), 2).unwrap();
+    filled(&pool, 2).await;
+    let mut child = pool
+        .command("python3")
+        .args(["-c", HIDDEN_EXIT, "same"])
+        .spawn()
+        .unwrap();
+    let init = pooled_init(&child);
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the wait ends")
+        .unwrap();
+    if status.code() == Some(3) {
+        common::skip("this host refuses a process's trace of its parent (Yama ptrace_scope)");
+        return;
+    }
+    assert_eq!(status.code(), Some(7), "the program's own status");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        exits_within(&init, Duration::from_secs(10)),
+        "the sandbox ends, and its tracer with it"
+    );
+
+    filled(&pool, 1).await;
+    let child = pool
+        .command("python3")
+        .args(["-c", HIDDEN_EXIT, "same"])
+        .spawn()
+        .unwrap();
+    let init = pooled_init(&child);
+    let program = pidfd_open(child.id().unwrap()).expect("the program runs");
+    assert!(
+        exits_within(&program, Duration::from_secs(10)),
+        "the program exits"
+    );
+    drop(child);
+    assert!(
+        exits_within(&init, Duration::from_secs(10)),
+        "dropped after its program exited, it ends its sandbox"
+    );
+}
+
+/// A command of a running sandbox whose exit a tracer outside its process group hides from
+/// init still ends at its timeout: unanswered a second after the kill, it counts as killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_sandboxs_command_whose_exit_a_tracer_hides_ends_at_its_timeout() {
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let sandbox = sandbox().await;
+    let mut child = sandbox
+        .command("python3")
+        .args(["-c", HIDDEN_EXIT, "newgrp"])
+        .timeout(Duration::from_millis(500))
+        .spawn()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the wait ends")
+        .unwrap();
+    if status.code() == Some(3) {
+        common::skip("this host refuses a process's trace of its parent (Yama ptrace_scope)");
+        return;
+    }
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(child.timed_out());
+    assert_eq!(child.run_status().unwrap().ended_by, EndReason::Timeout);
+    sandbox.shutdown().await.unwrap();
+}
+
 /// A signal a process of a pooled sandbox sends to its init goes to the program, as in a
 /// sandbox started for the program.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,10 +14,11 @@ use std::time::Duration;
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use tokio::io::unix::AsyncFd;
 
-use crate::child_handle::pidfd::{pidfd_send_signal, reap_in_background};
+use crate::child_handle::pidfd::{pidfd_exited, pidfd_send_signal, reap_in_background};
 use crate::child_handle::status::{Causes, Ended, ResourceUsage};
-use crate::child_handle::{Child, State};
+use crate::child_handle::{Child, State, STOP_GRACE};
 use crate::control::{Reply, REPLY_EXITED, REPLY_LEN};
+use crate::wire::STOP_SIGNAL;
 
 impl Child {
     /// [`Child::try_wait`] of a command: its end as init reported it on the channel.
@@ -44,6 +45,10 @@ impl Child {
             // init closed the channel without an answer: the sandbox ended, killing the
             // command with it.
             Ok(None) => (ExitStatus::from_raw(libc::SIGKILL), None, 0),
+            // A kill went unanswered: the command is given up as killed.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && running.given_up => {
+                (ExitStatus::from_raw(libc::SIGKILL), None, 0)
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(e),
         };
@@ -75,58 +80,169 @@ impl Child {
 
     /// [`Child::wait`] of a command: awaits its channel on the reactor, killing its process
     /// group at the deadline.
+    ///
+    /// Two ends do not depend on init's answer. A command whose exit another process hides
+    /// from init (a tracer that never waits: a traced zombie shows only to its tracer, and
+    /// init's wait4 never returns it) is seen through its pidfd: a prepared sandbox's one
+    /// command then ends its sandbox ([`HIDDEN_EXIT_GRACE`] after the exit), init's kill of
+    /// every process frees the zombie, and init reports the command's own status. And once a
+    /// kill ([`Child::kill`], the timeout) has gone unanswered for [`STOP_GRACE`], a prepared
+    /// sandbox's init is killed (the channel's end then reads as `SIGKILL`), and a running
+    /// sandbox's command is given up as killed (its zombie stays with its tracer).
     pub(super) async fn wait_command(&mut self) -> io::Result<ExitStatus> {
+        // When the command was seen to have exited without an answer from init yet.
+        let mut exit_seen: Option<tokio::time::Instant> = None;
         loop {
             if let Some(s) = self.try_wait_command()? {
                 return Ok(s);
             }
-            let (fd, deadline) = match &self.state {
-                State::Running(r) => (
-                    r.status_pipe.as_raw_fd(),
-                    r.deadline.filter(|_| !r.timed_out),
-                ),
+            if exit_seen.is_none() && pidfd_exited(self.pidfd.as_fd()) {
+                exit_seen = Some(tokio::time::Instant::now());
+            }
+            let (fd, next) = match &self.state {
+                State::Running(r) => {
+                    let hidden = exit_seen
+                        .filter(|_| r.init.is_some() && r.stop_deadline.is_none())
+                        .map(|t| (t + HIDDEN_EXIT_GRACE, Deadline::HiddenExit));
+                    let next = [
+                        r.deadline
+                            .filter(|_| !r.timed_out)
+                            .map(|d| (d, Deadline::Timeout)),
+                        r.stop_deadline.map(|d| (d, Deadline::Stop)),
+                        hidden,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .min_by_key(|(at, _)| *at);
+                    (r.status_pipe.as_raw_fd(), next)
+                }
                 State::Done(ended) => return Ok(ended.status),
             };
-            // SAFETY: the channel stays open while the state is Running, which only this
-            // `&mut self` future changes, after the registration is dropped.
-            let ready =
+            // SAFETY: the channel and the pidfd stay open while the state is Running, which
+            // only this `&mut self` future changes, after the registrations are dropped.
+            let channel =
                 unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
                     .map_err(io::Error::from)?;
-            let readable = match deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline, ready.readable()).await,
-                None => Ok(ready.readable().await),
-            };
-            match readable {
-                Ok(guard) => guard?.clear_ready(),
-                Err(_elapsed) => {
-                    if let State::Running(r) = &mut self.state {
-                        r.timed_out = true;
+            let exit = match exit_seen {
+                None => Some(
+                    // SAFETY: as above.
+                    unsafe {
+                        AsyncFd::register_with_interest(
+                            self.pidfd.as_raw_fd(),
+                            tokio::io::Interest::READABLE,
+                        )
                     }
-                    self.kill_command()?;
+                    .map_err(io::Error::from)?,
+                ),
+                Some(_) => None,
+            };
+            let woken = async {
+                tokio::select! {
+                    guard = channel.readable() => guard.map(|mut g| g.clear_ready()),
+                    guard = async {
+                        match &exit {
+                            Some(exit) => exit.readable().await.map(|_| ()),
+                            None => std::future::pending().await,
+                        }
+                    } => guard,
                 }
+            };
+            match next {
+                None => woken.await?,
+                Some((at, what)) => match tokio::time::timeout_at(at, woken).await {
+                    Ok(r) => r?,
+                    Err(_elapsed) => self.deadline_passed(what)?,
+                },
+            }
+        }
+    }
+
+    /// What [`Child::wait_command`] does when deadline `what` has passed with no answer.
+    fn deadline_passed(&mut self, what: Deadline) -> io::Result<()> {
+        let State::Running(r) = &mut self.state else {
+            return Ok(());
+        };
+        match what {
+            Deadline::Timeout => {
+                r.timed_out = true;
+                self.kill_command()
+            }
+            Deadline::HiddenExit => {
+                // A prepared sandbox's command has exited, and init has not seen it: end the
+                // sandbox, whose init then reaps it and reports its status.
+                if let Some(init) = &r.init {
+                    stop_sandbox(init.as_fd())?;
+                }
+                r.stop_deadline
+                    .get_or_insert_with(|| tokio::time::Instant::now() + STOP_GRACE);
+                Ok(())
+            }
+            Deadline::Stop => {
+                r.stop_deadline = None;
+                match &r.init {
+                    Some(init) => match pidfd_send_signal(init.as_fd(), libc::SIGKILL) {
+                        Err(e) if e.raw_os_error() != Some(libc::ESRCH) => return Err(e),
+                        _ => {}
+                    },
+                    // A running sandbox's command that a kill did not end for its init: given
+                    // up as killed.
+                    None => r.given_up = true,
+                }
+                Ok(())
             }
         }
     }
 
     /// `SIGKILL` to the command's process group and the command itself ([`kill_group_and_leader`]);
-    /// to a prepared sandbox's one command alone (it shares init's process group), whose end
-    /// ends the sandbox.
+    /// for a prepared sandbox's one command, `SIGKILL` to the command and the request to end
+    /// the sandbox to its init (`STOP_SIGNAL`), as the sandbox ends with its command anyway.
+    /// Either way, [`STOP_GRACE`] later [`Child::wait`] stops waiting for init's answer.
     pub(super) fn kill_command(&mut self) -> io::Result<()> {
         let State::Running(running) = &mut self.state else {
             return Ok(());
         };
-        let signalled = if running.init.is_some() {
-            match pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL) {
-                Ok(()) => true,
-                // It has ended (its status is on its way).
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => false,
-                Err(e) => return Err(e),
+        let signalled = match &running.init {
+            Some(init) => {
+                let command = match pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL) {
+                    Ok(()) => true,
+                    // It has ended (its status is on its way).
+                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => false,
+                    Err(e) => return Err(e),
+                };
+                stop_sandbox(init.as_fd())?;
+                command
             }
-        } else {
-            kill_group_and_leader(self.pidfd.as_fd())?
+            None => kill_group_and_leader(self.pidfd.as_fd())?,
         };
         running.killed |= signalled;
+        running
+            .stop_deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + STOP_GRACE);
         Ok(())
+    }
+}
+
+/// How long after a prepared sandbox's command was seen to exit, with no answer from init,
+/// [`Child::wait`] ends the sandbox (init answers within microseconds of an exit it sees).
+const HIDDEN_EXIT_GRACE: Duration = Duration::from_millis(100);
+
+/// The deadlines of [`Child::wait_command`].
+#[derive(Debug, Clone, Copy)]
+enum Deadline {
+    /// The run's timeout.
+    Timeout,
+    /// The command exited and init has not answered.
+    HiddenExit,
+    /// A kill has gone unanswered.
+    Stop,
+}
+
+/// Asks a prepared sandbox's init to end its sandbox (`STOP_SIGNAL`: it kills every process,
+/// reaps them, reports the command's status and exits); `Ok` when it has ended already.
+fn stop_sandbox(init: BorrowedFd<'_>) -> io::Result<()> {
+    match pidfd_send_signal(init, STOP_SIGNAL) {
+        Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(e),
+        _ => Ok(()),
     }
 }
 

@@ -101,6 +101,8 @@ struct Running {
     /// The pidfd of the init of a prepared sandbox whose one command this is: init ends the
     /// sandbox once the command has ended and is reaped in the background then.
     init: Option<OwnedFd>,
+    /// A running sandbox's command whose kill went unanswered: it counts as killed.
+    given_up: bool,
     /// A sandbox started for the program: its mount namespace, held (never read) so that its
     /// mounts are taken down when this goes (after init has been reaped), off the caller's
     /// thread.
@@ -135,7 +137,7 @@ impl Drop for MountNamespace {
 
 /// How long init gets to end the sandbox when asked (killing and reaping every process, so
 /// that their figures are counted) before it is killed with `SIGKILL`.
-const STOP_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(1);
 
 impl Running {
     /// The program's exact wait status and init's figures, as init reported them. When init
@@ -249,6 +251,7 @@ impl Child {
                 cgroup,
                 tmpfs,
                 init,
+                given_up: false,
                 _mount_namespace: mount_namespace,
             }),
             kill_on_drop,
@@ -766,6 +769,10 @@ impl Drop for Child {
                         if let Some(cg) = &running.cgroup {
                             let _ = cg.kill();
                         }
+                    } else if pidfd_exited(pidfd.as_fd()) {
+                        // The program has ended, which init may not have seen (a tracer that
+                        // never waits hides its exit): the sandbox ends with it.
+                        let _ = pidfd_send_signal(init.as_fd(), STOP_SIGNAL);
                     }
                     // Reaped once its command has ended and it has ended the sandbox.
                     reap_in_background(init, running.cgroup.take());
