@@ -109,9 +109,13 @@ pub(crate) fn detach(f: impl FnOnce() + Send + 'static) {
 }
 
 /// Queues `job` and starts a thread for it when no idle one will take it (up to [`limit`]);
-/// gives the job back when no thread runs to take it.
+/// gives the job back when no thread runs to take it. Other jobs queued meanwhile, which no
+/// thread would take either, are dropped then (a waiting [`run`] gets its error).
 fn queue(job: Job) -> Result<(), (Job, std::io::Error)> {
     let shared = shared();
+    // The job's address, to find it again in the queue (its closure holds data: not a
+    // zero-sized box).
+    let ours = &*job as *const (dyn FnOnce() + Send) as *const () as usize;
     let start_thread = {
         let mut q = lock(shared);
         q.jobs.push_back(job);
@@ -138,7 +142,14 @@ fn queue(job: Job) -> Result<(), (Job, std::io::Error)> {
                 // Another thread takes it.
                 return Ok(());
             }
-            let job = q.jobs.pop_back().expect("the job just queued");
+            let mut stranded: Vec<Job> = q.jobs.drain(..).collect();
+            drop(q);
+            let at = stranded
+                .iter()
+                .position(|j| &**j as *const (dyn FnOnce() + Send) as *const () as usize == ours)
+                .expect("the job just queued");
+            let job = stranded.swap_remove(at);
+            drop(stranded);
             Err((job, e))
         }
     }
