@@ -262,6 +262,7 @@ mod setup_threads;
 mod size;
 mod spawn;
 mod stdio;
+mod teardown;
 mod wire;
 
 pub use apparmor::profile as apparmor_profile;

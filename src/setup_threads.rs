@@ -100,14 +100,6 @@ pub(crate) async fn run<T: Send + 'static>(
     }
 }
 
-/// Runs `f` on a setup thread, without waiting for it (when no thread can be started, on the
-/// calling thread).
-pub(crate) fn detach(f: impl FnOnce() + Send + 'static) {
-    if let Err((job, _)) = queue(Box::new(f)) {
-        job();
-    }
-}
-
 /// Queues `job` and starts a thread for it when no idle one will take it (up to [`limit`]);
 /// gives the job back when no thread runs to take it. Other jobs queued meanwhile, which no
 /// thread would take either, are dropped then (a waiting [`run`] gets its error).

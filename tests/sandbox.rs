@@ -1191,14 +1191,21 @@ fn cancelled_and_dropped_commands_and_sandboxes_leak_nothing() {
 }
 
 async fn cancel_and_drop() {
-    // The one-time state (init memfd, seccomp programs, lifeline, network namespace pool).
+    // The one-time state (init memfd, seccomp programs, lifeline, network namespace pool, the
+    // eventfd of the thread that takes ended sandboxes' mounts down).
     let warm = sandbox().await;
     assert!(sh(&warm, "true").await.status.success());
     warm.shutdown().await.unwrap();
-    // The background work of its end (its pidfd, watched for the reuse of its network
-    // namespace) finishes.
+    let cold = tokio_sandbox::Command::new("true").status().await.unwrap();
+    assert!(cold.success());
+    // The background work of their end (the pidfds and the mount namespace held until init
+    // has exited) finishes.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while fd_list().iter().any(|f| f.contains("pidfd")) && Instant::now() < deadline {
+    while fd_list()
+        .iter()
+        .any(|f| f.contains("pidfd") || f.starts_with("mnt:"))
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (fds, groups) = (fd_count(), cgroups());

@@ -103,36 +103,6 @@ struct Running {
     init: Option<OwnedFd>,
     /// A running sandbox's command whose kill went unanswered: it counts as killed.
     given_up: bool,
-    /// A sandbox started for the program: its mount namespace, held (never read) so that its
-    /// mounts are taken down when this goes (after init has been reaped), off the caller's
-    /// thread.
-    _mount_namespace: Option<MountNamespace>,
-}
-
-/// A sandbox's mount namespace, held by its [`Child`] (an nsfs descriptor of
-/// `/proc/PID/ns/mnt`, see namespaces(7)) so that its mounts are not taken down in its init's
-/// exit, which the program's status waits for: the last reference takes down every mount of
-/// the namespace (unmounting the tmpfs root, `/proc`, every bind, and waiting for an RCU grace
-/// period), about 0.3 ms that a spawn→exit paid. Dropped, it is closed on a setup thread
-/// (`crate::setup_threads`), where that happens when init has ended.
-#[derive(Debug)]
-pub(crate) struct MountNamespace(Option<OwnedFd>);
-
-impl MountNamespace {
-    /// The mount namespace of process `pid` (a child of this process, not yet reaped), if it
-    /// can be opened.
-    pub(crate) fn of(pid: u32) -> Option<MountNamespace> {
-        let f = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).ok()?;
-        Some(MountNamespace(Some(f.into())))
-    }
-}
-
-impl Drop for MountNamespace {
-    fn drop(&mut self) {
-        if let Some(fd) = self.0.take() {
-            crate::setup_threads::detach(move || drop(fd));
-        }
-    }
 }
 
 /// How long init gets to end the sandbox when asked (killing and reaping every process, so
@@ -206,8 +176,6 @@ pub(crate) struct ChildParts {
     pub tmpfs: Vec<TmpfsMount>,
     /// A prepared sandbox's one command: the pidfd of the sandbox's init.
     pub init: Option<OwnedFd>,
-    /// A sandbox started for the program: its mount namespace ([`MountNamespace`]).
-    pub mount_namespace: Option<MountNamespace>,
 }
 
 impl Child {
@@ -235,7 +203,6 @@ impl Child {
             cgroup,
             tmpfs,
             init,
-            mount_namespace,
         } = parts;
         Child {
             pid,
@@ -252,7 +219,6 @@ impl Child {
                 tmpfs,
                 init,
                 given_up: false,
-                _mount_namespace: mount_namespace,
             }),
             kill_on_drop,
             enforcement,
@@ -511,8 +477,8 @@ impl Child {
     ///
     /// For a sandbox started for the program, the status comes once every process of the
     /// sandbox has ended and its init has been reaped. The sandbox's mounts (its tmpfs root,
-    /// `/proc`, the binds) are taken down right after, on a thread of the library's, rather
-    /// than in init's exit before the status: a filesystem of the host bound into the
+    /// `/proc`, the binds) are taken down once init has exited, on a thread of the library's,
+    /// rather than in init's exit before the status: a filesystem of the host bound into the
     /// sandbox stays referenced by it for about a millisecond longer.
     ///
     /// Do not wait on a program whose piped stdout or stderr nobody reads: once the pipe is full

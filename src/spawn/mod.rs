@@ -28,7 +28,7 @@ use tokio::io::unix::AsyncFd;
 use crate::cgroup::SandboxCgroup;
 use crate::child::plan::{CStrArray, ChildPlan, Console, SelfMaps};
 use crate::child_handle::pidfd::{reap, reap_blocking, reap_in_background};
-use crate::child_handle::{Child, ChildParts, MountNamespace};
+use crate::child_handle::{Child, ChildParts};
 use crate::enforcement::{property_report, Enforcement, Ids};
 use crate::error::{os_err, PolicyError, SpawnError, Stage};
 use crate::plan::identity::Identity;
@@ -716,6 +716,9 @@ fn conclude(
     let c = &compiled.0;
 
     if report.is_empty() {
+        if c.policy.layers.mount {
+            crate::teardown::hold_until_exit(pid, pidfd.as_fd());
+        }
         return Ok(Child::new(ChildParts {
             pid,
             pidfd,
@@ -759,11 +762,6 @@ fn conclude(
                 Vec::new()
             },
             init: None,
-            mount_namespace: if c.policy.layers.mount {
-                MountNamespace::of(pid)
-            } else {
-                None
-            },
         }));
     }
     let error = report_error(&report, &plan, &c.mount_plan, &program);

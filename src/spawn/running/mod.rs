@@ -267,7 +267,6 @@ impl Serving {
                     cgroup: None,
                     tmpfs: self.tmpfs(),
                     init: None,
-                    mount_namespace: None,
                 })
             }
             REPLY_FAILED => Err(self.failure(&reply, &built)),
