@@ -261,11 +261,12 @@ fn needs_namespaces(policy: &CompiledPolicy) -> Result<(), SpawnError> {
 /// a [`Sandbox`] command's is: its [`id`](crate::Child::id) and
 /// [`pidfd`](crate::Child::pidfd) are the program's, and its status and
 /// [`resource usage`](crate::Child::resource_usage) (of the program and the descendants it
-/// waited for) come as soon as the program ends, as `tokio::process`'s do. Its sandbox ends
-/// right after, off the caller's path: the sandbox's init kills whatever the program left
-/// running and reaps it at once, and exits (the kernel then tears down the sandbox's mounts
-/// and namespaces) once the library has read the status or the `Child` was dropped; the
-/// library reaps init (and removes the sandbox's cgroup) in the background.
+/// waited for) come as soon as the program ends, as `tokio::process`'s do, once the sandbox's
+/// init has killed and reaped whatever the program left running (so nothing of it runs once
+/// the caller has the status). Its sandbox ends right after, off the caller's path: init exits
+/// (the kernel then tears down the sandbox's mounts and namespaces) once the library has read
+/// the status or the `Child` was dropped; the library reaps init (and removes the sandbox's
+/// cgroup) in the background.
 /// [`Child::kill`](crate::Child::kill) and the timeout kill the program, and with it the
 /// sandbox (init kills every process and reports; if it has not a second later, it is killed
 /// too). A program whose exit a tracer hides from init (a child that traces it and never

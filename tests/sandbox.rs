@@ -726,6 +726,47 @@ async fn a_pooled_sandbox_ends_once_its_status_is_read_its_leftovers_at_once() {
     assert!(exits_within(&init, Duration::from_secs(10)));
 }
 
+/// The processes a pooled command left running are killed and reaped before its status comes:
+/// none of them runs, or is still being torn down, once the caller has the status. The
+/// leftover holds 300 MiB, whose freeing at its exit takes long enough to be seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_commands_leftovers_are_gone_when_its_status_comes() {
+    use tokio::io::AsyncBufReadExt;
+    if !common::host::sandbox_or_skip() {
+        return;
+    }
+    let pool = Pool::new(&policy(), 1).unwrap();
+    filled(&pool, 1).await;
+    let leftover = "import time; b = b'x' * (300 << 20); print('big', flush=True); time.sleep(100)";
+    let mut child = pool
+        .command("/bin/sh")
+        .args(["-c", &format!("python3 -c \"{leftover}\" & read x; exit 0")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let init = parent_of(child.id().unwrap());
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("big"));
+    let status = child.wait().await.unwrap();
+    // The processes whose parent is init (the leftover, running or a zombie), from /proc.
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            rest.split(' ').nth(1) == Some(init.to_string().as_str())
+        })
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "left running or unreaped at the status"
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
 /// A pooled command's kill ends its program and then its sandbox; dropped with
 /// `kill_on_drop`, its sandbox is killed; dropped without, its program runs on to its end
 /// (its output still comes) and the sandbox ends after it. Nothing is left either way.

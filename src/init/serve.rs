@@ -735,28 +735,30 @@ fn reap(sandbox: &Sandbox, blocking: bool) {
                 words: [ws as u32, full, 0, 0, 0, 0],
                 values: [us(utime_s, utime_us), us(stime_s, stime_us), maxrss.max(0) as u64, 0],
             };
-            send(slot.channel, &reply, None);
             let channel = slot.channel;
             *slot = Slot { pid: 0, channel: 0 };
             if pid == last() && !blocking {
-                // The prepared sandbox's one command has ended, and its status is sent: the
-                // sandbox ends with it.
-                end_last(sandbox, channel);
+                // The prepared sandbox's one command has ended: the sandbox ends with it, and
+                // what the command left running is killed and reaped before its status goes,
+                // so that nothing of it runs once the caller has the status.
+                end_last(sandbox, channel, &reply);
             }
+            send(channel, &reply, None);
             close(channel);
         }
     }
 }
 
-/// Ends a prepared sandbox whose one command has ended and whose status was sent on `channel`:
-/// kills and reaps every other process at once, then waits for the library to close the
-/// channel (it does when it has read the status, or dropped the command's `Child`, or its
-/// process ended) before it exits, so that the teardown of the sandbox's mounts and namespaces
-/// at init's exit does not compete with the caller for the status.
-fn end_last(sandbox: &Sandbox, channel: usize) -> ! {
+/// Ends a prepared sandbox whose one command has ended, `reply` being its status: kills and
+/// reaps every other process, sends the status on `channel`, then waits for the library to
+/// close the channel (it does when it has read the status, or dropped the command's `Child`,
+/// or its process ended) before it exits, so that the teardown of the sandbox's mounts and
+/// namespaces at init's exit does not compete with the caller for the status.
+fn end_last(sandbox: &Sandbox, channel: usize, reply: &Reply) -> ! {
     // SAFETY: integer arguments.
     unsafe { syscall(SYS_KILL, usize::MAX, SIGKILL, 0, 0) };
     reap(sandbox, true);
+    send(channel, reply, None);
     // struct pollfd { int fd; short events; short revents; }: no events asked, POLLHUP and
     // POLLERR come anyway.
     let mut pfd: [i32; 2] = [channel as i32, 0];
