@@ -78,10 +78,6 @@ pub(crate) fn hold_until_exit(pid: u32, init: BorrowedFd<'_>) {
     let Some(shared) = shared() else {
         return;
     };
-    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-    if state.held >= MAX_HELD {
-        return;
-    }
     let Ok(namespace) = std::fs::File::open(format!("/proc/{pid}/ns/mnt")) else {
         return;
     };
@@ -92,6 +88,10 @@ pub(crate) fn hold_until_exit(pid: u32, init: BorrowedFd<'_>) {
     let Ok(init) = init.try_clone_to_owned() else {
         return;
     };
+    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    if state.held >= MAX_HELD {
+        return;
+    }
     state.new.push(Held {
         init,
         _namespace: namespace.into(),
