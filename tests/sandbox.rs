@@ -749,16 +749,8 @@ async fn a_pooled_commands_leftovers_are_gone_when_its_status_comes() {
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("big"));
     let status = child.wait().await.unwrap();
-    // The processes whose parent is init (the leftover, running or a zombie), from /proc.
-    let left: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
-        .filter(|stat| {
-            // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
-            let rest = &stat[stat.rfind(')').unwrap() + 2..];
-            rest.split(' ').nth(1) == Some(init.to_string().as_str())
-        })
-        .collect();
+    // The leftover, running or a zombie, would be a child of init.
+    let left = children_of(init);
     assert_eq!(
         left,
         Vec::<String>::new(),
@@ -1162,7 +1154,12 @@ fn fd_list() -> Vec<String> {
 
 /// Children of this process, zombies included.
 fn child_processes() -> Vec<String> {
-    let me = std::process::id().to_string();
+    children_of(std::process::id())
+}
+
+/// The `/proc/PID/stat` lines of the children of host process `parent`, zombies included.
+fn children_of(parent: u32) -> Vec<String> {
+    let me = parent.to_string();
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
